@@ -1,0 +1,32 @@
+-- The task queue. Placeholders: {{tasks}} is the schema-qualified, quoted table name and
+-- {{prefix}} the table prefix (for index names, which live in the table's schema).
+CREATE TABLE IF NOT EXISTS {{tasks}} (
+    task_id          text        PRIMARY KEY,
+    task_name        text        NOT NULL,
+    status           text        NOT NULL DEFAULT 'pending',
+    run_at           timestamptz NOT NULL DEFAULT now(),
+    data             jsonb       NOT NULL DEFAULT 'null',
+    metadata         jsonb       NOT NULL DEFAULT 'null',
+    recurrence       jsonb,
+    attempts         integer     NOT NULL DEFAULT 0,
+    rescues          integer     NOT NULL DEFAULT 0,
+    worker_id        text,
+    lease_token      bigint      NOT NULL DEFAULT 0,
+    lease_expires_at timestamptz,
+    result           jsonb,
+    error            text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    CONSTRAINT tasks_status_check CHECK (
+        status IN ('pending', 'running', 'completed', 'failed', 'dead', 'cancelled')
+    )
+);
+
+-- Claims scan due pending tasks in run_at order.
+CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_pending_idx"
+    ON {{tasks}} (run_at) WHERE status = 'pending';
+
+-- Heartbeats (by worker) and lease rescue (by expiry) read only running tasks.
+CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_running_idx"
+    ON {{tasks}} (worker_id, lease_expires_at) WHERE status = 'running';

@@ -1,0 +1,201 @@
+//! The storage contract the worker runs on. PostgreSQL implements it in
+//! [`postgres`](crate::postgres); another store (SQLite, say) implements the same trait and
+//! the worker runs on it unchanged.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::error::Result;
+use crate::scheduler::TaskScheduler;
+use crate::task::ScheduleAtParams;
+
+/// A worker's claim on one task: the fencing token proves the worker still owns it.
+///
+/// Every write a worker makes about a claimed task names the token it got at claim time;
+/// the store applies the write only while the task is running under that same token, so a
+/// worker whose lease expired (and whose task was rescued and claimed again) cannot
+/// overwrite what the new owner does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The claimed task's id.
+    pub task_id: String,
+    /// The fencing token, incremented by every claim.
+    pub token: i64,
+}
+
+/// A task claimed by a worker.
+#[derive(Clone, Debug)]
+pub struct ClaimedTask {
+    /// The claim.
+    pub lease: Lease,
+    /// The handler name.
+    pub task_name: String,
+    /// The input.
+    pub data: Value,
+    /// The metadata.
+    pub metadata: Value,
+    /// When it was due.
+    pub run_at: DateTime<Utc>,
+    /// The attempt this claim starts, from 1.
+    pub attempt: u32,
+}
+
+/// What became of an attempt, as the worker reports it to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The claim the attempt ran under.
+    pub lease: Lease,
+    /// What happened.
+    pub kind: OutcomeKind,
+}
+
+/// The ways an attempt ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutcomeKind {
+    /// Completed with an optional result (and no follow-ups: those go through
+    /// [`TaskBackend::complete_with_follow_ups`]).
+    Completed {
+        /// The stored result.
+        result: Option<Value>,
+    },
+    /// Failed; try again at `run_at`.
+    Retry {
+        /// The error of this attempt.
+        error: String,
+        /// When the next attempt is due.
+        run_at: DateTime<Utc>,
+    },
+    /// Failed for good.
+    Failed {
+        /// The error of the last attempt.
+        error: String,
+    },
+}
+
+/// How a completion with follow-up tasks went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FollowUpCompletion {
+    /// The task is completed and every follow-up scheduled.
+    Completed,
+    /// The lease was lost: nothing was written.
+    LeaseLost,
+    /// These follow-up ids already exist: nothing was written.
+    Conflict(Vec<String>),
+}
+
+/// What one maintenance pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RescueReport {
+    /// Tasks whose lease had expired, put back to pending.
+    pub requeued: Vec<String>,
+    /// Tasks whose lease had expired once too often, marked dead.
+    pub dead: Vec<String>,
+}
+
+/// The worker's side of a task store: claims, leases, outcomes and maintenance.
+#[async_trait]
+pub trait TaskBackend: TaskScheduler + 'static {
+    /// Claims up to `limit` due tasks for `worker_id`, oldest due first, skipping rows other
+    /// workers hold, with a lease of `lease` and a fresh fencing token each.
+    async fn claim(&self, worker_id: &str, limit: usize, lease: Duration)
+        -> Result<Vec<ClaimedTask>>;
+
+    /// Extends the leases of all tasks `worker_id` is running, in one statement. Returns how
+    /// many leases were extended.
+    async fn heartbeat(&self, worker_id: &str, lease: Duration) -> Result<u64>;
+
+    /// Stores many outcomes at once, each fenced by its lease. Returns the ids whose outcome
+    /// was stored; the others had lost their lease.
+    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<String>>;
+
+    /// Completes a task, stores its result and schedules its follow-ups in one transaction.
+    async fn complete_with_follow_ups(
+        &self,
+        lease: &Lease,
+        result: Option<Value>,
+        follow_ups: Vec<ScheduleAtParams>,
+    ) -> Result<FollowUpCompletion>;
+
+    /// Puts claimed tasks back to pending, due now, without counting the interrupted
+    /// attempt, so that another worker takes them at once. Returns the released ids.
+    async fn release(&self, leases: &[Lease]) -> Result<Vec<String>>;
+
+    /// One maintenance pass: re-queues tasks whose lease expired, or marks them dead once
+    /// they were rescued `max_rescues` times. Only one caller at a time runs a pass; the
+    /// others get `None` at once.
+    async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>>;
+
+    /// Wakes `wake` whenever tasks are scheduled, until an error the backend cannot recover
+    /// from. Backends without push notification keep the default, which never wakes (the
+    /// worker then relies on polling).
+    async fn listen(&self, wake: WakeSignal) -> Result<()> {
+        drop(wake);
+        std::future::pending().await
+    }
+}
+
+/// The doorbell between a backend's notifications and a worker's claim loop: "work may be
+/// due now", or "work will be due at this instant".
+#[derive(Clone, Debug)]
+pub struct WakeSignal {
+    inner: Arc<WakeInner>,
+}
+
+#[derive(Debug)]
+struct WakeInner {
+    notify: Notify,
+    next_due_ms: AtomicI64,
+}
+
+impl Default for WakeSignal {
+    fn default() -> Self {
+        WakeSignal {
+            inner: Arc::new(WakeInner {
+                notify: Notify::new(),
+                next_due_ms: AtomicI64::new(i64::MAX),
+            }),
+        }
+    }
+}
+
+impl WakeSignal {
+    /// Work may be due now.
+    pub fn wake(&self) {
+        self.inner.notify.notify_one();
+    }
+
+    /// Work becomes due at `due` (epoch milliseconds); a past instant wakes at once.
+    pub fn due_at_millis(&self, due: i64) {
+        if due > Utc::now().timestamp_millis() {
+            self.inner.next_due_ms.fetch_min(due, Ordering::AcqRel);
+        }
+        self.wake();
+    }
+
+    pub(crate) async fn notified(&self) {
+        self.inner.notify.notified().await;
+    }
+
+    /// The earliest announced future instant, forgetting it once it has passed.
+    pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
+        let due = self.inner.next_due_ms.load(Ordering::Acquire);
+        if due == i64::MAX {
+            return None;
+        }
+        if due <= Utc::now().timestamp_millis() {
+            let _ = self.inner.next_due_ms.compare_exchange(
+                due,
+                i64::MAX,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        DateTime::from_timestamp_millis(due)
+    }
+}

@@ -1,0 +1,73 @@
+//! # Zart
+//!
+//! Durable execution and task scheduling on the PostgreSQL you already run.
+//!
+//! This release provides the task queue and its worker: schedule tasks
+//! ([`TaskScheduler`]), run them with registered handlers ([`ScheduledTask`],
+//! [`TaskRegistry`], [`Worker`]) and chain follow-ups atomically ([`OnComplete`]).
+//! Claims are batched and leased; every write a worker makes is fenced by its lease token;
+//! expired leases are rescued; new tasks wake idle workers through `LISTEN/NOTIFY`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use zart::prelude::*;
+//!
+//! struct SayHello;
+//!
+//! #[async_trait]
+//! impl ScheduledTask for SayHello {
+//!     async fn execute(&self, task: &TaskInstance) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+//!         println!("hello from {}", task.task_id);
+//!         Ok(OnComplete::done())
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), zart::Error> {
+//! let scheduler = Arc::new(PostgresScheduler::connect("postgres://localhost/app").await?);
+//! let mut registry = TaskRegistry::new();
+//! registry.register("say-hello", SayHello)?;
+//! let worker = Arc::new(Worker::new(scheduler.clone(), Arc::new(registry), WorkerConfig::default(), vec![]));
+//! tokio::spawn({
+//!     let worker = worker.clone();
+//!     async move { worker.run().await }
+//! });
+//! scheduler.schedule_now("hello-1", "say-hello", serde_json::json!({})).await?;
+//! # worker.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod backend;
+mod error;
+mod observer;
+pub mod postgres;
+mod registry;
+mod retry;
+pub mod scheduler;
+mod table_names;
+mod task;
+mod worker;
+
+pub use async_trait::async_trait;
+pub use error::{Error, Result};
+pub use observer::{TaskEvent, TaskObserver};
+pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};
+pub use registry::{RegistryError, TaskRegistry};
+pub use retry::RetryConfig;
+pub use scheduler::{IfExists, TaskScheduler};
+pub use table_names::{TableNames, TableNamesError};
+pub use task::{
+    CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask,
+    SchedulerTaskError, TaskInstance, TaskRecord, TaskStatus,
+};
+pub use worker::{Worker, WorkerConfig};
+
+/// The names most programs need: `use zart::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        async_trait, CompletionHandler, OnComplete, PostgresScheduler, PostgresTaskScheduler,
+        RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TableNames,
+        TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
+    };
+}

@@ -1,0 +1,113 @@
+//! The embedded migrations and the runner that applies them.
+//!
+//! The SQL lives in the workspace's `migrations/` folder with `{{tasks}}`-style
+//! placeholders, rendered for the [`TableNames`] in use: so prefixes and schemas apply to
+//! the migrations too (which `sqlx::migrate!`, with its fixed SQL, could not do).
+
+use sqlx::{Connection, PgPool, Row};
+
+use crate::error::{db, Error, Result};
+use crate::table_names::TableNames;
+
+/// One embedded migration.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "tasks",
+    sql: include_str!("../../../migrations/0001_tasks.sql"),
+}];
+
+/// Serialises every Zart migration on the server, whatever the table names: creating a
+/// shared schema from two processes at once would otherwise race.
+const MIGRATION_LOCK_KEY: i64 = 0x7a61_7274_6d69_6772; // "zartmigr"
+
+/// Applies the migrations `names` has not seen yet, in one transaction. Safe to call twice,
+/// and from many processes at once: they queue on an advisory lock and all but the first
+/// find nothing to do.
+pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> Result<()> {
+    let mut conn = pool.acquire().await.map_err(db("acquiring a connection to migrate"))?;
+    let mut tx = conn.begin().await.map_err(db("starting the migration transaction"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("taking the migration lock"))?;
+    if let Some(schema) = names.schema() {
+        // The name was validated as a plain identifier when it was set.
+        sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("creating the schema"))?;
+    }
+    let table = names.migrations();
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            version    bigint      PRIMARY KEY,
+            name       text        NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )"
+    ))
+    .execute(&mut *tx)
+    .await
+    .map_err(db("creating the migrations table"))?;
+    let applied: Vec<i64> = sqlx::query(&format!("SELECT version FROM {table}"))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("reading applied migrations"))?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db("reading applied migrations"))?;
+
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let failed = |source| Error::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
+        sqlx::raw_sql(&render(migration.sql, names))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        sqlx::query(&format!("INSERT INTO {table} (version, name) VALUES ($1, $2)"))
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        tracing::info!(version = migration.version, name = migration.name, tables = %names, "applied migration");
+    }
+    tx.commit().await.map_err(db("committing migrations"))
+}
+
+fn render(sql: &str, names: &TableNames) -> String {
+    sql.replace("{{tasks}}", &names.tasks())
+        .replace("{{prefix}}", names.prefix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_render_every_placeholder() {
+        let names = TableNames::with_prefix("app_")
+            .and_then(|n| n.with_schema("tenant"))
+            .unwrap_or_default();
+        for migration in MIGRATIONS {
+            let sql = render(migration.sql, &names);
+            assert!(!sql.contains("{{"), "unrendered placeholder in {}", migration.name);
+            assert!(sql.contains("\"tenant\".\"app_tasks\""));
+        }
+    }
+
+    #[test]
+    fn versions_increase() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    }
+}

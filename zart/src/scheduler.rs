@@ -1,0 +1,102 @@
+//! Scheduler-only use: the task queue without durable machinery.
+//!
+//! Everything a program needs to schedule plain tasks and run them, in one module:
+//! `use zart::scheduler::*;`. The producer-side trait, [`TaskScheduler`], lives here.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::task::{TaskRecord, TaskStatus};
+
+pub use crate::{
+    CompletionHandler, ScheduleAtParams, OnComplete, PoolConfig, PostgresScheduler, PostgresTaskScheduler,
+    RetryConfig, ScheduledTask, SchedulerTaskError, TableNames, TaskInstance, TaskRegistry,
+    Worker, WorkerConfig,
+};
+
+/// What to do when a task id being scheduled already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfExists {
+    /// Schedule nothing and return [`Error::AlreadyExists`] naming the existing ids.
+    Error,
+    /// Skip the existing ids and schedule the rest.
+    Skip,
+}
+
+/// Schedules tasks and reads their state. Implemented by every storage backend
+/// ([`PostgresTaskScheduler`](crate::PostgresTaskScheduler) for PostgreSQL).
+///
+/// Task ids are idempotency keys: scheduling an id that exists is an error
+/// ([`Error::AlreadyExists`]) or, through the `*_if_absent` methods, a no-op. Never a
+/// duplicate.
+#[async_trait]
+pub trait TaskScheduler: Send + Sync {
+    /// Inserts `tasks` in one statement. With [`IfExists::Error`] either all are inserted or
+    /// none; with [`IfExists::Skip`] existing ids are left alone. Returns the inserted ids.
+    async fn schedule_many_with(
+        &self,
+        tasks: Vec<ScheduleAtParams>,
+        if_exists: IfExists,
+    ) -> Result<Vec<String>>;
+
+    /// Cancels a task that has not started. Returns whether it was cancelled; a running or
+    /// finished task is left alone.
+    async fn cancel(&self, task_id: &str) -> Result<bool>;
+
+    /// Everything stored about a task, or `None` for an unknown id.
+    async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>>;
+
+    /// Schedules a task that is due now.
+    async fn schedule_now(&self, task_id: &str, task_name: &str, data: Value) -> Result<()> {
+        self.schedule_at(ScheduleAtParams::at(task_id, task_name, Utc::now(), data))
+            .await
+    }
+
+    /// Schedules a task; an existing id is [`Error::AlreadyExists`].
+    async fn schedule_at(&self, params: ScheduleAtParams) -> Result<()> {
+        self.schedule_many_with(vec![params], IfExists::Error)
+            .await
+            .map(drop)
+    }
+
+    /// Schedules a task unless its id exists. Returns whether it was inserted.
+    async fn schedule_at_if_absent(&self, params: ScheduleAtParams) -> Result<bool> {
+        let inserted = self.schedule_many_with(vec![params], IfExists::Skip).await?;
+        Ok(!inserted.is_empty())
+    }
+
+    /// Schedules many tasks in one round trip, all or none: if any id exists (or one id
+    /// appears twice), nothing is scheduled and the error names the offending ids.
+    async fn schedule_many(&self, tasks: Vec<ScheduleAtParams>) -> Result<()> {
+        self.schedule_many_with(tasks, IfExists::Error)
+            .await
+            .map(drop)
+    }
+
+    /// The status of a task, or `None` for an unknown id.
+    async fn status(&self, task_id: &str) -> Result<Option<TaskStatus>> {
+        Ok(self.get_task(task_id).await?.map(|task| task.status))
+    }
+}
+
+/// Checks what every backend must refuse before touching storage.
+pub(crate) fn validate(task: &ScheduleAtParams) -> Result<()> {
+    let invalid = |reason: &str| {
+        Err(Error::InvalidTask {
+            task_id: task.task_id.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    if task.task_id.is_empty() {
+        return invalid("the task id is empty");
+    }
+    if task.task_name.is_empty() {
+        return invalid("the task name is empty");
+    }
+    if task.recurrence.is_some() {
+        return invalid("recurrence is not supported by the plain task queue yet");
+    }
+    Ok(())
+}

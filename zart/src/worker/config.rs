@@ -1,0 +1,68 @@
+//! Worker tuning.
+
+use std::time::Duration;
+
+/// How a [`Worker`](crate::Worker) claims, runs and guards tasks.
+///
+/// ```
+/// use std::time::Duration;
+/// use zart::WorkerConfig;
+///
+/// let config = WorkerConfig {
+///     poll_interval: Duration::from_millis(200),
+///     max_tasks_per_poll: 10,
+///     max_concurrent_tasks: 4,
+///     ..Default::default()
+/// };
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerConfig {
+    /// How often an idle worker looks for due tasks when no notification arrives. New tasks
+    /// normally wake workers at once through the backend's notifications; polling is the
+    /// fallback (and finds tasks whose due time has come).
+    pub poll_interval: Duration,
+    /// Most tasks claimed in one round trip.
+    pub max_tasks_per_poll: usize,
+    /// Most tasks held at once: running, or finished with their outcome not yet stored.
+    /// Values below 1 count as 1.
+    pub max_concurrent_tasks: usize,
+    /// At shutdown, how long in-flight tasks may run on before they are released for
+    /// another worker.
+    pub shutdown_timeout: Duration,
+    /// How long a claim stays valid without a heartbeat. A task whose lease expires (its
+    /// worker died or hung) is rescued by the maintenance pass.
+    pub lease_duration: Duration,
+    /// How often the worker extends the leases of all its tasks (one statement). Keep it
+    /// well below `lease_duration`.
+    pub heartbeat_interval: Duration,
+    /// How often the worker tries to run the maintenance pass (only one worker at a time
+    /// actually runs it).
+    pub rescue_interval: Duration,
+    /// How often a task may be rescued after its lease expired before it is marked dead
+    /// instead (a task that keeps killing its worker must not loop forever).
+    pub max_rescues: u32,
+    /// This worker's id, stored on the tasks it holds. Default: host, process id and a
+    /// random suffix.
+    pub worker_id: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll_interval: Duration::from_secs(1),
+            max_tasks_per_poll: 100,
+            max_concurrent_tasks: 32,
+            shutdown_timeout: Duration::from_secs(30),
+            lease_duration: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            rescue_interval: Duration::from_secs(15),
+            max_rescues: 3,
+            worker_id: None,
+        }
+    }
+}
+
+pub(crate) fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}

@@ -1,0 +1,107 @@
+//! Runs one claimed task's handler and turns what happened into a report for the store.
+
+use std::panic::AssertUnwindSafe;
+
+use chrono::Utc;
+use futures_util::FutureExt;
+
+use crate::backend::{ClaimedTask, Lease, OutcomeKind};
+use crate::registry::TaskRegistry;
+use crate::retry::RetryConfig;
+use crate::task::{OnComplete, TaskInstance};
+
+/// The end of an attempt, before it is stored.
+pub(crate) enum Finished {
+    /// The handler succeeded.
+    Completed(OnComplete),
+    /// The handler failed, timed out, panicked, or could not be found.
+    Failed(OutcomeKind),
+}
+
+/// A failed attempt, before the retry policy decided what follows.
+struct Failure {
+    error: String,
+    retryable: bool,
+}
+
+/// Runs `task` with its registered handler. Never panics: a panicking handler becomes a
+/// failure carrying the panic message.
+pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: &str) -> Finished {
+    let Some(handler) = registry.get(&task.task_name) else {
+        return Finished::Failed(OutcomeKind::Failed {
+            error: format!(
+                "no handler is registered for task name {:?} (this worker handles: {})",
+                task.task_name,
+                registry.names().join(", ")
+            ),
+        });
+    };
+    let instance = TaskInstance {
+        task_id: task.lease.task_id.clone(),
+        task_name: task.task_name.clone(),
+        data: task.data.clone(),
+        metadata: task.metadata.clone(),
+        attempt: task.attempt,
+        scheduled_at: task.run_at,
+        worker_id: worker_id.to_owned(),
+    };
+    let attempt = AssertUnwindSafe(handler.execute(&instance)).catch_unwind();
+    let outcome = match handler.timeout() {
+        Some(limit) => match tokio::time::timeout(limit, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let failure = Failure {
+                    error: format!("attempt timed out after {limit:?}"),
+                    retryable: true,
+                };
+                return Finished::Failed(decide(&handler.retry_config(), task.attempt, failure));
+            }
+        },
+        None => attempt.await,
+    };
+    let failure = match outcome {
+        Ok(Ok(completion)) => return Finished::Completed(completion.into_on_complete()),
+        Ok(Err(error)) => Failure {
+            retryable: error.is_retryable(),
+            error: error.to_string(),
+        },
+        Err(panic) => Failure {
+            error: format!("handler panicked: {}", panic_message(panic.as_ref())),
+            retryable: true,
+        },
+    };
+    Finished::Failed(decide(&handler.retry_config(), task.attempt, failure))
+}
+
+/// Retry the failure if it may pass and the policy has attempts left; fail it otherwise.
+fn decide(retry: &RetryConfig, attempt: u32, failure: Failure) -> OutcomeKind {
+    let delay = match failure.retryable {
+        true => retry.jittered_delay_after(attempt),
+        false => None,
+    };
+    match delay.and_then(|d| chrono::Duration::from_std(d).ok()) {
+        Some(delay) => OutcomeKind::Retry {
+            error: failure.error,
+            run_at: Utc::now() + delay,
+        },
+        None => OutcomeKind::Failed {
+            error: failure.error,
+        },
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(a non-string panic payload)"
+    }
+}
+
+/// A task this worker is running, for release at shutdown.
+pub(crate) struct InFlight {
+    pub lease: Lease,
+    pub abort: tokio::task::AbortHandle,
+}

@@ -1,0 +1,44 @@
+//! The worker's background services: lease heartbeats and the rescue of expired leases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::TaskBackend;
+
+/// Extends the leases of every task `worker_id` holds, every `interval`, in one statement.
+pub(crate) async fn heartbeat(
+    backend: Arc<dyn TaskBackend>,
+    worker_id: String,
+    interval: Duration,
+    lease: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match backend.heartbeat(&worker_id, lease).await {
+            Ok(extended) => tracing::trace!(extended, "leases extended"),
+            Err(error) => tracing::warn!(%error, "heartbeat failed; leases may expire"),
+        }
+    }
+}
+
+/// Every `interval` (with jitter, so that workers started together do not collide), tries
+/// to run one maintenance pass. The backend lets one worker at a time through.
+pub(crate) async fn rescue(backend: Arc<dyn TaskBackend>, interval: Duration, max_rescues: u32) {
+    loop {
+        tokio::time::sleep(interval.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
+        match backend.rescue_expired(max_rescues).await {
+            Ok(Some(report)) => {
+                if !report.requeued.is_empty() {
+                    tracing::warn!(tasks = ?report.requeued, "re-queued tasks whose lease expired");
+                }
+                if !report.dead.is_empty() {
+                    tracing::error!(tasks = ?report.dead, max_rescues, "marked tasks dead: their lease expired too often");
+                }
+            }
+            Ok(None) => tracing::trace!("another worker is running maintenance"),
+            Err(error) => tracing::warn!(%error, "maintenance pass failed"),
+        }
+    }
+}
