@@ -1,1 +1,12 @@
+//! The task queue against a real PostgreSQL: each test in its own schema.
 
+mod claims;
+mod completion;
+mod exactly_once;
+mod failures;
+mod idempotency;
+mod notify;
+mod rescue;
+mod retries;
+mod shutdown;
+mod table_names;

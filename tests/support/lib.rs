@@ -1,1 +1,264 @@
+//! Test support: an isolated, migrated schema per test, quick worker settings, and
+//! closure-based task handlers.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use zart::{
+    CompletionHandler, PostgresTaskScheduler, RetryConfig, ScheduledTask, SchedulerTaskError,
+    TableNames, TaskInstance, TaskObserver, TaskRecord, TaskRegistry, TaskScheduler, TaskStatus,
+    Worker, WorkerConfig,
+};
+
+/// Schemas made by these tests start with this; ones left behind by crashed runs are
+/// dropped after an hour.
+const SCHEMA_PREFIX: &str = "zt_";
+const STALE_AFTER_SECS: i64 = 3600;
+
+/// The database the tests use: `DATABASE_URL`, or the local test database.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A migrated schema of its own, so tests run in parallel without seeing each other.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub schema: String,
+    pub scheduler: Arc<PostgresTaskScheduler>,
+}
+
+impl TestDb {
+    /// A fresh schema with the default prefix, migrated.
+    pub async fn new() -> TestDb {
+        TestDb::with_prefix("zart_").await
+    }
+
+    /// A fresh schema whose tables use `prefix`, migrated.
+    pub async fn with_prefix(prefix: &str) -> TestDb {
+        let pool = PgPoolOptions::new()
+            .max_connections(12)
+            .connect(&database_url())
+            .await
+            .expect("PostgreSQL must be reachable at DATABASE_URL for the tests");
+        drop_stale_schemas(&pool).await;
+        let schema = format!(
+            "{SCHEMA_PREFIX}{}_{:08x}",
+            chrono::Utc::now().timestamp(),
+            fastrand_u32()
+        );
+        let names = TableNames::with_prefix(prefix)
+            .and_then(|n| n.with_schema(&schema))
+            .expect("valid test table names");
+        let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
+        scheduler.migrate().await.expect("migrations apply");
+        TestDb {
+            pool,
+            schema,
+            scheduler,
+        }
+    }
+
+    /// The same schema with other table names (another prefix), migrated.
+    pub async fn sibling(&self, prefix: &str) -> Arc<PostgresTaskScheduler> {
+        let names = TableNames::with_prefix(prefix)
+            .and_then(|n| n.with_schema(&self.schema))
+            .expect("valid test table names");
+        let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(
+            self.pool.clone(),
+            names,
+        ));
+        scheduler.migrate().await.expect("migrations apply");
+        scheduler
+    }
+
+    /// The quoted, qualified task table.
+    pub fn tasks_table(&self) -> String {
+        self.scheduler.table_names().tasks()
+    }
+
+    pub async fn task(&self, id: &str) -> TaskRecord {
+        self.scheduler
+            .get_task(id)
+            .await
+            .expect("reading a task")
+            .unwrap_or_else(|| panic!("task {id} exists"))
+    }
+
+    /// Polls until task `id` has `status`, or panics after `within`.
+    pub async fn wait_for_status(
+        &self,
+        id: &str,
+        status: TaskStatus,
+        within: Duration,
+    ) -> TaskRecord {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(task) = self.scheduler.get_task(id).await.expect("reading a task") {
+                if task.status == status {
+                    return task;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    panic!(
+                        "task {id} is {:?}, not {status:?}, after {within:?}: {task:?}",
+                        task.status
+                    );
+                }
+            } else if tokio::time::Instant::now() > deadline {
+                panic!("task {id} does not exist after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts a worker over this schema.
+    pub fn start_worker(&self, registry: TaskRegistry, config: WorkerConfig) -> RunningWorker {
+        self.start_observed_worker(registry, config, vec![])
+    }
+
+    /// Starts a worker over this schema, reporting to `observers`.
+    pub fn start_observed_worker(
+        &self,
+        registry: TaskRegistry,
+        config: WorkerConfig,
+        observers: Vec<Arc<dyn TaskObserver>>,
+    ) -> RunningWorker {
+        let worker = Arc::new(Worker::new(
+            self.scheduler.clone(),
+            Arc::new(registry),
+            config,
+            observers,
+        ));
+        let handle = tokio::spawn({
+            let worker = worker.clone();
+            async move { worker.run().await }
+        });
+        RunningWorker { worker, handle }
+    }
+}
+
+/// Quick settings for tests: short polls and heartbeats; maintenance only when a test
+/// asks for it.
+pub fn quick_config() -> WorkerConfig {
+    WorkerConfig {
+        poll_interval: Duration::from_millis(100),
+        max_tasks_per_poll: 10,
+        max_concurrent_tasks: 8,
+        shutdown_timeout: Duration::from_secs(5),
+        lease_duration: Duration::from_secs(30),
+        heartbeat_interval: Duration::from_secs(1),
+        rescue_interval: Duration::from_secs(3600),
+        max_rescues: 3,
+        worker_id: None,
+    }
+}
+
+pub struct RunningWorker {
+    pub worker: Arc<Worker>,
+    pub handle: tokio::task::JoinHandle<zart::Result<()>>,
+}
+
+impl RunningWorker {
+    /// Graceful shutdown; panics if `run` failed.
+    pub async fn stop(self) {
+        self.worker.shutdown().await;
+        self.handle
+            .await
+            .expect("worker task did not panic")
+            .expect("worker run succeeded");
+    }
+}
+
+async fn drop_stale_schemas(pool: &PgPool) {
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'zt\\_%'")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    for schema in schemas {
+        let created = schema
+            .strip_prefix(SCHEMA_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<i64>().ok());
+        if created.is_some_and(|created| now - created > STALE_AFTER_SECS) {
+            // Another test may be dropping it at the same time: ignore failures.
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(pool)
+                .await;
+        }
+    }
+}
+
+fn fastrand_u32() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32
+}
+
+type TaskResult = Result<Box<dyn CompletionHandler>, SchedulerTaskError>;
+
+/// A task handler made from a closure.
+pub struct FnTask<F> {
+    run: F,
+    retry: RetryConfig,
+    timeout: Option<Duration>,
+}
+
+/// A handler that calls `run` with each instance, with no retries.
+pub fn task<F, Fut>(run: F) -> FnTask<F>
+where
+    F: Fn(TaskInstance) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = TaskResult> + Send + 'static,
+{
+    FnTask {
+        run,
+        retry: RetryConfig::none(),
+        timeout: None,
+    }
+}
+
+impl<F> FnTask<F> {
+    pub fn retry(self, retry: RetryConfig) -> Self {
+        FnTask { retry, ..self }
+    }
+
+    pub fn timeout(self, timeout: Duration) -> Self {
+        FnTask {
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+}
+
+#[async_trait]
+impl<F, Fut> ScheduledTask for FnTask<F>
+where
+    F: Fn(TaskInstance) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = TaskResult> + Send + 'static,
+{
+    async fn execute(&self, instance: &TaskInstance) -> TaskResult {
+        (self.run)(instance.clone()).await
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        self.retry.clone()
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+/// Retries quickly: tests wait milliseconds, not seconds.
+pub fn quick_retry(max_attempts: u32) -> RetryConfig {
+    RetryConfig {
+        max_attempts,
+        initial_delay: Duration::from_millis(50),
+        backoff_multiplier: 2.0,
+        max_delay: Duration::from_millis(200),
+        jitter: 0.0,
+    }
+}

@@ -103,8 +103,12 @@ pub struct RescueReport {
 pub trait TaskBackend: TaskScheduler + 'static {
     /// Claims up to `limit` due tasks for `worker_id`, oldest due first, skipping rows other
     /// workers hold, with a lease of `lease` and a fresh fencing token each.
-    async fn claim(&self, worker_id: &str, limit: usize, lease: Duration)
-        -> Result<Vec<ClaimedTask>>;
+    async fn claim(
+        &self,
+        worker_id: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedTask>>;
 
     /// Extends the leases of all tasks `worker_id` is running, in one statement. Returns how
     /// many leases were extended.

@@ -58,8 +58,8 @@ pub use retry::RetryConfig;
 pub use scheduler::{IfExists, TaskScheduler};
 pub use table_names::{TableNames, TableNamesError};
 pub use task::{
-    CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask,
-    SchedulerTaskError, TaskInstance, TaskRecord, TaskStatus,
+    CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
+    TaskInstance, TaskRecord, TaskStatus,
 };
 pub use worker::{Worker, WorkerConfig};
 
@@ -67,7 +67,7 @@ pub use worker::{Worker, WorkerConfig};
 pub mod prelude {
     pub use crate::{
         async_trait, CompletionHandler, OnComplete, PostgresScheduler, PostgresTaskScheduler,
-        RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TableNames,
-        TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
+        RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TableNames, TaskInstance,
+        TaskRegistry, TaskScheduler, Worker, WorkerConfig,
     };
 }

@@ -97,6 +97,8 @@ impl TaskRegistry {
 
 impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskRegistry").field("names", &self.names()).finish()
+        f.debug_struct("TaskRegistry")
+            .field("names", &self.names())
+            .finish()
     }
 }

@@ -131,8 +131,15 @@ mod tests {
             jitter: 0.5,
             ..RetryConfig::default()
         };
-        let delays: Vec<_> = (0..200).filter_map(|_| retry.jittered_delay_after(1)).collect();
-        assert!(delays.iter().all(|d| *d >= Duration::from_secs(5) && *d <= Duration::from_secs(10)));
-        assert!(delays.iter().any(|d| *d != delays[0]), "jitter must vary the delay");
+        let delays: Vec<_> = (0..200)
+            .filter_map(|_| retry.jittered_delay_after(1))
+            .collect();
+        assert!(delays
+            .iter()
+            .all(|d| *d >= Duration::from_secs(5) && *d <= Duration::from_secs(10)));
+        assert!(
+            delays.iter().any(|d| *d != delays[0]),
+            "jitter must vary the delay"
+        );
     }
 }

@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::task::{TaskRecord, TaskStatus};
 
 pub use crate::{
-    CompletionHandler, ScheduleAtParams, OnComplete, PoolConfig, PostgresScheduler, PostgresTaskScheduler,
-    RetryConfig, ScheduledTask, SchedulerTaskError, TableNames, TaskInstance, TaskRegistry,
-    Worker, WorkerConfig,
+    CompletionHandler, OnComplete, PoolConfig, PostgresScheduler, PostgresTaskScheduler,
+    RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TableNames, TaskInstance,
+    TaskRegistry, Worker, WorkerConfig,
 };
 
 /// What to do when a task id being scheduled already exists.
@@ -63,7 +63,9 @@ pub trait TaskScheduler: Send + Sync {
 
     /// Schedules a task unless its id exists. Returns whether it was inserted.
     async fn schedule_at_if_absent(&self, params: ScheduleAtParams) -> Result<bool> {
-        let inserted = self.schedule_many_with(vec![params], IfExists::Skip).await?;
+        let inserted = self
+            .schedule_many_with(vec![params], IfExists::Skip)
+            .await?;
         Ok(!inserted.is_empty())
     }
 

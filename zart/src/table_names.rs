@@ -120,7 +120,13 @@ impl TableNames {
     pub(crate) fn fingerprint(&self, purpose: &str) -> u64 {
         // FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let parts = [purpose, "\0", self.schema.as_deref().unwrap_or(""), "\0", &self.prefix];
+        let parts = [
+            purpose,
+            "\0",
+            self.schema.as_deref().unwrap_or(""),
+            "\0",
+            &self.prefix,
+        ];
         for byte in parts.iter().flat_map(|part| part.bytes()) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -181,13 +187,26 @@ mod tests {
 
     #[test]
     fn hostile_and_malformed_names_are_rejected() {
-        for bad in ["x; drop table y", "", "1abc", "a\"b", "tab le", "é", &"a".repeat(41)] {
+        for bad in [
+            "x; drop table y",
+            "",
+            "1abc",
+            "a\"b",
+            "tab le",
+            "é",
+            &"a".repeat(41),
+        ] {
             assert!(TableNames::with_prefix(bad).is_err(), "prefix {bad:?}");
         }
         for bad in ["x; drop table y", "", "s.t", &"a".repeat(64)] {
-            assert!(TableNames::default().with_schema(bad).is_err(), "schema {bad:?}");
+            assert!(
+                TableNames::default().with_schema(bad).is_err(),
+                "schema {bad:?}"
+            );
         }
-        let err = TableNames::with_prefix("x; drop table y").err().map(|e| e.to_string());
+        let err = TableNames::with_prefix("x; drop table y")
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("invalid table prefix \"x; drop table y\": only ASCII letters, digits and '_' are allowed")

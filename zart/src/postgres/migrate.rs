@@ -4,7 +4,7 @@
 //! placeholders, rendered for the [`TableNames`] in use: so prefixes and schemas apply to
 //! the migrations too (which `sqlx::migrate!`, with its fixed SQL, could not do).
 
-use sqlx::{Connection, PgPool, Row};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
 
 use crate::error::{db, Error, Result};
 use crate::table_names::TableNames;
@@ -30,8 +30,14 @@ const MIGRATION_LOCK_KEY: i64 = 0x7a61_7274_6d69_6772; // "zartmigr"
 /// and from many processes at once: they queue on an advisory lock and all but the first
 /// find nothing to do.
 pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> Result<()> {
-    let mut conn = pool.acquire().await.map_err(db("acquiring a connection to migrate"))?;
-    let mut tx = conn.begin().await.map_err(db("starting the migration transaction"))?;
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(db("acquiring a connection to migrate"))?;
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(db("starting the migration transaction"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *tx)
@@ -39,50 +45,83 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> Result<()> {
         .map_err(db("taking the migration lock"))?;
     if let Some(schema) = names.schema() {
         // The name was validated as a plain identifier when it was set.
-        sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("creating the schema"))?;
+        execute(
+            &mut tx,
+            &format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
+        )
+        .await
+        .map_err(db("creating the schema"))?;
     }
     let table = names.migrations();
-    sqlx::raw_sql(&format!(
+    let create = format!(
         "CREATE TABLE IF NOT EXISTS {table} (
             version    bigint      PRIMARY KEY,
             name       text        NOT NULL,
             applied_at timestamptz NOT NULL DEFAULT now()
         )"
-    ))
-    .execute(&mut *tx)
-    .await
-    .map_err(db("creating the migrations table"))?;
-    let applied: Vec<i64> = sqlx::query(&format!("SELECT version FROM {table}"))
-        .fetch_all(&mut *tx)
+    );
+    execute(&mut tx, &create)
         .await
-        .map_err(db("reading applied migrations"))?
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<std::result::Result<_, _>>()
+        .map_err(db("creating the migrations table"))?;
+    let applied = applied_versions(&mut tx, &table)
+        .await
         .map_err(db("reading applied migrations"))?;
 
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        let failed = |source| Error::Migration {
-            version: migration.version,
-            name: migration.name,
-            source,
-        };
-        sqlx::raw_sql(&render(migration.sql, names))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        sqlx::query(&format!("INSERT INTO {table} (version, name) VALUES ($1, $2)"))
-            .bind(migration.version)
-            .bind(migration.name)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        tracing::info!(version = migration.version, name = migration.name, tables = %names, "applied migration");
+    let pending: Vec<&Migration> = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    for migration in pending {
+        let sql = render(migration.sql, names);
+        if let Err(source) = apply(&mut tx, &table, migration, &sql).await {
+            return Err(Error::Migration {
+                version: migration.version,
+                name: migration.name,
+                source,
+            });
+        }
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
     }
     tx.commit().await.map_err(db("committing migrations"))
+}
+
+// These helpers take a concrete connection and run plain strings through
+// `Executor::execute`: `sqlx::raw_sql` would make `run`'s future `Send` for one lifetime
+// only, and callers must be able to `tokio::spawn` a migration.
+async fn execute(conn: &mut PgConnection, sql: &str) -> std::result::Result<(), sqlx::Error> {
+    // A plain string runs over the simple-query protocol: several statements are fine.
+    conn.execute(sql).await.map(drop)
+}
+
+async fn applied_versions(
+    conn: &mut PgConnection,
+    table: &str,
+) -> std::result::Result<Vec<i64>, sqlx::Error> {
+    let rows = sqlx::query(&format!("SELECT version FROM {table}"))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+async fn apply(
+    conn: &mut PgConnection,
+    table: &str,
+    migration: &Migration,
+    sql: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    execute(&mut *conn, sql).await?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} (version, name) VALUES ($1, $2)"
+    ))
+    .bind(migration.version)
+    .bind(migration.name)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 fn render(sql: &str, names: &TableNames) -> String {
@@ -101,7 +140,11 @@ mod tests {
             .unwrap_or_default();
         for migration in MIGRATIONS {
             let sql = render(migration.sql, &names);
-            assert!(!sql.contains("{{"), "unrendered placeholder in {}", migration.name);
+            assert!(
+                !sql.contains("{{"),
+                "unrendered placeholder in {}",
+                migration.name
+            );
             assert!(sql.contains("\"tenant\".\"app_tasks\""));
         }
     }

@@ -203,14 +203,20 @@ impl TaskScheduler for PostgresTaskScheduler {
                 false => Ok(inserted),
             };
         }
-        let mut conn = self.pool.acquire().await.map_err(db("acquiring a connection"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
         let mut tx = conn.begin().await.map_err(db("starting a transaction"))?;
         let inserted = self.insert(&mut *tx, &tasks).await?;
         if inserted.len() < tasks.len() {
             // Dropping the transaction rolls it back, notification included.
             return Err(Error::AlreadyExists(missing_ids(&tasks, &inserted)));
         }
-        tx.commit().await.map_err(db("committing scheduled tasks"))?;
+        tx.commit()
+            .await
+            .map_err(db("committing scheduled tasks"))?;
         Ok(inserted)
     }
 
@@ -312,17 +318,33 @@ impl TaskBackend for PostgresTaskScheduler {
             return Ok(Vec::new());
         }
         let n = outcomes.len();
-        let (mut ids, mut tokens, mut statuses) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut results, mut errors, mut run_at) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut ids, mut tokens, mut statuses) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut results, mut errors, mut run_at) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for outcome in outcomes {
             ids.push(outcome.lease.task_id.as_str());
             tokens.push(outcome.lease.token);
-            let (status, result, error, due): (_, _, _, Option<DateTime<Utc>>) = match &outcome.kind {
-                OutcomeKind::Completed { result } => (TaskStatus::Completed, result.as_ref(), None, None),
-                OutcomeKind::Retry { error, run_at } => {
-                    (TaskStatus::Pending, None, Some(error.as_str()), Some(*run_at))
+            let (status, result, error, due): (_, _, _, Option<DateTime<Utc>>) = match &outcome.kind
+            {
+                OutcomeKind::Completed { result } => {
+                    (TaskStatus::Completed, result.as_ref(), None, None)
                 }
-                OutcomeKind::Failed { error } => (TaskStatus::Failed, None, Some(error.as_str()), None),
+                OutcomeKind::Retry { error, run_at } => (
+                    TaskStatus::Pending,
+                    None,
+                    Some(error.as_str()),
+                    Some(*run_at),
+                ),
+                OutcomeKind::Failed { error } => {
+                    (TaskStatus::Failed, None, Some(error.as_str()), None)
+                }
             };
             statuses.push(status.as_str());
             results.push(result);
@@ -347,7 +369,11 @@ impl TaskBackend for PostgresTaskScheduler {
         result: Option<Value>,
         follow_ups: Vec<ScheduleAtParams>,
     ) -> Result<FollowUpCompletion> {
-        let mut conn = self.pool.acquire().await.map_err(db("acquiring a connection"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
         let mut tx = conn.begin().await.map_err(db("starting a transaction"))?;
         let completed = sqlx::query(&self.sql.complete_one)
             .bind(&lease.task_id)
@@ -361,7 +387,10 @@ impl TaskBackend for PostgresTaskScheduler {
         }
         let inserted = self.insert(&mut *tx, &follow_ups).await?;
         if inserted.len() < follow_ups.len() {
-            return Ok(FollowUpCompletion::Conflict(missing_ids(&follow_ups, &inserted)));
+            return Ok(FollowUpCompletion::Conflict(missing_ids(
+                &follow_ups,
+                &inserted,
+            )));
         }
         tx.commit().await.map_err(db("committing a completion"))?;
         Ok(FollowUpCompletion::Completed)
@@ -383,7 +412,11 @@ impl TaskBackend for PostgresTaskScheduler {
     }
 
     async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>> {
-        let mut conn = self.pool.acquire().await.map_err(db("acquiring a connection"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
         let mut tx = conn.begin().await.map_err(db("starting a transaction"))?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(self.maintenance_lock)

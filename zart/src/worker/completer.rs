@@ -76,7 +76,10 @@ impl Completer {
             plain.push((Outcome { lease, kind }, elapsed));
         }
         for (lease, completion, elapsed) in chained {
-            if let Some(fallback) = self.complete_with_follow_ups(&lease, completion, elapsed).await {
+            if let Some(fallback) = self
+                .complete_with_follow_ups(&lease, completion, elapsed)
+                .await
+            {
                 plain.push((fallback, elapsed));
             }
         }
@@ -99,7 +102,10 @@ impl Completer {
                 completion.schedule_next.clone(),
             )
         };
-        match self.retrying("completing a task with follow-ups", attempt).await? {
+        match self
+            .retrying("completing a task with follow-ups", attempt)
+            .await?
+        {
             FollowUpCompletion::Completed => {
                 self.observers.emit(|| TaskEvent::Completed {
                     task_id: lease.task_id.clone(),
@@ -145,7 +151,8 @@ impl Completer {
             match outcome.kind {
                 OutcomeKind::Completed { .. } => {
                     tracing::debug!(task_id, "task completed");
-                    self.observers.emit(|| TaskEvent::Completed { task_id, elapsed });
+                    self.observers
+                        .emit(|| TaskEvent::Completed { task_id, elapsed });
                 }
                 OutcomeKind::Retry { error, run_at } => {
                     tracing::info!(task_id, %error, %run_at, "task attempt failed; retry scheduled");
@@ -169,7 +176,10 @@ impl Completer {
     }
 
     fn lease_lost(&self, task_id: &str) {
-        tracing::warn!(task_id, "lease lost before the outcome was stored; outcome discarded");
+        tracing::warn!(
+            task_id,
+            "lease lost before the outcome was stored; outcome discarded"
+        );
         self.observers.emit(|| TaskEvent::LeaseLost {
             task_id: task_id.to_owned(),
         });

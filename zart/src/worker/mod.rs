@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::observer::{TaskEvent, TaskObserver};
 use crate::registry::TaskRegistry;
 
-pub use config::WorkerConfig;
 use completer::{Completer, Report};
+pub use config::WorkerConfig;
 use executor::InFlight;
 
 /// Longest pause after a failed claim before trying again.

@@ -1,0 +1,253 @@
+use std::time::Duration;
+
+use serde_json::json;
+use zart::backend::{FollowUpCompletion, Outcome, OutcomeKind, TaskBackend};
+use zart::{ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart_tests::TestDb;
+
+/// Makes every running lease look expired, as if its worker had stopped heartbeating.
+async fn expire_leases(db: &TestDb) {
+    sqlx::query(&format!(
+        "UPDATE {} SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'",
+        db.tasks_table()
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("expire leases");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_was_rescued_cannot_overwrite_the_new_owner() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .schedule_now("job", "noop", json!({}))
+        .await
+        .expect("scheduled");
+    let old = db
+        .scheduler
+        .claim("old", 1, Duration::from_secs(30))
+        .await
+        .expect("claimed");
+    let old = old[0].lease.clone();
+
+    expire_leases(&db).await;
+    let report = db
+        .scheduler
+        .rescue_expired(3)
+        .await
+        .expect("rescue")
+        .expect("lock free");
+    assert_eq!(report.requeued, vec!["job".to_owned()]);
+
+    let new = db
+        .scheduler
+        .claim("new", 1, Duration::from_secs(30))
+        .await
+        .expect("claimed");
+    let new = new[0].lease.clone();
+    assert!(
+        new.token > old.token,
+        "every claim takes a fresh fencing token"
+    );
+
+    // The old owner finishes late: every kind of write it could make is refused.
+    let late = |kind| Outcome {
+        lease: old.clone(),
+        kind,
+    };
+    for kind in [
+        OutcomeKind::Completed {
+            result: Some(json!("old")),
+        },
+        OutcomeKind::Failed {
+            error: "old".into(),
+        },
+        OutcomeKind::Retry {
+            error: "old".into(),
+            run_at: chrono::Utc::now(),
+        },
+    ] {
+        let stored = db.scheduler.finish(&[late(kind)]).await.expect("finish");
+        assert!(stored.is_empty(), "a stale token must not write");
+    }
+    let chained = db
+        .scheduler
+        .complete_with_follow_ups(
+            &old,
+            None,
+            vec![ScheduleAtParams::now("from-old", "noop", json!({}))],
+        )
+        .await
+        .expect("complete");
+    assert_eq!(chained, FollowUpCompletion::LeaseLost);
+    assert_eq!(db.scheduler.get_task("from-old").await.expect("read"), None);
+    assert!(db
+        .scheduler
+        .release(std::slice::from_ref(&old))
+        .await
+        .expect("release")
+        .is_empty());
+
+    let record = db.task("job").await;
+    assert_eq!(record.status, TaskStatus::Running);
+    assert_eq!(record.worker_id.as_deref(), Some("new"));
+
+    let stored = db
+        .scheduler
+        .finish(&[Outcome {
+            lease: new,
+            kind: OutcomeKind::Completed {
+                result: Some(json!("new")),
+            },
+        }])
+        .await
+        .expect("finish");
+    assert_eq!(stored, vec!["job".to_owned()]);
+    let record = db.task("job").await;
+    assert_eq!(record.status, TaskStatus::Completed);
+    assert_eq!(record.result, Some(json!("new")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_leases_are_not_rescued() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .schedule_now("job", "noop", json!({}))
+        .await
+        .expect("scheduled");
+    db.scheduler
+        .claim("w", 1, Duration::from_secs(30))
+        .await
+        .expect("claimed");
+    let report = db
+        .scheduler
+        .rescue_expired(3)
+        .await
+        .expect("rescue")
+        .expect("lock free");
+    assert!(report.requeued.is_empty() && report.dead.is_empty());
+    assert_eq!(db.task("job").await.status, TaskStatus::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_rescued_too_often_is_marked_dead() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .schedule_now("crasher", "noop", json!({}))
+        .await
+        .expect("scheduled");
+    let max_rescues = 2;
+    for round in 1..=max_rescues {
+        let claimed = db
+            .scheduler
+            .claim("w", 1, Duration::from_secs(30))
+            .await
+            .expect("claimed");
+        assert_eq!(
+            claimed.len(),
+            1,
+            "round {round}: the rescued task is claimable again"
+        );
+        expire_leases(&db).await;
+        let report = db
+            .scheduler
+            .rescue_expired(max_rescues)
+            .await
+            .expect("rescue")
+            .expect("lock");
+        assert_eq!(report.requeued, vec!["crasher".to_owned()]);
+        assert_eq!(db.task("crasher").await.rescues, round);
+    }
+    db.scheduler
+        .claim("w", 1, Duration::from_secs(30))
+        .await
+        .expect("claimed");
+    expire_leases(&db).await;
+    let report = db
+        .scheduler
+        .rescue_expired(max_rescues)
+        .await
+        .expect("rescue")
+        .expect("lock");
+    assert_eq!(report.dead, vec!["crasher".to_owned()]);
+    let record = db.task("crasher").await;
+    assert_eq!(record.status, TaskStatus::Dead);
+    let error = record.error.unwrap_or_default();
+    assert!(error.contains("marked dead"), "{error}");
+    assert!(db
+        .scheduler
+        .claim("w", 1, Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_maintenance_pass_at_a_time() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .schedule_now("job", "noop", json!({}))
+        .await
+        .expect("scheduled");
+    db.scheduler
+        .claim("w", 1, Duration::from_secs(30))
+        .await
+        .expect("claimed");
+    expire_leases(&db).await;
+
+    // Another worker's pass holds the lock: this one skips at once and touches nothing.
+    let mut other = db.pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(db.scheduler.maintenance_lock_key())
+        .execute(&mut *other)
+        .await
+        .expect("lock");
+    assert_eq!(db.scheduler.rescue_expired(3).await.expect("rescue"), None);
+    assert_eq!(db.task("job").await.status, TaskStatus::Running);
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(db.scheduler.maintenance_lock_key())
+        .execute(&mut *other)
+        .await
+        .expect("unlock");
+    let report = db
+        .scheduler
+        .rescue_expired(3)
+        .await
+        .expect("rescue")
+        .expect("lock free");
+    assert_eq!(report.requeued, vec!["job".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_maintenance_loop_rescues_expired_leases() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .schedule_now("orphan", "noop", json!({}))
+        .await
+        .expect("scheduled");
+    // A worker that died holding the task: claimed, then never heard of again.
+    db.scheduler
+        .claim("dead-worker", 1, Duration::from_millis(200))
+        .await
+        .expect("claimed");
+
+    let mut registry = zart::TaskRegistry::new();
+    registry
+        .register(
+            "noop",
+            zart_tests::task(|_| async { Ok(zart::OnComplete::done()) }),
+        )
+        .expect("register");
+    let config = zart::WorkerConfig {
+        rescue_interval: Duration::from_millis(200),
+        ..zart_tests::quick_config()
+    };
+    let worker = db.start_worker(registry, config);
+    let record = db
+        .wait_for_status("orphan", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    assert_eq!(record.rescues, 1);
+    assert_eq!(record.attempts, 2);
+    worker.stop().await;
+}

@@ -1,0 +1,139 @@
+use std::time::Duration;
+
+use serde_json::json;
+use zart::{OnComplete, PostgresScheduler, TableNames, TaskRegistry, TaskScheduler, TaskStatus};
+use zart_tests::{database_url, quick_config, task, TestDb};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
+    let db = TestDb::new().await;
+    let other = db.sibling("other_").await;
+    db.scheduler
+        .schedule_now("same-id", "noop", json!("mine"))
+        .await
+        .expect("scheduled");
+    other
+        .schedule_now("same-id", "noop", json!("theirs"))
+        .await
+        .expect("same id, other table");
+
+    let mut registry = TaskRegistry::new();
+    registry
+        .register(
+            "noop",
+            task(|i| async move { Ok(OnComplete::with_result(i.data)) }),
+        )
+        .expect("register");
+    let worker = db.start_worker(registry, quick_config());
+    db.wait_for_status("same-id", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.stop().await;
+
+    assert_eq!(db.task("same-id").await.result, Some(json!("mine")));
+    let theirs = other
+        .get_task("same-id")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        theirs.status,
+        TaskStatus::Pending,
+        "a worker on one prefix never runs another's tasks"
+    );
+
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
+    )
+    .bind(&db.schema)
+    .fetch_all(&db.pool)
+    .await
+    .expect("list tables");
+    assert_eq!(
+        tables,
+        [
+            "other_migrations",
+            "other_tasks",
+            "zart_migrations",
+            "zart_tasks"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
+    let db = TestDb::new().await;
+    let names = TableNames::with_prefix("race_")
+        .and_then(|n| n.with_schema(&format!("{}_race", db.schema)))
+        .expect("names");
+    let runs = (0..4).map(|_| {
+        let scheduler = PostgresScheduler::with_table_names(db.pool.clone(), names.clone());
+        tokio::spawn(async move { scheduler.migrate().await })
+    });
+    for run in runs {
+        run.await
+            .expect("joined")
+            .expect("concurrent migrate succeeds");
+    }
+    let scheduler = PostgresScheduler::with_table_names(db.pool.clone(), names.clone());
+    scheduler
+        .migrate()
+        .await
+        .expect("migrating again is a no-op");
+    let applied: Vec<i64> =
+        sqlx::query_scalar(&format!("SELECT version FROM {}", names.migrations()))
+            .fetch_all(&db.pool)
+            .await
+            .expect("read migrations");
+    assert_eq!(applied, vec![1], "each migration recorded once");
+    scheduler
+        .schedule_now("works", "noop", json!({}))
+        .await
+        .expect("tables usable");
+    sqlx::query(&format!("DROP SCHEMA \"{}_race\" CASCADE", db.schema))
+        .execute(&db.pool)
+        .await
+        .expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_are_rejected_from_code_and_environment() {
+    let err = TableNames::with_prefix("x; drop table y").expect_err("hostile prefix");
+    assert!(err.to_string().contains("x; drop table y"), "{err}");
+    assert!(TableNames::default()
+        .with_schema("public\"; drop schema public; --")
+        .is_err());
+
+    // This test runs in its own process under nextest; the variables cannot leak.
+    std::env::set_var(zart_table_prefix(), "x; drop table y");
+    assert!(TableNames::from_env_or_default().is_err());
+    std::env::set_var(zart_table_prefix(), "envapp_");
+    std::env::set_var("ZART_SCHEMA", "tenant_env");
+    let names = TableNames::from_env_or_default().expect("valid env names");
+    assert_eq!(names.tasks(), "\"tenant_env\".\"envapp_tasks\"");
+    std::env::remove_var(zart_table_prefix());
+    std::env::remove_var("ZART_SCHEMA");
+    assert_eq!(TableNames::from_env_or_default(), Ok(TableNames::default()));
+}
+
+fn zart_table_prefix() -> &'static str {
+    "ZART_TABLE_PREFIX"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_creates_the_default_tables() {
+    let scheduler = PostgresScheduler::connect_with_pool(
+        &database_url(),
+        zart::PoolConfig {
+            max_connections: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect migrates");
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('zart_tasks')::text")
+        .fetch_one(scheduler.pool())
+        .await
+        .expect("lookup");
+    assert_eq!(exists.as_deref(), Some("zart_tasks"));
+}
