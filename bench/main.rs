@@ -1,1 +1,424 @@
-fn main() {}
+//! Zart's queue benchmark: prints each figure beside the raw-SQL ceiling measured in the
+//! same run (`shared/bench/sql-limit/run.sh`), as a ratio, and writes a Markdown report.
+//!
+//! Usage: `cargo run --release -p zart-bench -- [SECONDS]` (default 10 s per timed figure).
+//! Env: `DATABASE_URL` (default the local `test` database), `ZART_SQL_LIMIT` (path of
+//! `run.sh`; default `../shared/bench/sql-limit/run.sh` beside the workspace),
+//! `ZART_BENCH_REPORT` (report path; default `target/zart-bench-report.md`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, Notify};
+use zart::{
+    CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduleAtParams, ScheduledTask,
+    SchedulerTaskError, TableNames, TaskEvent, TaskInstance, TaskObserver, TaskRegistry,
+    TaskScheduler, Worker, WorkerConfig,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const DRAIN_TASKS: usize = 100_000;
+const LATENCY_SAMPLES: usize = 300;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let secs: u64 = match std::env::args().nth(1) {
+        Some(arg) => arg
+            .parse()
+            .map_err(|_| format!("SECONDS must be a whole number, not {arg:?}"))?,
+        None => 10,
+    };
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let window = Duration::from_secs(secs);
+
+    eprintln!("measuring the raw-SQL ceiling ({secs} s per figure)...");
+    let ceiling = sql_limit(&url, secs)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await?;
+
+    let mut rows: Vec<Row> = Vec::new();
+    eprintln!("enqueue, one task per call (8 producers)...");
+    let single = enqueue(&pool, 8, 1, window).await?;
+    rows.push(Row::ratio(
+        "enqueue, schedule_now (8 producers)",
+        single,
+        "tasks/s",
+        &ceiling,
+        "enqueue_single",
+    ));
+    eprintln!("enqueue, 100 tasks per schedule_many call (4 producers)...");
+    let batched = enqueue(&pool, 4, 100, window).await?;
+    rows.push(Row::ratio(
+        "enqueue, schedule_many of 100 (4 producers)",
+        batched,
+        "tasks/s",
+        &ceiling,
+        "enqueue_batch100",
+    ));
+    eprintln!("drain of a {DRAIN_TASKS}-task backlog by one worker...");
+    let drained = drain(&pool).await?;
+    rows.push(Row::ratio(
+        "drain, 100k no-op backlog, one worker",
+        drained,
+        "tasks/s",
+        &ceiling,
+        "claim_complete_batch100",
+    ));
+    eprintln!("schedule_now to handler start on an idle worker ({LATENCY_SAMPLES} samples)...");
+    let (p50, p99) = latency(&pool).await?;
+    rows.push(Row::plain(
+        "latency p50, schedule_now → handler start",
+        p50,
+        "ms",
+    ));
+    rows.push(Row::plain(
+        "latency p99, schedule_now → handler start",
+        p99,
+        "ms",
+    ));
+
+    let report = render(&rows, &ceiling, secs);
+    println!("{report}");
+    let path = std::env::var("ZART_BENCH_REPORT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target/zart-bench-report.md"));
+    std::fs::write(&path, &report)?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+struct Row {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    ceiling: Option<(&'static str, f64)>,
+}
+
+impl Row {
+    fn ratio(
+        name: &'static str,
+        value: f64,
+        unit: &'static str,
+        ceiling: &HashMap<String, f64>,
+        key: &'static str,
+    ) -> Row {
+        Row {
+            name,
+            value,
+            unit,
+            ceiling: ceiling.get(key).map(|c| (key, *c)),
+        }
+    }
+
+    fn plain(name: &'static str, value: f64, unit: &'static str) -> Row {
+        Row {
+            name,
+            value,
+            unit,
+            ceiling: None,
+        }
+    }
+}
+
+fn render(rows: &[Row], ceiling: &HashMap<String, f64>, secs: u64) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Zart queue benchmark, {} ({secs} s windows; ceiling: shared/bench/sql-limit/run.sh {secs}, same run)\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    ));
+    out.push_str("| figure | zart | raw-SQL ceiling | ratio |\n|---|---:|---:|---:|\n");
+    for row in rows {
+        let value = format!("{:.1} {}", row.value, row.unit);
+        match row.ceiling {
+            Some((key, c)) => out.push_str(&format!(
+                "| {} | {value} | {key} = {c:.0} | {:.2} × |\n",
+                row.name,
+                row.value / c
+            )),
+            None => out.push_str(&format!("| {} | {value} | | |\n", row.name)),
+        }
+    }
+    let mut keys: Vec<_> = ceiling.iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    out.push_str("\nCeiling figures (tasks/s): ");
+    out.push_str(
+        &keys
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    out.push('\n');
+    out
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the raw-SQL ceiling script and parses its `name value` lines.
+fn sql_limit(url: &str, secs: u64) -> Result<HashMap<String, f64>, BoxError> {
+    let script = std::env::var("ZART_SQL_LIMIT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("../shared/bench/sql-limit/run.sh"));
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg(secs.to_string())
+        .env("DATABASE_URL", url)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let mut figures = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Some((name, value)) = line.split_once(' ') {
+            if let Ok(value) = value.trim().parse::<f64>() {
+                figures.insert(name.to_owned(), value);
+            }
+        }
+    }
+    Ok(figures)
+}
+
+/// A scheduler over a schema of its own, dropped again by [`Bench::drop_schema`].
+struct Bench {
+    pool: PgPool,
+    schema: String,
+    scheduler: Arc<PostgresTaskScheduler>,
+}
+
+impl Bench {
+    async fn new(pool: &PgPool, label: &str) -> Result<Bench, BoxError> {
+        let schema = format!("zart_bench_{label}_{}", std::process::id());
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(pool)
+            .await?;
+        let names = TableNames::default().with_schema(&schema)?;
+        let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
+        scheduler.migrate().await?;
+        Ok(Bench {
+            pool: pool.clone(),
+            schema,
+            scheduler,
+        })
+    }
+
+    async fn drop_schema(self) -> Result<(), BoxError> {
+        sqlx::query(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            self.schema
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Tasks/s enqueued by `producers` concurrent callers, `per_call` tasks a call.
+async fn enqueue(
+    pool: &PgPool,
+    producers: usize,
+    per_call: usize,
+    window: Duration,
+) -> Result<f64, BoxError> {
+    let bench = Bench::new(pool, "enqueue").await?;
+    let start = Instant::now();
+    let deadline = start + window;
+    let mut handles = Vec::new();
+    for p in 0..producers {
+        let scheduler = bench.scheduler.clone();
+        handles.push(tokio::spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                if per_call == 1 {
+                    scheduler
+                        .schedule_now(&format!("p{p}-{n}"), "noop", json!({ "n": 1 }))
+                        .await?;
+                } else {
+                    let batch = (n..n + per_call)
+                        .map(|i| {
+                            ScheduleAtParams::now(format!("p{p}-{i}"), "noop", json!({ "n": 1 }))
+                        })
+                        .collect();
+                    scheduler.schedule_many(batch).await?;
+                }
+                n += per_call;
+            }
+            Ok::<usize, zart::Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await??;
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    bench.drop_schema().await?;
+    Ok(rate)
+}
+
+struct Noop;
+
+#[async_trait]
+impl ScheduledTask for Noop {
+    async fn execute(
+        &self,
+        _: &TaskInstance,
+    ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+        Ok(OnComplete::done())
+    }
+}
+
+/// Counts completions and rings when `target` is reached.
+struct Completions {
+    count: AtomicU64,
+    target: u64,
+    done: Notify,
+}
+
+impl TaskObserver for Completions {
+    fn on_event(&self, event: &TaskEvent) {
+        if let TaskEvent::Completed { .. } = event {
+            if self.count.fetch_add(1, Ordering::Relaxed) + 1 == self.target {
+                self.done.notify_one();
+            }
+        }
+    }
+}
+
+/// Tasks/s for one worker draining a backlog of no-op tasks.
+async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
+    let bench = Bench::new(pool, "drain").await?;
+    for chunk in (0..DRAIN_TASKS).collect::<Vec<_>>().chunks(5_000) {
+        let tasks = chunk
+            .iter()
+            .map(|i| ScheduleAtParams::now(format!("task-{i}"), "noop", json!({ "n": 1 })))
+            .collect();
+        bench.scheduler.schedule_many(tasks).await?;
+    }
+    sqlx::query(&format!(
+        "VACUUM ANALYZE {}",
+        bench.scheduler.table_names().tasks()
+    ))
+    .execute(pool)
+    .await?;
+
+    let completions = Arc::new(Completions {
+        count: AtomicU64::new(0),
+        target: DRAIN_TASKS as u64,
+        done: Notify::new(),
+    });
+    let mut registry = TaskRegistry::new();
+    registry.register("noop", Noop)?;
+    let config = WorkerConfig {
+        max_tasks_per_poll: 500,
+        max_concurrent_tasks: 2_000,
+        ..WorkerConfig::default()
+    };
+    let worker = Arc::new(Worker::new(
+        bench.scheduler.clone(),
+        Arc::new(registry),
+        config,
+        vec![completions.clone()],
+    ));
+    let start = Instant::now();
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run().await }
+    });
+    completions.done.notified().await;
+    let elapsed = start.elapsed();
+    worker.shutdown().await;
+    running.await??;
+
+    let completed: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {} WHERE status = 'completed'",
+        bench.scheduler.table_names().tasks()
+    ))
+    .fetch_one(pool)
+    .await?;
+    if completed != DRAIN_TASKS as i64 {
+        return Err(format!("drain: {completed} of {DRAIN_TASKS} tasks completed").into());
+    }
+    bench.drop_schema().await?;
+    Ok(DRAIN_TASKS as f64 / elapsed.as_secs_f64())
+}
+
+/// Sends the instant each task's handler started.
+struct Stamp(mpsc::UnboundedSender<(String, Instant)>);
+
+#[async_trait]
+impl ScheduledTask for Stamp {
+    async fn execute(
+        &self,
+        task: &TaskInstance,
+    ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+        let _ = self.0.send((task.task_id.clone(), Instant::now()));
+        Ok(OnComplete::done())
+    }
+}
+
+/// p50 and p99 (ms) from `schedule_now` being called to the handler starting, on an idle
+/// worker that relies on notifications (its poll interval is far longer than any sample).
+async fn latency(pool: &PgPool) -> Result<(f64, f64), BoxError> {
+    let bench = Bench::new(pool, "latency").await?;
+    let (stamps, mut started) = mpsc::unbounded_channel();
+    let mut registry = TaskRegistry::new();
+    registry.register("stamp", Stamp(stamps))?;
+    let config = WorkerConfig {
+        poll_interval: Duration::from_secs(60),
+        ..WorkerConfig::default()
+    };
+    let worker = Arc::new(Worker::new(
+        bench.scheduler.clone(),
+        Arc::new(registry),
+        config,
+        vec![],
+    ));
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await; // listening, idle
+
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for i in 0..LATENCY_SAMPLES {
+        let id = format!("latency-{i}");
+        let sent = Instant::now();
+        bench
+            .scheduler
+            .schedule_now(&id, "stamp", json!({}))
+            .await?;
+        let (task_id, at) = tokio::time::timeout(Duration::from_secs(10), started.recv())
+            .await?
+            .ok_or("the worker stopped")?;
+        if task_id != id {
+            return Err(format!("expected {id} to start, got {task_id}").into());
+        }
+        samples.push((at - sent).as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(10)).await; // let the worker go idle again
+    }
+    worker.shutdown().await;
+    running.await??;
+    bench.drop_schema().await?;
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.50), at(0.99)))
+}

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS {{tasks}} (
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_pending_idx"
     ON {{tasks}} (run_at) WHERE status = 'pending';
 
--- Heartbeats (by worker) and lease rescue (by expiry) read only running tasks.
-CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_running_idx"
-    ON {{tasks}} (worker_id, lease_expires_at) WHERE status = 'running';
+-- Heartbeats (by worker) and lease rescue (by expiry) read only held tasks. The predicate
+-- is on worker_id, not status, on purpose: a status predicate would tempt the planner to
+-- scan this index for the fenced batch updates (which name status = 'running'), whose
+-- rows it then cannot estimate; those must join on the primary key.
+CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_held_idx"
+    ON {{tasks}} (worker_id, lease_expires_at) WHERE worker_id IS NOT NULL;

@@ -30,9 +30,19 @@ pub(crate) struct Queries {
     pub get: String,
 }
 
-/// Columns a fenced write may touch only while the task is still running under the
-/// caller's token.
-const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token AND t.status = 'running'";
+/// The fence of every write a worker makes about a claimed task: the task still carries the
+/// token the worker's claim gave it.
+///
+/// That alone proves the claim is live, because every statement that starts or ends a
+/// lease (claim, finish, release, rescue) increments `lease_token`. It is also why the
+/// condition names no status: `status = 'running'` would let the planner trust stale
+/// statistics (few rows were running at the last ANALYZE) and pick a nested loop over
+/// the whole batch for every running row, instead of one primary-key lookup per outcome.
+const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
+
+/// Ends a lease: clears the holder and makes its token stale.
+const END_LEASE: &str =
+    "worker_id = NULL, lease_expires_at = NULL, lease_token = t.lease_token + 1";
 
 impl Queries {
     pub(crate) fn new(names: &TableNames) -> Self {
@@ -75,7 +85,7 @@ impl Queries {
                  SET status = o.status, result = o.result, error = o.error,
                      run_at = coalesce(o.run_at, t.run_at),
                      finished_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END,
-                     worker_id = NULL, lease_expires_at = NULL
+                     {END_LEASE}
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
                       AS o(task_id, token, status, result, error, run_at)
                  WHERE {FENCE}
@@ -84,7 +94,7 @@ impl Queries {
             complete_one: format!(
                 "UPDATE {tasks} t
                  SET status = 'completed', result = $3, error = NULL, finished_at = now(),
-                     worker_id = NULL, lease_expires_at = NULL
+                     {END_LEASE}
                  FROM (SELECT $1::text AS task_id, $2::bigint AS token) o
                  WHERE {FENCE}
                  RETURNING t.task_id"
@@ -93,7 +103,7 @@ impl Queries {
                 "WITH released AS (
                     UPDATE {tasks} t
                     SET status = 'pending', run_at = now(), attempts = greatest(t.attempts - 1, 0),
-                        worker_id = NULL, lease_expires_at = NULL
+                        {END_LEASE}
                     FROM unnest($1::text[], $2::bigint[]) AS o(task_id, token)
                     WHERE {FENCE}
                     RETURNING t.task_id
@@ -106,7 +116,7 @@ impl Queries {
             ),
             rescue: format!(
                 "WITH rescued AS (
-                    UPDATE {tasks}
+                    UPDATE {tasks} t
                     SET status = CASE WHEN rescues >= $1 THEN 'dead' ELSE 'pending' END,
                         finished_at = CASE WHEN rescues >= $1 THEN now() END,
                         error = format('lease of worker %s expired at %s; %s', worker_id, lease_expires_at,
@@ -114,8 +124,8 @@ impl Queries {
                                             THEN format('already rescued %s time(s), marked dead', rescues)
                                             ELSE format('rescued (%s of %s allowed)', rescues + 1, $1) END),
                         rescues = rescues + 1, run_at = now(),
-                        worker_id = NULL, lease_expires_at = NULL
-                    WHERE status = 'running' AND lease_expires_at < now()
+                        {END_LEASE}
+                    WHERE worker_id IS NOT NULL AND status = 'running' AND lease_expires_at < now()
                     RETURNING task_id, status
                  ),
                  wake AS (
