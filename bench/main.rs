@@ -326,7 +326,7 @@ async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
         done: Notify::new(),
     });
     let mut registry = TaskRegistry::new();
-    registry.register("noop", Noop)?;
+    registry.register("noop", Noop);
     let config = WorkerConfig {
         max_tasks_per_poll: 500,
         max_concurrent_tasks: 2_000,
@@ -381,7 +381,7 @@ async fn latency(pool: &PgPool) -> Result<(f64, f64), BoxError> {
     let bench = Bench::new(pool, "latency").await?;
     let (stamps, mut started) = mpsc::unbounded_channel();
     let mut registry = TaskRegistry::new();
-    registry.register("stamp", Stamp(stamps))?;
+    registry.register("stamp", Stamp(stamps));
     let config = WorkerConfig {
         poll_interval: Duration::from_secs(60),
         ..WorkerConfig::default()

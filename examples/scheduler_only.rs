@@ -142,11 +142,10 @@ async fn main() -> anyhow::Result<()> {
     scheduler.migrate().await?;
 
     let mut registry = TaskRegistry::new();
-    registry
-        .register("send-welcome-email", SendWelcomeEmail)?
-        .register("onboarding-cleanup", OnboardingCleanup)?
-        .register("generate-report", GenerateReport)?
-        .register("scheduled-greeting", ScheduledGreeting)?;
+    registry.register("send-welcome-email", SendWelcomeEmail);
+    registry.register("onboarding-cleanup", OnboardingCleanup);
+    registry.register("generate-report", GenerateReport);
+    registry.register("scheduled-greeting", ScheduledGreeting);
 
     let config = WorkerConfig {
         poll_interval: Duration::from_millis(200),

@@ -34,12 +34,10 @@ async fn completion_stores_the_result_and_schedules_follow_ups() {
                 }) as Box<dyn zart::CompletionHandler>)
             }),
         )
-        .expect("register")
         .register(
             "second",
             task(|i| async move { Ok(OnComplete::with_result(i.data)) }),
-        )
-        .expect("register");
+        );
     let recorder = Arc::new(Recorder::default());
     let worker = db.start_observed_worker(registry, quick_config(), vec![recorder.clone()]);
 
@@ -86,20 +84,18 @@ async fn a_follow_up_that_cannot_be_scheduled_leaves_the_task_uncompleted() {
         .await
         .expect("scheduled");
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "chain",
-            task(|_| async {
-                Ok(Box::new(OnComplete {
-                    result: Some(json!("would be stored")),
-                    schedule_next: vec![
-                        ScheduleAtParams::now("fresh", "other", json!("new")),
-                        ScheduleAtParams::now("taken", "other", json!("duplicate")),
-                    ],
-                }) as Box<dyn zart::CompletionHandler>)
-            }),
-        )
-        .expect("register");
+    registry.register(
+        "chain",
+        task(|_| async {
+            Ok(Box::new(OnComplete {
+                result: Some(json!("would be stored")),
+                schedule_next: vec![
+                    ScheduleAtParams::now("fresh", "other", json!("new")),
+                    ScheduleAtParams::now("taken", "other", json!("duplicate")),
+                ],
+            }) as Box<dyn zart::CompletionHandler>)
+        }),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("chain-1", "chain", json!({}))

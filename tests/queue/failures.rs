@@ -8,17 +8,15 @@ use zart_tests::{quick_config, quick_retry, task, TestDb};
 async fn a_panicking_handler_fails_its_task_and_the_worker_goes_on() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "explode",
-            task(|instance| async move {
-                if instance.data == json!("boom") {
-                    panic!("kaboom: {}", instance.task_id);
-                }
-                Ok(OnComplete::done())
-            }),
-        )
-        .expect("register");
+    registry.register(
+        "explode",
+        task(|instance| async move {
+            if instance.data == json!("boom") {
+                panic!("kaboom: {}", instance.task_id);
+            }
+            Ok(OnComplete::done())
+        }),
+    );
     let config = zart::WorkerConfig {
         max_concurrent_tasks: 1,
         ..quick_config()
@@ -50,9 +48,7 @@ async fn a_panicking_handler_fails_its_task_and_the_worker_goes_on() {
 async fn an_unknown_task_name_fails_with_a_clear_error_and_no_retry() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
-    registry
-        .register("known", task(|_| async { Ok(OnComplete::done()) }))
-        .expect("register");
+    registry.register("known", task(|_| async { Ok(OnComplete::done()) }));
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("lost", "no-such-task", json!({}))
@@ -83,19 +79,17 @@ async fn an_unknown_task_name_fails_with_a_clear_error_and_no_retry() {
 async fn an_attempt_that_outlives_its_timeout_fails_and_is_retried() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "slow",
-            task(|instance| async move {
-                if instance.attempt == 1 {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                }
-                Ok::<_, SchedulerTaskError>(OnComplete::with_result(json!(instance.attempt)))
-            })
-            .retry(quick_retry(2))
-            .timeout(Duration::from_millis(200)),
-        )
-        .expect("register");
+    registry.register(
+        "slow",
+        task(|instance| async move {
+            if instance.attempt == 1 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            Ok::<_, SchedulerTaskError>(OnComplete::with_result(json!(instance.attempt)))
+        })
+        .retry(quick_retry(2))
+        .timeout(Duration::from_millis(200)),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("slow-1", "slow", json!({}))

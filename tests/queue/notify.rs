@@ -32,9 +32,7 @@ async fn time_to_complete(db: &TestDb, id: &str) -> Duration {
 async fn new_tasks_wake_idle_workers_and_a_lost_listener_reconnects() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
-    registry
-        .register("noop", task(|_| async { Ok(OnComplete::done()) }))
-        .expect("register");
+    registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
     let config = WorkerConfig {
         poll_interval: NO_POLLING,
         ..quick_config()
@@ -81,9 +79,7 @@ async fn new_tasks_wake_idle_workers_and_a_lost_listener_reconnects() {
 async fn a_future_task_starts_when_due_without_waiting_for_a_poll() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
-    registry
-        .register("noop", task(|_| async { Ok(OnComplete::done()) }))
-        .expect("register");
+    registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
     let config = WorkerConfig {
         poll_interval: NO_POLLING,
         ..quick_config()
@@ -112,9 +108,7 @@ async fn a_future_task_starts_when_due_without_waiting_for_a_poll() {
 async fn polling_finds_work_when_notifications_are_missed() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
-    registry
-        .register("noop", task(|_| async { Ok(OnComplete::done()) }))
-        .expect("register");
+    registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
     let worker = db.start_worker(registry, quick_config());
     tokio::time::sleep(Duration::from_millis(300)).await; // idle now
                                                           // Inserted behind Zart's back: no notification is sent.

@@ -233,12 +233,10 @@ async fn the_workers_maintenance_loop_rescues_expired_leases() {
         .expect("claimed");
 
     let mut registry = zart::TaskRegistry::new();
-    registry
-        .register(
-            "noop",
-            zart_tests::task(|_| async { Ok(zart::OnComplete::done()) }),
-        )
-        .expect("register");
+    registry.register(
+        "noop",
+        zart_tests::task(|_| async { Ok(zart::OnComplete::done()) }),
+    );
     let config = zart::WorkerConfig {
         rescue_interval: Duration::from_millis(200),
         ..zart_tests::quick_config()

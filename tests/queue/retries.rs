@@ -12,27 +12,25 @@ async fn failed_attempts_are_retried_with_backoff_until_one_succeeds() {
     let starts = Arc::new(Mutex::new(Vec::<(u32, Instant)>::new()));
     let mut registry = TaskRegistry::new();
     let seen = starts.clone();
-    registry
-        .register(
-            "flaky",
-            task(move |instance| {
-                let seen = seen.clone();
-                async move {
-                    seen.lock()
-                        .expect("lock")
-                        .push((instance.attempt, Instant::now()));
-                    match instance.attempt {
-                        1 | 2 => Err(SchedulerTaskError::failed(format!(
-                            "attempt {} broke",
-                            instance.attempt
-                        ))),
-                        _ => Ok(OnComplete::with_result(json!("third time lucky"))),
-                    }
+    registry.register(
+        "flaky",
+        task(move |instance| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .expect("lock")
+                    .push((instance.attempt, Instant::now()));
+                match instance.attempt {
+                    1 | 2 => Err(SchedulerTaskError::failed(format!(
+                        "attempt {} broke",
+                        instance.attempt
+                    ))),
+                    _ => Ok(OnComplete::with_result(json!("third time lucky"))),
                 }
-            })
-            .retry(quick_retry(3)),
-        )
-        .expect("register");
+            }
+        })
+        .retry(quick_retry(3)),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("flaky-1", "flaky", json!({}))
@@ -65,16 +63,14 @@ async fn a_task_fails_once_its_attempts_are_used_up() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "broken",
-            task(move |_| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { Err(SchedulerTaskError::failed("still broken")) }
-            })
-            .retry(quick_retry(2)),
-        )
-        .expect("register");
+    registry.register(
+        "broken",
+        task(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Err(SchedulerTaskError::failed("still broken")) }
+        })
+        .retry(quick_retry(2)),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("broken-1", "broken", json!({}))
@@ -106,19 +102,17 @@ async fn permanent_errors_and_undecodable_input_are_not_retried() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "strict",
-            task(move |instance| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let _input: Input = instance.input()?;
-                    Err(SchedulerTaskError::permanent("card declined"))
-                }
-            })
-            .retry(quick_retry(5)),
-        )
-        .expect("register");
+    registry.register(
+        "strict",
+        task(move |instance| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let _input: Input = instance.input()?;
+                Err(SchedulerTaskError::permanent("card declined"))
+            }
+        })
+        .retry(quick_retry(5)),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("bad-input", "strict", json!({ "amount": "lots" }))

@@ -12,18 +12,16 @@ async fn shutdown_lets_in_flight_tasks_finish_then_claims_nothing() {
     let started = Arc::new(AtomicBool::new(false));
     let flag = started.clone();
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "steady",
-            task(move |_| {
-                flag.store(true, Ordering::SeqCst);
-                async {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    Ok(OnComplete::with_result(json!("finished")))
-                }
-            }),
-        )
-        .expect("register");
+    registry.register(
+        "steady",
+        task(move |_| {
+            flag.store(true, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(OnComplete::with_result(json!("finished")))
+            }
+        }),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.scheduler
         .schedule_now("in-flight", "steady", json!({}))
@@ -62,18 +60,16 @@ async fn tasks_still_running_at_the_timeout_are_released_for_another_worker_at_o
     let started = Arc::new(AtomicBool::new(false));
     let flag = started.clone();
     let mut stuck = TaskRegistry::new();
-    stuck
-        .register(
-            "long",
-            task(move |_| {
-                flag.store(true, Ordering::SeqCst);
-                async {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                    Ok(OnComplete::done())
-                }
-            }),
-        )
-        .expect("register");
+    stuck.register(
+        "long",
+        task(move |_| {
+            flag.store(true, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(OnComplete::done())
+            }
+        }),
+    );
     let first = db.start_worker(stuck, config.clone());
     db.scheduler
         .schedule_now("long-1", "long", json!({}))
@@ -97,12 +93,10 @@ async fn tasks_still_running_at_the_timeout_are_released_for_another_worker_at_o
     );
 
     let mut quick = TaskRegistry::new();
-    quick
-        .register(
-            "long",
-            task(|i| async move { Ok(OnComplete::with_result(json!(i.worker_id))) }),
-        )
-        .expect("register");
+    quick.register(
+        "long",
+        task(|i| async move { Ok(OnComplete::with_result(json!(i.worker_id))) }),
+    );
     let taking_over = Instant::now();
     let second = db.start_worker(quick, config);
     let record = db
@@ -127,4 +121,19 @@ async fn a_worker_runs_once() {
         "{again:?}"
     );
     worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_to_start_with_two_handlers_for_one_name() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry
+        .register("twice", task(|_| async { Ok(OnComplete::done()) }))
+        .register("twice", task(|_| async { Ok(OnComplete::done()) }));
+    let worker = db.start_worker(registry, quick_config());
+    let result = worker.handle.await.expect("joined");
+    assert!(
+        matches!(&result, Err(zart::Error::Registry(zart::RegistryError::DuplicateName(name))) if name == "twice"),
+        "{result:?}"
+    );
 }

@@ -18,12 +18,10 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
         .expect("same id, other table");
 
     let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "noop",
-            task(|i| async move { Ok(OnComplete::with_result(i.data)) }),
-        )
-        .expect("register");
+    registry.register(
+        "noop",
+        task(|i| async move { Ok(OnComplete::with_result(i.data)) }),
+    );
     let worker = db.start_worker(registry, quick_config());
     db.wait_for_status("same-id", TaskStatus::Completed, Duration::from_secs(10))
         .await;

@@ -25,7 +25,7 @@
 //! # async fn demo() -> Result<(), zart::Error> {
 //! let scheduler = Arc::new(PostgresScheduler::connect("postgres://localhost/app").await?);
 //! let mut registry = TaskRegistry::new();
-//! registry.register("say-hello", SayHello)?;
+//! registry.register("say-hello", SayHello);
 //! let worker = Arc::new(Worker::new(scheduler.clone(), Arc::new(registry), WorkerConfig::default(), vec![]));
 //! tokio::spawn({
 //!     let worker = worker.clone();
@@ -62,6 +62,11 @@ pub use task::{
     TaskInstance, TaskRecord, TaskStatus,
 };
 pub use worker::{Worker, WorkerConfig};
+
+/// The README's examples, compiled as doc tests so that it only says what is true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// The names most programs need: `use zart::prelude::*;`.
 pub mod prelude {

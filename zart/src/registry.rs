@@ -7,6 +7,12 @@ use crate::task::ScheduledTask;
 
 /// The handlers a [`Worker`](crate::Worker) runs, by task name.
 ///
+/// [`register`](Self::register) chains and never fails on the spot: a registration the
+/// registry refuses (an empty name, a second handler for one name) is kept, and the worker
+/// refuses to start with it ([`Worker::run`](crate::Worker::run) returns
+/// [`Error::Registry`](crate::Error::Registry)). [`try_register`](Self::try_register)
+/// reports the same mistakes at once.
+///
 /// ```
 /// # use zart::{async_trait, CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 /// # struct SendEmail;
@@ -16,16 +22,27 @@ use crate::task::ScheduledTask;
 /// #         Ok(OnComplete::done())
 /// #     }
 /// # }
-/// use zart::TaskRegistry;
+/// # struct SendSms;
+/// # #[async_trait]
+/// # impl ScheduledTask for SendSms {
+/// #     async fn execute(&self, _: &TaskInstance) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+/// #         Ok(OnComplete::done())
+/// #     }
+/// # }
+/// use zart::{RegistryError, TaskRegistry};
 ///
 /// let mut registry = TaskRegistry::new();
-/// registry.register("send-email", SendEmail)?;
-/// assert!(registry.register("send-email", SendEmail).is_err()); // one handler per name
-/// # Ok::<(), zart::RegistryError>(())
+/// registry.register("send-email", SendEmail).register("send-sms", SendSms);
+/// assert_eq!(registry.names(), ["send-email", "send-sms"]);
+/// assert!(registry.validate().is_ok());
+///
+/// let duplicate = registry.try_register("send-email", SendEmail).map(|_| ());
+/// assert_eq!(duplicate, Err(RegistryError::DuplicateName("send-email".into())));
 /// ```
 #[derive(Clone, Default)]
 pub struct TaskRegistry {
     handlers: HashMap<String, Arc<dyn ScheduledTask>>,
+    refused: Vec<RegistryError>,
 }
 
 /// A registration the registry refused.
@@ -46,17 +63,35 @@ impl TaskRegistry {
         TaskRegistry::default()
     }
 
-    /// Registers `task` as the handler of tasks named `name`.
-    pub fn register<T: ScheduledTask>(
+    /// Registers `task` as the handler of tasks named `name`. A refused registration
+    /// (empty or taken name) keeps the first handler and stops the worker from starting.
+    pub fn register<T: ScheduledTask>(&mut self, name: impl Into<String>, task: T) -> &mut Self {
+        self.register_arc(name, Arc::new(task))
+    }
+
+    /// [`register`](Self::register) for a shared handler.
+    pub fn register_arc(
+        &mut self,
+        name: impl Into<String>,
+        task: Arc<dyn ScheduledTask>,
+    ) -> &mut Self {
+        if let Err(refused) = self.try_register_arc(name, task) {
+            self.refused.push(refused);
+        }
+        self
+    }
+
+    /// Registers `task` under `name`, or says at once why not.
+    pub fn try_register<T: ScheduledTask>(
         &mut self,
         name: impl Into<String>,
         task: T,
     ) -> Result<&mut Self, RegistryError> {
-        self.register_arc(name, Arc::new(task))
+        self.try_register_arc(name, Arc::new(task))
     }
 
-    /// Registers a shared handler as the handler of tasks named `name`.
-    pub fn register_arc(
+    /// [`try_register`](Self::try_register) for a shared handler.
+    pub fn try_register_arc(
         &mut self,
         name: impl Into<String>,
         task: Arc<dyn ScheduledTask>,
@@ -70,6 +105,14 @@ impl TaskRegistry {
         }
         self.handlers.insert(name, task);
         Ok(self)
+    }
+
+    /// The first registration [`register`](Self::register) refused, if any.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        match self.refused.first() {
+            Some(refused) => Err(refused.clone()),
+            None => Ok(()),
+        }
     }
 
     /// The handler registered under `name`.
@@ -99,6 +142,39 @@ impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRegistry")
             .field("names", &self.names())
+            .field("refused", &self.refused)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{CompletionHandler, OnComplete, SchedulerTaskError, TaskInstance};
+
+    struct Noop;
+
+    #[async_trait::async_trait]
+    impl ScheduledTask for Noop {
+        async fn execute(
+            &self,
+            _: &TaskInstance,
+        ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+            Ok(OnComplete::done())
+        }
+    }
+
+    #[test]
+    fn refused_registrations_are_remembered_and_the_first_handler_kept() {
+        let mut registry = TaskRegistry::new();
+        registry
+            .register("a", Noop)
+            .register("a", Noop)
+            .register("", Noop);
+        assert_eq!(registry.names(), ["a"]);
+        assert_eq!(
+            registry.validate(),
+            Err(RegistryError::DuplicateName("a".into()))
+        );
     }
 }

@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             insert: format!("INSERT INTO \"{schema}\".runs (task_id, worker) VALUES ($1, $2)"),
             worker: name.clone(),
         },
-    )?;
+    );
     let config = WorkerConfig {
         poll_interval: Duration::from_millis(100),
         max_tasks_per_poll: 50,

@@ -121,11 +121,13 @@ impl Worker {
     }
 
     /// Claims and runs tasks until [`shutdown`](Self::shutdown). A worker runs once:
-    /// a second call, concurrent or later, returns [`Error::WorkerAlreadyRunning`].
+    /// a second call, concurrent or later, returns [`Error::WorkerAlreadyRunning`]. A
+    /// registry holding a refused registration returns [`Error::Registry`] at once.
     ///
     /// Dropping (aborting) the returned future stops everything at once, like a crash:
     /// the tasks it held are rescued when their leases expire.
     pub async fn run(&self) -> Result<()> {
+        self.registry.validate()?;
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(Error::WorkerAlreadyRunning);
         }
