@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::Utc;
 use futures_util::FutureExt;
 
-use crate::backend::{ClaimedTask, Lease, OutcomeKind};
+use crate::backend::{ClaimedTask, OutcomeKind};
 use crate::registry::TaskRegistry;
 use crate::retry::RetryConfig;
 use crate::task::{OnComplete, TaskInstance};
@@ -98,10 +98,4 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     } else {
         "(a non-string panic payload)"
     }
-}
-
-/// A task this worker is running, for release at shutdown.
-pub(crate) struct InFlight {
-    pub lease: Lease,
-    pub abort: tokio::task::AbortHandle,
 }

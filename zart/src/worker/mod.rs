@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::backend::{ClaimedTask, Lease, TaskBackend, WakeSignal};
@@ -26,7 +26,6 @@ use crate::registry::TaskRegistry;
 
 use completer::{Completer, Report};
 pub use config::WorkerConfig;
-use executor::InFlight;
 
 /// Longest pause after a failed claim before trying again.
 const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
@@ -135,58 +134,96 @@ impl Worker {
         let _running = RunningGuard(&self.running);
         let mut shutdown = self.shutdown.subscribe();
         let wake = WakeSignal::default();
-        let config = &self.config;
+        let mut services = self.start_services(&wake);
 
+        let (reports, outcomes) = mpsc::unbounded_channel();
+        let mut completer = JoinSet::new();
+        completer.spawn(
+            Completer {
+                backend: self.backend.clone(),
+                observers: self.observers.clone(),
+                wake: wake.clone(),
+                give_up_after: self.config.lease_duration,
+            }
+            .run(outcomes),
+        );
+        let mut tasks = Tasks {
+            slots: Arc::new(Semaphore::new(self.config.max_concurrent_tasks.max(1))),
+            in_flight: Arc::default(),
+            executors: JoinSet::new(),
+            reports,
+        };
+
+        tracing::info!(worker_id = %self.worker_id, "worker started");
+        self.claim_until_shutdown(&mut tasks, &wake, &mut shutdown)
+            .await;
+        tracing::info!(worker_id = %self.worker_id, "worker stopping");
+
+        let drained = tokio::time::timeout(self.config.shutdown_timeout, async {
+            while tasks.executors.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.release_unfinished(&tasks.in_flight).await;
+            tasks.executors.shutdown().await;
+        }
+        drop(tasks); // closes the report channel: the completer stores what is left, then ends
+        if let Some(Err(error)) = completer.join_next().await {
+            tracing::error!(%error, "the completer stopped abnormally");
+        }
+        services.shutdown().await;
+        tracing::info!(worker_id = %self.worker_id, "worker stopped");
+        Ok(())
+    }
+
+    /// Notifications, heartbeats and maintenance, for as long as the worker runs.
+    fn start_services(&self, wake: &WakeSignal) -> JoinSet<()> {
         let mut services = JoinSet::new();
-        services.spawn({
-            let (backend, wake) = (self.backend.clone(), wake.clone());
-            async move {
-                if let Err(error) = backend.listen(wake).await {
-                    tracing::warn!(%error, "task notifications unavailable; polling only");
-                }
+        let (backend, wake) = (self.backend.clone(), wake.clone());
+        services.spawn(async move {
+            if let Err(error) = backend.listen(wake).await {
+                tracing::warn!(%error, "task notifications unavailable; polling only");
             }
         });
         services.spawn(maintenance::heartbeat(
             self.backend.clone(),
             self.worker_id.clone(),
-            config.heartbeat_interval,
-            config.lease_duration,
+            self.config.heartbeat_interval,
+            self.config.lease_duration,
         ));
         services.spawn(maintenance::rescue(
             self.backend.clone(),
-            config.rescue_interval,
-            config.max_rescues,
+            self.config.rescue_interval,
+            self.config.max_rescues,
         ));
+        services
+    }
 
-        let (reports, outcomes) = mpsc::unbounded_channel();
-        let completer = Completer {
-            backend: self.backend.clone(),
-            observers: self.observers.clone(),
-            wake: wake.clone(),
-            give_up_after: config.lease_duration,
-        };
-        let mut completer_task = JoinSet::new();
-        completer_task.spawn(completer.run(outcomes));
-
-        let slots = Arc::new(Semaphore::new(config.max_concurrent_tasks.max(1)));
-        let in_flight: Arc<Mutex<HashMap<String, InFlight>>> = Arc::default();
-        let mut executors = JoinSet::new();
+    /// The claim loop: whenever slots are free, claim up to that many due tasks (at most
+    /// `max_tasks_per_poll`) and start them. A full batch means more may be due: claim
+    /// again at once. Otherwise sleep until a notification, the earliest announced due
+    /// instant or the poll interval, whichever comes first.
+    async fn claim_until_shutdown(
+        &self,
+        tasks: &mut Tasks,
+        wake: &WakeSignal,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let config = &self.config;
         let batch_limit = config.max_tasks_per_poll.max(1);
         let mut claim_backoff = config.poll_interval.min(MAX_CLAIM_BACKOFF);
-
-        tracing::info!(worker_id = %self.worker_id, "worker started");
-        'claiming: while !*shutdown.borrow() {
-            while executors.try_join_next().is_some() {}
+        while !*shutdown.borrow() {
+            while tasks.executors.try_join_next().is_some() {}
             let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => match permit {
+                permit = tasks.slots.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
-                    Err(_) => break 'claiming,
+                    Err(_) => return,
                 },
-                _ = shutdown.changed() => break 'claiming,
+                _ = shutdown.changed() => return,
             };
             let mut permits = vec![first];
             while permits.len() < batch_limit {
-                match slots.clone().try_acquire_owned() {
+                match tasks.slots.clone().try_acquire_owned() {
                     Ok(permit) => permits.push(permit),
                     Err(_) => break,
                 }
@@ -197,10 +234,7 @@ impl Worker {
                 .claim(&self.worker_id, asked, config.lease_duration)
                 .await
             {
-                Ok(claimed) => {
-                    claim_backoff = config.poll_interval.min(MAX_CLAIM_BACKOFF);
-                    claimed
-                }
+                Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "claiming tasks failed; retrying");
                     drop(permits);
@@ -212,64 +246,43 @@ impl Worker {
                     continue;
                 }
             };
+            claim_backoff = config.poll_interval.min(MAX_CLAIM_BACKOFF);
             let got = claimed.len();
-            for (task, permit) in claimed.into_iter().zip(permits.drain(..)) {
-                self.spawn_executor(&mut executors, &in_flight, &reports, task, permit);
+            for (task, permit) in claimed.into_iter().zip(permits) {
+                self.spawn_executor(tasks, task, permit);
             }
-            drop(permits);
             if got == asked {
-                continue; // there may be more due work: claim again as soon as slots free up
+                continue;
             }
-            let deadline = match wake.next_due() {
-                Some(due) => {
-                    let until_due = (due - chrono::Utc::now()).to_std().unwrap_or_default();
-                    until_due.min(config.poll_interval)
-                }
+            let idle = match wake.next_due() {
+                Some(due) => (due - chrono::Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(config.poll_interval),
                 None => config.poll_interval,
             };
             tokio::select! {
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(deadline) => {}
+                _ = tokio::time::sleep(idle) => {}
                 _ = shutdown.changed() => {}
             }
         }
-
-        tracing::info!(worker_id = %self.worker_id, "worker stopping");
-        let drained = tokio::time::timeout(config.shutdown_timeout, async {
-            while executors.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            self.release_unfinished(&in_flight).await;
-            executors.shutdown().await;
-        }
-        drop(reports);
-        if let Some(Err(error)) = completer_task.join_next().await {
-            tracing::error!(%error, "the completer stopped abnormally");
-        }
-        services.shutdown().await;
-        tracing::info!(worker_id = %self.worker_id, "worker stopped");
-        Ok(())
     }
 
-    fn spawn_executor(
-        &self,
-        executors: &mut JoinSet<()>,
-        in_flight: &Arc<Mutex<HashMap<String, InFlight>>>,
-        reports: &mpsc::UnboundedSender<Report>,
-        task: ClaimedTask,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) {
+    fn spawn_executor(&self, tasks: &mut Tasks, task: ClaimedTask, permit: OwnedSemaphorePermit) {
         let registry = self.registry.clone();
         let observers = self.observers.clone();
         let worker_id = self.worker_id.clone();
-        let reports = reports.clone();
-        let tracked = in_flight.clone();
+        let reports = tasks.reports.clone();
+        let tracked = tasks.in_flight.clone();
         let lease = task.lease.clone();
         // Holding the map while spawning keeps the executor from finishing (and removing
         // its entry) before the entry exists.
-        let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-        let abort = executors.spawn(async move {
+        let mut in_flight = tasks
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let abort = tasks.executors.spawn(async move {
             observers.emit(|| TaskEvent::Started {
                 task_id: task.lease.task_id.clone(),
                 task_name: task.task_name.clone(),
@@ -286,22 +299,22 @@ impl Worker {
             // No await between leaving the in-flight map and handing over the report: a
             // shutdown that aborts executors sees each task either in flight or reported.
             let mut in_flight = tracked.lock().unwrap_or_else(PoisonError::into_inner);
-            in_flight.remove(&report.lease.task_id);
+            in_flight.remove(&report.lease);
             let _ = reports.send(report);
         });
-        in_flight.insert(lease.task_id.clone(), InFlight { lease, abort });
+        in_flight.insert(lease, abort);
     }
 
     /// Aborts the tasks still running after the shutdown timeout and puts them back to
     /// pending at once, so that another worker need not wait for their leases to expire.
-    async fn release_unfinished(&self, in_flight: &Mutex<HashMap<String, InFlight>>) {
+    async fn release_unfinished(&self, in_flight: &Mutex<HashMap<Lease, AbortHandle>>) {
         let leases: Vec<Lease> = {
             let mut in_flight = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
             in_flight
                 .drain()
-                .map(|(_, task)| {
-                    task.abort.abort();
-                    task.lease
+                .map(|(lease, abort)| {
+                    abort.abort();
+                    lease
                 })
                 .collect()
         };
@@ -330,6 +343,17 @@ impl std::fmt::Debug for Worker {
             .field("registry", &self.registry)
             .finish_non_exhaustive()
     }
+}
+
+/// The tasks one run of the worker holds.
+struct Tasks {
+    /// One permit per task held, from claim until its outcome is stored.
+    slots: Arc<Semaphore>,
+    /// Running tasks, for release at shutdown.
+    in_flight: Arc<Mutex<HashMap<Lease, AbortHandle>>>,
+    executors: JoinSet<()>,
+    /// To the completer.
+    reports: mpsc::UnboundedSender<Report>,
 }
 
 /// Marks the worker stopped however `run` ends: returned, or dropped mid-way.
