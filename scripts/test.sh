@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-reachable() { psql "$DATABASE_URL" -qtAX -c 'SELECT 1' >/dev/null 2>&1; }
+reachable() {
+  if command -v psql >/dev/null 2>&1; then
+    psql "$DATABASE_URL" -qtAX -c 'SELECT 1' >/dev/null 2>&1
+  else # no client tools: at least the port must answer
+    (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+  fi
+}
 if ! reachable && command -v pg_ctlcluster >/dev/null 2>&1; then
   for version in $(ls /etc/postgresql 2>/dev/null); do
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true

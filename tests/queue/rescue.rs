@@ -249,3 +249,34 @@ async fn the_workers_maintenance_loop_rescues_expired_leases() {
     assert_eq!(record.attempts, 2);
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_task_from_being_rescued() {
+    let db = TestDb::new().await;
+    let mut registry = zart::TaskRegistry::new();
+    registry.register(
+        "long",
+        zart_tests::task(|_| async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            Ok(zart::OnComplete::done())
+        }),
+    );
+    // The lease is far shorter than the task: only heartbeats keep it alive, while the
+    // maintenance pass runs every 100 ms looking for expired leases.
+    let config = zart::WorkerConfig {
+        lease_duration: Duration::from_millis(800),
+        heartbeat_interval: Duration::from_millis(200),
+        rescue_interval: Duration::from_millis(100),
+        ..zart_tests::quick_config()
+    };
+    let worker = db.start_worker(registry, config);
+    db.scheduler
+        .schedule_now("long-1", "long", json!({}))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("long-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!((record.attempts, record.rescues), (1, 0), "{record:?}");
+}

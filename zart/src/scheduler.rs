@@ -31,6 +31,33 @@ pub enum IfExists {
 /// Task ids are idempotency keys: scheduling an id that exists is an error
 /// ([`Error::AlreadyExists`]) or, through the `*_if_absent` methods, a no-op. Never a
 /// duplicate.
+///
+/// ```no_run
+/// use chrono::{Duration, Utc};
+/// use serde_json::json;
+/// use zart::{Error, ScheduleAtParams, TaskScheduler};
+///
+/// # async fn demo(scheduler: impl TaskScheduler) -> Result<(), Error> {
+/// scheduler.schedule_now("welcome-42", "send-welcome-email", json!({ "user": 42 })).await?;
+///
+/// // The same id again is refused, or skipped on request.
+/// let again = scheduler.schedule_now("welcome-42", "send-welcome-email", json!({})).await;
+/// assert!(matches!(again, Err(Error::AlreadyExists(_))));
+/// let reminder = ScheduleAtParams::at("remind-42", "remind", Utc::now() + Duration::hours(24), json!({}));
+/// let inserted = scheduler.schedule_at_if_absent(reminder).await?;
+///
+/// // Bulk producers: one round trip, all or nothing.
+/// let batch = (0..1000).map(|i| ScheduleAtParams::now(format!("import-{i}"), "import-row", json!(i)));
+/// scheduler.schedule_many(batch.collect()).await?;
+///
+/// if let Some(status) = scheduler.status("import-7").await? {
+///     println!("import-7 is {status}");
+/// }
+/// scheduler.cancel("remind-42").await?;
+/// # let _ = inserted;
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait TaskScheduler: Send + Sync {
     /// Inserts `tasks` in one statement. With [`IfExists::Error`] either all are inserted or
