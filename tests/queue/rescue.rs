@@ -1,9 +1,19 @@
 use std::time::Duration;
 
 use serde_json::json;
-use zart::backend::{FollowUpCompletion, Outcome, OutcomeKind, TaskBackend};
+use zart::backend::{FollowUpCompletion, Lease, Outcome, OutcomeKind, TaskBackend};
 use zart::{ScheduleAtParams, TaskScheduler, TaskStatus};
 use zart_tests::TestDb;
+
+/// Schedules task `id` and lets `worker` claim it with `lease`.
+async fn claimed(db: &TestDb, id: &str, worker: &str, lease: Duration) -> Lease {
+    db.scheduler
+        .schedule_now(id, "noop", json!({}))
+        .await
+        .expect("scheduled");
+    let claimed = db.scheduler.claim(worker, 1, lease).await.expect("claimed");
+    claimed[0].lease.clone()
+}
 
 /// Makes every running lease look expired, as if its worker had stopped heartbeating.
 async fn expire_leases(db: &TestDb) {
@@ -19,16 +29,7 @@ async fn expire_leases(db: &TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_lease_was_rescued_cannot_overwrite_the_new_owner() {
     let db = TestDb::new().await;
-    db.scheduler
-        .schedule_now("job", "noop", json!({}))
-        .await
-        .expect("scheduled");
-    let old = db
-        .scheduler
-        .claim("old", 1, Duration::from_secs(30))
-        .await
-        .expect("claimed");
-    let old = old[0].lease.clone();
+    let old = claimed(&db, "job", "old", Duration::from_secs(30)).await;
 
     expire_leases(&db).await;
     let report = db
@@ -111,14 +112,7 @@ async fn a_worker_whose_lease_was_rescued_cannot_overwrite_the_new_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_leases_are_not_rescued() {
     let db = TestDb::new().await;
-    db.scheduler
-        .schedule_now("job", "noop", json!({}))
-        .await
-        .expect("scheduled");
-    db.scheduler
-        .claim("w", 1, Duration::from_secs(30))
-        .await
-        .expect("claimed");
+    claimed(&db, "job", "w", Duration::from_secs(30)).await;
     let report = db
         .scheduler
         .rescue_expired(3)
@@ -185,14 +179,7 @@ async fn a_task_rescued_too_often_is_marked_dead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_maintenance_pass_at_a_time() {
     let db = TestDb::new().await;
-    db.scheduler
-        .schedule_now("job", "noop", json!({}))
-        .await
-        .expect("scheduled");
-    db.scheduler
-        .claim("w", 1, Duration::from_secs(30))
-        .await
-        .expect("claimed");
+    claimed(&db, "job", "w", Duration::from_secs(30)).await;
     expire_leases(&db).await;
 
     // Another worker's pass holds the lock: this one skips at once and touches nothing.
@@ -222,15 +209,8 @@ async fn one_maintenance_pass_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workers_maintenance_loop_rescues_expired_leases() {
     let db = TestDb::new().await;
-    db.scheduler
-        .schedule_now("orphan", "noop", json!({}))
-        .await
-        .expect("scheduled");
     // A worker that died holding the task: claimed, then never heard of again.
-    db.scheduler
-        .claim("dead-worker", 1, Duration::from_millis(200))
-        .await
-        .expect("claimed");
+    claimed(&db, "orphan", "dead-worker", Duration::from_millis(200)).await;
 
     let mut registry = zart::TaskRegistry::new();
     registry.register(

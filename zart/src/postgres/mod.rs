@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{Connection, PgPool, Row};
+use sqlx::{PgPool, Row};
 
 use crate::backend::{
     ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind, RescueReport, TaskBackend,
@@ -203,12 +203,11 @@ impl TaskScheduler for PostgresTaskScheduler {
                 false => Ok(inserted),
             };
         }
-        let mut conn = self
+        let mut tx = self
             .pool
-            .acquire()
+            .begin()
             .await
-            .map_err(db("acquiring a connection"))?;
-        let mut tx = conn.begin().await.map_err(db("starting a transaction"))?;
+            .map_err(db("starting a transaction"))?;
         let inserted = self.insert(&mut *tx, &tasks).await?;
         if inserted.len() < tasks.len() {
             // Dropping the transaction rolls it back, notification included.
@@ -369,12 +368,11 @@ impl TaskBackend for PostgresTaskScheduler {
         result: Option<Value>,
         follow_ups: Vec<ScheduleAtParams>,
     ) -> Result<FollowUpCompletion> {
-        let mut conn = self
+        let mut tx = self
             .pool
-            .acquire()
+            .begin()
             .await
-            .map_err(db("acquiring a connection"))?;
-        let mut tx = conn.begin().await.map_err(db("starting a transaction"))?;
+            .map_err(db("starting a transaction"))?;
         let completed = sqlx::query(&self.sql.complete_one)
             .bind(&lease.task_id)
             .bind(lease.token)
@@ -412,12 +410,11 @@ impl TaskBackend for PostgresTaskScheduler {
     }
 
     async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>> {
-        let mut conn = self
+        let mut tx = self
             .pool
-            .acquire()
+            .begin()
             .await
-            .map_err(db("acquiring a connection"))?;
-        let mut tx = conn.begin().await.map_err(db("starting a transaction"))?;
+            .map_err(db("starting a transaction"))?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(self.maintenance_lock)
             .fetch_one(&mut *tx)
