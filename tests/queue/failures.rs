@@ -105,3 +105,157 @@ async fn an_attempt_that_outlives_its_timeout_fails_and_is_retried() {
         "a completion clears the previous attempt's error"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_database_refuses_fails_only_its_own_task() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry.register(
+        "echo",
+        task(|instance| async move {
+            // PostgreSQL's jsonb cannot hold U+0000: this result poisons any batch it is in.
+            let result = match instance.data == json!("poison") {
+                true => json!("nul \u{0000} inside"),
+                false => json!("fine"),
+            };
+            Ok(OnComplete::with_result(result))
+        }),
+    );
+    let config = zart::WorkerConfig {
+        max_concurrent_tasks: 32,
+        max_tasks_per_poll: 32,
+        ..quick_config()
+    };
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let data = if i == 15 { json!("poison") } else { json!(i) };
+            zart::ScheduleAtParams::now(format!("t-{i}"), "echo", data)
+        })
+        .collect();
+    db.scheduler.schedule_many(tasks).await.expect("scheduled");
+    let worker = db.start_worker(registry, config);
+
+    let poisoned = db
+        .wait_for_status("t-15", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    for i in (0..30).filter(|i| *i != 15) {
+        let record = db
+            .wait_for_status(
+                &format!("t-{i}"),
+                TaskStatus::Completed,
+                Duration::from_secs(10),
+            )
+            .await;
+        assert_eq!(record.result, Some(json!("fine")));
+    }
+    worker.stop().await;
+    let error = poisoned.error.unwrap_or_default();
+    assert!(
+        error.starts_with("its outcome could not be stored"),
+        "{error}"
+    );
+    assert_eq!(poisoned.result, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unschedulable_follow_ups_fail_the_task_instead_of_completing_it() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry.register(
+        "chain",
+        task(|instance| async move {
+            let next = match instance.task_id.as_str() {
+                "nameless" => zart::ScheduleAtParams::now("next-1", "", json!({})),
+                _ => zart::ScheduleAtParams::now("next-2", "other", json!("nul \u{0000}")),
+            };
+            Ok(Box::new(OnComplete {
+                result: Some(json!("done")),
+                schedule_next: vec![next],
+            }) as Box<dyn zart::CompletionHandler>)
+        })
+        .retry(quick_retry(3)),
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("nameless", "chain", json!({}))
+        .await
+        .expect("scheduled");
+    db.scheduler
+        .schedule_now("refused", "chain", json!({}))
+        .await
+        .expect("scheduled");
+    let nameless = db
+        .wait_for_status("nameless", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    let refused = db
+        .wait_for_status("refused", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+
+    let error = nameless.error.unwrap_or_default();
+    assert!(
+        error.contains("follow-up that cannot be scheduled")
+            && error.contains("task name is empty"),
+        "{error}"
+    );
+    assert_eq!(nameless.attempts, 1, "a handler bug is not retried");
+    let error = refused.error.unwrap_or_default();
+    assert!(error.contains("database refused"), "{error}");
+    for id in ["next-1", "next-2"] {
+        assert_eq!(db.scheduler.get_task(id).await.expect("read"), None);
+    }
+}
+
+struct PanickingObserver;
+
+impl zart::TaskObserver for PanickingObserver {
+    fn on_event(&self, _: &zart::TaskEvent) {
+        panic!("observer bug");
+    }
+}
+
+struct PanickingCompletion;
+
+impl zart::CompletionHandler for PanickingCompletion {
+    fn into_on_complete(self: Box<Self>) -> OnComplete {
+        panic!("completion bug");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_in_observers_and_completion_handlers_do_not_stop_the_worker() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry.register(
+        "odd",
+        task(|instance| async move {
+            match instance.data == json!("bad completion") {
+                true => Ok(Box::new(PanickingCompletion) as Box<dyn zart::CompletionHandler>),
+                false => Ok(OnComplete::done()),
+            }
+        }),
+    );
+    let worker = db.start_observed_worker(
+        registry,
+        quick_config(),
+        vec![std::sync::Arc::new(PanickingObserver)],
+    );
+    db.scheduler
+        .schedule_now("bad", "odd", json!("bad completion"))
+        .await
+        .expect("scheduled");
+    let bad = db
+        .wait_for_status("bad", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        bad.error.as_deref(),
+        Some("handler panicked: completion bug")
+    );
+    db.scheduler
+        .schedule_now("good", "odd", json!("fine"))
+        .await
+        .expect("scheduled");
+    db.wait_for_status("good", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+}

@@ -62,6 +62,27 @@ pub enum Error {
     WorkerAlreadyRunning,
 }
 
+impl Error {
+    /// Whether the database refused the statement itself (data it cannot store, a violated
+    /// constraint, a missing table), so that running it again cannot succeed. Connection
+    /// failures, timeouts, serialization failures and deadlocks are not rejections.
+    pub fn is_rejection(&self) -> bool {
+        let source = match self {
+            Error::Database { source, .. } | Error::Migration { source, .. } => source,
+            _ => return false,
+        };
+        let sqlx::Error::Database(error) = source else {
+            return false;
+        };
+        let class = error
+            .code()
+            .map(|code| code.chars().take(2).collect::<String>());
+        // 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55 lock
+        // not available, 57 operator intervention (shutdown, cancel): worth retrying.
+        !matches!(class.as_deref(), Some("08" | "40" | "53" | "55" | "57"))
+    }
+}
+
 /// Wraps a driver error with what Zart was doing when it happened.
 pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::Database { context, source }

@@ -87,8 +87,9 @@ impl Completer {
         drop(permits);
     }
 
-    /// Completes one task with its follow-ups. When a follow-up cannot be scheduled (its
-    /// id exists), the task is not completed either: the returned outcome fails it.
+    /// Completes one task with its follow-ups. When they cannot be scheduled (an id
+    /// exists, or the database refuses the data), the task is not completed either: the
+    /// returned outcome fails it.
     async fn complete_with_follow_ups(
         &self,
         lease: &Lease,
@@ -102,47 +103,97 @@ impl Completer {
                 completion.schedule_next.clone(),
             )
         };
-        match self
+        let error = match self
             .retrying("completing a task with follow-ups", attempt)
             .await?
         {
-            FollowUpCompletion::Completed => {
+            Ok(FollowUpCompletion::Completed) => {
                 self.observers.emit(|| TaskEvent::Completed {
                     task_id: lease.task_id.clone(),
                     elapsed,
                 });
-                None
+                return None;
             }
-            FollowUpCompletion::LeaseLost => {
+            Ok(FollowUpCompletion::LeaseLost) => {
                 self.lease_lost(&lease.task_id);
-                None
+                return None;
             }
-            FollowUpCompletion::Conflict(ids) => Some(Outcome {
-                lease: lease.clone(),
-                kind: OutcomeKind::Failed {
-                    error: format!(
-                        "completed, but its follow-up task id(s) already exist: {}; \
-                         nothing was scheduled and the task is not completed",
-                        ids.join(", ")
-                    ),
-                },
-            }),
-        }
+            Ok(FollowUpCompletion::Conflict(ids)) => format!(
+                "completed, but its follow-up task id(s) already exist: {}; \
+                 nothing was scheduled and the task is not completed",
+                ids.join(", ")
+            ),
+            Err(rejection) => format!(
+                "completed, but the database refused its result or follow-ups: {rejection}; \
+                 nothing was scheduled and the task is not completed"
+            ),
+        };
+        Some(Outcome {
+            lease: lease.clone(),
+            kind: OutcomeKind::Failed { error },
+        })
     }
 
+    /// Stores outcomes in one statement. Should the database refuse the statement (one
+    /// result it cannot hold poisons the batch), each outcome is stored alone, and one
+    /// that is still refused is replaced by a failure saying why.
     async fn finish(&self, outcomes: Vec<(Outcome, Duration)>) {
         if outcomes.is_empty() {
             return;
         }
         let (outcomes, elapsed): (Vec<Outcome>, Vec<Duration>) = outcomes.into_iter().unzip();
-        let Some(stored) = self
+        match self
             .retrying("storing task outcomes", || self.backend.finish(&outcomes))
             .await
-        else {
-            return;
+        {
+            None => {}
+            Some(Ok(stored)) => self.report(outcomes.into_iter().zip(elapsed), &stored),
+            Some(Err(rejection)) => {
+                tracing::warn!(%rejection, tasks = outcomes.len(), "outcome batch refused; storing one by one");
+                for (outcome, elapsed) in outcomes.into_iter().zip(elapsed) {
+                    self.finish_alone(outcome, elapsed).await;
+                }
+            }
+        }
+    }
+
+    async fn finish_alone(&self, outcome: Outcome, elapsed: Duration) {
+        let one = std::slice::from_ref;
+        let rejection = match self
+            .retrying("storing a task outcome", || {
+                self.backend.finish(one(&outcome))
+            })
+            .await
+        {
+            None => return,
+            Some(Ok(stored)) => return self.report([(outcome, elapsed)], &stored),
+            Some(Err(rejection)) => rejection,
         };
+        let fallback = Outcome {
+            lease: outcome.lease,
+            kind: OutcomeKind::Failed {
+                error: format!("its outcome could not be stored: {rejection}"),
+            },
+        };
+        match self
+            .retrying("storing a task failure", || {
+                self.backend.finish(one(&fallback))
+            })
+            .await
+        {
+            None => {}
+            Some(Ok(stored)) => self.report([(fallback, elapsed)], &stored),
+            Some(Err(error)) => {
+                tracing::error!(%error, "the database refused even the failure of a task; its lease will expire")
+            }
+        }
+    }
+
+    /// Logs and emits what became of stored outcomes; ids missing from `stored` had lost
+    /// their lease.
+    fn report(&self, outcomes: impl IntoIterator<Item = (Outcome, Duration)>, stored: &[String]) {
         let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
-        for (outcome, elapsed) in outcomes.into_iter().zip(elapsed) {
+        for (outcome, elapsed) in outcomes {
             let task_id = outcome.lease.task_id;
             if !stored.contains(task_id.as_str()) {
                 self.lease_lost(&task_id);
@@ -185,8 +236,14 @@ impl Completer {
         });
     }
 
-    /// Runs `write` until it succeeds or `give_up_after` has passed.
-    async fn retrying<T, F, Fut>(&self, what: &'static str, mut write: F) -> Option<T>
+    /// Runs `write` until it succeeds (`Some(Ok)`), the database refuses it so that running
+    /// it again cannot help (`Some(Err)`), or `give_up_after` has passed (`None`: the
+    /// leases will expire and the tasks be rescued).
+    async fn retrying<T, F, Fut>(
+        &self,
+        what: &'static str,
+        mut write: F,
+    ) -> Option<crate::Result<T>>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = crate::Result<T>>,
@@ -195,7 +252,8 @@ impl Completer {
         let mut pause = Duration::from_millis(50);
         loop {
             match write().await {
-                Ok(value) => return Some(value),
+                Ok(value) => return Some(Ok(value)),
+                Err(error) if error.is_rejection() => return Some(Err(error)),
                 Err(error) if tokio::time::Instant::now() + pause < deadline => {
                     tracing::warn!(%error, what, "write failed; retrying");
                     tokio::time::sleep(pause).await;

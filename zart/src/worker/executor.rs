@@ -8,7 +8,8 @@ use futures_util::FutureExt;
 use crate::backend::{ClaimedTask, OutcomeKind};
 use crate::registry::TaskRegistry;
 use crate::retry::RetryConfig;
-use crate::task::{OnComplete, TaskInstance};
+use crate::scheduler::validate;
+use crate::task::{OnComplete, SchedulerTaskError, TaskInstance};
 
 /// The end of an attempt, before it is stored.
 pub(crate) enum Finished {
@@ -45,7 +46,11 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         scheduled_at: task.run_at,
         worker_id: worker_id.to_owned(),
     };
-    let attempt = AssertUnwindSafe(handler.execute(&instance)).catch_unwind();
+    let attempt = async {
+        let completion = handler.execute(&instance).await?;
+        Ok::<_, SchedulerTaskError>(completion.into_on_complete())
+    };
+    let attempt = AssertUnwindSafe(attempt).catch_unwind();
     let outcome = match handler.timeout() {
         Some(limit) => match tokio::time::timeout(limit, attempt).await {
             Ok(outcome) => outcome,
@@ -60,7 +65,13 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         None => attempt.await,
     };
     let failure = match outcome {
-        Ok(Ok(completion)) => return Finished::Completed(completion.into_on_complete()),
+        Ok(Ok(completion)) => match invalid_follow_up(&completion) {
+            None => return Finished::Completed(completion),
+            Some(error) => Failure {
+                error,
+                retryable: false,
+            },
+        },
         Ok(Err(error)) => Failure {
             retryable: error.is_retryable(),
             error: error.to_string(),
@@ -71,6 +82,16 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         },
     };
     Finished::Failed(decide(&handler.retry_config(), task.attempt, failure))
+}
+
+/// Why a follow-up the handler returned cannot be scheduled, if it cannot: a handler bug,
+/// so the task fails for good instead of completing without its follow-ups.
+fn invalid_follow_up(completion: &OnComplete) -> Option<String> {
+    completion
+        .schedule_next
+        .iter()
+        .find_map(|task| validate(task).err())
+        .map(|error| format!("the handler returned a follow-up that cannot be scheduled: {error}"))
 }
 
 /// Retry the failure if it may pass and the policy has attempts left; fail it otherwise.
@@ -90,7 +111,7 @@ fn decide(retry: &RetryConfig, attempt: u32, failure: Failure) -> OutcomeKind {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     if let Some(message) = panic.downcast_ref::<&str>() {
         message
     } else if let Some(message) = panic.downcast_ref::<String>() {

@@ -11,6 +11,7 @@ mod executor;
 mod maintenance;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -19,13 +20,16 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::backend::{ClaimedTask, Lease, TaskBackend, WakeSignal};
+use futures_util::FutureExt;
+
+use crate::backend::{ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
 use crate::error::{Error, Result};
 use crate::observer::{TaskEvent, TaskObserver};
 use crate::registry::TaskRegistry;
 
 use completer::{Completer, Report};
 pub use config::WorkerConfig;
+use executor::Finished;
 
 /// Longest pause after a failed claim before trying again.
 const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
@@ -68,13 +72,21 @@ pub struct Worker {
 pub(crate) struct Observers(Arc<[Arc<dyn TaskObserver>]>);
 
 impl Observers {
+    /// Reports an event to every observer. A panicking observer is logged and skipped:
+    /// it must not take the worker's completer down with it.
     pub(crate) fn emit(&self, event: impl FnOnce() -> TaskEvent) {
         if self.0.is_empty() {
             return;
         }
         let event = event();
         for observer in self.0.iter() {
-            observer.on_event(&event);
+            let call = AssertUnwindSafe(|| observer.on_event(&event));
+            if let Err(panic) = std::panic::catch_unwind(call) {
+                tracing::error!(
+                    panic = executor::panic_message(panic.as_ref()),
+                    "a task observer panicked"
+                );
+            }
         }
     }
 }
@@ -289,7 +301,19 @@ impl Worker {
                 attempt: task.attempt,
             });
             let start = Instant::now();
-            let finished = executor::run(&registry, &task, &worker_id).await;
+            // Handler panics are caught inside; this catches one from any other user code
+            // (retry policy, timeout), so that no task is ever left without an outcome.
+            let finished = AssertUnwindSafe(executor::run(&registry, &task, &worker_id))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    Finished::Failed(OutcomeKind::Failed {
+                        error: format!(
+                            "task code panicked: {}",
+                            executor::panic_message(panic.as_ref())
+                        ),
+                    })
+                });
             let report = Report {
                 elapsed: start.elapsed(),
                 lease: task.lease,
