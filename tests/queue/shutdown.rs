@@ -137,3 +137,19 @@ async fn a_worker_refuses_to_start_with_two_handlers_for_one_name() {
         "{result:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_to_start_with_an_unusable_configuration() {
+    let db = TestDb::new().await;
+    let config = WorkerConfig {
+        heartbeat_interval: Duration::ZERO,
+        ..quick_config()
+    };
+    let worker = db.start_worker(TaskRegistry::new(), config);
+    let result = worker.handle.await.expect("joined");
+    let message = result.map_err(|e| e.to_string());
+    assert_eq!(
+        message,
+        Err("invalid worker configuration: heartbeat_interval must be longer than zero".to_owned())
+    );
+}

@@ -35,6 +35,10 @@ pub enum Error {
     #[error(transparent)]
     Registry(#[from] RegistryError),
 
+    /// The worker's configuration cannot work (see [`WorkerConfig::validate`](crate::WorkerConfig::validate)).
+    #[error(transparent)]
+    Config(#[from] crate::worker::ConfigError),
+
     /// The database refused or failed an operation.
     #[error("database error while {context}: {source}")]
     Database {

@@ -61,7 +61,7 @@ pub use task::{
     CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
     TaskInstance, TaskRecord, TaskStatus,
 };
-pub use worker::{Worker, WorkerConfig};
+pub use worker::{ConfigError, Worker, WorkerConfig};
 
 /// The README's examples, compiled as doc tests so that it only says what is true.
 #[doc = include_str!("../../README.md")]

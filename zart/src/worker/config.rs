@@ -62,7 +62,73 @@ impl Default for WorkerConfig {
     }
 }
 
+impl WorkerConfig {
+    /// Checks the settings a worker cannot run with: zero intervals, and heartbeats that
+    /// come too late to keep leases alive.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("poll_interval", self.poll_interval),
+            ("lease_duration", self.lease_duration),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("rescue_interval", self.rescue_interval),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, value)| value.is_zero()) {
+            return Err(ConfigError(format!("{field} must be longer than zero")));
+        }
+        if self.heartbeat_interval >= self.lease_duration {
+            return Err(ConfigError(format!(
+                "heartbeat_interval ({:?}) must be shorter than lease_duration ({:?}), \
+                 or leases expire between heartbeats",
+                self.heartbeat_interval, self.lease_duration
+            )));
+        }
+        if self.worker_id.as_deref() == Some("") {
+            return Err(ConfigError("worker_id must not be empty".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// A [`WorkerConfig`] a worker cannot run with; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid worker configuration: {0}")]
+pub struct ConfigError(String);
+
 pub(crate) fn default_worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
     format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_valid() {
+        assert_eq!(WorkerConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_intervals_and_late_heartbeats_are_refused() {
+        let zero_poll = WorkerConfig {
+            poll_interval: Duration::ZERO,
+            ..WorkerConfig::default()
+        };
+        let message = zero_poll.validate().map_err(|e| e.to_string());
+        assert_eq!(
+            message,
+            Err("invalid worker configuration: poll_interval must be longer than zero".into())
+        );
+        let late = WorkerConfig {
+            heartbeat_interval: Duration::from_secs(30),
+            lease_duration: Duration::from_secs(30),
+            ..WorkerConfig::default()
+        };
+        assert!(late.validate().is_err());
+        let zero_heartbeat = WorkerConfig {
+            heartbeat_interval: Duration::ZERO,
+            ..WorkerConfig::default()
+        };
+        assert!(zero_heartbeat.validate().is_err());
+    }
 }

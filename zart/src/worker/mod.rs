@@ -28,7 +28,7 @@ use crate::observer::{TaskEvent, TaskObserver};
 use crate::registry::TaskRegistry;
 
 use completer::{Completer, Report};
-pub use config::WorkerConfig;
+pub use config::{ConfigError, WorkerConfig};
 use executor::Finished;
 
 /// Longest pause after a failed claim before trying again.
@@ -133,11 +133,13 @@ impl Worker {
 
     /// Claims and runs tasks until [`shutdown`](Self::shutdown). A worker runs once:
     /// a second call, concurrent or later, returns [`Error::WorkerAlreadyRunning`]. A
-    /// registry holding a refused registration returns [`Error::Registry`] at once.
+    /// registry holding a refused registration returns [`Error::Registry`] at once, and an
+    /// unusable configuration [`Error::Config`].
     ///
     /// Dropping (aborting) the returned future stops everything at once, like a crash:
     /// the tasks it held are rescued when their leases expire.
     pub async fn run(&self) -> Result<()> {
+        self.config.validate()?;
         self.registry.validate()?;
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(Error::WorkerAlreadyRunning);
