@@ -44,6 +44,7 @@ mod observer;
 pub mod postgres;
 mod registry;
 mod retry;
+pub mod schedule;
 pub mod scheduler;
 mod table_names;
 mod task;
