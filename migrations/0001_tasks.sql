@@ -1,4 +1,5 @@
--- The task queue. Placeholders: {{tasks}} is the schema-qualified, quoted table name and
+-- The task queue. A task is `pending` (due at run_at), `waiting` (parked until something
+-- wakes it; never claimed), `running` (leased), or ended. Placeholders: {{tasks}} is the schema-qualified, quoted table name and
 -- {{prefix}} the table prefix (for index names, which live in the table's schema).
 CREATE TABLE IF NOT EXISTS {{tasks}} (
     task_id          text        PRIMARY KEY,
@@ -18,8 +19,10 @@ CREATE TABLE IF NOT EXISTS {{tasks}} (
     created_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
     finished_at      timestamptz,
+    -- Set on the occurrences of a recurring schedule.
+    schedule_id      text,
     CONSTRAINT tasks_status_check CHECK (
-        status IN ('pending', 'running', 'completed', 'failed', 'dead', 'cancelled')
+        status IN ('pending', 'waiting', 'running', 'completed', 'failed', 'dead', 'cancelled')
     )
 );
 

@@ -51,8 +51,12 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
         tables,
         [
             "other_migrations",
+            "other_schedule_runs",
+            "other_schedules",
             "other_tasks",
             "zart_migrations",
+            "zart_schedule_runs",
+            "zart_schedules",
             "zart_tasks"
         ]
     );
@@ -78,12 +82,14 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
         .migrate()
         .await
         .expect("migrating again is a no-op");
-    let applied: Vec<i64> =
-        sqlx::query_scalar(&format!("SELECT version FROM {}", names.migrations()))
-            .fetch_all(&db.pool)
-            .await
-            .expect("read migrations");
-    assert_eq!(applied, vec![1], "each migration recorded once");
+    let applied: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM {} ORDER BY version",
+        names.migrations()
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .expect("read migrations");
+    assert_eq!(applied, vec![1, 2], "each migration recorded once");
     scheduler
         .schedule_now("works", "noop", json!({}))
         .await

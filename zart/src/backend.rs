@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::error::Result;
+use crate::recurring::{RecurringScheduler, TickReport};
 use crate::scheduler::TaskScheduler;
 use crate::task::ScheduleAtParams;
 
@@ -100,7 +101,7 @@ pub struct RescueReport {
 
 /// The worker's side of a task store: claims, leases, outcomes and maintenance.
 #[async_trait]
-pub trait TaskBackend: TaskScheduler + 'static {
+pub trait TaskBackend: TaskScheduler + RecurringScheduler + 'static {
     /// Claims up to `limit` due tasks for `worker_id`, oldest due first, skipping rows other
     /// workers hold, with a lease of `lease` and a fresh fencing token each.
     async fn claim(
@@ -134,6 +135,12 @@ pub trait TaskBackend: TaskScheduler + 'static {
     /// they were rescued `max_rescues` times. Only one caller at a time runs a pass; the
     /// others get `None` at once.
     async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>>;
+
+    /// Runs the tick a worker claimed (`lease`) for its recurring schedule: decides what
+    /// the due slots become at `now`, starts runs, records the decisions and schedules the
+    /// next tick, all in one transaction fenced by the lease. `Ok(None)`: the lease was
+    /// lost and nothing was written.
+    async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>>;
 
     /// Wakes `wake` whenever tasks are scheduled, until an error the backend cannot recover
     /// from. Backends without push notification keep the default, which never wakes (the

@@ -42,6 +42,7 @@ pub mod backend;
 mod error;
 mod observer;
 pub mod postgres;
+pub mod recurring;
 mod registry;
 mod retry;
 pub mod schedule;

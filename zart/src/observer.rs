@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::recurring::Decision;
+
 /// Something a worker did with a task.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -44,6 +46,18 @@ pub enum TaskEvent {
     Released {
         /// The task's id.
         task_id: String,
+    },
+    /// A recurring schedule's slot was decided: a run started (possibly as a catch-up or
+    /// by hand), was buffered, or the slot was skipped with a reason.
+    Slot {
+        /// The schedule.
+        schedule_id: String,
+        /// The slot.
+        slot: DateTime<Utc>,
+        /// What it became.
+        decision: Decision,
+        /// The run it started.
+        task_id: Option<String>,
     },
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::recurring::{RecurringError, RecurringTask};
 use crate::task::ScheduledTask;
 
 /// The handlers a [`Worker`](crate::Worker) runs, by task name.
@@ -42,6 +43,7 @@ use crate::task::ScheduledTask;
 #[derive(Clone, Default)]
 pub struct TaskRegistry {
     handlers: HashMap<String, Arc<dyn ScheduledTask>>,
+    recurring: Vec<RecurringTask>,
     refused: Vec<RegistryError>,
 }
 
@@ -55,6 +57,12 @@ pub enum RegistryError {
     /// Task names must not be empty.
     #[error("task names must not be empty")]
     EmptyName,
+    /// A recurring task is already registered under this schedule id.
+    #[error("a recurring task is already registered for schedule id {0:?}")]
+    DuplicateSchedule(String),
+    /// A recurring task cannot be registered.
+    #[error(transparent)]
+    InvalidRecurring(#[from] RecurringError),
 }
 
 impl TaskRegistry {
@@ -107,6 +115,37 @@ impl TaskRegistry {
         Ok(self)
     }
 
+    /// Adds a recurring task: every worker given this registry stores (or updates) its
+    /// schedule when it starts. A refused one (invalid, or a schedule id taken) stops the
+    /// worker from starting.
+    pub fn recurring(&mut self, task: RecurringTask) -> &mut Self {
+        if let Err(refused) = self.try_recurring(task) {
+            self.refused.push(refused);
+        }
+        self
+    }
+
+    /// [`recurring`](Self::recurring), saying at once why not.
+    pub fn try_recurring(&mut self, task: RecurringTask) -> Result<&mut Self, RegistryError> {
+        task.validate()?;
+        if self
+            .recurring
+            .iter()
+            .any(|r| r.schedule_id() == task.schedule_id())
+        {
+            return Err(RegistryError::DuplicateSchedule(
+                task.schedule_id().to_owned(),
+            ));
+        }
+        self.recurring.push(task);
+        Ok(self)
+    }
+
+    /// The recurring tasks, in registration order.
+    pub fn recurring_tasks(&self) -> &[RecurringTask] {
+        &self.recurring
+    }
+
     /// The first registration [`register`](Self::register) refused, if any.
     pub fn validate(&self) -> Result<(), RegistryError> {
         match self.refused.first() {
@@ -142,6 +181,7 @@ impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRegistry")
             .field("names", &self.names())
+            .field("recurring", &self.recurring)
             .field("refused", &self.refused)
             .finish()
     }

@@ -110,6 +110,9 @@ pub trait TaskScheduler: Send + Sync {
     }
 }
 
+/// Task ids and names Zart keeps for itself (recurring ticks, for one).
+pub(crate) const RESERVED_PREFIX: &str = "__zart";
+
 /// Checks what every backend must refuse before touching storage.
 pub(crate) fn validate(task: &ScheduleAtParams) -> Result<()> {
     let invalid = |reason: &str| {
@@ -123,6 +126,9 @@ pub(crate) fn validate(task: &ScheduleAtParams) -> Result<()> {
     }
     if task.task_name.is_empty() {
         return invalid("the task name is empty");
+    }
+    if task.task_id.starts_with(RESERVED_PREFIX) || task.task_name.starts_with(RESERVED_PREFIX) {
+        return invalid("ids and names starting with \"__zart\" are reserved for Zart's own tasks");
     }
     if task.recurrence.is_some() {
         return invalid("recurrence is not supported by the plain task queue yet");

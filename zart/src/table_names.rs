@@ -102,6 +102,16 @@ impl TableNames {
         self.qualified("tasks")
     }
 
+    /// The quoted, schema-qualified name of the recurring-schedule table.
+    pub fn schedules(&self) -> String {
+        self.qualified("schedules")
+    }
+
+    /// The quoted, schema-qualified name of the table of recurring-schedule decisions.
+    pub fn schedule_runs(&self) -> String {
+        self.qualified("schedule_runs")
+    }
+
     /// The quoted, schema-qualified name of the table that records applied migrations.
     pub fn migrations(&self) -> String {
         self.qualified("migrations")

@@ -75,6 +75,12 @@ pub struct TaskInstance {
 }
 
 impl TaskInstance {
+    /// Where the run came from, when a recurring schedule started it: the schedule, the
+    /// slot, the run's number, whether it is a catch-up, the time zone.
+    pub fn run_context(&self) -> Option<crate::recurring::RunContext> {
+        serde_json::from_value(self.metadata.get("schedule")?.clone()).ok()
+    }
+
     /// Decodes [`data`](Self::data) into `T`; a mismatch is a permanent (non-retried) error.
     pub fn input<T: DeserializeOwned>(&self) -> Result<T, SchedulerTaskError> {
         Ok(T::deserialize(&self.data)?)
@@ -237,6 +243,9 @@ impl From<&str> for SchedulerTaskError {
 pub enum TaskStatus {
     /// Waiting to become due or to be claimed (also between retries).
     Pending,
+    /// Parked until something wakes it (a recurring schedule's tick waiting for a run to
+    /// end, or for a resume); never claimed meanwhile.
+    Waiting,
     /// Claimed by a worker that holds its lease.
     Running,
     /// Finished successfully.
@@ -254,6 +263,7 @@ impl TaskStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",
+            TaskStatus::Waiting => "waiting",
             TaskStatus::Running => "running",
             TaskStatus::Completed => "completed",
             TaskStatus::Failed => "failed",
@@ -266,6 +276,7 @@ impl TaskStatus {
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "pending" => TaskStatus::Pending,
+            "waiting" => TaskStatus::Waiting,
             "running" => TaskStatus::Running,
             "completed" => TaskStatus::Completed,
             "failed" => TaskStatus::Failed,

@@ -16,11 +16,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tasks",
-    sql: include_str!("../../../migrations/0001_tasks.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tasks",
+        sql: include_str!("../../../migrations/0001_tasks.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "recurring",
+        sql: include_str!("../../../migrations/0002_recurring.sql"),
+    },
+];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a
 /// shared schema from two processes at once would otherwise race.
@@ -126,6 +133,12 @@ async fn apply(
 
 fn render(sql: &str, names: &TableNames) -> String {
     sql.replace("{{tasks}}", &names.tasks())
+        .replace("{{schedules}}", &names.schedules())
+        .replace("{{schedule_runs}}", &names.schedule_runs())
+        .replace(
+            "{{occurrence_finished}}",
+            &names.qualified("occurrence_finished"),
+        )
         .replace("{{prefix}}", names.prefix())
 }
 
@@ -145,7 +158,11 @@ mod tests {
                 "unrendered placeholder in {}",
                 migration.name
             );
-            assert!(sql.contains("\"tenant\".\"app_tasks\""));
+            assert!(
+                sql.contains("\"tenant\".\"app_tasks\""),
+                "{}",
+                migration.name
+            );
         }
     }
 

@@ -3,6 +3,7 @@
 mod listener;
 mod migrate;
 mod queries;
+mod recurring;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::backend::{
     WakeSignal,
 };
 use crate::error::{db, Error, Result};
+use crate::recurring::TickReport;
 use crate::scheduler::{validate, IfExists, TaskScheduler};
 use crate::table_names::TableNames;
 use crate::task::{ScheduleAtParams, TaskRecord, TaskStatus};
@@ -134,10 +136,13 @@ impl PostgresTaskScheduler {
         self.maintenance_lock
     }
 
+    /// Inserts `tasks` (the runs of `schedule_id`, if given), skipping existing ids, and
+    /// notifies listeners in the same statement. Returns the inserted ids.
     async fn insert(
         &self,
         executor: impl sqlx::PgExecutor<'_>,
         tasks: &[ScheduleAtParams],
+        schedule_id: Option<&str>,
     ) -> Result<Vec<String>> {
         let mut ids = Vec::with_capacity(tasks.len());
         let mut names = Vec::with_capacity(tasks.len());
@@ -158,6 +163,7 @@ impl PostgresTaskScheduler {
             .bind(run_at)
             .bind(data)
             .bind(metadata)
+            .bind(vec![schedule_id; tasks.len()])
             .bind(&*self.channel)
             .fetch_all(executor)
             .await
@@ -193,11 +199,11 @@ impl TaskScheduler for PostgresTaskScheduler {
             return Ok(Vec::new());
         }
         if if_exists == IfExists::Skip {
-            return self.insert(&self.pool, &tasks).await;
+            return self.insert(&self.pool, &tasks, None).await;
         }
         if let [task] = tasks.as_slice() {
             // One statement is its own transaction: nothing to roll back on a conflict.
-            let inserted = self.insert(&self.pool, &tasks).await?;
+            let inserted = self.insert(&self.pool, &tasks, None).await?;
             return match inserted.is_empty() {
                 true => Err(Error::AlreadyExists(vec![task.task_id.clone()])),
                 false => Ok(inserted),
@@ -208,7 +214,7 @@ impl TaskScheduler for PostgresTaskScheduler {
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        let inserted = self.insert(&mut *tx, &tasks).await?;
+        let inserted = self.insert(&mut *tx, &tasks, None).await?;
         if inserted.len() < tasks.len() {
             // Dropping the transaction rolls it back, notification included.
             return Err(Error::AlreadyExists(missing_ids(&tasks, &inserted)));
@@ -383,7 +389,7 @@ impl TaskBackend for PostgresTaskScheduler {
         if completed.is_none() {
             return Ok(FollowUpCompletion::LeaseLost);
         }
-        let inserted = self.insert(&mut *tx, &follow_ups).await?;
+        let inserted = self.insert(&mut *tx, &follow_ups, None).await?;
         if inserted.len() < follow_ups.len() {
             return Ok(FollowUpCompletion::Conflict(missing_ids(
                 &follow_ups,
@@ -440,6 +446,10 @@ impl TaskBackend for PostgresTaskScheduler {
             }
         }
         Ok(Some(report))
+    }
+
+    async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>> {
+        recurring::fire_tick(self, lease, now).await
     }
 
     async fn listen(&self, wake: WakeSignal) -> Result<()> {

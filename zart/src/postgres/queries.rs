@@ -3,12 +3,14 @@
 //! Queries are checked at run time (the crates build with no database in reach); the
 //! integration tests run each of them against a real server.
 
+use crate::recurring::TICK_TASK;
 use crate::table_names::TableNames;
 
 /// The backend's statements for one set of table names.
 #[derive(Debug)]
 pub(crate) struct Queries {
-    /// `$1` ids, `$2` names, `$3` run_at, `$4` data, `$5` metadata, `$6` notify channel.
+    /// `$1` ids, `$2` names, `$3` run_at, `$4` data, `$5` metadata, `$6` schedule ids,
+    /// `$7` notify channel.
     /// Inserts skipping existing ids; returns the inserted ids and, in the same statement
     /// (so in the inserting transaction), notifies listeners with the earliest due instant.
     pub insert: String,
@@ -22,12 +24,51 @@ pub(crate) struct Queries {
     pub complete_one: String,
     /// `$1` ids, `$2` tokens, `$3` notify channel.
     pub release: String,
-    /// `$1` max rescues, `$2` notify channel.
+    /// `$1` max rescues, `$2` notify channel. A recurring schedule's tick is never marked
+    /// dead: a schedule must not stop because its workers kept dying.
     pub rescue: String,
     /// `$1` id.
     pub cancel: String,
     /// `$1` id.
     pub get: String,
+    pub recurring: RecurringQueries,
+}
+
+/// The statements behind recurring schedules.
+#[derive(Debug)]
+pub(crate) struct RecurringQueries {
+    /// `$1` schedule id. With `FOR UPDATE` appended by the caller when it decides.
+    pub select: String,
+    /// `$1`..`$12`: id, task name, schedule, data, template, missed, overlap, window,
+    /// max runs, grace ms, state, next slot. Skips an existing id.
+    pub insert: String,
+    /// `$1`..`$10` as in `insert`.
+    pub update_definition: String,
+    /// `$1` id, `$2` next slot.
+    pub update_next_slot: String,
+    /// `$1` id, `$2` occurrence, `$3` next slot, `$4` buffered slot, `$5` state.
+    pub after_tick: String,
+    /// `$1` id, `$2` from state, `$3` to state. Returns the id if the state changed.
+    pub change_state: String,
+    /// `$1` id. Records a trigger request on an active schedule.
+    pub request_trigger: String,
+    /// `$1` schedule id.
+    pub active_runs: String,
+    /// `$1` run ids.
+    pub cancel_runs: String,
+    /// `$1` schedule id, then arrays: `$2` slots, `$3` decisions, `$4` reasons,
+    /// `$5` occurrences, `$6` task ids, `$7` catch-up flags.
+    pub record: String,
+    /// `$1` schedule id, `$2` how many to keep.
+    pub prune: String,
+    /// `$1` schedule id, `$2` limit.
+    pub history: String,
+    /// `$1` tick id, `$2` status, `$3` run_at, `$4` metadata patch, `$5` channel. Creates
+    /// or resets the tick unless a worker is running it.
+    pub set_tick: String,
+    /// `$1` tick id, `$2` token, `$3` status, `$4` run_at, `$5` metadata, `$6` channel.
+    /// Fenced.
+    pub after_fire: String,
 }
 
 /// The fence of every write a worker makes about a claimed task: the task still carries the
@@ -50,13 +91,13 @@ impl Queries {
         Queries {
             insert: format!(
                 "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[])
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[])
                     ON CONFLICT (task_id) DO NOTHING
                     RETURNING task_id, run_at
                  ),
                  wake AS (
-                    SELECT pg_notify($6, (extract(epoch FROM min(run_at)) * 1000)::bigint::text)
+                    SELECT pg_notify($7, (extract(epoch FROM min(run_at)) * 1000)::bigint::text)
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT ins.task_id FROM ins, wake"
@@ -117,10 +158,10 @@ impl Queries {
             rescue: format!(
                 "WITH rescued AS (
                     UPDATE {tasks} t
-                    SET status = CASE WHEN rescues >= $1 THEN 'dead' ELSE 'pending' END,
-                        finished_at = CASE WHEN rescues >= $1 THEN now() END,
+                    SET status = CASE WHEN (rescues >= $1 AND task_name <> '{TICK_TASK}') THEN 'dead' ELSE 'pending' END,
+                        finished_at = CASE WHEN (rescues >= $1 AND task_name <> '{TICK_TASK}') THEN now() END,
                         error = format('lease of worker %s expired at %s; %s', worker_id, lease_expires_at,
-                                       CASE WHEN rescues >= $1
+                                       CASE WHEN (rescues >= $1 AND task_name <> '{TICK_TASK}')
                                             THEN format('already rescued %s time(s), marked dead', rescues)
                                             ELSE format('rescued (%s of %s allowed)', rescues + 1, $1) END),
                         rescues = rescues + 1, run_at = now(),
@@ -136,12 +177,130 @@ impl Queries {
             ),
             cancel: format!(
                 "UPDATE {tasks} SET status = 'cancelled', finished_at = now()
-                 WHERE task_id = $1 AND status = 'pending'"
+                 WHERE task_id = $1 AND status IN ('pending', 'waiting')
+                   AND task_name NOT LIKE '\\_\\_zart%'"
             ),
+            recurring: RecurringQueries::new(names),
             get: format!(
                 "SELECT task_id, task_name, status, run_at, data, metadata, attempts, rescues,
                         worker_id, result, error, created_at, started_at, finished_at
                  FROM {tasks} WHERE task_id = $1"
+            ),
+        }
+    }
+}
+
+impl RecurringQueries {
+    fn new(names: &TableNames) -> Self {
+        let tasks = names.tasks();
+        let schedules = names.schedules();
+        let runs = names.schedule_runs();
+        let wake = |rows: &str, channel: &str| {
+            format!(
+                "wake AS (
+                    SELECT pg_notify({channel}, (extract(epoch FROM min(run_at)) * 1000)::bigint::text)
+                    FROM {rows} WHERE status = 'pending' HAVING count(*) > 0
+                 )"
+            )
+        };
+        RecurringQueries {
+            select: format!(
+                "SELECT task_name, schedule, data, id_template, missed, overlap, time_window,
+                        max_runs, grace_ms, state, occurrence, next_slot, buffered_slot,
+                        trigger_requested, last_finished_at
+                 FROM {schedules} WHERE schedule_id = $1"
+            ),
+            insert: format!(
+                "INSERT INTO {schedules} (schedule_id, task_name, schedule, data, id_template, missed,
+                        overlap, time_window, max_runs, grace_ms, state, next_slot)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (schedule_id) DO NOTHING
+                 RETURNING schedule_id"
+            ),
+            update_definition: format!(
+                "UPDATE {schedules}
+                 SET task_name = $2, schedule = $3, data = $4, id_template = $5, missed = $6,
+                     overlap = $7, time_window = $8, max_runs = $9, grace_ms = $10, updated_at = now()
+                 WHERE schedule_id = $1"
+            ),
+            update_next_slot: format!(
+                "UPDATE {schedules} SET next_slot = $2, updated_at = now() WHERE schedule_id = $1"
+            ),
+            after_tick: format!(
+                "UPDATE {schedules}
+                 SET occurrence = $2, next_slot = $3, buffered_slot = $4, state = $5,
+                     trigger_requested = false, updated_at = now()
+                 WHERE schedule_id = $1"
+            ),
+            change_state: format!(
+                "UPDATE {schedules} SET state = $3, updated_at = now()
+                 WHERE schedule_id = $1 AND state = ANY($2::text[])
+                 RETURNING schedule_id"
+            ),
+            request_trigger: format!(
+                "UPDATE {schedules} SET trigger_requested = true, updated_at = now()
+                 WHERE schedule_id = $1 AND state = 'active'
+                 RETURNING schedule_id"
+            ),
+            active_runs: format!(
+                "SELECT task_id FROM {tasks}
+                 WHERE schedule_id = $1 AND status IN ('pending', 'waiting', 'running')
+                 ORDER BY run_at"
+            ),
+            cancel_runs: format!(
+                "UPDATE {tasks} t
+                 SET status = 'cancelled', finished_at = now(),
+                     error = 'cancelled: a newer run of its schedule replaced it (cancel_and_restart)',
+                     {END_LEASE}
+                 WHERE task_id = ANY($1) AND status IN ('pending', 'waiting', 'running')"
+            ),
+            record: format!(
+                "INSERT INTO {runs} (schedule_id, slot, decision, reason, occurrence, task_id, catch_up)
+                 SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::bigint[],
+                                         $6::text[], $7::bool[])"
+            ),
+            prune: format!(
+                "DELETE FROM {runs}
+                 WHERE schedule_id = $1 AND id <= (
+                    SELECT id FROM {runs} WHERE schedule_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1
+                 )"
+            ),
+            history: format!(
+                "SELECT r.slot, r.decision, r.reason, r.occurrence, r.task_id, r.recorded_at,
+                        t.status, t.started_at, t.finished_at, t.error
+                 FROM (SELECT * FROM {runs} WHERE schedule_id = $1 ORDER BY id DESC LIMIT $2) r
+                 LEFT JOIN {tasks} t ON t.task_id = r.task_id
+                 ORDER BY r.id"
+            ),
+            set_tick: format!(
+                "WITH tick AS (
+                    INSERT INTO {tasks} (task_id, task_name, status, run_at, metadata)
+                    VALUES ($1, '{TICK_TASK}', $2, $3, $4)
+                    ON CONFLICT (task_id) DO UPDATE
+                    SET status = EXCLUDED.status, run_at = EXCLUDED.run_at,
+                        metadata = {tasks}.metadata || EXCLUDED.metadata,
+                        attempts = 0, error = NULL, finished_at = NULL, worker_id = NULL,
+                        lease_expires_at = NULL, lease_token = {tasks}.lease_token + 1
+                    WHERE {tasks}.status <> 'running'
+                    RETURNING status, run_at
+                 ),
+                 {}
+                 SELECT count(*) FROM tick LEFT JOIN wake ON true",
+                wake("tick", "$5")
+            ),
+            after_fire: format!(
+                "WITH tick AS (
+                    UPDATE {tasks} t
+                    SET status = $3, run_at = $4, metadata = $5, attempts = 0, error = NULL,
+                        finished_at = CASE WHEN $3 = 'completed' THEN now() END,
+                        {END_LEASE}
+                    FROM (SELECT $1::text AS task_id, $2::bigint AS token) o
+                    WHERE {FENCE}
+                    RETURNING t.status, t.run_at
+                 ),
+                 {}
+                 SELECT count(*) FROM tick LEFT JOIN wake ON true",
+                wake("tick", "$6")
             ),
         }
     }

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::backend::{FollowUpCompletion, Lease, Outcome, OutcomeKind, TaskBackend, WakeSignal};
 use crate::observer::TaskEvent;
+use crate::recurring::{Decision, ScheduleState, TickReport};
 use crate::task::OnComplete;
 
 use super::executor::Finished;
@@ -72,6 +73,10 @@ impl Completer {
                 }
                 Finished::Completed(OnComplete { result, .. }) => OutcomeKind::Completed { result },
                 Finished::Failed(kind) => kind,
+                Finished::Tick(report) => {
+                    self.ticked(&lease, report);
+                    continue;
+                }
             };
             plain.push((Outcome { lease, kind }, elapsed));
         }
@@ -223,6 +228,75 @@ impl Completer {
                     });
                 }
             }
+        }
+    }
+
+    /// A tick stored its own outcome: log and report its decisions.
+    fn ticked(&self, lease: &Lease, report: Option<TickReport>) {
+        let Some(report) = report else {
+            return self.lease_lost(&lease.task_id);
+        };
+        let schedule_id = report.schedule_id.as_str();
+        if report.unrecorded_skips > 0 {
+            tracing::warn!(
+                schedule_id,
+                skipped = report.unrecorded_skips,
+                "schedule far behind: missed slots skipped without a record"
+            );
+        }
+        for id in &report.cancelled {
+            tracing::info!(
+                schedule_id,
+                task_id = id,
+                "earlier run cancelled (cancel_and_restart)"
+            );
+        }
+        for record in report.slots {
+            match &record.decision {
+                Decision::Started {
+                    occurrence,
+                    catch_up: true,
+                    ..
+                } => {
+                    tracing::info!(schedule_id, slot = %record.slot, occurrence, task_id = ?record.task_id, "caught up a missed slot")
+                }
+                Decision::Started {
+                    occurrence,
+                    manual: true,
+                    ..
+                } => {
+                    tracing::info!(schedule_id, occurrence, task_id = ?record.task_id, "fired by hand")
+                }
+                Decision::Started { occurrence, .. } => {
+                    tracing::info!(schedule_id, slot = %record.slot, occurrence, task_id = ?record.task_id, "fired")
+                }
+                Decision::Buffered => {
+                    tracing::info!(schedule_id, slot = %record.slot, "overlapped: run buffered")
+                }
+                Decision::Skipped("missed") => {
+                    tracing::warn!(schedule_id, slot = %record.slot, "missed: slot skipped")
+                }
+                Decision::Skipped("overlap") => {
+                    tracing::info!(schedule_id, slot = %record.slot, "overlapped: slot skipped")
+                }
+                Decision::Skipped(reason) => {
+                    tracing::info!(schedule_id, slot = %record.slot, reason, "slot skipped")
+                }
+            }
+            self.observers.emit(|| TaskEvent::Slot {
+                schedule_id: schedule_id.to_owned(),
+                slot: record.slot,
+                decision: record.decision,
+                task_id: record.task_id,
+            });
+        }
+        match report.state {
+            ScheduleState::Paused => tracing::info!(schedule_id, "paused: tick parked"),
+            ScheduleState::Finished => tracing::info!(schedule_id, "schedule finished"),
+            _ => {}
+        }
+        if let Some(next) = report.next_slot {
+            self.wake.due_at_millis(next.timestamp_millis());
         }
     }
 

@@ -5,7 +5,8 @@ use std::panic::AssertUnwindSafe;
 use chrono::Utc;
 use futures_util::FutureExt;
 
-use crate::backend::{ClaimedTask, OutcomeKind};
+use crate::backend::{ClaimedTask, OutcomeKind, TaskBackend};
+use crate::recurring::TickReport;
 use crate::registry::TaskRegistry;
 use crate::retry::RetryConfig;
 use crate::scheduler::validate;
@@ -17,6 +18,23 @@ pub(crate) enum Finished {
     Completed(OnComplete),
     /// The handler failed, timed out, panicked, or could not be found.
     Failed(OutcomeKind),
+    /// A recurring tick ran and stored its own outcome (`None`: its lease was lost).
+    Tick(Option<TickReport>),
+}
+
+/// How soon a tick whose transaction failed (the database unreachable, say) is tried
+/// again. Ticks are never given up: a schedule must not stop over an outage.
+const TICK_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a recurring schedule's tick.
+pub(crate) async fn tick(backend: &dyn TaskBackend, task: &ClaimedTask) -> Finished {
+    match backend.fire_tick(&task.lease, Utc::now()).await {
+        Ok(report) => Finished::Tick(report),
+        Err(error) => Finished::Failed(OutcomeKind::Retry {
+            error: format!("tick failed, retrying: {error}"),
+            run_at: Utc::now() + chrono::Duration::from_std(TICK_RETRY).unwrap_or_default(),
+        }),
+    }
 }
 
 /// A failed attempt, before the retry policy decided what follows.

@@ -25,6 +25,7 @@ use futures_util::FutureExt;
 use crate::backend::{ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
 use crate::error::{Error, Result};
 use crate::observer::{TaskEvent, TaskObserver};
+use crate::recurring::TICK_TASK;
 use crate::registry::TaskRegistry;
 
 use completer::{Completer, Report};
@@ -169,8 +170,10 @@ impl Worker {
         };
 
         tracing::info!(worker_id = %self.worker_id, "worker started");
-        self.claim_until_shutdown(&mut tasks, &wake, &mut shutdown)
-            .await;
+        if self.register_schedules(&mut shutdown).await {
+            self.claim_until_shutdown(&mut tasks, &wake, &mut shutdown)
+                .await;
+        }
         tracing::info!(worker_id = %self.worker_id, "worker stopping");
 
         let drained = tokio::time::timeout(self.config.shutdown_timeout, async {
@@ -188,6 +191,28 @@ impl Worker {
         services.shutdown().await;
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
+    }
+
+    /// Stores the registry's recurring tasks, retrying while the database is unreachable.
+    /// Returns `false` if shutdown came first.
+    async fn register_schedules(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut pause = Duration::from_millis(100);
+        for task in self.registry.recurring_tasks() {
+            loop {
+                match self.backend.upsert_recurring(task).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, schedule_id = task.schedule_id(), "registering a schedule failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = shutdown.changed() => return false,
+                        }
+                        pause = (pause * 2).min(MAX_CLAIM_BACKOFF);
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// Notifications, heartbeats and maintenance, for as long as the worker runs.
@@ -285,6 +310,7 @@ impl Worker {
 
     fn spawn_executor(&self, tasks: &mut Tasks, task: ClaimedTask, permit: OwnedSemaphorePermit) {
         let registry = self.registry.clone();
+        let backend = self.backend.clone();
         let observers = self.observers.clone();
         let worker_id = self.worker_id.clone();
         let reports = tasks.reports.clone();
@@ -305,7 +331,13 @@ impl Worker {
             let start = Instant::now();
             // Handler panics are caught inside; this catches one from any other user code
             // (retry policy, timeout), so that no task is ever left without an outcome.
-            let finished = AssertUnwindSafe(executor::run(&registry, &task, &worker_id))
+            let attempt = async {
+                match task.task_name == TICK_TASK {
+                    true => executor::tick(backend.as_ref(), &task).await,
+                    false => executor::run(&registry, &task, &worker_id).await,
+                }
+            };
+            let finished = AssertUnwindSafe(attempt)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| {
