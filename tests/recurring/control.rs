@@ -1,0 +1,221 @@
+use std::time::Duration;
+
+use chrono::Utc;
+use zart::backend::TaskBackend;
+use zart::recurring::{OverlapPolicy, RecurringScheduler, RecurringTask, ScheduleState};
+use zart::schedule::Schedule;
+use zart::{TaskRegistry, TaskStatus};
+use zart_tests::{quick_config, TestDb};
+
+use crate::Runs;
+
+fn every(ms: u64) -> Schedule {
+    Schedule::every(Duration::from_millis(ms)).expect("interval")
+}
+
+fn hourly() -> Schedule {
+    Schedule::cron("0 * * * *", "UTC").expect("cron")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_are_shared_and_missed_slots_follow_the_policy() {
+    let db = TestDb::new().await;
+    let runs = Runs::default();
+    let mut registry = TaskRegistry::new();
+    runs.register(&mut registry, "beat", Duration::ZERO);
+    let task = RecurringTask::new("beat", "beat", every(100)).grace(Duration::from_millis(50));
+    registry.recurring(task);
+    let worker = db.start_worker(registry, quick_config());
+    runs.wait_for(2, Duration::from_secs(10)).await;
+
+    // Paused through another handle (another process would do the same).
+    assert!(db.scheduler.pause("beat").await.expect("pause"));
+    assert!(!db.scheduler.pause("beat").await.expect("pause twice"));
+    tokio::time::sleep(Duration::from_millis(200)).await; // a run in flight may finish
+    let before = runs.count();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(runs.count(), before, "no runs while paused");
+    let info = db
+        .scheduler
+        .schedule_info("beat")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(info.state, ScheduleState::Paused);
+
+    assert!(db.scheduler.resume("beat").await.expect("resume"));
+    runs.wait_for(before + 2, Duration::from_secs(10)).await;
+    worker.stop().await;
+    let history = db.scheduler.history("beat", 200).await.expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|r| r.reason.as_deref() == Some("missed")),
+        "slots during the pause were missed and skipped: {history:?}"
+    );
+    let occurrences: Vec<u64> = runs.all().iter().map(|r| r.context.occurrence).collect();
+    assert_eq!(
+        occurrences,
+        (0..occurrences.len() as u64).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_now_runs_at_once_and_respects_the_overlap_policy() {
+    let db = TestDb::new().await;
+    let runs = Runs::default();
+    let mut registry = TaskRegistry::new();
+    runs.register(&mut registry, "report", Duration::from_millis(800));
+    registry.recurring(
+        RecurringTask::new("hourly", "report", hourly()).overlap(OverlapPolicy::SkipIfRunning),
+    );
+    let worker = db.start_worker(registry, quick_config());
+    let before = db.scheduler.schedule_info("hourly").await.expect("read");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while db
+        .scheduler
+        .schedule_info("hourly")
+        .await
+        .expect("read")
+        .is_none()
+    {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let next_slot = db
+        .scheduler
+        .schedule_info("hourly")
+        .await
+        .expect("read")
+        .and_then(|i| i.next_slot);
+
+    let pressed = Utc::now();
+    assert!(db.scheduler.trigger_now("hourly").await.expect("trigger"));
+    db.wait_for_status("hourly-0", TaskStatus::Running, Duration::from_secs(5))
+        .await;
+    // A second trigger while the first run is busy is skipped, as the policy says.
+    assert!(db.scheduler.trigger_now("hourly").await.expect("trigger"));
+    let all = runs.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    worker.stop().await;
+
+    assert_eq!(runs.count(), 1);
+    assert!(all[0].context.manual);
+    assert!(
+        all[0].started - pressed < chrono::Duration::seconds(2),
+        "ran at once"
+    );
+    let history = db.scheduler.history("hourly", 10).await.expect("history");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].reason.as_deref(), Some("manual"));
+    assert_eq!(history[0].status, Some(TaskStatus::Completed));
+    assert_eq!(
+        (history[1].decision.as_str(), history[1].reason.as_deref()),
+        ("skipped", Some("overlap"))
+    );
+    let info = db
+        .scheduler
+        .schedule_info("hourly")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(info.next_slot, next_slot, "the regular slots are unchanged");
+    drop(before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
+    let db = TestDb::new().await;
+    let runs = Runs::default();
+    let task = RecurringTask::new("beat", "beat", every(100));
+    let start = |runs: &Runs| {
+        let mut registry = TaskRegistry::new();
+        runs.register(&mut registry, "beat", Duration::ZERO);
+        registry.recurring(task.clone());
+        db.start_worker(registry, quick_config())
+    };
+    let worker = start(&runs);
+    runs.wait_for(3, Duration::from_secs(10)).await;
+    assert!(db.scheduler.stop("beat").await.expect("stop"));
+    worker.stop().await;
+    let stopped_at = runs.count();
+    let info = db
+        .scheduler
+        .schedule_info("beat")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(info.state, ScheduleState::Stopped);
+    let counter = info.occurrence;
+    assert_eq!(counter as usize, stopped_at);
+
+    // A restarted worker registers the schedule again: it stays stopped.
+    let worker = start(&runs);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(runs.count(), stopped_at, "a stopped schedule does not fire");
+    assert!(db.scheduler.resume("beat").await.expect("resume"));
+    let all = runs.wait_for(stopped_at + 2, Duration::from_secs(10)).await;
+    worker.stop().await;
+    let after: Vec<u64> = all[stopped_at..]
+        .iter()
+        .map(|r| r.context.occurrence)
+        .collect();
+    assert!(
+        after.iter().all(|n| *n >= counter),
+        "numbers go on from {counter}: {after:?}"
+    );
+    assert_eq!(after[0], counter);
+
+    // The counter is also where users of Zart read it from SQL.
+    let occurrence: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT metadata->>'occurrence' FROM {} WHERE task_id = '__zart_recurring__:beat'",
+        db.tasks_table()
+    ))
+    .fetch_one(&db.pool)
+    .await
+    .expect("read tick");
+    let stored = db
+        .scheduler
+        .schedule_info("beat")
+        .await
+        .expect("read")
+        .expect("exists")
+        .occurrence;
+    assert_eq!(occurrence, Some(stored.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .upsert_recurring(&RecurringTask::new("job", "work", every(50)))
+        .await
+        .expect("registered");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tick = "__zart_recurring__:job";
+    for _ in 0..3 {
+        let claimed = db
+            .scheduler
+            .claim("dying-worker", 10, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        sqlx::query(&format!(
+            "UPDATE {} SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'",
+            db.tasks_table()
+        ))
+        .execute(&db.pool)
+        .await
+        .expect("expire");
+        let report = db
+            .scheduler
+            .rescue_expired(1)
+            .await
+            .expect("rescue")
+            .expect("lock");
+        assert!(report.dead.is_empty(), "{report:?}");
+    }
+    assert_eq!(db.task(tick).await.status, TaskStatus::Pending);
+    use zart::TaskScheduler;
+    assert!(!db.scheduler.cancel(tick).await.expect("cancel"));
+}
