@@ -2,8 +2,8 @@
 //! [`postgres`](crate::postgres); another store (SQLite, say) implements the same trait and
 //! the worker runs on it unchanged.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -161,15 +161,21 @@ pub struct WakeSignal {
 #[derive(Debug)]
 struct WakeInner {
     notify: Notify,
-    next_due_ms: AtomicI64,
+    /// Announced future instants (epoch milliseconds), so that the worker wakes when the
+    /// earliest comes: one schedule's slot must not hide another's.
+    due: Mutex<BTreeSet<i64>>,
 }
+
+/// Most future instants remembered; past that the latest are forgotten (polling finds
+/// their tasks).
+const MAX_REMEMBERED: usize = 1024;
 
 impl Default for WakeSignal {
     fn default() -> Self {
         WakeSignal {
             inner: Arc::new(WakeInner {
                 notify: Notify::new(),
-                next_due_ms: AtomicI64::new(i64::MAX),
+                due: Mutex::new(BTreeSet::new()),
             }),
         }
     }
@@ -184,29 +190,69 @@ impl WakeSignal {
     /// Work becomes due at `due` (epoch milliseconds); a past instant wakes at once.
     pub fn due_at_millis(&self, due: i64) {
         if due > Utc::now().timestamp_millis() {
-            self.inner.next_due_ms.fetch_min(due, Ordering::AcqRel);
+            let mut remembered = self
+                .inner
+                .due
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            remembered.insert(due);
+            if remembered.len() > MAX_REMEMBERED {
+                remembered.pop_last();
+            }
         }
         self.wake();
+    }
+
+    /// Work becomes due at `due`.
+    pub fn due_at(&self, due: DateTime<Utc>) {
+        // Rounded up: waking a millisecond early would find nothing due yet.
+        let partial = i64::from(due.timestamp_subsec_nanos() % 1_000_000 != 0);
+        self.due_at_millis(due.timestamp_millis() + partial);
     }
 
     pub(crate) async fn notified(&self) {
         self.inner.notify.notified().await;
     }
 
-    /// The earliest announced future instant, forgetting it once it has passed.
+    /// The earliest announced instant still in the future (instants that have passed are
+    /// forgotten: the claim that follows them finds their work).
     pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
-        let due = self.inner.next_due_ms.load(Ordering::Acquire);
-        if due == i64::MAX {
-            return None;
+        let now = Utc::now().timestamp_millis();
+        let mut remembered = self
+            .inner
+            .due
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while remembered.first().is_some_and(|due| *due <= now) {
+            remembered.pop_first();
         }
-        if due <= Utc::now().timestamp_millis() {
-            let _ = self.inner.next_due_ms.compare_exchange(
-                due,
-                i64::MAX,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        }
-        DateTime::from_timestamp_millis(due)
+        remembered
+            .first()
+            .and_then(|due| DateTime::from_timestamp_millis(*due))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earliest_future_instant_comes_first_and_passed_ones_are_dropped() {
+        let wake = WakeSignal::default();
+        let now = Utc::now();
+        let soon = now + chrono::Duration::milliseconds(50);
+        let later = now + chrono::Duration::seconds(60);
+        wake.due_at(later);
+        wake.due_at(soon);
+        wake.due_at(now - chrono::Duration::seconds(1));
+        let first = wake.next_due().map(|t| t.timestamp_millis());
+        assert!(first
+            .is_some_and(|ms| ms >= soon.timestamp_millis() && ms <= soon.timestamp_millis() + 1));
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let next = wake.next_due().map(|t| t.timestamp_millis());
+        assert!(
+            next.is_some_and(|ms| ms >= later.timestamp_millis()),
+            "a passed instant does not hide a later one"
+        );
     }
 }

@@ -97,7 +97,7 @@ impl Queries {
                     RETURNING task_id, run_at
                  ),
                  wake AS (
-                    SELECT pg_notify($7, (extract(epoch FROM min(run_at)) * 1000)::bigint::text)
+                    SELECT pg_notify($7, ceil(extract(epoch FROM min(run_at)) * 1000)::bigint::text)
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT ins.task_id FROM ins, wake"
@@ -198,7 +198,7 @@ impl RecurringQueries {
         let wake = |rows: &str, channel: &str| {
             format!(
                 "wake AS (
-                    SELECT pg_notify({channel}, (extract(epoch FROM min(run_at)) * 1000)::bigint::text)
+                    SELECT pg_notify({channel}, ceil(extract(epoch FROM min(run_at)) * 1000)::bigint::text)
                     FROM {rows} WHERE status = 'pending' HAVING count(*) > 0
                  )"
             )

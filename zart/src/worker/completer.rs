@@ -212,7 +212,7 @@ impl Completer {
                 }
                 OutcomeKind::Retry { error, run_at } => {
                     tracing::info!(task_id, %error, %run_at, "task attempt failed; retry scheduled");
-                    self.wake.due_at_millis(run_at.timestamp_millis());
+                    self.wake.due_at(run_at);
                     self.observers.emit(|| TaskEvent::Failed {
                         task_id,
                         error,
@@ -296,7 +296,7 @@ impl Completer {
             _ => {}
         }
         if let Some(next) = report.next_slot {
-            self.wake.due_at_millis(next.timestamp_millis());
+            self.wake.due_at(next);
         }
     }
 
