@@ -219,3 +219,121 @@ async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
     use zart::TaskScheduler;
     assert!(!db.scheduler.cancel(tick).await.expect("cancel"));
 }
+
+#[derive(Default)]
+struct SlotEvents(std::sync::Mutex<Vec<zart::TaskEvent>>);
+
+impl zart::TaskObserver for SlotEvents {
+    fn on_event(&self, event: &zart::TaskEvent) {
+        if matches!(event, zart::TaskEvent::Slot { .. }) {
+            self.0.lock().expect("events lock").push(event.clone());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_see_every_decision() {
+    let db = TestDb::new().await;
+    let runs = Runs::default();
+    let mut registry = TaskRegistry::new();
+    runs.register(&mut registry, "work", Duration::from_millis(250));
+    registry.recurring(RecurringTask::new("job", "work", every(100)));
+    let events = std::sync::Arc::new(SlotEvents::default());
+    let worker = db.start_observed_worker(registry, quick_config(), vec![events.clone()]);
+    runs.wait_for(2, Duration::from_secs(10)).await;
+    worker.stop().await;
+    let events = events.0.lock().expect("events lock").clone();
+    let started = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                zart::TaskEvent::Slot {
+                    decision: zart::recurring::Decision::Started { .. },
+                    task_id: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    let overlapped = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                zart::TaskEvent::Slot {
+                    decision: zart::recurring::Decision::Skipped("overlap"),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(started >= 2 && overlapped >= 1, "{events:?}");
+    let history = db.scheduler.history("job", 200).await.expect("history");
+    assert_eq!(
+        history.len(),
+        events.len(),
+        "every decision is both recorded and observed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_bounded() {
+    let db = TestDb::new().await;
+    let task = RecurringTask::new(
+        "fast",
+        "work",
+        Schedule::every(Duration::from_millis(10)).expect("interval"),
+    );
+    db.scheduler
+        .upsert_recurring(&task)
+        .await
+        .expect("registered");
+    // Three ticks, each far behind (a minute of 10 ms slots: 6000 missed), each recording
+    // its most recent 100 skips.
+    let names = db.scheduler.table_names();
+    for _ in 0..3 {
+        sqlx::query(&format!(
+            "UPDATE {} SET next_slot = now() - interval '1 minute', state = 'active' WHERE schedule_id = 'fast'",
+            names.schedules()
+        ))
+        .execute(&db.pool)
+        .await
+        .expect("move back");
+        sqlx::query(&format!(
+            "UPDATE {} SET status = 'pending', run_at = now() - interval '1 minute' WHERE task_id = '__zart_recurring__:fast'",
+            names.tasks()
+        ))
+        .execute(&db.pool)
+        .await
+        .expect("move tick back");
+        let claimed = db
+            .scheduler
+            .claim("w", 1, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        let tick = claimed
+            .iter()
+            .find(|t| t.task_name == "__zart_tick")
+            .expect("tick claimed");
+        let report = db
+            .scheduler
+            .fire_tick(&tick.lease, Utc::now())
+            .await
+            .expect("tick")
+            .expect("lease held");
+        assert!(
+            report.unrecorded_skips > 5000,
+            "{}",
+            report.unrecorded_skips
+        );
+    }
+    let kept: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {} WHERE schedule_id = 'fast'",
+        names.schedule_runs()
+    ))
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(kept as usize, zart::recurring::HISTORY_LIMIT);
+}

@@ -272,3 +272,45 @@ async fn failing_and_panicking_runs_do_not_stop_a_schedule() {
         Some("odd runs fail")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_survives_a_database_fault() {
+    let db = TestDb::new().await;
+    let runs = Runs::default();
+    let mut registry = TaskRegistry::new();
+    runs.register(&mut registry, "beat", Duration::ZERO);
+    registry.recurring(RecurringTask::new("beat", "beat", every(100)));
+    let worker = db.start_worker(registry, quick_config());
+    runs.wait_for(2, Duration::from_secs(10)).await;
+
+    // The schedule table disappears: every tick transaction fails.
+    let schedules = db.scheduler.table_names().schedules();
+    sqlx::query(&format!(
+        "ALTER TABLE {schedules} RENAME TO zart_schedules_away"
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("break");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = runs.count();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        runs.count() <= during + 1,
+        "nothing fires while the ticks fail"
+    );
+    let tick = db.task("__zart_recurring__:beat").await;
+    assert!(
+        matches!(tick.status, TaskStatus::Pending | TaskStatus::Running),
+        "the tick is retried, not given up: {tick:?}"
+    );
+    sqlx::query(&format!(
+        "ALTER TABLE \"{}\".zart_schedules_away RENAME TO zart_schedules",
+        db.schema
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("repair");
+    runs.wait_for(runs.count() + 3, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+}
