@@ -262,7 +262,9 @@ async fn observers_see_every_decision() {
             matches!(
                 e,
                 zart::TaskEvent::Slot {
-                    decision: zart::recurring::Decision::Skipped("overlap"),
+                    decision: zart::recurring::Decision::Skipped(
+                        zart::recurring::SkipReason::Overlap
+                    ),
                     ..
                 }
             )

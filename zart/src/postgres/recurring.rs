@@ -13,8 +13,8 @@ use crate::backend::Lease;
 use crate::error::{db, Error, Result};
 use crate::recurring::{
     plan_tick, tick_id, Decision, MissedRunPolicy, NextTick, OverlapPolicy, RecurringScheduler,
-    RecurringTask, RunContext, RunRecord, ScheduleInfo, ScheduleState, SlotRecord, TickInput,
-    TickReport, HISTORY_LIMIT,
+    RecurringTask, RunContext, RunRecord, ScheduleInfo, ScheduleState, SkipReason, SlotRecord,
+    TickInput, TickReport, HISTORY_LIMIT,
 };
 use crate::schedule::{Schedule, TimeWindow};
 use crate::task::{ScheduleAtParams, TaskStatus};
@@ -524,7 +524,7 @@ pub(super) async fn fire_tick(
             .is_some_and(|id| !inserted.contains(id))
         {
             tracing::warn!(schedule_id, task_id = ?record.task_id, "run id already exists; slot skipped");
-            record.decision = Decision::Skipped("run_id_exists");
+            record.decision = Decision::Skipped(SkipReason::RunIdExists);
             record.task_id = None;
         }
     }
@@ -617,7 +617,7 @@ async fn record(
                 ("started", reason, Some(count(*occurrence)), *catch_up)
             }
             Decision::Buffered => ("buffered", None, None, false),
-            Decision::Skipped(reason) => ("skipped", Some(*reason), None, false),
+            Decision::Skipped(reason) => ("skipped", Some(reason.as_str()), None, false),
         };
         at.push(record.slot);
         decisions.push(decision);

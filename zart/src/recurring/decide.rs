@@ -44,10 +44,47 @@ pub enum Decision {
     },
     /// The run waits for the running one to end ([`OverlapPolicy::BufferOne`]).
     Buffered,
-    /// No run, for this reason: `missed`, `overlap`, `outside_time_window`, `max_runs` or
-    /// `superseded` (a later slot of the same tick replaced it under
-    /// [`OverlapPolicy::CancelAndRestart`]).
-    Skipped(&'static str),
+    /// No run, for this reason.
+    Skipped(SkipReason),
+}
+
+/// Why a slot started no run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// No worker ran it in time, and the [`MissedRunPolicy`] does not make it up.
+    Missed,
+    /// An earlier run was still pending or running ([`OverlapPolicy`]).
+    Overlap,
+    /// The run would have started outside the schedule's time window.
+    OutsideTimeWindow,
+    /// The schedule had started `max_runs` runs already.
+    MaxRuns,
+    /// A later slot of the same tick replaced it ([`OverlapPolicy::CancelAndRestart`]).
+    Superseded,
+    /// A task with the run's id already existed (scheduled by other means).
+    RunIdExists,
+}
+
+impl SkipReason {
+    /// The name recorded in the history: `missed`, `overlap`, `outside_time_window`,
+    /// `max_runs`, `superseded` or `run_id_exists`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Missed => "missed",
+            SkipReason::Overlap => "overlap",
+            SkipReason::OutsideTimeWindow => "outside_time_window",
+            SkipReason::MaxRuns => "max_runs",
+            SkipReason::Superseded => "superseded",
+            SkipReason::RunIdExists => "run_id_exists",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// When the tick runs next.
@@ -187,25 +224,25 @@ pub(crate) fn plan_tick(input: &TickInput<'_>) -> TickPlan {
     let last_candidate = candidates.len().checked_sub(1);
     for (index, (slot, kind)) in candidates.into_iter().enumerate() {
         let decision = if task.max_runs.is_some_and(|max| plan.occurrence >= max) {
-            Decision::Skipped("max_runs")
+            Decision::Skipped(SkipReason::MaxRuns)
         } else if task
             .window
             .as_ref()
             .is_some_and(|window| !window.contains(now))
         {
-            Decision::Skipped("outside_time_window")
+            Decision::Skipped(SkipReason::OutsideTimeWindow)
         } else if task.overlap == OverlapPolicy::CancelAndRestart && Some(index) != last_candidate {
             // Only the newest slot of a tick survives: starting the others only to cancel
             // them at once would be pointless.
-            Decision::Skipped("superseded")
+            Decision::Skipped(SkipReason::Superseded)
         } else if active > 0 && task.overlap == OverlapPolicy::SkipIfRunning {
-            Decision::Skipped("overlap")
+            Decision::Skipped(SkipReason::Overlap)
         } else if active > 0 && task.overlap == OverlapPolicy::BufferOne {
             if plan.buffered_slot.is_none() {
                 plan.buffered_slot = Some(slot);
                 Decision::Buffered
             } else {
-                Decision::Skipped("overlap")
+                Decision::Skipped(SkipReason::Overlap)
             }
         } else {
             if active > 0 && task.overlap == OverlapPolicy::CancelAndRestart {
@@ -262,7 +299,7 @@ fn skip_missed(plan: &mut TickPlan, missed: &[DateTime<Utc>]) {
     plan.slots.extend(
         missed[recorded..]
             .iter()
-            .map(|slot| (*slot, Decision::Skipped("missed"))),
+            .map(|slot| (*slot, Decision::Skipped(SkipReason::Missed))),
     );
 }
 

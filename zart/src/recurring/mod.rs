@@ -38,8 +38,8 @@ use serde_json::Value;
 
 use crate::schedule::{Schedule, TimeWindow};
 
-pub use decide::Decision;
 pub(crate) use decide::{plan_tick, NextTick, TickInput};
+pub use decide::{Decision, SkipReason};
 
 /// Task name of the ticks that drive recurring schedules.
 pub(crate) const TICK_TASK: &str = "__zart_tick";

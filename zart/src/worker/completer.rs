@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::backend::{FollowUpCompletion, Lease, Outcome, OutcomeKind, TaskBackend, WakeSignal};
 use crate::observer::TaskEvent;
-use crate::recurring::{Decision, ScheduleState, TickReport};
+use crate::recurring::{Decision, ScheduleState, SkipReason, TickReport};
 use crate::task::OnComplete;
 
 use super::executor::Finished;
@@ -273,14 +273,14 @@ impl Completer {
                 Decision::Buffered => {
                     tracing::info!(schedule_id, slot = %record.slot, "overlapped: run buffered")
                 }
-                Decision::Skipped("missed") => {
+                Decision::Skipped(SkipReason::Missed) => {
                     tracing::warn!(schedule_id, slot = %record.slot, "missed: slot skipped")
                 }
-                Decision::Skipped("overlap") => {
+                Decision::Skipped(SkipReason::Overlap) => {
                     tracing::info!(schedule_id, slot = %record.slot, "overlapped: slot skipped")
                 }
                 Decision::Skipped(reason) => {
-                    tracing::info!(schedule_id, slot = %record.slot, reason, "slot skipped")
+                    tracing::info!(schedule_id, slot = %record.slot, %reason, "slot skipped")
                 }
             }
             self.observers.emit(|| TaskEvent::Slot {

@@ -85,8 +85,8 @@ fn missed_slots_are_skipped_by_default() {
     assert_eq!(
         plan.slots,
         [
-            (at(1, 0, 0), Decision::Skipped("missed")),
-            (at(2, 0, 0), Decision::Skipped("missed")),
+            (at(1, 0, 0), Decision::Skipped(SkipReason::Missed)),
+            (at(2, 0, 0), Decision::Skipped(SkipReason::Missed)),
             (at(3, 0, 0), started(0)),
         ]
     );
@@ -96,7 +96,7 @@ fn missed_slots_are_skipped_by_default() {
     assert!(plan
         .slots
         .iter()
-        .all(|(_, d)| *d == Decision::Skipped("missed")));
+        .all(|(_, d)| *d == Decision::Skipped(SkipReason::Missed)));
     assert_eq!(plan.slots.len(), 3);
     assert_eq!(plan.occurrence, 0);
     assert_eq!(plan.tick, due(at(4, 0, 0)));
@@ -109,8 +109,8 @@ fn catch_up_once_runs_the_latest_missed_slot() {
     assert_eq!(
         plan.slots,
         [
-            (at(1, 0, 0), Decision::Skipped("missed")),
-            (at(2, 0, 0), Decision::Skipped("missed")),
+            (at(1, 0, 0), Decision::Skipped(SkipReason::Missed)),
+            (at(2, 0, 0), Decision::Skipped(SkipReason::Missed)),
             (at(3, 0, 0), caught_up(0)),
         ]
     );
@@ -137,8 +137,8 @@ fn replay_all_runs_each_missed_slot_in_order() {
         plan.slots,
         [
             (at(1, 0, 0), caught_up(0)),
-            (at(2, 0, 0), Decision::Skipped("overlap")),
-            (at(3, 0, 0), Decision::Skipped("overlap")),
+            (at(2, 0, 0), Decision::Skipped(SkipReason::Overlap)),
+            (at(3, 0, 0), Decision::Skipped(SkipReason::Overlap)),
         ]
     );
 }
@@ -152,7 +152,10 @@ fn overlap_policies() {
         plan_tick(&input)
     };
     let skip = running(&hourly());
-    assert_eq!(skip.slots, [(at(2, 0, 0), Decision::Skipped("overlap"))]);
+    assert_eq!(
+        skip.slots,
+        [(at(2, 0, 0), Decision::Skipped(SkipReason::Overlap))]
+    );
     assert_eq!(skip.occurrence, 1);
 
     let always = running(&hourly().overlap(OverlapPolicy::AlwaysStart));
@@ -187,7 +190,7 @@ fn buffer_one_keeps_one_pending_run_and_starts_it_when_the_running_one_ends() {
     let plan = plan_tick(&still_running);
     assert_eq!(
         plan.slots,
-        [(at(3, 0, 0), Decision::Skipped("overlap"))],
+        [(at(3, 0, 0), Decision::Skipped(SkipReason::Overlap))],
         "at most one pending run"
     );
     assert_eq!(plan.buffered_slot, Some(at(2, 0, 0)));
@@ -212,7 +215,10 @@ fn runs_outside_the_time_window_are_skipped() {
     let night = plan_tick(&input(&task, at(3, 0, 0), at(3, 0, 0)));
     assert_eq!(
         night.slots,
-        [(at(3, 0, 0), Decision::Skipped("outside_time_window"))]
+        [(
+            at(3, 0, 0),
+            Decision::Skipped(SkipReason::OutsideTimeWindow)
+        )]
     );
     assert_eq!(night.tick, due(at(4, 0, 0)));
     let day = plan_tick(&input(&task, at(9, 0, 0), at(9, 0, 0)));
@@ -234,7 +240,10 @@ fn max_runs_counts_runs_started_and_then_finishes_the_schedule() {
     let mut busy = input(&task, at(2, 0, 0), at(2, 0, 0));
     busy.active_runs = vec!["x".into()];
     let plan = plan_tick(&busy);
-    assert_eq!(plan.slots, [(at(2, 0, 0), Decision::Skipped("overlap"))]);
+    assert_eq!(
+        plan.slots,
+        [(at(2, 0, 0), Decision::Skipped(SkipReason::Overlap))]
+    );
     assert_eq!(plan.state, ScheduleState::Active);
 }
 
@@ -306,7 +315,10 @@ fn a_manual_trigger_runs_now_and_obeys_the_overlap_policy() {
 
     trigger.active_runs = vec!["report-3".into()];
     let plan = plan_tick(&trigger);
-    assert_eq!(plan.slots, [(at(1, 17, 0), Decision::Skipped("overlap"))]);
+    assert_eq!(
+        plan.slots,
+        [(at(1, 17, 0), Decision::Skipped(SkipReason::Overlap))]
+    );
 }
 
 #[test]
