@@ -127,6 +127,30 @@ impl PostgresTaskScheduler {
         Ok(())
     }
 
+    /// Moves a schedule from one of the `from` states to `to` (paused or stopped) and
+    /// parks its tick, which then waits for a resume. Returns whether the state changed.
+    async fn park(&self, schedule_id: &str, from: &[&str], to: ScheduleState) -> Result<bool> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
+        let changed = change_state(self, &mut tx, schedule_id, from, to).await?;
+        if changed {
+            let patch = json!({ "wake_on_finish": false });
+            self.set_tick(&mut tx, schedule_id, TaskStatus::Waiting, Utc::now(), patch)
+                .await?;
+            match to {
+                ScheduleState::Paused => tracing::info!(schedule_id, "schedule paused"),
+                _ => tracing::info!(schedule_id, state = to.as_str(), "schedule stopped"),
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(db("committing a schedule change"))?;
+        Ok(changed)
+    }
+
     fn definition_args<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -231,27 +255,8 @@ impl RecurringScheduler for PostgresTaskScheduler {
     }
 
     async fn pause(&self, schedule_id: &str) -> Result<bool> {
-        let mut tx = self
-            .pool
-            .begin()
+        self.park(schedule_id, &["active"], ScheduleState::Paused)
             .await
-            .map_err(db("starting a transaction"))?;
-        let changed = change_state(
-            self,
-            &mut tx,
-            schedule_id,
-            &["active"],
-            ScheduleState::Paused,
-        )
-        .await?;
-        if changed {
-            let patch = json!({ "wake_on_finish": false });
-            self.set_tick(&mut tx, schedule_id, TaskStatus::Waiting, Utc::now(), patch)
-                .await?;
-            tracing::info!(schedule_id, "schedule paused");
-        }
-        tx.commit().await.map_err(db("committing a pause"))?;
-        Ok(changed)
     }
 
     async fn resume(&self, schedule_id: &str) -> Result<bool> {
@@ -328,27 +333,8 @@ impl RecurringScheduler for PostgresTaskScheduler {
     }
 
     async fn stop(&self, schedule_id: &str) -> Result<bool> {
-        let mut tx = self
-            .pool
-            .begin()
+        self.park(schedule_id, &["active", "paused"], ScheduleState::Stopped)
             .await
-            .map_err(db("starting a transaction"))?;
-        let changed = change_state(
-            self,
-            &mut tx,
-            schedule_id,
-            &["active", "paused"],
-            ScheduleState::Stopped,
-        )
-        .await?;
-        if changed {
-            let patch = json!({ "wake_on_finish": false });
-            self.set_tick(&mut tx, schedule_id, TaskStatus::Waiting, Utc::now(), patch)
-                .await?;
-            tracing::info!(schedule_id, "schedule stopped");
-        }
-        tx.commit().await.map_err(db("committing a stop"))?;
-        Ok(changed)
     }
 
     async fn schedule_info(&self, schedule_id: &str) -> Result<Option<ScheduleInfo>> {
