@@ -53,10 +53,12 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
             "other_migrations",
             "other_schedule_runs",
             "other_schedules",
+            "other_steps",
             "other_tasks",
             "zart_migrations",
             "zart_schedule_runs",
             "zart_schedules",
+            "zart_steps",
             "zart_tasks"
         ]
     );
@@ -89,7 +91,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
     .fetch_all(&db.pool)
     .await
     .expect("read migrations");
-    assert_eq!(applied, vec![1, 2], "each migration recorded once");
+    assert_eq!(applied, vec![1, 2, 3], "each migration recorded once");
     scheduler
         .schedule_now("works", "noop", json!({}))
         .await

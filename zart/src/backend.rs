@@ -90,6 +90,32 @@ pub enum FollowUpCompletion {
     Conflict(Vec<String>),
 }
 
+/// One step call of a durable execution, as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepRecord {
+    /// The call's position in the execution, from 0.
+    pub seq: u32,
+    /// The step's name.
+    pub name: String,
+    /// How many calls of this name came before it.
+    pub occurrence: u32,
+    /// What it returned.
+    pub outcome: StepOutcome,
+    /// Attempts it took.
+    pub attempts: u32,
+    /// When its first attempt started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// A recorded step's result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepOutcome {
+    /// Its result.
+    Completed(Value),
+    /// Its retries were used up; the last error.
+    Failed(String),
+}
+
 /// What one maintenance pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RescueReport {
@@ -135,6 +161,13 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + 'static {
     /// they were rescued `max_rescues` times. Only one caller at a time runs a pass; the
     /// others get `None` at once.
     async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>>;
+
+    /// The step log of durable execution `task_id`, in call order, in one query.
+    async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>>;
+
+    /// Records a step of the execution `lease` holds, fenced by the lease. Returns
+    /// `false` (nothing written) when the lease was lost or the position is taken.
+    async fn save_step(&self, lease: &Lease, step: &StepRecord) -> Result<bool>;
 
     /// Runs the tick a worker claimed (`lease`) for its recurring schedule: decides what
     /// the due slots become at `now`, starts runs, records the decisions and schedules the

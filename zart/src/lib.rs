@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod durable;
 mod error;
 mod observer;
 pub mod postgres;

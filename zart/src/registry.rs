@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::durable::{Durable, DurableExecution};
 use crate::recurring::{RecurringError, RecurringTask};
 use crate::task::ScheduledTask;
 
@@ -113,6 +114,16 @@ impl TaskRegistry {
         }
         self.handlers.insert(name, task);
         Ok(self)
+    }
+
+    /// Registers a durable execution under `name`: a task of that name runs its body, with
+    /// checkpointed steps.
+    pub fn durable<D: DurableExecution>(
+        &mut self,
+        name: impl Into<String>,
+        execution: D,
+    ) -> &mut Self {
+        self.register(name, Durable(execution))
     }
 
     /// Adds a recurring task: every worker given this registry stores (or updates) its

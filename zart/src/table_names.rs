@@ -112,6 +112,11 @@ impl TableNames {
         self.qualified("schedule_runs")
     }
 
+    /// The quoted, schema-qualified name of the durable executions' step log.
+    pub fn steps(&self) -> String {
+        self.qualified("steps")
+    }
+
     /// The quoted, schema-qualified name of the table that records applied migrations.
     pub fn migrations(&self) -> String {
         self.qualified("migrations")

@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "recurring",
         sql: include_str!("../../../migrations/0002_recurring.sql"),
     },
+    Migration {
+        version: 3,
+        name: "durable",
+        sql: include_str!("../../../migrations/0003_durable.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a
@@ -135,6 +140,7 @@ fn render(sql: &str, names: &TableNames) -> String {
     sql.replace("{{tasks}}", &names.tasks())
         .replace("{{schedules}}", &names.schedules())
         .replace("{{schedule_runs}}", &names.schedule_runs())
+        .replace("{{steps}}", &names.steps())
         .replace(
             "{{occurrence_finished}}",
             &names.qualified("occurrence_finished"),

@@ -15,8 +15,8 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use crate::backend::{
-    ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind, RescueReport, TaskBackend,
-    WakeSignal,
+    ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind, RescueReport, StepOutcome,
+    StepRecord, TaskBackend, WakeSignal,
 };
 use crate::error::{db, Error, Result};
 use crate::recurring::TickReport;
@@ -446,6 +446,60 @@ impl TaskBackend for PostgresTaskScheduler {
             }
         }
         Ok(Some(report))
+    }
+
+    async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>> {
+        let rows = sqlx::query(&self.sql.load_steps)
+            .bind(task_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("loading checkpoints"))?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let outcome = match status.as_str() {
+                    "completed" => StepOutcome::Completed(
+                        row.try_get::<Option<Value>, _>("output")?
+                            .unwrap_or(Value::Null),
+                    ),
+                    _ => StepOutcome::Failed(
+                        row.try_get::<Option<String>, _>("error")?
+                            .unwrap_or_default(),
+                    ),
+                };
+                Ok(StepRecord {
+                    seq: non_negative(row.try_get("seq")?),
+                    name: row.try_get("name")?,
+                    occurrence: non_negative(row.try_get("occurrence")?),
+                    outcome,
+                    attempts: non_negative(row.try_get("attempts")?),
+                    started_at: row.try_get("started_at")?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(db("decoding checkpoints"))
+    }
+
+    async fn save_step(&self, lease: &Lease, step: &StepRecord) -> Result<bool> {
+        let (status, output, error) = match &step.outcome {
+            StepOutcome::Completed(value) => ("completed", Some(value), None),
+            StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+        };
+        let saved = sqlx::query(&self.sql.save_step)
+            .bind(&lease.task_id)
+            .bind(lease.token)
+            .bind(i32::try_from(step.seq).unwrap_or(i32::MAX))
+            .bind(&step.name)
+            .bind(i32::try_from(step.occurrence).unwrap_or(i32::MAX))
+            .bind(status)
+            .bind(output)
+            .bind(error)
+            .bind(i32::try_from(step.attempts).unwrap_or(i32::MAX))
+            .bind(step.started_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("recording a step"))?;
+        Ok(saved.is_some())
     }
 
     async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>> {

@@ -32,6 +32,12 @@ pub(crate) struct Queries {
     /// `$1` id.
     pub get: String,
     pub recurring: RecurringQueries,
+    /// `$1` task id.
+    pub load_steps: String,
+    /// `$1` task id, `$2` token, `$3` seq, `$4` name, `$5` occurrence, `$6` status,
+    /// `$7` output, `$8` error, `$9` attempts, `$10` started_at. Fenced: the row lock it
+    /// takes on the task keeps a rescue from slipping in between.
+    pub save_step: String,
 }
 
 /// The statements behind recurring schedules.
@@ -181,6 +187,22 @@ impl Queries {
                    AND task_name NOT LIKE '\\_\\_zart%'"
             ),
             recurring: RecurringQueries::new(names),
+            load_steps: format!(
+                "SELECT seq, name, occurrence, status, output, error, attempts, started_at
+                 FROM {steps} WHERE task_id = $1 ORDER BY seq",
+                steps = names.steps()
+            ),
+            save_step: format!(
+                "INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
+                 SELECT $1, $3, $4, $5, $6, $7, $8, $9, $10
+                 WHERE EXISTS (
+                    SELECT 1 FROM {tasks} WHERE task_id = $1 AND lease_token = $2 AND status = 'running'
+                    FOR SHARE
+                 )
+                 ON CONFLICT (task_id, seq) DO NOTHING
+                 RETURNING seq",
+                steps = names.steps()
+            ),
             get: format!(
                 "SELECT task_id, task_name, status, run_at, data, metadata, attempts, rescues,
                         worker_id, result, error, created_at, started_at, finished_at

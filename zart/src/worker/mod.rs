@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use futures_util::FutureExt;
 
 use crate::backend::{ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
+use crate::durable::{scope_runtime, Runtime};
 use crate::error::{Error, Result};
 use crate::observer::{TaskEvent, TaskObserver};
 use crate::recurring::TICK_TASK;
@@ -30,6 +31,7 @@ use crate::registry::TaskRegistry;
 
 use completer::{Completer, Report};
 pub use config::{ConfigError, WorkerConfig};
+pub(crate) use executor::panic_message;
 use executor::Finished;
 
 /// Longest pause after a failed claim before trying again.
@@ -331,10 +333,16 @@ impl Worker {
             let start = Instant::now();
             // Handler panics are caught inside; this catches one from any other user code
             // (retry policy, timeout), so that no task is ever left without an outcome.
+            let runtime = Runtime {
+                backend: backend.clone(),
+                lease: task.lease.clone(),
+            };
             let attempt = async {
                 match task.task_name == TICK_TASK {
                     true => executor::tick(backend.as_ref(), &task).await,
-                    false => executor::run(&registry, &task, &worker_id).await,
+                    false => {
+                        scope_runtime(runtime, executor::run(&registry, &task, &worker_id)).await
+                    }
                 }
             };
             let finished = AssertUnwindSafe(attempt)

@@ -1,0 +1,20 @@
+-- Durable executions. An execution is a task (its id, input, status, attempts, result and
+-- error live in the task table); this table is its checkpoint log: one row per step
+-- call, in call order. Placeholders: {{tasks}}, {{steps}}, {{prefix}}.
+CREATE TABLE IF NOT EXISTS {{steps}} (
+    task_id     text        NOT NULL,
+    -- The call's position in the execution (0-based): a replay must ask for the same
+    -- steps in the same order.
+    seq         integer     NOT NULL,
+    -- The step's key: its name and how many calls of that name came before it.
+    name        text        NOT NULL,
+    occurrence  integer     NOT NULL,
+    status      text        NOT NULL,
+    output      jsonb,
+    error       text,
+    attempts    integer     NOT NULL,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (task_id, seq),
+    CONSTRAINT steps_status_check CHECK (status IN ('completed', 'failed'))
+);

@@ -1,0 +1,380 @@
+//! Durable executions against a real PostgreSQL: checkpointed steps, replay,
+//! non-determinism, step retries, parallel steps.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zart::durable::{
+    require, step, step_with, DurableExecution, DurableStep, StepError, StepOptions, TaskError,
+};
+use zart::{RetryConfig, TaskRegistry, TaskScheduler, TaskStatus};
+use zart_tests::{quick_config, quick_retry, TestDb};
+
+/// Counts how often each step's code actually ran.
+#[derive(Clone, Default)]
+struct Ran(Arc<Mutex<HashMap<String, u32>>>);
+
+impl Ran {
+    fn hit(&self, name: &str) {
+        *self
+            .0
+            .lock()
+            .expect("lock")
+            .entry(name.to_owned())
+            .or_default() += 1;
+    }
+    fn count(&self, name: &str) -> u32 {
+        self.0.lock().expect("lock").get(name).copied().unwrap_or(0)
+    }
+}
+
+/// Four steps; the first attempt of the execution dies after the second.
+struct FourSteps {
+    ran: Ran,
+    attempts: Arc<AtomicU32>,
+}
+
+#[zart::async_trait]
+impl DurableExecution for FourSteps {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, data: Value) -> Result<Value, TaskError> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut total = data["start"].as_i64().unwrap_or(0);
+        for name in ["one", "two"] {
+            let ran = self.ran.clone();
+            total += step(name, || {
+                ran.hit(name);
+                async { Ok::<i64, StepError>(1) }
+            })
+            .await?;
+        }
+        if attempt == 1 {
+            return Err(TaskError::failed("crashed after step two"));
+        }
+        for name in ["three", "four"] {
+            let ran = self.ran.clone();
+            total += step(name, || {
+                ran.hit(name);
+                async { Ok::<i64, StepError>(10) }
+            })
+            .await?;
+        }
+        Ok(json!({ "total": total }))
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        quick_retry(3)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_execution_never_runs_a_completed_step_again() {
+    let db = TestDb::new().await;
+    let ran = Ran::default();
+    let mut registry = TaskRegistry::new();
+    registry.durable(
+        "four-steps",
+        FourSteps {
+            ran: ran.clone(),
+            attempts: Arc::default(),
+        },
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("exec-1", "four-steps", json!({ "start": 100 }))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("exec-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+
+    assert_eq!(record.result, Some(json!({ "total": 122 })));
+    assert_eq!(record.attempts, 2);
+    for name in ["one", "two", "three", "four"] {
+        assert_eq!(ran.count(name), 1, "step {name} ran once");
+    }
+    let steps: Vec<(i32, String, String)> = sqlx::query_as(&format!(
+        "SELECT seq, name, status FROM {} WHERE task_id = 'exec-1' ORDER BY seq",
+        db.scheduler.table_names().steps()
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .expect("read steps");
+    let expected: Vec<(i32, String, String)> = ["one", "two", "three", "four"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as i32, n.to_string(), "completed".to_owned()))
+        .collect();
+    assert_eq!(steps, expected);
+}
+
+/// Asks for step "a" on its first attempt and "b" on later ones.
+struct Drifting {
+    attempts: Arc<AtomicU32>,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Drifting {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let first = self.attempts.fetch_add(1, Ordering::SeqCst) == 0;
+        let name = if first { "a" } else { "b" };
+        step(name, || async { Ok::<_, StepError>(1) }).await?;
+        if first {
+            return Err(TaskError::failed("retry me"));
+        }
+        Ok(json!("done"))
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        quick_retry(5)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_contradicts_the_record_fails_naming_both_steps() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry.durable(
+        "drifting",
+        Drifting {
+            attempts: Arc::default(),
+        },
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("drift-1", "drifting", json!({}))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("drift-1", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.stop().await;
+    let error = record.error.unwrap_or_default();
+    assert_eq!(
+        error,
+        "non-deterministic replay: step #0 is recorded as \"a\" (occurrence 0) but this run asks for \"b\" (occurrence 0)"
+    );
+    assert_eq!(
+        db.task("drift-1").await.attempts,
+        2,
+        "never retried, despite 5 attempts allowed"
+    );
+}
+
+/// A flaky step that succeeds on its third attempt, and a broken one the body handles.
+struct Resilient {
+    ran: Ran,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Resilient {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let ran = self.ran.clone();
+        let flaky = step_with(
+            "flaky",
+            StepOptions {
+                retry: quick_retry(3),
+                timeout: None,
+            },
+            || {
+                ran.hit("flaky");
+                let attempt = ran.count("flaky");
+                async move {
+                    match attempt {
+                        1 | 2 => Err(StepError::failed(format!("attempt {attempt} broke"))),
+                        _ => Ok(attempt),
+                    }
+                }
+            },
+        )
+        .await?;
+        let ran = self.ran.clone();
+        let broken = step_with(
+            "broken",
+            StepOptions {
+                retry: quick_retry(2),
+                timeout: None,
+            },
+            || {
+                ran.hit("broken");
+                async { Err::<u32, _>(StepError::failed("still broken")) }
+            },
+        )
+        .await;
+        let fallback = match broken {
+            Err(StepError::Exhausted {
+                step,
+                attempts,
+                message,
+            }) => json!({ "step": step, "attempts": attempts, "message": message }),
+            other => return Err(TaskError::permanent(format!("unexpected {other:?}"))),
+        };
+        Ok(json!({ "flaky": flaky, "fallback": fallback }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_retry_and_exhausted_retries_reach_the_body() {
+    let db = TestDb::new().await;
+    let ran = Ran::default();
+    let mut registry = TaskRegistry::new();
+    registry.durable("resilient", Resilient { ran: ran.clone() });
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("res-1", "resilient", json!({}))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("res-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(
+        record.result,
+        Some(json!({
+            "flaky": 3,
+            "fallback": { "step": "broken", "attempts": 2, "message": "still broken" }
+        }))
+    );
+    assert_eq!((ran.count("flaky"), ran.count("broken")), (3, 2));
+    let steps: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT name, status, attempts, error FROM {} WHERE task_id = 'res-1' ORDER BY seq",
+        db.scheduler.table_names().steps()
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .expect("read steps");
+    assert_eq!(
+        steps,
+        [
+            ("flaky".to_owned(), "completed".to_owned(), 3, None),
+            (
+                "broken".to_owned(),
+                "failed".to_owned(),
+                2,
+                Some("still broken".to_owned())
+            ),
+        ]
+    );
+}
+
+struct Reserve {
+    ran: Ran,
+}
+
+#[zart::async_trait]
+impl DurableStep for Reserve {
+    type Output = String;
+
+    fn name(&self) -> &str {
+        "reserve"
+    }
+
+    async fn run(&self) -> Result<String, StepError> {
+        self.ran.hit("reserve");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok("reserved".to_owned())
+    }
+}
+
+/// Two steps in parallel, one written as a type.
+struct Parallel {
+    ran: Ran,
+    attempts: Arc<AtomicU32>,
+    first_took: Arc<Mutex<Option<Duration>>>,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Parallel {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let ran = self.ran.clone();
+        let started = std::time::Instant::now();
+        let (stock, mail) = tokio::try_join!(
+            require(Reserve {
+                ran: self.ran.clone()
+            }),
+            step("notify", || {
+                ran.hit("notify");
+                async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok::<_, StepError>("sent".to_owned())
+                }
+            }),
+        )?;
+        let elapsed = started.elapsed();
+        if attempt == 1 {
+            *self.first_took.lock().expect("lock") = Some(elapsed);
+            return Err(TaskError::failed(format!(
+                "parallel steps took {elapsed:?}; now crash"
+            )));
+        }
+        Ok(json!({ "stock": stock, "mail": mail }))
+    }
+
+    fn retry_config(&self) -> RetryConfig {
+        quick_retry(2)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_steps_run_together_and_replay_by_position() {
+    let db = TestDb::new().await;
+    let ran = Ran::default();
+    let mut registry = TaskRegistry::new();
+    let first_took = Arc::new(Mutex::new(None));
+    registry.durable(
+        "parallel",
+        Parallel {
+            ran: ran.clone(),
+            attempts: Arc::default(),
+            first_took: first_took.clone(),
+        },
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("par-1", "parallel", json!({}))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("par-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(
+        record.result,
+        Some(json!({ "stock": "reserved", "mail": "sent" }))
+    );
+    assert_eq!(
+        (ran.count("reserve"), ran.count("notify")),
+        (1, 1),
+        "replayed, not re-run"
+    );
+    let took = first_took.lock().expect("lock").unwrap_or_default();
+    assert!(
+        took < Duration::from_millis(380),
+        "two 200 ms steps ran side by side: {took:?}"
+    );
+    let first_error = sqlx::query_scalar::<_, i64>(&format!(
+        "SELECT count(*) FROM {} WHERE task_id = 'par-1'",
+        db.scheduler.table_names().steps()
+    ))
+    .fetch_one(&db.pool)
+    .await
+    .expect("count");
+    assert_eq!(first_error, 2);
+}

@@ -1,0 +1,214 @@
+//! The execution a body runs in: its loaded step log and the position of the next call,
+//! carried in task-local storage so that [`step`](super::step) finds it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::backend::{Lease, StepRecord, TaskBackend};
+use crate::task::{SchedulerTaskError, TaskInstance};
+
+use super::TaskError;
+
+tokio::task_local! {
+    /// Set by the worker around every handler: where checkpoints go.
+    static RUNTIME: Runtime;
+    /// Set around a durable body.
+    static EXECUTION: Arc<ExecutionContext>;
+}
+
+/// The store and the claim a handler runs under.
+#[derive(Clone)]
+pub(crate) struct Runtime {
+    pub backend: Arc<dyn TaskBackend>,
+    pub lease: Lease,
+}
+
+/// Runs `f` (a task handler) with `runtime` available to durable bodies.
+pub(crate) async fn scope_runtime<F: Future>(runtime: Runtime, f: F) -> F::Output {
+    RUNTIME.scope(runtime, f).await
+}
+
+/// Why an execution cannot go on, whatever its body does.
+#[derive(Clone, Debug)]
+pub(crate) struct Interruption {
+    pub reason: String,
+    /// A storage failure may pass; a contradicting record or a lost lease will not.
+    pub retryable: bool,
+}
+
+impl std::fmt::Display for Interruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A durable body's view of its execution.
+pub(crate) struct ExecutionContext {
+    runtime: Option<Runtime>,
+    recorded: HashMap<u32, StepRecord>,
+    state: Mutex<CallState>,
+}
+
+#[derive(Default)]
+struct CallState {
+    next_seq: u32,
+    per_name: HashMap<String, u32>,
+    interrupted: Option<Interruption>,
+}
+
+/// One step call's place in the execution.
+pub(crate) struct Call {
+    pub seq: u32,
+    pub occurrence: u32,
+    pub recorded: Option<StepRecord>,
+}
+
+/// How often a checkpoint write is tried before the execution gives up on this attempt.
+const SAVE_ATTEMPTS: u32 = 3;
+
+impl ExecutionContext {
+    /// The context of the body running on this task, if any.
+    pub(crate) fn current() -> Option<Arc<ExecutionContext>> {
+        EXECUTION.try_with(Arc::clone).ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the next position for a call of step `name`, checking it against the record.
+    pub(crate) fn call(&self, name: &str) -> Result<Call, super::StepError> {
+        let mut state = self.lock();
+        if let Some(interrupted) = &state.interrupted {
+            return Err(super::StepError::Interrupted(interrupted.reason.clone()));
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let occurrence = {
+            let count = state.per_name.entry(name.to_owned()).or_default();
+            *count += 1;
+            *count - 1
+        };
+        let recorded = self.recorded.get(&seq).cloned();
+        if let Some(record) = &recorded {
+            if record.name != name || record.occurrence != occurrence {
+                let reason = TaskError::NonDeterministic(format!(
+                    "step #{seq} is recorded as {:?} (occurrence {}) but this run asks for {name:?} (occurrence {occurrence})",
+                    record.name, record.occurrence
+                ))
+                .to_string();
+                state.interrupted = Some(Interruption {
+                    reason: reason.clone(),
+                    retryable: false,
+                });
+                return Err(super::StepError::Interrupted(reason));
+            }
+        }
+        Ok(Call {
+            seq,
+            occurrence,
+            recorded,
+        })
+    }
+
+    pub(crate) fn interrupt(&self, reason: String, retryable: bool) -> super::StepError {
+        let mut state = self.lock();
+        let interruption = state
+            .interrupted
+            .get_or_insert(Interruption { reason, retryable });
+        super::StepError::Interrupted(interruption.reason.clone())
+    }
+
+    /// Writes a step's checkpoint, fenced by the lease.
+    pub(crate) async fn save(&self, record: StepRecord) -> Result<(), super::StepError> {
+        let Some(runtime) = &self.runtime else {
+            return Ok(());
+        };
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1..=SAVE_ATTEMPTS {
+            match runtime.backend.save_step(&runtime.lease, &record).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    return Err(self.interrupt(
+                        format!(
+                            "the worker lost the execution's lease before step {:?} was recorded",
+                            record.name
+                        ),
+                        false,
+                    ))
+                }
+                Err(error) if attempt == SAVE_ATTEMPTS => {
+                    return Err(self.interrupt(
+                        format!(
+                            "step {:?} ran but its checkpoint could not be written: {error}",
+                            record.name
+                        ),
+                        true,
+                    ))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, step = record.name, "writing a checkpoint failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What ends the execution regardless of its body: an interruption, or recorded
+    /// steps a successful run never asked for.
+    fn verdict(&self, completed: bool) -> Option<Interruption> {
+        let state = self.lock();
+        if let Some(interrupted) = &state.interrupted {
+            return Some(interrupted.clone());
+        }
+        if !completed {
+            return None;
+        }
+        let mut unasked: Vec<&StepRecord> = self
+            .recorded
+            .values()
+            .filter(|record| record.seq >= state.next_seq)
+            .collect();
+        unasked.sort_by_key(|record| record.seq);
+        unasked.first().map(|record| Interruption {
+            reason: TaskError::NonDeterministic(format!(
+                "step #{} {:?} is recorded, but this run completed without asking for it",
+                record.seq, record.name
+            ))
+            .to_string(),
+            retryable: false,
+        })
+    }
+}
+
+/// Runs a durable body for `instance`: loads its step log (one query) when a worker runs
+/// it, and reports, beside the body's own result, anything that ends the execution
+/// regardless of it. Outside a worker (a unit test calling the handler) steps simply run.
+pub(crate) async fn run_body<T>(
+    instance: &TaskInstance,
+    body: impl Future<Output = Result<T, TaskError>>,
+) -> Result<(Result<T, TaskError>, Option<Interruption>), SchedulerTaskError> {
+    let runtime = RUNTIME.try_with(Runtime::clone).ok();
+    let recorded = match &runtime {
+        Some(runtime) => runtime
+            .backend
+            .load_steps(&instance.task_id)
+            .await
+            .map_err(|error| {
+                SchedulerTaskError::failed(format!("loading checkpoints failed: {error}"))
+            })?,
+        None => Vec::new(),
+    };
+    let context = Arc::new(ExecutionContext {
+        runtime,
+        recorded: recorded.into_iter().map(|r| (r.seq, r)).collect(),
+        state: Mutex::new(CallState::default()),
+    });
+    let output = EXECUTION.scope(context.clone(), body).await;
+    let verdict = context.verdict(output.is_ok());
+    Ok((output, verdict))
+}

@@ -1,0 +1,190 @@
+//! Steps: the checkpointed calls inside a durable body.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::context::ExecutionContext;
+use super::StepError;
+use crate::backend::{StepOutcome, StepRecord};
+use crate::retry::RetryConfig;
+
+/// How a step is retried and bounded. The default: [`RetryConfig::default`] (three
+/// attempts), no timeout.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepOptions {
+    /// Attempts and backoff. Default: [`RetryConfig::default`] (three attempts).
+    pub retry: RetryConfig,
+    /// Longest time one attempt may run; a slower attempt fails (retryably).
+    pub timeout: Option<Duration>,
+}
+
+/// A step written as a type, for [`require`].
+#[async_trait]
+pub trait DurableStep: Send + Sync {
+    /// The step's result, stored in its checkpoint.
+    type Output: Serialize + DeserializeOwned + Send;
+
+    /// The step's name: part of its checkpoint key, so keep it stable.
+    fn name(&self) -> &str;
+
+    /// The side effect.
+    async fn run(&self) -> Result<Self::Output, StepError>;
+
+    /// Attempts and backoff. Default: [`RetryConfig::default`] (three attempts).
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig::default()
+    }
+
+    /// Longest time one attempt may run. Default: no limit.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Runs `step` as a checkpointed step of the current execution.
+pub async fn require<S: DurableStep>(step: S) -> Result<S::Output, StepError> {
+    let options = StepOptions {
+        retry: step.retry_config(),
+        timeout: step.timeout(),
+    };
+    let name = step.name().to_owned();
+    step_with(&name, options, || step.run()).await
+}
+
+/// Runs `f` as the checkpointed step `name` of the current durable execution, with the
+/// default [`StepOptions`]. See [`step_with`].
+pub async fn step<T, F, Fut>(name: &str, f: F) -> Result<T, StepError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+{
+    step_with(name, StepOptions::default(), f).await
+}
+
+/// Runs `f` as the checkpointed step `name` of the current durable execution.
+///
+/// - If the execution's record holds this call (a replay), its stored result (or failure)
+///   is returned and `f` does not run.
+/// - Otherwise `f` runs in this worker, inline, with retries by `options`; then the
+///   outcome is recorded, in one round trip. A step whose retries are used up returns
+///   [`StepError::Exhausted`], which the body may handle.
+/// - Outside a durable execution (a unit test, a spawned task), `f` simply runs, with its
+///   retries.
+pub async fn step_with<T, F, Fut>(
+    name: &str,
+    options: StepOptions,
+    mut f: F,
+) -> Result<T, StepError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+{
+    let context = ExecutionContext::current();
+    let call = match &context {
+        Some(context) => Some(context.call(name)?),
+        None => None,
+    };
+    if let (Some(context), Some(record)) =
+        (&context, call.as_ref().and_then(|c| c.recorded.as_ref()))
+    {
+        return replay(context, record);
+    }
+
+    let started_at = Utc::now();
+    let mut attempts = 0;
+    let outcome = loop {
+        attempts += 1;
+        let attempt = AssertUnwindSafe(f()).catch_unwind();
+        let result = match options.timeout {
+            Some(limit) => match tokio::time::timeout(limit, attempt).await {
+                Ok(result) => result,
+                Err(_) => Ok(Err(StepError::Failed(format!(
+                    "attempt timed out after {limit:?}"
+                )))),
+            },
+            None => attempt.await,
+        };
+        let error = match result {
+            Ok(Ok(value)) => break Ok(value),
+            Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
+            Ok(Err(error)) => error,
+            Err(panic) => StepError::Failed(format!(
+                "step panicked: {}",
+                crate::worker::panic_message(panic.as_ref())
+            )),
+        };
+        let delay = match &error {
+            StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
+            _ => None,
+        };
+        match delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => {
+                let message = match error {
+                    StepError::Failed(m) | StepError::Permanent(m) => m,
+                    other => other.to_string(),
+                };
+                break Err(StepError::Exhausted {
+                    step: name.to_owned(),
+                    attempts,
+                    message,
+                });
+            }
+        }
+    };
+
+    let (Some(context), Some(call)) = (context, call) else {
+        return outcome;
+    };
+    let stored = match &outcome {
+        Ok(value) => StepOutcome::Completed(serde_json::to_value(value).map_err(|e| {
+            StepError::Permanent(format!(
+                "step {name:?} returned a result that does not serialise: {e}"
+            ))
+        })?),
+        Err(StepError::Exhausted { message, .. }) => StepOutcome::Failed(message.clone()),
+        Err(error) => StepOutcome::Failed(error.to_string()),
+    };
+    context
+        .save(StepRecord {
+            seq: call.seq,
+            name: name.to_owned(),
+            occurrence: call.occurrence,
+            outcome: stored,
+            attempts,
+            started_at,
+        })
+        .await?;
+    outcome
+}
+
+fn replay<T: DeserializeOwned>(
+    context: &ExecutionContext,
+    record: &StepRecord,
+) -> Result<T, StepError> {
+    match &record.outcome {
+        StepOutcome::Completed(value) => T::deserialize(value).map_err(|e| {
+            context.interrupt(
+                format!(
+                    "step {:?} has a recorded result that no longer decodes: {e}",
+                    record.name
+                ),
+                false,
+            )
+        }),
+        StepOutcome::Failed(message) => Err(StepError::Exhausted {
+            step: record.name.clone(),
+            attempts: record.attempts,
+            message: message.clone(),
+        }),
+    }
+}
