@@ -1,5 +1,7 @@
 //! Durable executions against a real PostgreSQL: checkpointed steps, replay,
-//! non-determinism, step retries, parallel steps.
+//! non-determinism, step retries, parallel steps, and a worker killed mid-execution.
+
+mod crash;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

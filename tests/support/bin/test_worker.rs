@@ -1,14 +1,21 @@
-//! A worker process for the multi-process tests: runs `count` tasks (each records a row in
-//! `<schema>.runs`) until none is left pending or running, then shuts down gracefully.
+//! A worker process for the multi-process tests.
 //!
-//! Usage: zart-test-worker DATABASE_URL SCHEMA WORKER_NAME
+//! Usage: zart-test-worker DATABASE_URL SCHEMA WORKER_NAME [MODE]
+//!
+//! - `count` (default): runs `count` tasks, each recording a row in `<schema>.runs`, until
+//!   none is left pending or running; then shuts down gracefully.
+//! - `durable`: runs the durable execution `four-steps`, whose steps each record a row in
+//!   `<schema>.side_effects` (the third after a 3 s pause, so that a test can kill the
+//!   process between the second and the third), until no task is left pending or running.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use zart::durable::{step, DurableExecution, StepError, TaskError};
 use zart::{
     CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduledTask, SchedulerTaskError,
     TableNames, TaskInstance, TaskRegistry, Worker, WorkerConfig,
@@ -36,12 +43,44 @@ impl ScheduledTask for Count {
     }
 }
 
+struct FourSteps {
+    pool: PgPool,
+    insert: String,
+}
+
+#[async_trait]
+impl DurableExecution for FourSteps {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        for name in ["one", "two", "three", "four"] {
+            step(name, || async move {
+                if name == "three" {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                sqlx::query(&self.insert)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StepError::failed)?;
+                Ok::<_, StepError>(())
+            })
+            .await?;
+        }
+        Ok(json!("all four"))
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(url), Some(schema), Some(name)) = (args.next(), args.next(), args.next()) else {
-        return Err("usage: zart-test-worker DATABASE_URL SCHEMA WORKER_NAME".into());
+        return Err(
+            "usage: zart-test-worker DATABASE_URL SCHEMA WORKER_NAME [count|durable]".into(),
+        );
     };
+    let mode = args.next().unwrap_or_else(|| "count".to_owned());
     let pool = PgPoolOptions::new()
         .max_connections(6)
         .connect(&url)
@@ -50,21 +89,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tasks = names.tasks();
     let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
     let mut registry = TaskRegistry::new();
-    registry.register(
-        "count",
-        Count {
-            pool: pool.clone(),
-            insert: format!("INSERT INTO \"{schema}\".runs (task_id, worker) VALUES ($1, $2)"),
-            worker: name.clone(),
-        },
-    );
-    let config = WorkerConfig {
+    let mut config = WorkerConfig {
         poll_interval: Duration::from_millis(100),
         max_tasks_per_poll: 50,
         max_concurrent_tasks: 50,
-        worker_id: Some(name),
+        worker_id: Some(name.clone()),
         ..WorkerConfig::default()
     };
+    match mode.as_str() {
+        "count" => {
+            registry.register(
+                "count",
+                Count {
+                    pool: pool.clone(),
+                    insert: format!(
+                        "INSERT INTO \"{schema}\".runs (task_id, worker) VALUES ($1, $2)"
+                    ),
+                    worker: name,
+                },
+            );
+        }
+        "durable" => {
+            registry.durable(
+                "four-steps",
+                FourSteps {
+                    pool: pool.clone(),
+                    insert: format!("INSERT INTO \"{schema}\".side_effects (step) VALUES ($1)"),
+                },
+            );
+            // Short leases, so that a killed worker's execution is rescued quickly.
+            config.lease_duration = Duration::from_secs(2);
+            config.heartbeat_interval = Duration::from_millis(500);
+            config.rescue_interval = Duration::from_millis(300);
+        }
+        other => return Err(format!("unknown mode {other:?}").into()),
+    }
     let worker = Arc::new(Worker::new(scheduler, Arc::new(registry), config, vec![]));
     let running = tokio::spawn({
         let worker = worker.clone();
