@@ -2,6 +2,7 @@
 //! non-determinism, step retries, parallel steps, and a worker killed mid-execution.
 
 mod crash;
+mod timers;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,10 +18,10 @@ use zart_tests::{quick_config, quick_retry, TestDb};
 
 /// Counts how often each step's code actually ran.
 #[derive(Clone, Default)]
-struct Ran(Arc<Mutex<HashMap<String, u32>>>);
+pub struct Ran(Arc<Mutex<HashMap<String, u32>>>);
 
 impl Ran {
-    fn hit(&self, name: &str) {
+    pub fn hit(&self, name: &str) {
         *self
             .0
             .lock()
@@ -28,7 +29,7 @@ impl Ran {
             .entry(name.to_owned())
             .or_default() += 1;
     }
-    fn count(&self, name: &str) -> u32 {
+    pub fn count(&self, name: &str) -> u32 {
         self.0.lock().expect("lock").get(name).copied().unwrap_or(0)
     }
 }

@@ -77,6 +77,12 @@ pub enum OutcomeKind {
         /// The error of the last attempt.
         error: String,
     },
+    /// Not finished: run again at `run_at`, without counting this attempt (a durable
+    /// execution sleeping, say).
+    Suspended {
+        /// When to run again.
+        run_at: DateTime<Utc>,
+    },
 }
 
 /// How a completion with follow-up tasks went.

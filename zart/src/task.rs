@@ -206,6 +206,14 @@ pub enum SchedulerTaskError {
     /// A failure that will not pass: the task fails at once, whatever its retry policy.
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure: the task is not finished and asks to run again at `until`. The
+    /// attempt does not count, and the worker is free meanwhile. Durable executions
+    /// suspend this way while they sleep.
+    #[error("suspended until {until}")]
+    Suspended {
+        /// When to run again.
+        until: DateTime<Utc>,
+    },
 }
 
 impl SchedulerTaskError {

@@ -36,6 +36,8 @@ pub(crate) struct Interruption {
     pub reason: String,
     /// A storage failure may pass; a contradicting record or a lost lease will not.
     pub retryable: bool,
+    /// Not a failure: the execution sleeps until then.
+    pub suspend_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Display for Interruption {
@@ -102,6 +104,7 @@ impl ExecutionContext {
                 state.interrupted = Some(Interruption {
                     reason: reason.clone(),
                     retryable: false,
+                    suspend_until: None,
                 });
                 return Err(super::StepError::Interrupted(reason));
             }
@@ -114,11 +117,26 @@ impl ExecutionContext {
     }
 
     pub(crate) fn interrupt(&self, reason: String, retryable: bool) -> super::StepError {
+        self.stop(Interruption {
+            reason,
+            retryable,
+            suspend_until: None,
+        })
+    }
+
+    /// Ends this run of the body so that the execution sleeps until `until`.
+    pub(crate) fn suspend(&self, until: chrono::DateTime<chrono::Utc>) -> super::StepError {
+        self.stop(Interruption {
+            reason: format!("suspended until {until}"),
+            retryable: false,
+            suspend_until: Some(until),
+        })
+    }
+
+    fn stop(&self, interruption: Interruption) -> super::StepError {
         let mut state = self.lock();
-        let interruption = state
-            .interrupted
-            .get_or_insert(Interruption { reason, retryable });
-        super::StepError::Interrupted(interruption.reason.clone())
+        let first = state.interrupted.get_or_insert(interruption);
+        super::StepError::Interrupted(first.reason.clone())
     }
 
     /// Writes a step's checkpoint, fenced by the lease.
@@ -181,6 +199,7 @@ impl ExecutionContext {
             ))
             .to_string(),
             retryable: false,
+            suspend_until: None,
         })
     }
 }

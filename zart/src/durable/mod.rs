@@ -35,6 +35,7 @@
 
 mod context;
 mod step;
+mod timer;
 
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskErr
 
 pub(crate) use context::{scope_runtime, Runtime};
 pub use step::{require, step, step_with, DurableStep, StepOptions};
+pub use timer::{sleep, sleep_until};
 
 /// A durable workflow: [`run`](Self::run) is re-run from the top whenever the execution
 /// resumes; its [`step`]s are checkpointed.
@@ -160,9 +162,10 @@ impl<D: DurableExecution> ScheduledTask for Durable<D> {
         let data: D::Data = instance.input()?;
         let (output, interrupted) = context::run_body(instance, self.0.run(data)).await?;
         if let Some(interruption) = interrupted {
-            return Err(match interruption.retryable {
-                true => SchedulerTaskError::Failed(interruption.reason),
-                false => SchedulerTaskError::Permanent(interruption.reason),
+            return Err(match (interruption.suspend_until, interruption.retryable) {
+                (Some(until), _) => SchedulerTaskError::Suspended { until },
+                (None, true) => SchedulerTaskError::Failed(interruption.reason),
+                (None, false) => SchedulerTaskError::Permanent(interruption.reason),
             });
         }
         match output {

@@ -339,19 +339,23 @@ impl TaskBackend for PostgresTaskScheduler {
             let (status, result, error, due): (_, _, _, Option<DateTime<Utc>>) = match &outcome.kind
             {
                 OutcomeKind::Completed { result } => {
-                    (TaskStatus::Completed, result.as_ref(), None, None)
+                    (TaskStatus::Completed.as_str(), result.as_ref(), None, None)
                 }
                 OutcomeKind::Retry { error, run_at } => (
-                    TaskStatus::Pending,
+                    TaskStatus::Pending.as_str(),
                     None,
                     Some(error.as_str()),
                     Some(*run_at),
                 ),
-                OutcomeKind::Failed { error } => {
-                    (TaskStatus::Failed, None, Some(error.as_str()), None)
-                }
+                OutcomeKind::Failed { error } => (
+                    TaskStatus::Failed.as_str(),
+                    None,
+                    Some(error.as_str()),
+                    None,
+                ),
+                OutcomeKind::Suspended { run_at } => ("suspended", None, None, Some(*run_at)),
             };
-            statuses.push(status.as_str());
+            statuses.push(status);
             results.push(result);
             errors.push(error);
             run_at.push(due);

@@ -18,7 +18,8 @@ pub(crate) struct Queries {
     pub claim: String,
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: String,
-    /// `$1` ids, `$2` tokens, `$3` statuses, `$4` results, `$5` errors, `$6` run_at overrides.
+    /// `$1` ids, `$2` tokens, `$3` statuses (or `suspended`: pending again without counting
+    /// the attempt), `$4` results, `$5` errors, `$6` run_at overrides.
     pub finish: String,
     /// `$1` id, `$2` token, `$3` result.
     pub complete_one: String,
@@ -129,9 +130,12 @@ impl Queries {
             ),
             finish: format!(
                 "UPDATE {tasks} t
-                 SET status = o.status, result = o.result, error = o.error,
+                 SET status = CASE o.status WHEN 'suspended' THEN 'pending' ELSE o.status END,
+                     result = o.result, error = o.error,
                      run_at = coalesce(o.run_at, t.run_at),
-                     finished_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END,
+                     -- A suspended task did not fail: its attempt does not count.
+                     attempts = t.attempts - (o.status = 'suspended')::int,
+                     finished_at = CASE WHEN o.status IN ('pending', 'suspended') THEN NULL ELSE now() END,
                      {END_LEASE}
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
                       AS o(task_id, token, status, result, error, run_at)

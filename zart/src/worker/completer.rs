@@ -219,6 +219,10 @@ impl Completer {
                         retry_at: Some(run_at),
                     });
                 }
+                OutcomeKind::Suspended { run_at } => {
+                    tracing::debug!(task_id, %run_at, "task suspended");
+                    self.wake.due_at(run_at);
+                }
                 OutcomeKind::Failed { error } => {
                     tracing::warn!(task_id, %error, "task failed");
                     self.observers.emit(|| TaskEvent::Failed {

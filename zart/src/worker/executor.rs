@@ -83,6 +83,9 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         None => attempt.await,
     };
     let failure = match outcome {
+        Ok(Err(SchedulerTaskError::Suspended { until })) => {
+            return Finished::Failed(OutcomeKind::Suspended { run_at: until })
+        }
         Ok(Ok(completion)) => match invalid_follow_up(&completion) {
             None => return Finished::Completed(completion),
             Some(error) => Failure {

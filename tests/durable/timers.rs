@@ -1,0 +1,74 @@
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use zart::durable::{sleep, step, DurableExecution, StepError, TaskError};
+use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart_tests::{quick_config, TestDb};
+
+use crate::Ran;
+
+struct Settle {
+    ran: Ran,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Settle {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let ran = self.ran.clone();
+        step("charge", || {
+            ran.hit("charge");
+            async { Ok::<_, StepError>(()) }
+        })
+        .await?;
+        sleep("settle", Duration::from_millis(1500)).await?;
+        let ran = self.ran.clone();
+        step("ship", || {
+            ran.hit("ship");
+            async { Ok::<_, StepError>(()) }
+        })
+        .await?;
+        Ok(json!("shipped"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_sleep_frees_the_worker_and_resumes_when_due() {
+    let db = TestDb::new().await;
+    let ran = Ran::default();
+    let mut registry = TaskRegistry::new();
+    registry.durable("settle", Settle { ran: ran.clone() });
+    let worker = db.start_worker(registry, quick_config());
+    let started = Instant::now();
+    db.scheduler
+        .schedule_now("order-1", "settle", json!({}))
+        .await
+        .expect("scheduled");
+
+    // Mid-sleep: the execution holds no worker and no lease; it waits to be due.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let sleeping = db.task("order-1").await;
+    assert_eq!(sleeping.status, TaskStatus::Pending, "{sleeping:?}");
+    assert_eq!(sleeping.worker_id, None);
+    assert!(
+        sleeping.run_at > chrono::Utc::now(),
+        "due when the sleep ends"
+    );
+    assert_eq!((ran.count("charge"), ran.count("ship")), (1, 0));
+
+    let done = db
+        .wait_for_status("order-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    let took = started.elapsed();
+    worker.stop().await;
+    assert!(
+        took >= Duration::from_millis(1500),
+        "slept the whole time: {took:?}"
+    );
+    assert!(took < Duration::from_secs(4), "and woke promptly: {took:?}");
+    assert_eq!(done.result, Some(json!("shipped")));
+    assert_eq!(done.attempts, 1, "sleeping is not a failed attempt");
+    assert_eq!((ran.count("charge"), ran.count("ship")), (1, 1));
+}
