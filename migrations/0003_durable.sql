@@ -18,3 +18,15 @@ CREATE TABLE IF NOT EXISTS {{steps}} (
     PRIMARY KEY (task_id, seq),
     CONSTRAINT steps_status_check CHECK (status IN ('completed', 'failed'))
 );
+
+-- Events sent to executions. They stay until the execution is deleted, so an event sent
+-- before the execution waits for it is not lost: the n-th wait for a name takes the n-th
+-- event of that name.
+CREATE TABLE IF NOT EXISTS {{events}} (
+    id         bigserial   PRIMARY KEY,
+    task_id    text        NOT NULL,
+    name       text        NOT NULL,
+    payload    jsonb       NOT NULL DEFAULT 'null',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS "{{prefix}}events_task_idx" ON {{events}} (task_id, name, id);

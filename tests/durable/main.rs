@@ -2,6 +2,7 @@
 //! non-determinism, step retries, parallel steps, and a worker killed mid-execution.
 
 mod crash;
+mod events;
 mod timers;
 
 use std::collections::HashMap;

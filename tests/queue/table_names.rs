@@ -50,11 +50,13 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
     assert_eq!(
         tables,
         [
+            "other_events",
             "other_migrations",
             "other_schedule_runs",
             "other_schedules",
             "other_steps",
             "other_tasks",
+            "zart_events",
             "zart_migrations",
             "zart_schedule_runs",
             "zart_schedules",

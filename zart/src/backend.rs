@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::durable::DurableScheduler;
 use crate::error::Result;
 use crate::recurring::{RecurringScheduler, TickReport};
 use crate::scheduler::TaskScheduler;
@@ -133,7 +134,7 @@ pub struct RescueReport {
 
 /// The worker's side of a task store: claims, leases, outcomes and maintenance.
 #[async_trait]
-pub trait TaskBackend: TaskScheduler + RecurringScheduler + 'static {
+pub trait TaskBackend: TaskScheduler + RecurringScheduler + DurableScheduler + 'static {
     /// Claims up to `limit` due tasks for `worker_id`, oldest due first, skipping rows other
     /// workers hold, with a lease of `lease` and a fresh fencing token each.
     async fn claim(
@@ -167,6 +168,9 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + 'static {
     /// they were rescued `max_rescues` times. Only one caller at a time runs a pass; the
     /// others get `None` at once.
     async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>>;
+
+    /// The `index`-th event (from 0) named `name` sent to execution `task_id`.
+    async fn find_event(&self, task_id: &str, name: &str, index: u32) -> Result<Option<Value>>;
 
     /// The step log of durable execution `task_id`, in call order, in one query.
     async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>>;

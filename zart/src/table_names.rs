@@ -117,6 +117,11 @@ impl TableNames {
         self.qualified("steps")
     }
 
+    /// The quoted, schema-qualified name of the events sent to durable executions.
+    pub fn events(&self) -> String {
+        self.qualified("events")
+    }
+
     /// The quoted, schema-qualified name of the table that records applied migrations.
     pub fn migrations(&self) -> String {
         self.qualified("migrations")

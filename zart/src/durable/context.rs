@@ -76,6 +76,11 @@ impl ExecutionContext {
         EXECUTION.try_with(Arc::clone).ok()
     }
 
+    /// The worker's store and claim, when a worker runs the body.
+    pub(crate) fn runtime(&self) -> Option<&Runtime> {
+        self.runtime.as_ref()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CallState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -34,6 +34,7 @@
 //! ```
 
 mod context;
+mod events;
 mod step;
 mod timer;
 
@@ -47,6 +48,7 @@ use crate::retry::RetryConfig;
 use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 
 pub(crate) use context::{scope_runtime, Runtime};
+pub use events::{wait_for_event, DurableScheduler};
 pub use step::{require, step, step_with, DurableStep, StepOptions};
 pub use timer::{sleep, sleep_until};
 

@@ -141,6 +141,7 @@ fn render(sql: &str, names: &TableNames) -> String {
         .replace("{{schedules}}", &names.schedules())
         .replace("{{schedule_runs}}", &names.schedule_runs())
         .replace("{{steps}}", &names.steps())
+        .replace("{{events}}", &names.events())
         .replace(
             "{{occurrence_finished}}",
             &names.qualified("occurrence_finished"),

@@ -288,6 +288,21 @@ fn claimed_task(row: &PgRow) -> std::result::Result<ClaimedTask, sqlx::Error> {
 }
 
 #[async_trait]
+impl crate::durable::DurableScheduler for PostgresTaskScheduler {
+    async fn send_event(&self, execution_id: &str, name: &str, payload: Value) -> Result<bool> {
+        let (woken, _): (i64, i64) = sqlx::query_as(&self.sql.send_event)
+            .bind(execution_id)
+            .bind(name)
+            .bind(payload)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("sending an event"))?;
+        Ok(woken > 0)
+    }
+}
+
+#[async_trait]
 impl TaskBackend for PostgresTaskScheduler {
     async fn claim(
         &self,
@@ -450,6 +465,16 @@ impl TaskBackend for PostgresTaskScheduler {
             }
         }
         Ok(Some(report))
+    }
+
+    async fn find_event(&self, task_id: &str, name: &str, index: u32) -> Result<Option<Value>> {
+        sqlx::query_scalar(&self.sql.find_event)
+            .bind(task_id)
+            .bind(name)
+            .bind(i64::from(index))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("looking for an event"))
     }
 
     async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>> {

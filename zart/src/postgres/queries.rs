@@ -39,6 +39,11 @@ pub(crate) struct Queries {
     /// `$7` output, `$8` error, `$9` attempts, `$10` started_at. Fenced: the row lock it
     /// takes on the task keeps a rescue from slipping in between.
     pub save_step: String,
+    /// `$1` task id, `$2` event name, `$3` index among that name's events.
+    pub find_event: String,
+    /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
+    /// suspended execution due now.
+    pub send_event: String,
 }
 
 /// The statements behind recurring schedules.
@@ -95,6 +100,7 @@ const END_LEASE: &str =
 impl Queries {
     pub(crate) fn new(names: &TableNames) -> Self {
         let tasks = names.tasks();
+        let events = names.events();
         Queries {
             insert: format!(
                 "WITH ins AS (
@@ -132,7 +138,15 @@ impl Queries {
                 "UPDATE {tasks} t
                  SET status = CASE o.status WHEN 'suspended' THEN 'pending' ELSE o.status END,
                      result = o.result, error = o.error,
-                     run_at = coalesce(o.run_at, t.run_at),
+                     -- A suspended execution that was sent an event while it ran (it may
+                     -- have looked before the event arrived) is due again at once.
+                     run_at = CASE
+                         WHEN o.status <> 'suspended' THEN coalesce(o.run_at, t.run_at)
+                         WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.task_id = t.task_id
+                                      AND e.created_at >= t.started_at - interval '1 second')
+                         THEN now()
+                         ELSE o.run_at
+                     END,
                      -- A suspended task did not fail: its attempt does not count.
                      attempts = t.attempts - (o.status = 'suspended')::int,
                      finished_at = CASE WHEN o.status IN ('pending', 'suspended') THEN NULL ELSE now() END,
@@ -191,6 +205,26 @@ impl Queries {
                    AND task_name NOT LIKE '\\_\\_zart%'"
             ),
             recurring: RecurringQueries::new(names),
+            find_event: format!(
+                "SELECT payload FROM {events} WHERE task_id = $1 AND name = $2 ORDER BY id OFFSET $3 LIMIT 1",
+                events = names.events()
+            ),
+            send_event: format!(
+                "WITH sent AS (
+                    INSERT INTO {events} (task_id, name, payload) VALUES ($1, $2, $3) RETURNING task_id
+                 ),
+                 woken AS (
+                    UPDATE {tasks} SET run_at = now()
+                    WHERE task_id = (SELECT task_id FROM sent) AND status = 'pending' AND run_at > now()
+                    RETURNING run_at
+                 ),
+                 wake AS (
+                    SELECT pg_notify($4, (extract(epoch FROM now()) * 1000)::bigint::text)
+                    FROM woken HAVING count(*) > 0
+                 )
+                 SELECT (SELECT count(*) FROM woken), (SELECT count(*) FROM wake)",
+                events = names.events()
+            ),
             load_steps: format!(
                 "SELECT seq, name, occurrence, status, output, error, attempts, started_at
                  FROM {steps} WHERE task_id = $1 ORDER BY seq",

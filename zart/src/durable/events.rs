@@ -1,0 +1,149 @@
+//! Events: a durable execution waits for a named event; anyone sends it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::context::ExecutionContext;
+use super::StepError;
+use crate::backend::{StepOutcome, StepRecord};
+
+/// Sends events to durable executions.
+#[async_trait]
+pub trait DurableScheduler: Send + Sync {
+    /// Sends event `name` with `payload` to execution `execution_id`. Events are kept: one
+    /// sent before the execution waits for it is not lost (the n-th wait for a name takes
+    /// the n-th event of that name). Returns whether a suspended execution was woken.
+    async fn send_event(
+        &self,
+        execution_id: &str,
+        name: &str,
+        payload: Value,
+    ) -> crate::Result<bool>;
+}
+
+/// Waits, durably, for event `name` sent to this execution with
+/// [`DurableScheduler::send_event`], at most `timeout` (counted from the first time this
+/// wait ran, across restarts). While it waits the execution is suspended and its worker
+/// free; the event wakes it. Times out with [`StepError::Exhausted`].
+///
+/// Records two steps: `event-deadline:<name>` and `event:<name>`.
+pub async fn wait_for_event<T: DeserializeOwned>(
+    name: &str,
+    timeout: Duration,
+) -> Result<T, StepError> {
+    let Some(context) = ExecutionContext::current() else {
+        return Err(StepError::Permanent(format!(
+            "wait_for_event({name:?}) needs a durable execution to wait in"
+        )));
+    };
+    let Some(runtime) = context.runtime() else {
+        return Err(StepError::Permanent(format!(
+            "wait_for_event({name:?}) needs a worker: events are delivered through the store"
+        )));
+    };
+
+    let deadline_step = format!("event-deadline:{name}");
+    let call = context.call(&deadline_step)?;
+    let deadline = match &call.recorded {
+        Some(record) => recorded_instant(&context, record)?,
+        None => {
+            let deadline =
+                Utc::now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+            context
+                .save(record(
+                    call.seq,
+                    &deadline_step,
+                    call.occurrence,
+                    json!({ "until": deadline }),
+                ))
+                .await?;
+            deadline
+        }
+    };
+
+    let event_step = format!("event:{name}");
+    let call = context.call(&event_step)?;
+    if let Some(record) = &call.recorded {
+        return match &record.outcome {
+            StepOutcome::Completed(payload) => decode(&context, name, payload),
+            StepOutcome::Failed(message) => Err(StepError::Exhausted {
+                step: event_step,
+                attempts: 1,
+                message: message.clone(),
+            }),
+        };
+    }
+    let found = runtime
+        .backend
+        .find_event(&runtime.lease.task_id, name, call.occurrence)
+        .await
+        .map_err(|e| context.interrupt(format!("looking for event {name:?} failed: {e}"), true))?;
+    if let Some(payload) = found {
+        context
+            .save(record(
+                call.seq,
+                &event_step,
+                call.occurrence,
+                payload.clone(),
+            ))
+            .await?;
+        return decode(&context, name, &payload);
+    }
+    if Utc::now() >= deadline {
+        let message = format!("no event {name:?} arrived within {timeout:?}");
+        let mut failed = record(call.seq, &event_step, call.occurrence, Value::Null);
+        failed.outcome = StepOutcome::Failed(message.clone());
+        context.save(failed).await?;
+        return Err(StepError::Exhausted {
+            step: event_step,
+            attempts: 1,
+            message,
+        });
+    }
+    Err(context.suspend(deadline))
+}
+
+fn record(seq: u32, name: &str, occurrence: u32, value: Value) -> StepRecord {
+    StepRecord {
+        seq,
+        name: name.to_owned(),
+        occurrence,
+        outcome: StepOutcome::Completed(value),
+        attempts: 1,
+        started_at: Utc::now(),
+    }
+}
+
+fn recorded_instant(
+    context: &ExecutionContext,
+    record: &StepRecord,
+) -> Result<DateTime<Utc>, StepError> {
+    match &record.outcome {
+        StepOutcome::Completed(value) => value
+            .get("until")
+            .and_then(|until| serde_json::from_value(until.clone()).ok())
+            .ok_or_else(|| {
+                context.interrupt(format!("{:?} has a malformed record", record.name), false)
+            }),
+        StepOutcome::Failed(_) => {
+            Err(context.interrupt(format!("{:?} is recorded as failed", record.name), false))
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    context: &ExecutionContext,
+    name: &str,
+    payload: &Value,
+) -> Result<T, StepError> {
+    T::deserialize(payload).map_err(|e| {
+        context.interrupt(
+            format!("event {name:?} does not decode into the awaited type: {e}"),
+            false,
+        )
+    })
+}
