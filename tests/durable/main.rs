@@ -4,6 +4,7 @@
 mod crash;
 mod events;
 mod timers;
+mod waiting;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -18,6 +18,10 @@ pub enum Error {
     #[error("task id(s) already exist: {}", .0.join(", "))]
     AlreadyExists(Vec<String>),
 
+    /// No task has this id.
+    #[error("no task {0:?}")]
+    NotFound(String),
+
     /// A task was rejected before it reached the database.
     #[error("invalid task {task_id:?}: {reason}")]
     InvalidTask {

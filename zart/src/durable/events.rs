@@ -23,6 +23,13 @@ pub trait DurableScheduler: Send + Sync {
         name: &str,
         payload: Value,
     ) -> crate::Result<bool>;
+
+    /// Waits until execution (or any task) `execution_id` has ended, at most `timeout`, and
+    /// returns its record: check [`TaskStatus::is_terminal`](crate::TaskStatus::is_terminal)
+    /// to tell an end from a timeout. Woken by the store's notifications, not by tight
+    /// polling. [`Error::NotFound`](crate::Error::NotFound) for an unknown id.
+    async fn wait(&self, execution_id: &str, timeout: Duration)
+        -> crate::Result<crate::TaskRecord>;
 }
 
 /// Waits, durably, for event `name` sent to this execution with

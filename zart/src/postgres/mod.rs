@@ -65,6 +65,8 @@ pub struct PostgresTaskScheduler {
     pool: PgPool,
     names: TableNames,
     channel: Arc<str>,
+    ended_channel: Arc<str>,
+    ended: Arc<tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>>,
     maintenance_lock: i64,
     sql: Arc<Queries>,
 }
@@ -83,6 +85,8 @@ impl PostgresTaskScheduler {
     pub fn with_table_names(pool: PgPool, names: TableNames) -> Self {
         PostgresTaskScheduler {
             channel: format!("zart_{:016x}", names.fingerprint("notify")).into(),
+            ended_channel: format!("zart_{:016x}", names.fingerprint("ended")).into(),
+            ended: Arc::default(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
             sql: Arc::new(Queries::new(&names)),
             names,
@@ -300,6 +304,36 @@ impl crate::durable::DurableScheduler for PostgresTaskScheduler {
             .map_err(db("sending an event"))?;
         Ok(woken > 0)
     }
+
+    async fn wait(&self, execution_id: &str, timeout: Duration) -> Result<TaskRecord> {
+        // Subscribed before the first look, so that an end between the look and the wait
+        // is not missed.
+        let mut ended = self
+            .ended
+            .get_or_init(|| async {
+                listener::watch_ended(self.pool.clone(), self.ended_channel.to_string())
+            })
+            .await
+            .clone();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let record = self
+                .get_task(execution_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(execution_id.to_owned()))?;
+            let now = tokio::time::Instant::now();
+            if record.status.is_terminal() || now >= deadline {
+                return Ok(record);
+            }
+            // Notifications can be lost (a reconnecting listener): look again at least
+            // every second.
+            let pause = (deadline - now).min(Duration::from_secs(1));
+            tokio::select! {
+                _ = ended.changed() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -382,6 +416,7 @@ impl TaskBackend for PostgresTaskScheduler {
             .bind(results)
             .bind(errors)
             .bind(run_at)
+            .bind(&*self.ended_channel)
             .fetch_all(&self.pool)
             .await
             .map_err(db("storing task outcomes"))
@@ -402,6 +437,7 @@ impl TaskBackend for PostgresTaskScheduler {
             .bind(&lease.task_id)
             .bind(lease.token)
             .bind(result)
+            .bind(&*self.ended_channel)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db("completing a task"))?;

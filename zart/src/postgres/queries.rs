@@ -19,9 +19,9 @@ pub(crate) struct Queries {
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: String,
     /// `$1` ids, `$2` tokens, `$3` statuses (or `suspended`: pending again without counting
-    /// the attempt), `$4` results, `$5` errors, `$6` run_at overrides.
+    /// the attempt), `$4` results, `$5` errors, `$6` run_at overrides, `$7` ended channel.
     pub finish: String,
-    /// `$1` id, `$2` token, `$3` result.
+    /// `$1` id, `$2` token, `$3` result, `$4` ended channel.
     pub complete_one: String,
     /// `$1` ids, `$2` tokens, `$3` notify channel.
     pub release: String,
@@ -93,6 +93,16 @@ pub(crate) struct RecurringQueries {
 /// the whole batch for every running row, instead of one primary-key lookup per outcome.
 const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
 
+/// Tells waiters (`wait`) that tasks ended: one notification per statement on the channel
+/// bound to `param`, whatever the number of rows.
+fn ended(param: &str) -> String {
+    format!(
+        "ended AS (
+            SELECT pg_notify({param}, '') FROM updated WHERE status <> 'pending' LIMIT 1
+         )"
+    )
+}
+
 /// Ends a lease: clears the holder and makes its token stale.
 const END_LEASE: &str =
     "worker_id = NULL, lease_expires_at = NULL, lease_token = t.lease_token + 1";
@@ -135,7 +145,8 @@ impl Queries {
                  WHERE worker_id = $1 AND status = 'running'"
             ),
             finish: format!(
-                "UPDATE {tasks} t
+                "WITH updated AS (
+                 UPDATE {tasks} t
                  SET status = CASE o.status WHEN 'suspended' THEN 'pending' ELSE o.status END,
                      result = o.result, error = o.error,
                      -- A suspended execution that was sent an event while it ran (it may
@@ -154,15 +165,24 @@ impl Queries {
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
                       AS o(task_id, token, status, result, error, run_at)
                  WHERE {FENCE}
-                 RETURNING t.task_id"
+                 RETURNING t.task_id, t.status
+                 ),
+                 {}
+                 SELECT updated.task_id FROM updated LEFT JOIN ended ON true",
+                ended("$7")
             ),
             complete_one: format!(
-                "UPDATE {tasks} t
+                "WITH updated AS (
+                 UPDATE {tasks} t
                  SET status = 'completed', result = $3, error = NULL, finished_at = now(),
                      {END_LEASE}
                  FROM (SELECT $1::text AS task_id, $2::bigint AS token) o
                  WHERE {FENCE}
-                 RETURNING t.task_id"
+                 RETURNING t.task_id, t.status
+                 ),
+                 {}
+                 SELECT updated.task_id FROM updated LEFT JOIN ended ON true",
+                ended("$4")
             ),
             release: format!(
                 "WITH released AS (
