@@ -117,6 +117,11 @@ async fn a_resumed_execution_never_runs_a_completed_step_again() {
         .map(|(i, n)| (i as i32, n.to_string(), "completed".to_owned()))
         .collect();
     assert_eq!(steps, expected);
+    use zart::backend::TaskBackend;
+    let log = db.scheduler.load_steps("exec-1").await.expect("log");
+    let names: Vec<&str> = log.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["one", "two", "three", "four"]);
+    assert!(log.iter().all(|s| s.attempts == 1));
 }
 
 /// Asks for step "a" on its first attempt and "b" on later ones.

@@ -283,10 +283,10 @@ async fn a_schedule_survives_a_database_fault() {
     let worker = db.start_worker(registry, quick_config());
     runs.wait_for(2, Duration::from_secs(10)).await;
 
-    // The schedule table disappears: every tick transaction fails.
-    let schedules = db.scheduler.table_names().schedules();
+    // The history table disappears: every tick transaction fails (and nothing else does).
+    let history = db.scheduler.table_names().schedule_runs();
     sqlx::query(&format!(
-        "ALTER TABLE {schedules} RENAME TO zart_schedules_away"
+        "ALTER TABLE {history} RENAME TO zart_schedule_runs_away"
     ))
     .execute(&db.pool)
     .await
@@ -304,7 +304,7 @@ async fn a_schedule_survives_a_database_fault() {
         "the tick is retried, not given up: {tick:?}"
     );
     sqlx::query(&format!(
-        "ALTER TABLE \"{}\".zart_schedules_away RENAME TO zart_schedules",
+        "ALTER TABLE \"{}\".zart_schedule_runs_away RENAME TO zart_schedule_runs",
         db.schema
     ))
     .execute(&db.pool)

@@ -46,6 +46,9 @@ pub struct ClaimedTask {
     pub run_at: DateTime<Utc>,
     /// The attempt this claim starts, from 1.
     pub attempt: u32,
+    /// The step log, for a durable execution claimed with
+    /// [`claim_with_steps`](TaskBackend::claim_with_steps).
+    pub steps: Option<Vec<StepRecord>>,
 }
 
 /// What became of an attempt, as the worker reports it to the store.
@@ -142,6 +145,19 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + DurableScheduler + '
         worker_id: &str,
         limit: usize,
         lease: Duration,
+    ) -> Result<Vec<ClaimedTask>> {
+        self.claim_with_steps(worker_id, limit, lease, &[]).await
+    }
+
+    /// [`claim`](Self::claim), loading in the same statement the step logs of the claimed
+    /// tasks whose name is in `durable` (so that resuming an execution costs no extra
+    /// round trip).
+    async fn claim_with_steps(
+        &self,
+        worker_id: &str,
+        limit: usize,
+        lease: Duration,
+        durable: &[String],
     ) -> Result<Vec<ClaimedTask>>;
 
     /// Extends the leases of all tasks `worker_id` is running, in one statement. Returns how

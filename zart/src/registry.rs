@@ -45,6 +45,7 @@ use crate::task::ScheduledTask;
 pub struct TaskRegistry {
     handlers: HashMap<String, Arc<dyn ScheduledTask>>,
     recurring: Vec<RecurringTask>,
+    durable: Vec<String>,
     refused: Vec<RegistryError>,
 }
 
@@ -123,7 +124,17 @@ impl TaskRegistry {
         name: impl Into<String>,
         execution: D,
     ) -> &mut Self {
-        self.register(name, Durable(execution))
+        let name = name.into();
+        match self.try_register(name.clone(), Durable(execution)) {
+            Ok(_) => self.durable.push(name),
+            Err(refused) => self.refused.push(refused),
+        }
+        self
+    }
+
+    /// The names registered with [`durable`](Self::durable).
+    pub fn durable_names(&self) -> &[String] {
+        &self.durable
     }
 
     /// Adds a recurring task: every worker given this registry stores (or updates) its

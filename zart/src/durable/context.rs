@@ -23,6 +23,8 @@ tokio::task_local! {
 pub(crate) struct Runtime {
     pub backend: Arc<dyn TaskBackend>,
     pub lease: Lease,
+    /// The step log, when it came with the claim.
+    pub steps: Option<Vec<StepRecord>>,
 }
 
 /// Runs `f` (a task handler) with `runtime` available to durable bodies.
@@ -218,6 +220,9 @@ pub(crate) async fn run_body<T>(
 ) -> Result<(Result<T, TaskError>, Option<Interruption>), SchedulerTaskError> {
     let runtime = RUNTIME.try_with(Runtime::clone).ok();
     let recorded = match &runtime {
+        Some(Runtime {
+            steps: Some(steps), ..
+        }) => steps.clone(),
         Some(runtime) => runtime
             .backend
             .load_steps(&instance.task_id)

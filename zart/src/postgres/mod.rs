@@ -288,7 +288,51 @@ fn claimed_task(row: &PgRow) -> std::result::Result<ClaimedTask, sqlx::Error> {
         metadata: row.try_get(4)?,
         run_at: row.try_get(5)?,
         attempt: non_negative(row.try_get(6)?),
+        steps: row
+            .try_get::<Option<Value>, _>(7)?
+            .map(|log| step_log(&log))
+            .transpose()?,
     })
+}
+
+/// Decodes a step log returned by the claim (`[[seq, name, occurrence, status, output,
+/// error, attempts, started_at], ...]`).
+fn step_log(log: &Value) -> std::result::Result<Vec<StepRecord>, sqlx::Error> {
+    let malformed = |detail: &str| sqlx::Error::ColumnDecode {
+        index: "steps".to_owned(),
+        source: format!("malformed step log: {detail}").into(),
+    };
+    let rows = log.as_array().ok_or_else(|| malformed("not an array"))?;
+    rows.iter()
+        .map(|row| {
+            let field = |i: usize| row.get(i).unwrap_or(&Value::Null);
+            let number = |i: usize| {
+                field(i)
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| malformed("a number is missing"))
+            };
+            let outcome = match field(3).as_str() {
+                Some("completed") => StepOutcome::Completed(field(4).clone()),
+                Some("failed") => {
+                    StepOutcome::Failed(field(5).as_str().unwrap_or_default().to_owned())
+                }
+                _ => return Err(malformed("unknown status")),
+            };
+            Ok(StepRecord {
+                seq: number(0)?,
+                name: field(1)
+                    .as_str()
+                    .ok_or_else(|| malformed("no name"))?
+                    .to_owned(),
+                occurrence: number(2)?,
+                outcome,
+                attempts: number(6)?,
+                started_at: serde_json::from_value(field(7).clone())
+                    .map_err(|_| malformed("no start time"))?,
+            })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -338,16 +382,18 @@ impl crate::durable::DurableScheduler for PostgresTaskScheduler {
 
 #[async_trait]
 impl TaskBackend for PostgresTaskScheduler {
-    async fn claim(
+    async fn claim_with_steps(
         &self,
         worker_id: &str,
         limit: usize,
         lease: Duration,
+        durable: &[String],
     ) -> Result<Vec<ClaimedTask>> {
         let rows = sqlx::query(&self.sql.claim)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(worker_id)
             .bind(lease.as_secs_f64())
+            .bind(durable)
             .fetch_all(&self.pool)
             .await
             .map_err(db("claiming tasks"))?;

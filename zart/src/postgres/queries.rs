@@ -14,7 +14,9 @@ pub(crate) struct Queries {
     /// Inserts skipping existing ids; returns the inserted ids and, in the same statement
     /// (so in the inserting transaction), notifies listeners with the earliest due instant.
     pub insert: String,
-    /// `$1` limit, `$2` worker id, `$3` lease seconds.
+    /// `$1` limit, `$2` worker id, `$3` lease seconds, `$4` durable task names (whose step
+    /// logs come along, as a JSON array of `[seq, name, occurrence, status, output, error,
+    /// attempts, started_at]`).
     pub claim: String,
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: String,
@@ -138,7 +140,13 @@ impl Queries {
                      lease_expires_at = now() + $3::float8 * interval '1 second',
                      attempts = t.attempts + 1, started_at = now()
                  FROM due WHERE t.task_id = due.task_id
-                 RETURNING t.task_id, t.lease_token, t.task_name, t.data, t.metadata, t.run_at, t.attempts"
+                 RETURNING t.task_id, t.lease_token, t.task_name, t.data, t.metadata, t.run_at, t.attempts,
+                     CASE WHEN t.task_name = ANY($4) THEN (
+                         SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
+                                        s.output, s.error, s.attempts, s.started_at) ORDER BY s.seq), '[]')
+                         FROM {steps} s WHERE s.task_id = t.task_id
+                     ) END",
+                steps = names.steps()
             ),
             heartbeat: format!(
                 "UPDATE {tasks} SET lease_expires_at = now() + $2::float8 * interval '1 second'

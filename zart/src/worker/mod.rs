@@ -272,7 +272,12 @@ impl Worker {
             let asked = permits.len();
             let claimed = match self
                 .backend
-                .claim(&self.worker_id, asked, config.lease_duration)
+                .claim_with_steps(
+                    &self.worker_id,
+                    asked,
+                    config.lease_duration,
+                    self.registry.durable_names(),
+                )
                 .await
             {
                 Ok(claimed) => claimed,
@@ -336,6 +341,7 @@ impl Worker {
             let runtime = Runtime {
                 backend: backend.clone(),
                 lease: task.lease.clone(),
+                steps: task.steps.clone(),
             };
             let attempt = async {
                 match task.task_name == TICK_TASK {
