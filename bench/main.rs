@@ -6,6 +6,8 @@
 //! `run.sh`; default `../shared/bench/sql-limit/run.sh` beside the workspace),
 //! `ZART_BENCH_REPORT` (report path; default `target/zart-bench-report.md`).
 
+mod counting;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +20,7 @@ use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, Notify};
+use zart::durable::{step, DurableExecution, StepError, TaskError};
 use zart::{
     CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduleAtParams, ScheduledTask,
     SchedulerTaskError, TableNames, TaskEvent, TaskInstance, TaskObserver, TaskRegistry,
@@ -28,6 +31,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const DRAIN_TASKS: usize = 100_000;
 const LATENCY_SAMPLES: usize = 300;
+const DURABLE_EXECUTIONS: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -88,6 +92,17 @@ async fn main() -> Result<(), BoxError> {
         p99,
         "ms",
     ));
+
+    eprintln!("durable executions: 3 and 10 no-op steps, one worker...");
+    let three = durable(&pool, 3, DURABLE_EXECUTIONS).await?;
+    rows.push(Row::ratio("durable, 3-step executions", three, "executions/s", &ceiling, "claim_complete_batch100"));
+    let ten = durable(&pool, 10, DURABLE_EXECUTIONS / 2).await?;
+    rows.push(Row::ratio("durable, 10-step executions", ten, "executions/s", &ceiling, "claim_complete_batch100"));
+    let checkpoint_us = (1.0 / ten - 1.0 / three) / 7.0 * 1e6;
+    rows.push(Row::plain("durable, one checkpoint (worker time, derived)", checkpoint_us, "µs"));
+    let (trips, tally) = round_trips(&pool).await?;
+    rows.push(Row::plain("durable, round trips of one 3-step execution", trips as f64, "round trips"));
+    eprintln!("round trips by kind: {tally:?}");
 
     let report = render(&rows, &ceiling, secs);
     println!("{report}");
@@ -421,4 +436,112 @@ async fn latency(pool: &PgPool) -> Result<(f64, f64), BoxError> {
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Ok((at(0.50), at(0.99)))
+}
+
+/// A durable execution of `steps` no-op steps.
+struct NoopSteps {
+    names: Vec<String>,
+}
+
+#[async_trait]
+impl DurableExecution for NoopSteps {
+    type Data = serde_json::Value;
+    type Output = usize;
+
+    async fn run(&self, _: serde_json::Value) -> Result<usize, TaskError> {
+        for name in &self.names {
+            step(name, || async { Ok::<_, StepError>(()) }).await?;
+        }
+        Ok(self.names.len())
+    }
+}
+
+fn noop_steps(steps: usize) -> NoopSteps {
+    NoopSteps {
+        names: (0..steps).map(|i| format!("step-{i}")).collect(),
+    }
+}
+
+fn durable_config() -> WorkerConfig {
+    WorkerConfig {
+        max_tasks_per_poll: 200,
+        max_concurrent_tasks: 400,
+        ..WorkerConfig::default()
+    }
+}
+
+/// Executions/s for one worker running `n` executions of `steps` no-op steps.
+async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError> {
+    let bench = Bench::new(pool, "durable").await?;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
+        let tasks = chunk
+            .iter()
+            .map(|i| ScheduleAtParams::now(format!("exec-{i}"), "noop-steps", json!({})))
+            .collect();
+        bench.scheduler.schedule_many(tasks).await?;
+    }
+    let completions = Arc::new(Completions {
+        count: AtomicU64::new(0),
+        target: n as u64,
+        done: Notify::new(),
+    });
+    let mut registry = TaskRegistry::new();
+    registry.durable("noop-steps", noop_steps(steps));
+    let worker = Arc::new(Worker::new(
+        bench.scheduler.clone(),
+        Arc::new(registry),
+        durable_config(),
+        vec![completions.clone()],
+    ));
+    let start = Instant::now();
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run().await }
+    });
+    completions.done.notified().await;
+    let elapsed = start.elapsed();
+    worker.shutdown().await;
+    running.await??;
+    let checkpoints: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", bench.scheduler.table_names().steps()))
+        .fetch_one(pool)
+        .await?;
+    if checkpoints != (n * steps) as i64 {
+        return Err(format!("{checkpoints} checkpoints for {n} executions of {steps} steps").into());
+    }
+    bench.drop_schema().await?;
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+/// The worker's round trips for one 3-step execution on an otherwise idle worker, and
+/// their tally by kind (claims that found nothing, heartbeats and maintenance excluded
+/// from the count).
+async fn round_trips(pool: &PgPool) -> Result<(u64, std::collections::BTreeMap<&'static str, u64>), BoxError> {
+    let bench = Bench::new(pool, "trips").await?;
+    let counting = Arc::new(counting::Counting::new((*bench.scheduler).clone()));
+    let completions = Arc::new(Completions {
+        count: AtomicU64::new(0),
+        target: 1,
+        done: Notify::new(),
+    });
+    let mut registry = TaskRegistry::new();
+    registry.durable("noop-steps", noop_steps(3));
+    let worker = Arc::new(Worker::new(counting.clone(), Arc::new(registry), durable_config(), vec![completions.clone()]));
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await; // idle, listening
+    counting.take();
+    bench.scheduler.schedule_now("one", "noop-steps", json!({})).await?;
+    completions.done.notified().await;
+    let tally = counting.take();
+    worker.shutdown().await;
+    running.await??;
+    bench.drop_schema().await?;
+    let counted = tally
+        .iter()
+        .filter(|(kind, _)| !matches!(**kind, "claim (found nothing)" | "heartbeat" | "rescue (transaction)"))
+        .map(|(_, n)| n)
+        .sum();
+    Ok((counted, tally))
 }
