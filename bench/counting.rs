@@ -39,13 +39,20 @@ impl Counting {
 
     /// The tally so far, and a fresh start.
     pub fn take(&self) -> BTreeMap<&'static str, u64> {
-        self.calls.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default()
+        self.calls
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl TaskScheduler for Counting {
-    async fn schedule_many_with(&self, tasks: Vec<ScheduleAtParams>, if_exists: IfExists) -> Result<Vec<String>> {
+    async fn schedule_many_with(
+        &self,
+        tasks: Vec<ScheduleAtParams>,
+        if_exists: IfExists,
+    ) -> Result<Vec<String>> {
         self.count("schedule");
         self.inner.schedule_many_with(tasks, if_exists).await
     }
@@ -103,7 +110,10 @@ impl TaskBackend for Counting {
         lease: Duration,
         durable: &[String],
     ) -> Result<Vec<ClaimedTask>> {
-        let claimed = self.inner.claim_with_steps(worker_id, limit, lease, durable).await?;
+        let claimed = self
+            .inner
+            .claim_with_steps(worker_id, limit, lease, durable)
+            .await?;
         self.count(match claimed.is_empty() {
             true => "claim (found nothing)",
             false => "claim",
@@ -125,7 +135,9 @@ impl TaskBackend for Counting {
         follow_ups: Vec<ScheduleAtParams>,
     ) -> Result<FollowUpCompletion> {
         self.count("complete_with_follow_ups (transaction)");
-        self.inner.complete_with_follow_ups(lease, result, follow_ups).await
+        self.inner
+            .complete_with_follow_ups(lease, result, follow_ups)
+            .await
     }
     async fn release(&self, leases: &[Lease]) -> Result<Vec<String>> {
         self.count("release");
@@ -143,9 +155,9 @@ impl TaskBackend for Counting {
         self.count("load_steps");
         self.inner.load_steps(task_id).await
     }
-    async fn save_step(&self, lease: &Lease, step: &StepRecord) -> Result<bool> {
-        self.count("save_step");
-        self.inner.save_step(lease, step).await
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<bool>> {
+        self.count("save_steps");
+        self.inner.save_steps(steps).await
     }
     async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>> {
         self.count("fire_tick (transaction)");

@@ -95,13 +95,33 @@ async fn main() -> Result<(), BoxError> {
 
     eprintln!("durable executions: 3 and 10 no-op steps, one worker...");
     let three = durable(&pool, 3, DURABLE_EXECUTIONS).await?;
-    rows.push(Row::ratio("durable, 3-step executions", three, "executions/s", &ceiling, "claim_complete_batch100"));
+    rows.push(Row::ratio(
+        "durable, 3-step executions",
+        three,
+        "executions/s",
+        &ceiling,
+        "claim_complete_batch100",
+    ));
     let ten = durable(&pool, 10, DURABLE_EXECUTIONS / 2).await?;
-    rows.push(Row::ratio("durable, 10-step executions", ten, "executions/s", &ceiling, "claim_complete_batch100"));
+    rows.push(Row::ratio(
+        "durable, 10-step executions",
+        ten,
+        "executions/s",
+        &ceiling,
+        "claim_complete_batch100",
+    ));
     let checkpoint_us = (1.0 / ten - 1.0 / three) / 7.0 * 1e6;
-    rows.push(Row::plain("durable, one checkpoint (worker time, derived)", checkpoint_us, "µs"));
+    rows.push(Row::plain(
+        "durable, one checkpoint (worker time, derived)",
+        checkpoint_us,
+        "µs",
+    ));
     let (trips, tally) = round_trips(&pool).await?;
-    rows.push(Row::plain("durable, round trips of one 3-step execution", trips as f64, "round trips"));
+    rows.push(Row::plain(
+        "durable, round trips of one 3-step execution",
+        trips as f64,
+        "round trips",
+    ));
     eprintln!("round trips by kind: {tally:?}");
 
     let report = render(&rows, &ceiling, secs);
@@ -502,11 +522,16 @@ async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError>
     let elapsed = start.elapsed();
     worker.shutdown().await;
     running.await??;
-    let checkpoints: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", bench.scheduler.table_names().steps()))
-        .fetch_one(pool)
-        .await?;
+    let checkpoints: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}",
+        bench.scheduler.table_names().steps()
+    ))
+    .fetch_one(pool)
+    .await?;
     if checkpoints != (n * steps) as i64 {
-        return Err(format!("{checkpoints} checkpoints for {n} executions of {steps} steps").into());
+        return Err(
+            format!("{checkpoints} checkpoints for {n} executions of {steps} steps").into(),
+        );
     }
     bench.drop_schema().await?;
     Ok(n as f64 / elapsed.as_secs_f64())
@@ -515,7 +540,9 @@ async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError>
 /// The worker's round trips for one 3-step execution on an otherwise idle worker, and
 /// their tally by kind (claims that found nothing, heartbeats and maintenance excluded
 /// from the count).
-async fn round_trips(pool: &PgPool) -> Result<(u64, std::collections::BTreeMap<&'static str, u64>), BoxError> {
+async fn round_trips(
+    pool: &PgPool,
+) -> Result<(u64, std::collections::BTreeMap<&'static str, u64>), BoxError> {
     let bench = Bench::new(pool, "trips").await?;
     let counting = Arc::new(counting::Counting::new((*bench.scheduler).clone()));
     let completions = Arc::new(Completions {
@@ -525,14 +552,22 @@ async fn round_trips(pool: &PgPool) -> Result<(u64, std::collections::BTreeMap<&
     });
     let mut registry = TaskRegistry::new();
     registry.durable("noop-steps", noop_steps(3));
-    let worker = Arc::new(Worker::new(counting.clone(), Arc::new(registry), durable_config(), vec![completions.clone()]));
+    let worker = Arc::new(Worker::new(
+        counting.clone(),
+        Arc::new(registry),
+        durable_config(),
+        vec![completions.clone()],
+    ));
     let running = tokio::spawn({
         let worker = worker.clone();
         async move { worker.run().await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await; // idle, listening
     counting.take();
-    bench.scheduler.schedule_now("one", "noop-steps", json!({})).await?;
+    bench
+        .scheduler
+        .schedule_now("one", "noop-steps", json!({}))
+        .await?;
     completions.done.notified().await;
     let tally = counting.take();
     worker.shutdown().await;
@@ -540,7 +575,12 @@ async fn round_trips(pool: &PgPool) -> Result<(u64, std::collections::BTreeMap<&
     bench.drop_schema().await?;
     let counted = tally
         .iter()
-        .filter(|(kind, _)| !matches!(**kind, "claim (found nothing)" | "heartbeat" | "rescue (transaction)"))
+        .filter(|(kind, _)| {
+            !matches!(
+                **kind,
+                "claim (found nothing)" | "heartbeat" | "rescue (transaction)"
+            )
+        })
         .map(|(_, n)| n)
         .sum();
     Ok((counted, tally))

@@ -191,9 +191,10 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + DurableScheduler + '
     /// The step log of durable execution `task_id`, in call order, in one query.
     async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>>;
 
-    /// Records a step of the execution `lease` holds, fenced by the lease. Returns
-    /// `false` (nothing written) when the lease was lost or the position is taken.
-    async fn save_step(&self, lease: &Lease, step: &StepRecord) -> Result<bool>;
+    /// Records steps of executions, each fenced by the lease it was taken under, in one
+    /// statement. Returns, for each step in order, whether it was written (`false`: the
+    /// lease was lost, or the position is taken).
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<bool>>;
 
     /// Runs the tick a worker claimed (`lease`) for its recurring schedule: decides what
     /// the due slots become at `now`, starts runs, records the decisions and schedules the

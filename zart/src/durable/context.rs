@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::checkpoints::Checkpoints;
 use crate::backend::{Lease, StepRecord, TaskBackend};
 use crate::task::{SchedulerTaskError, TaskInstance};
 
@@ -22,6 +23,7 @@ tokio::task_local! {
 #[derive(Clone)]
 pub(crate) struct Runtime {
     pub backend: Arc<dyn TaskBackend>,
+    pub checkpoints: Checkpoints,
     pub lease: Lease,
     /// The step log, when it came with the claim.
     pub steps: Option<Vec<StepRecord>>,
@@ -153,7 +155,11 @@ impl ExecutionContext {
         };
         let mut pause = Duration::from_millis(100);
         for attempt in 1..=SAVE_ATTEMPTS {
-            match runtime.backend.save_step(&runtime.lease, &record).await {
+            match runtime
+                .checkpoints
+                .save(&runtime.lease, record.clone())
+                .await
+            {
                 Ok(true) => return Ok(()),
                 Ok(false) => {
                     return Err(self.interrupt(

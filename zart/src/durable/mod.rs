@@ -33,6 +33,7 @@
 //! }
 //! ```
 
+mod checkpoints;
 mod context;
 mod events;
 mod step;
@@ -47,6 +48,7 @@ use serde::Serialize;
 use crate::retry::RetryConfig;
 use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 
+pub(crate) use checkpoints::Checkpoints;
 pub(crate) use context::{scope_runtime, Runtime};
 pub use events::{wait_for_event, DurableScheduler};
 pub use step::{require, step, step_with, DurableStep, StepOptions};

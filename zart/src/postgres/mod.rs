@@ -591,26 +591,55 @@ impl TaskBackend for PostgresTaskScheduler {
             .map_err(db("decoding checkpoints"))
     }
 
-    async fn save_step(&self, lease: &Lease, step: &StepRecord) -> Result<bool> {
-        let (status, output, error) = match &step.outcome {
-            StepOutcome::Completed(value) => ("completed", Some(value), None),
-            StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
-        };
-        let saved = sqlx::query(&self.sql.save_step)
-            .bind(&lease.task_id)
-            .bind(lease.token)
-            .bind(i32::try_from(step.seq).unwrap_or(i32::MAX))
-            .bind(&step.name)
-            .bind(i32::try_from(step.occurrence).unwrap_or(i32::MAX))
-            .bind(status)
-            .bind(output)
-            .bind(error)
-            .bind(i32::try_from(step.attempts).unwrap_or(i32::MAX))
-            .bind(step.started_at)
-            .fetch_optional(&self.pool)
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<bool>> {
+        let n = steps.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut tokens = Vec::with_capacity(n);
+        let mut seqs = Vec::with_capacity(n);
+        let mut names = Vec::with_capacity(n);
+        let mut occurrences = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut outputs = Vec::with_capacity(n);
+        let mut errors = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut started = Vec::with_capacity(n);
+        let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        for (lease, step) in steps {
+            let (status, output, error) = match &step.outcome {
+                StepOutcome::Completed(value) => ("completed", Some(value), None),
+                StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+            };
+            ids.push(lease.task_id.as_str());
+            tokens.push(lease.token);
+            seqs.push(int(step.seq));
+            names.push(step.name.as_str());
+            occurrences.push(int(step.occurrence));
+            statuses.push(status);
+            outputs.push(output);
+            errors.push(error);
+            attempts.push(int(step.attempts));
+            started.push(step.started_at);
+        }
+        let saved: Vec<(String, i32)> = sqlx::query_as(&self.sql.save_steps)
+            .bind(ids)
+            .bind(tokens)
+            .bind(seqs)
+            .bind(names)
+            .bind(occurrences)
+            .bind(statuses)
+            .bind(outputs)
+            .bind(errors)
+            .bind(attempts)
+            .bind(started)
+            .fetch_all(&self.pool)
             .await
-            .map_err(db("recording a step"))?;
-        Ok(saved.is_some())
+            .map_err(db("recording steps"))?;
+        let saved: std::collections::HashSet<(&str, i32)> =
+            saved.iter().map(|(id, seq)| (id.as_str(), *seq)).collect();
+        Ok(steps
+            .iter()
+            .map(|(lease, step)| saved.contains(&(lease.task_id.as_str(), int(step.seq))))
+            .collect())
     }
 
     async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>> {

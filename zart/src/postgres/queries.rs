@@ -37,10 +37,10 @@ pub(crate) struct Queries {
     pub recurring: RecurringQueries,
     /// `$1` task id.
     pub load_steps: String,
-    /// `$1` task id, `$2` token, `$3` seq, `$4` name, `$5` occurrence, `$6` status,
-    /// `$7` output, `$8` error, `$9` attempts, `$10` started_at. Fenced: the row lock it
-    /// takes on the task keeps a rescue from slipping in between.
-    pub save_step: String,
+    /// Arrays: `$1` task ids, `$2` tokens, `$3` seqs, `$4` names, `$5` occurrences,
+    /// `$6` statuses, `$7` outputs, `$8` errors, `$9` attempts, `$10` start times. Each row
+    /// fenced by its token. Returns the (task id, seq) pairs written.
+    pub save_steps: String,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
     pub find_event: String,
     /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
@@ -258,15 +258,23 @@ impl Queries {
                  FROM {steps} WHERE task_id = $1 ORDER BY seq",
                 steps = names.steps()
             ),
-            save_step: format!(
-                "INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
-                 SELECT $1, $3, $4, $5, $6, $7, $8, $9, $10
-                 WHERE EXISTS (
-                    SELECT 1 FROM {tasks} WHERE task_id = $1 AND lease_token = $2 AND status = 'running'
-                    FOR SHARE
+            save_steps: format!(
+                "WITH input AS (
+                    SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::int[],
+                                         $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::timestamptz[])
+                        AS i(task_id, token, seq, name, occurrence, status, output, error, attempts, started_at)
+                 ),
+                 held AS (
+                    -- The row lock keeps a rescue from slipping in between check and insert.
+                    SELECT t.task_id, t.lease_token FROM {tasks} t
+                    JOIN input i ON t.task_id = i.task_id AND t.lease_token = i.token
+                    FOR SHARE OF t
                  )
+                 INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
+                 SELECT i.task_id, i.seq, i.name, i.occurrence, i.status, i.output, i.error, i.attempts, i.started_at
+                 FROM input i JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
                  ON CONFLICT (task_id, seq) DO NOTHING
-                 RETURNING seq",
+                 RETURNING task_id, seq",
                 steps = names.steps()
             ),
             get: format!(

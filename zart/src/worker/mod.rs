@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use futures_util::FutureExt;
 
 use crate::backend::{ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
-use crate::durable::{scope_runtime, Runtime};
+use crate::durable::{scope_runtime, Checkpoints, Runtime};
 use crate::error::{Error, Result};
 use crate::observer::{TaskEvent, TaskObserver};
 use crate::recurring::TICK_TASK;
@@ -164,7 +164,10 @@ impl Worker {
             }
             .run(outcomes),
         );
+        let (checkpoints, checkpoint_writer) = Checkpoints::start(self.backend.clone());
+        services.spawn(checkpoint_writer);
         let mut tasks = Tasks {
+            checkpoints,
             slots: Arc::new(Semaphore::new(self.config.max_concurrent_tasks.max(1))),
             in_flight: Arc::default(),
             executors: JoinSet::new(),
@@ -321,6 +324,7 @@ impl Worker {
         let observers = self.observers.clone();
         let worker_id = self.worker_id.clone();
         let reports = tasks.reports.clone();
+        let checkpoints = tasks.checkpoints.clone();
         let tracked = tasks.in_flight.clone();
         let lease = task.lease.clone();
         // Holding the map while spawning keeps the executor from finishing (and removing
@@ -340,6 +344,7 @@ impl Worker {
             // (retry policy, timeout), so that no task is ever left without an outcome.
             let runtime = Runtime {
                 backend: backend.clone(),
+                checkpoints: checkpoints.clone(),
                 lease: task.lease.clone(),
                 steps: task.steps.clone(),
             };
@@ -426,6 +431,8 @@ struct Tasks {
     executors: JoinSet<()>,
     /// To the completer.
     reports: mpsc::UnboundedSender<Report>,
+    /// To the checkpoint writer.
+    checkpoints: Checkpoints,
 }
 
 /// Marks the worker stopped however `run` ends: returned, or dropped mid-way.
