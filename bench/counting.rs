@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use zart::backend::{
-    ClaimedTask, FollowUpCompletion, Lease, Outcome, RescueReport, StepRecord, TaskBackend,
-    WakeSignal,
+    Checkpointed, ClaimedTask, FollowUpCompletion, Lease, Outcome, RescueReport, StepRecord,
+    TaskBackend, WakeSignal,
 };
 use zart::durable::DurableScheduler;
 use zart::recurring::{RecurringScheduler, RecurringTask, RunRecord, ScheduleInfo, TickReport};
@@ -155,7 +155,7 @@ impl TaskBackend for Counting {
         self.count("load_steps");
         self.inner.load_steps(task_id).await
     }
-    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<bool>> {
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<Checkpointed>> {
         self.count("save_steps");
         self.inner.save_steps(steps).await
     }

@@ -30,3 +30,7 @@ CREATE TABLE IF NOT EXISTS {{events}} (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS "{{prefix}}events_task_idx" ON {{events}} (task_id, name, id);
+
+-- A cancel asked for while the task runs: durable executions stop at their next step
+-- boundary, and whatever the attempt's outcome, the task ends cancelled.
+ALTER TABLE {{tasks}} ADD COLUMN IF NOT EXISTS cancel_requested boolean NOT NULL DEFAULT false;

@@ -1,6 +1,7 @@
 //! Durable executions against a real PostgreSQL: checkpointed steps, replay,
 //! non-determinism, step retries, parallel steps, and a worker killed mid-execution.
 
+mod cancel;
 mod crash;
 mod events;
 mod timers;

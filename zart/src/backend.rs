@@ -98,6 +98,8 @@ pub enum FollowUpCompletion {
     LeaseLost,
     /// These follow-up ids already exist: nothing was written.
     Conflict(Vec<String>),
+    /// The task was cancelled while it ran: it ended cancelled, no follow-up scheduled.
+    Cancelled,
 }
 
 /// One step call of a durable execution, as recorded.
@@ -115,6 +117,17 @@ pub struct StepRecord {
     pub attempts: u32,
     /// When its first attempt started.
     pub started_at: DateTime<Utc>,
+}
+
+/// What became of a checkpoint write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpointed {
+    /// Written.
+    Saved,
+    /// Not written: the execution was asked to stop (cancelled while running).
+    Cancelled,
+    /// Not written: the lease was lost, or the position is taken.
+    Refused,
 }
 
 /// A recorded step's result.
@@ -192,9 +205,8 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + DurableScheduler + '
     async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>>;
 
     /// Records steps of executions, each fenced by the lease it was taken under, in one
-    /// statement. Returns, for each step in order, whether it was written (`false`: the
-    /// lease was lost, or the position is taken).
-    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<bool>>;
+    /// statement. Returns, for each step in order, what became of it.
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<Checkpointed>>;
 
     /// Runs the tick a worker claimed (`lease`) for its recurring schedule: decides what
     /// the due slots become at `now`, starts runs, records the decisions and schedules the

@@ -68,8 +68,11 @@ pub trait TaskScheduler: Send + Sync {
         if_exists: IfExists,
     ) -> Result<Vec<String>>;
 
-    /// Cancels a task that has not started. Returns whether it was cancelled; a running or
-    /// finished task is left alone.
+    /// Cancels a task. One that is not running (pending, sleeping, waiting for an event)
+    /// ends cancelled at once. One that is running is asked to stop: a durable execution
+    /// stops at its next step boundary; a plain task's handler runs on, but the task ends
+    /// cancelled and its outcome (result, follow-ups) is discarded. Returns whether the
+    /// task was cancelled or asked to stop; an unknown or finished task is left alone.
     async fn cancel(&self, task_id: &str) -> Result<bool>;
 
     /// Everything stored about a task, or `None` for an unknown id.

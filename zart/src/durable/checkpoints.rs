@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{Lease, StepRecord, TaskBackend};
+use crate::backend::{Checkpointed, Lease, StepRecord, TaskBackend};
 
 /// Most checkpoints written by one statement.
 const MAX_BATCH: usize = 500;
@@ -14,7 +14,7 @@ const MAX_BATCH: usize = 500;
 struct Request {
     lease: Lease,
     record: StepRecord,
-    reply: oneshot::Sender<Result<bool, String>>,
+    reply: oneshot::Sender<Result<Checkpointed, String>>,
 }
 
 /// Hands checkpoints to the worker's writer.
@@ -30,9 +30,12 @@ impl Checkpoints {
         (Checkpoints(sender), write(backend, receiver))
     }
 
-    /// Writes one checkpoint with the next batch. `Ok(false)`: the lease was lost (or the
-    /// position taken); `Err`: the batch could not be written.
-    pub(crate) async fn save(&self, lease: &Lease, record: StepRecord) -> Result<bool, String> {
+    /// Writes one checkpoint with the next batch; `Err`: the batch could not be written.
+    pub(crate) async fn save(
+        &self,
+        lease: &Lease,
+        record: StepRecord,
+    ) -> Result<Checkpointed, String> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             lease: lease.clone(),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::checkpoints::Checkpoints;
-use crate::backend::{Lease, StepRecord, TaskBackend};
+use crate::backend::{Checkpointed, Lease, StepRecord, TaskBackend};
 use crate::task::{SchedulerTaskError, TaskInstance};
 
 use super::TaskError;
@@ -160,8 +160,17 @@ impl ExecutionContext {
                 .save(&runtime.lease, record.clone())
                 .await
             {
-                Ok(true) => return Ok(()),
-                Ok(false) => {
+                Ok(Checkpointed::Saved) => return Ok(()),
+                Ok(Checkpointed::Cancelled) => {
+                    return Err(self.interrupt(
+                        format!(
+                            "cancelled while running (stopped at step {:?})",
+                            record.name
+                        ),
+                        false,
+                    ))
+                }
+                Ok(Checkpointed::Refused) => {
                     return Err(self.interrupt(
                         format!(
                             "the worker lost the execution's lease before step {:?} was recorded",

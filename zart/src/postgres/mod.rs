@@ -15,8 +15,8 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use crate::backend::{
-    ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind, RescueReport, StepOutcome,
-    StepRecord, TaskBackend, WakeSignal,
+    Checkpointed, ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind, RescueReport,
+    StepOutcome, StepRecord, TaskBackend, WakeSignal,
 };
 use crate::error::{db, Error, Result};
 use crate::recurring::TickReport;
@@ -230,12 +230,15 @@ impl TaskScheduler for PostgresTaskScheduler {
     }
 
     async fn cancel(&self, task_id: &str) -> Result<bool> {
-        let done = sqlx::query(&self.sql.cancel)
+        let status: Option<String> = sqlx::query_scalar(&self.sql.cancel)
             .bind(task_id)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db("cancelling a task"))?;
-        Ok(done.rows_affected() == 1)
+        if status.as_deref() == Some("running") {
+            tracing::info!(task_id, "cancel requested for a running task");
+        }
+        Ok(status.is_some())
     }
 
     async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
@@ -479,7 +482,7 @@ impl TaskBackend for PostgresTaskScheduler {
             .begin()
             .await
             .map_err(db("starting a transaction"))?;
-        let completed = sqlx::query(&self.sql.complete_one)
+        let status: Option<String> = sqlx::query_scalar(&self.sql.complete_one)
             .bind(&lease.task_id)
             .bind(lease.token)
             .bind(result)
@@ -487,8 +490,13 @@ impl TaskBackend for PostgresTaskScheduler {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db("completing a task"))?;
-        if completed.is_none() {
-            return Ok(FollowUpCompletion::LeaseLost);
+        match status.as_deref() {
+            None => return Ok(FollowUpCompletion::LeaseLost),
+            Some("cancelled") => {
+                tx.commit().await.map_err(db("committing a cancellation"))?;
+                return Ok(FollowUpCompletion::Cancelled);
+            }
+            Some(_) => {}
         }
         let inserted = self.insert(&mut *tx, &follow_ups, None).await?;
         if inserted.len() < follow_ups.len() {
@@ -591,7 +599,7 @@ impl TaskBackend for PostgresTaskScheduler {
             .map_err(db("decoding checkpoints"))
     }
 
-    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<bool>> {
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<Checkpointed>> {
         let n = steps.len();
         let mut ids = Vec::with_capacity(n);
         let mut tokens = Vec::with_capacity(n);
@@ -620,7 +628,7 @@ impl TaskBackend for PostgresTaskScheduler {
             attempts.push(int(step.attempts));
             started.push(step.started_at);
         }
-        let saved: Vec<(String, i32)> = sqlx::query_as(&self.sql.save_steps)
+        let rows: Vec<(String, i32, String)> = sqlx::query_as(&self.sql.save_steps)
             .bind(ids)
             .bind(tokens)
             .bind(seqs)
@@ -634,11 +642,25 @@ impl TaskBackend for PostgresTaskScheduler {
             .fetch_all(&self.pool)
             .await
             .map_err(db("recording steps"))?;
-        let saved: std::collections::HashSet<(&str, i32)> =
-            saved.iter().map(|(id, seq)| (id.as_str(), *seq)).collect();
+        let outcomes: std::collections::HashMap<(&str, i32), Checkpointed> = rows
+            .iter()
+            .map(|(id, seq, outcome)| {
+                let outcome = match outcome.as_str() {
+                    "saved" => Checkpointed::Saved,
+                    "cancelled" => Checkpointed::Cancelled,
+                    _ => Checkpointed::Refused,
+                };
+                ((id.as_str(), *seq), outcome)
+            })
+            .collect();
         Ok(steps
             .iter()
-            .map(|(lease, step)| saved.contains(&(lease.task_id.as_str(), int(step.seq))))
+            .map(|(lease, step)| {
+                outcomes
+                    .get(&(lease.task_id.as_str(), int(step.seq)))
+                    .copied()
+                    .unwrap_or(Checkpointed::Refused)
+            })
             .collect())
     }
 

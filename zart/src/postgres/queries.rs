@@ -30,7 +30,8 @@ pub(crate) struct Queries {
     /// `$1` max rescues, `$2` notify channel. A recurring schedule's tick is never marked
     /// dead: a schedule must not stop because its workers kept dying.
     pub rescue: String,
-    /// `$1` id.
+    /// `$1` id. Ends a task that is not running; asks a running one to stop. Returns the
+    /// status: `cancelled`, or `running` for a request.
     pub cancel: String,
     /// `$1` id.
     pub get: String,
@@ -39,7 +40,8 @@ pub(crate) struct Queries {
     pub load_steps: String,
     /// Arrays: `$1` task ids, `$2` tokens, `$3` seqs, `$4` names, `$5` occurrences,
     /// `$6` statuses, `$7` outputs, `$8` errors, `$9` attempts, `$10` start times. Each row
-    /// fenced by its token. Returns the (task id, seq) pairs written.
+    /// fenced by its token. Returns each input's (task id, seq) with `saved`, `cancelled`
+    /// (a cancel was asked for) or `refused` (lease lost, position taken).
     pub save_steps: String,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
     pub find_event: String,
@@ -155,8 +157,10 @@ impl Queries {
             finish: format!(
                 "WITH updated AS (
                  UPDATE {tasks} t
-                 SET status = CASE o.status WHEN 'suspended' THEN 'pending' ELSE o.status END,
-                     result = o.result, error = o.error,
+                 SET status = CASE WHEN t.cancel_requested THEN 'cancelled'
+                                   WHEN o.status = 'suspended' THEN 'pending' ELSE o.status END,
+                     result = CASE WHEN t.cancel_requested THEN NULL ELSE o.result END,
+                     error = CASE WHEN t.cancel_requested THEN 'cancelled while running' ELSE o.error END,
                      -- A suspended execution that was sent an event while it ran (it may
                      -- have looked before the event arrived) is due again at once.
                      run_at = CASE
@@ -168,7 +172,8 @@ impl Queries {
                      END,
                      -- A suspended task did not fail: its attempt does not count.
                      attempts = t.attempts - (o.status = 'suspended')::int,
-                     finished_at = CASE WHEN o.status IN ('pending', 'suspended') THEN NULL ELSE now() END,
+                     finished_at = CASE WHEN o.status IN ('pending', 'suspended') AND NOT t.cancel_requested
+                                        THEN NULL ELSE now() END,
                      {END_LEASE}
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
                       AS o(task_id, token, status, result, error, run_at)
@@ -182,14 +187,17 @@ impl Queries {
             complete_one: format!(
                 "WITH updated AS (
                  UPDATE {tasks} t
-                 SET status = 'completed', result = $3, error = NULL, finished_at = now(),
+                 SET status = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE 'completed' END,
+                     result = CASE WHEN t.cancel_requested THEN NULL ELSE $3 END,
+                     error = CASE WHEN t.cancel_requested THEN 'cancelled while running' END,
+                     finished_at = now(),
                      {END_LEASE}
                  FROM (SELECT $1::text AS task_id, $2::bigint AS token) o
                  WHERE {FENCE}
                  RETURNING t.task_id, t.status
                  ),
                  {}
-                 SELECT updated.task_id FROM updated LEFT JOIN ended ON true",
+                 SELECT updated.status FROM updated LEFT JOIN ended ON true",
                 ended("$4")
             ),
             release: format!(
@@ -228,9 +236,13 @@ impl Queries {
                  SELECT task_id, status, (SELECT count(*) FROM wake) AS woken FROM rescued"
             ),
             cancel: format!(
-                "UPDATE {tasks} SET status = 'cancelled', finished_at = now()
-                 WHERE task_id = $1 AND status IN ('pending', 'waiting')
-                   AND task_name NOT LIKE '\\_\\_zart%'"
+                "UPDATE {tasks}
+                 SET status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
+                     finished_at = CASE WHEN status = 'running' THEN finished_at ELSE now() END,
+                     cancel_requested = (status = 'running')
+                 WHERE task_id = $1 AND status IN ('pending', 'waiting', 'running')
+                   AND task_name NOT LIKE '\\_\\_zart%'
+                 RETURNING status"
             ),
             recurring: RecurringQueries::new(names),
             find_event: format!(
@@ -265,16 +277,26 @@ impl Queries {
                         AS i(task_id, token, seq, name, occurrence, status, output, error, attempts, started_at)
                  ),
                  held AS (
-                    -- The row lock keeps a rescue from slipping in between check and insert.
-                    SELECT t.task_id, t.lease_token FROM {tasks} t
+                    -- The row lock keeps a rescue or a cancel from slipping in between.
+                    SELECT t.task_id, t.lease_token, t.cancel_requested FROM {tasks} t
                     JOIN input i ON t.task_id = i.task_id AND t.lease_token = i.token
                     FOR SHARE OF t
+                 ),
+                 saved AS (
+                    INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
+                    SELECT i.task_id, i.seq, i.name, i.occurrence, i.status, i.output, i.error, i.attempts, i.started_at
+                    FROM input i JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
+                    WHERE NOT h.cancel_requested
+                    ON CONFLICT (task_id, seq) DO NOTHING
+                    RETURNING task_id, seq
                  )
-                 INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
-                 SELECT i.task_id, i.seq, i.name, i.occurrence, i.status, i.output, i.error, i.attempts, i.started_at
-                 FROM input i JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
-                 ON CONFLICT (task_id, seq) DO NOTHING
-                 RETURNING task_id, seq",
+                 SELECT i.task_id, i.seq,
+                        CASE WHEN s.task_id IS NOT NULL THEN 'saved'
+                             WHEN h.cancel_requested THEN 'cancelled'
+                             ELSE 'refused' END
+                 FROM input i
+                 LEFT JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
+                 LEFT JOIN saved s ON s.task_id = i.task_id AND s.seq = i.seq",
                 steps = names.steps()
             ),
             get: format!(

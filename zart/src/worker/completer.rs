@@ -123,6 +123,13 @@ impl Completer {
                 self.lease_lost(&lease.task_id);
                 return None;
             }
+            Ok(FollowUpCompletion::Cancelled) => {
+                tracing::info!(
+                    task_id = lease.task_id,
+                    "cancelled while running; follow-ups discarded"
+                );
+                return None;
+            }
             Ok(FollowUpCompletion::Conflict(ids)) => format!(
                 "completed, but its follow-up task id(s) already exist: {}; \
                  nothing was scheduled and the task is not completed",
