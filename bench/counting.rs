@@ -96,6 +96,12 @@ impl DurableScheduler for Counting {
     async fn send_event(&self, id: &str, name: &str, payload: Value) -> Result<bool> {
         self.inner.send_event(id, name, payload).await
     }
+    async fn retry(&self, id: &str) -> Result<bool> {
+        self.inner.retry(id).await
+    }
+    async fn restart(&self, id: &str) -> Result<bool> {
+        self.inner.restart(id).await
+    }
     async fn wait(&self, id: &str, timeout: Duration) -> Result<TaskRecord> {
         self.inner.wait(id, timeout).await
     }

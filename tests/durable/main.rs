@@ -4,6 +4,7 @@
 mod cancel;
 mod crash;
 mod events;
+mod rerun;
 mod timers;
 mod waiting;
 

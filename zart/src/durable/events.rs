@@ -30,6 +30,15 @@ pub trait DurableScheduler: Send + Sync {
     /// polling. [`Error::NotFound`](crate::Error::NotFound) for an unknown id.
     async fn wait(&self, execution_id: &str, timeout: Duration)
         -> crate::Result<crate::TaskRecord>;
+
+    /// Runs an ended (failed, dead or cancelled) execution again, from its record: the
+    /// steps it completed return their stored results. Attempts start over. Returns
+    /// whether the execution had ended and was rescheduled.
+    async fn retry(&self, execution_id: &str) -> crate::Result<bool>;
+
+    /// Runs an ended execution again from scratch: its record (steps, events) is
+    /// deleted, so every step runs again. Returns whether it was rescheduled.
+    async fn restart(&self, execution_id: &str) -> crate::Result<bool>;
 }
 
 /// Waits, durably, for event `name` sent to this execution with

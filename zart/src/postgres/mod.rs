@@ -140,6 +140,17 @@ impl PostgresTaskScheduler {
         self.maintenance_lock
     }
 
+    async fn rerun(&self, task_id: &str, forget: bool) -> Result<bool> {
+        let rescheduled: i64 = sqlx::query_scalar(&self.sql.rerun)
+            .bind(task_id)
+            .bind(forget)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("rescheduling an ended task"))?;
+        Ok(rescheduled > 0)
+    }
+
     /// Inserts `tasks` (the runs of `schedule_id`, if given), skipping existing ids, and
     /// notifies listeners in the same statement. Returns the inserted ids.
     async fn insert(
@@ -350,6 +361,14 @@ impl crate::durable::DurableScheduler for PostgresTaskScheduler {
             .await
             .map_err(db("sending an event"))?;
         Ok(woken > 0)
+    }
+
+    async fn retry(&self, execution_id: &str) -> Result<bool> {
+        self.rerun(execution_id, false).await
+    }
+
+    async fn restart(&self, execution_id: &str) -> Result<bool> {
+        self.rerun(execution_id, true).await
     }
 
     async fn wait(&self, execution_id: &str, timeout: Duration) -> Result<TaskRecord> {

@@ -43,6 +43,10 @@ pub(crate) struct Queries {
     /// fenced by its token. Returns each input's (task id, seq) with `saved`, `cancelled`
     /// (a cancel was asked for) or `refused` (lease lost, position taken).
     pub save_steps: String,
+    /// `$1` task id, `$2` whether to forget its record, `$3` notify channel. Puts an ended
+    /// task back to pending, due now, attempts reset; with `$2`, deletes its steps and
+    /// events too.
+    pub rerun: String,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
     pub find_event: String,
     /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
@@ -245,6 +249,29 @@ impl Queries {
                  RETURNING status"
             ),
             recurring: RecurringQueries::new(names),
+            rerun: format!(
+                "WITH rerun AS (
+                    UPDATE {tasks} t
+                    SET status = 'pending', run_at = now(), attempts = 0, rescues = 0, error = NULL,
+                        result = NULL, finished_at = NULL, cancel_requested = false,
+                        lease_token = t.lease_token + 1
+                    WHERE task_id = $1 AND status IN ('completed', 'failed', 'dead', 'cancelled')
+                      AND task_name NOT LIKE '\\_\\_zart%'
+                    RETURNING task_id, run_at
+                 ),
+                 forget_steps AS (
+                    DELETE FROM {steps} WHERE $2 AND task_id IN (SELECT task_id FROM rerun)
+                 ),
+                 forget_events AS (
+                    DELETE FROM {events} WHERE $2 AND task_id IN (SELECT task_id FROM rerun)
+                 ),
+                 wake AS (
+                    SELECT pg_notify($3, (extract(epoch FROM now()) * 1000)::bigint::text)
+                    FROM rerun HAVING count(*) > 0
+                 )
+                 SELECT count(*) FROM rerun LEFT JOIN wake ON true",
+                steps = names.steps()
+            ),
             find_event: format!(
                 "SELECT payload FROM {events} WHERE task_id = $1 AND name = $2 ORDER BY id OFFSET $3 LIMIT 1",
                 events = names.events()

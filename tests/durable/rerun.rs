@@ -1,0 +1,83 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zart::durable::{step, DurableExecution, DurableScheduler, StepError, TaskError};
+use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart_tests::{quick_config, TestDb};
+
+use crate::Ran;
+
+/// Charges, then fails for good while `broken` is set.
+struct Fragile {
+    ran: Ran,
+    broken: Arc<AtomicBool>,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Fragile {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let ran = self.ran.clone();
+        step("charge", || {
+            ran.hit("charge");
+            async { Ok::<_, StepError>(()) }
+        })
+        .await?;
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(TaskError::permanent("the warehouse is down"));
+        }
+        Ok(json!("done"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_replays_the_record_and_restart_starts_from_scratch() {
+    let db = TestDb::new().await;
+    let ran = Ran::default();
+    let broken = Arc::new(AtomicBool::new(true));
+    let mut registry = TaskRegistry::new();
+    registry.durable(
+        "fragile",
+        Fragile {
+            ran: ran.clone(),
+            broken: broken.clone(),
+        },
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("f-1", "fragile", json!({}))
+        .await
+        .expect("scheduled");
+    db.wait_for_status("f-1", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    assert_eq!(ran.count("charge"), 1);
+    assert!(!db.scheduler.retry("missing").await.expect("retry unknown"));
+
+    // Fixed, then retried: the charge is not made again.
+    broken.store(false, Ordering::SeqCst);
+    assert!(db.scheduler.retry("f-1").await.expect("retry"));
+    assert!(
+        !db.scheduler
+            .retry("f-1")
+            .await
+            .expect("retry a pending one"),
+        "only ended ones"
+    );
+    let done = db
+        .wait_for_status("f-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    assert_eq!(done.result, Some(json!("done")));
+    assert_eq!(done.attempts, 1, "attempts start over");
+    assert_eq!(ran.count("charge"), 1, "replayed from the record");
+
+    // Restarted: the record is forgotten, the charge runs again.
+    assert!(db.scheduler.restart("f-1").await.expect("restart"));
+    db.wait_for_status("f-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(ran.count("charge"), 2);
+}
