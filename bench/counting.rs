@@ -169,6 +169,9 @@ impl TaskBackend for Counting {
         self.count("fire_tick (transaction)");
         self.inner.fire_tick(lease, now).await
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self.inner.as_any()
+    }
     async fn listen(&self, wake: WakeSignal) -> Result<()> {
         self.inner.listen(wake).await
     }

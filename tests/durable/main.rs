@@ -6,6 +6,7 @@ mod crash;
 mod events;
 mod rerun;
 mod timers;
+mod transactional;
 mod waiting;
 
 use std::collections::HashMap;

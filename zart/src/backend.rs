@@ -214,6 +214,9 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + DurableScheduler + '
     /// lost and nothing was written.
     async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>>;
 
+    /// The concrete backend, for features tied to one database (transactional steps).
+    fn as_any(&self) -> &dyn std::any::Any;
+
     /// Wakes `wake` whenever tasks are scheduled, until an error the backend cannot recover
     /// from. Backends without push notification keep the default, which never wakes (the
     /// worker then relies on polling).

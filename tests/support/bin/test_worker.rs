@@ -4,9 +4,11 @@
 //!
 //! - `count` (default): runs `count` tasks, each recording a row in `<schema>.runs`, until
 //!   none is left pending or running; then shuts down gracefully.
-//! - `durable`: runs the durable execution `four-steps`, whose steps each record a row in
+//! - `durable`: runs the durable executions `four-steps`, whose steps each record a row in
 //!   `<schema>.side_effects` (the third after a 3 s pause, so that a test can kill the
-//!   process between the second and the third), until no task is left pending or running.
+//!   process between the second and the third), and `tx-steps` (a transactional step that
+//!   lingers in its transaction, then a plain step that lingers), until no task is left
+//!   pending or running.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,9 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
-use zart::durable::{step, DurableExecution, StepError, TaskError};
+use zart::durable::{
+    step, transactional_step, DurableExecution, StepError, StepOptions, TaskError,
+};
 use zart::{
     CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduledTask, SchedulerTaskError,
     TableNames, TaskInstance, TaskRegistry, Worker, WorkerConfig,
@@ -72,6 +76,41 @@ impl DurableExecution for FourSteps {
     }
 }
 
+/// A transactional step that writes its side effect, then lingers 2 s inside its
+/// transaction; then a plain step that lingers 2 s (two windows to kill the process in).
+struct TxSteps {
+    insert: String,
+}
+
+#[async_trait]
+impl DurableExecution for TxSteps {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let insert = self.insert.clone();
+        transactional_step("write", StepOptions::default(), move |tx| {
+            let insert = insert.clone();
+            Box::pin(async move {
+                sqlx::query(&insert)
+                    .bind("write")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StepError::failed)?;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok(())
+            })
+        })
+        .await?;
+        step("after", || async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<_, StepError>(())
+        })
+        .await?;
+        Ok(json!("written"))
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -110,13 +149,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         "durable" => {
-            registry.durable(
-                "four-steps",
-                FourSteps {
-                    pool: pool.clone(),
-                    insert: format!("INSERT INTO \"{schema}\".side_effects (step) VALUES ($1)"),
-                },
-            );
+            let insert = format!("INSERT INTO \"{schema}\".side_effects (step) VALUES ($1)");
+            registry
+                .durable(
+                    "four-steps",
+                    FourSteps {
+                        pool: pool.clone(),
+                        insert: insert.clone(),
+                    },
+                )
+                .durable("tx-steps", TxSteps { insert });
             // Short leases, so that a killed worker's execution is rescued quickly.
             config.lease_duration = Duration::from_secs(2);
             config.heartbeat_interval = Duration::from_millis(500);

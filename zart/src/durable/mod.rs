@@ -38,6 +38,7 @@ mod context;
 mod events;
 mod step;
 mod timer;
+mod transactional;
 
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ pub(crate) use context::{scope_runtime, Runtime};
 pub use events::{wait_for_event, DurableScheduler};
 pub use step::{require, step, step_with, DurableStep, StepOptions};
 pub use timer::{sleep, sleep_until};
+pub use transactional::transactional_step;
 
 /// A durable workflow: [`run`](Self::run) is re-run from the top whenever the execution
 /// resumes; its [`step`]s are checkpointed.

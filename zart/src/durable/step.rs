@@ -167,7 +167,7 @@ where
     outcome
 }
 
-fn replay<T: DeserializeOwned>(
+pub(super) fn replay<T: DeserializeOwned>(
     context: &ExecutionContext,
     record: &StepRecord,
 ) -> Result<T, StepError> {

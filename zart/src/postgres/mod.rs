@@ -140,6 +140,77 @@ impl PostgresTaskScheduler {
         self.maintenance_lock
     }
 
+    /// [`TaskBackend::save_steps`] on `executor` (the pool, or a transactional step's own
+    /// transaction).
+    pub(crate) async fn save_steps_on(
+        &self,
+        executor: impl sqlx::PgExecutor<'_>,
+        steps: &[(Lease, StepRecord)],
+    ) -> Result<Vec<Checkpointed>> {
+        let n = steps.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut tokens = Vec::with_capacity(n);
+        let mut seqs = Vec::with_capacity(n);
+        let mut names = Vec::with_capacity(n);
+        let mut occurrences = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut outputs = Vec::with_capacity(n);
+        let mut errors = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut started = Vec::with_capacity(n);
+        let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        for (lease, step) in steps {
+            let (status, output, error) = match &step.outcome {
+                StepOutcome::Completed(value) => ("completed", Some(value), None),
+                StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+            };
+            ids.push(lease.task_id.as_str());
+            tokens.push(lease.token);
+            seqs.push(int(step.seq));
+            names.push(step.name.as_str());
+            occurrences.push(int(step.occurrence));
+            statuses.push(status);
+            outputs.push(output);
+            errors.push(error);
+            attempts.push(int(step.attempts));
+            started.push(step.started_at);
+        }
+        let rows: Vec<(String, i32, String)> = sqlx::query_as(&self.sql.save_steps)
+            .bind(ids)
+            .bind(tokens)
+            .bind(seqs)
+            .bind(names)
+            .bind(occurrences)
+            .bind(statuses)
+            .bind(outputs)
+            .bind(errors)
+            .bind(attempts)
+            .bind(started)
+            .fetch_all(executor)
+            .await
+            .map_err(db("recording steps"))?;
+        let outcomes: std::collections::HashMap<(&str, i32), Checkpointed> = rows
+            .iter()
+            .map(|(id, seq, outcome)| {
+                let outcome = match outcome.as_str() {
+                    "saved" => Checkpointed::Saved,
+                    "cancelled" => Checkpointed::Cancelled,
+                    _ => Checkpointed::Refused,
+                };
+                ((id.as_str(), *seq), outcome)
+            })
+            .collect();
+        Ok(steps
+            .iter()
+            .map(|(lease, step)| {
+                outcomes
+                    .get(&(lease.task_id.as_str(), int(step.seq)))
+                    .copied()
+                    .unwrap_or(Checkpointed::Refused)
+            })
+            .collect())
+    }
+
     async fn rerun(&self, task_id: &str, forget: bool) -> Result<bool> {
         let rescheduled: i64 = sqlx::query_scalar(&self.sql.rerun)
             .bind(task_id)
@@ -619,68 +690,11 @@ impl TaskBackend for PostgresTaskScheduler {
     }
 
     async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<Checkpointed>> {
-        let n = steps.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut tokens = Vec::with_capacity(n);
-        let mut seqs = Vec::with_capacity(n);
-        let mut names = Vec::with_capacity(n);
-        let mut occurrences = Vec::with_capacity(n);
-        let mut statuses = Vec::with_capacity(n);
-        let mut outputs = Vec::with_capacity(n);
-        let mut errors = Vec::with_capacity(n);
-        let mut attempts = Vec::with_capacity(n);
-        let mut started = Vec::with_capacity(n);
-        let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
-        for (lease, step) in steps {
-            let (status, output, error) = match &step.outcome {
-                StepOutcome::Completed(value) => ("completed", Some(value), None),
-                StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
-            };
-            ids.push(lease.task_id.as_str());
-            tokens.push(lease.token);
-            seqs.push(int(step.seq));
-            names.push(step.name.as_str());
-            occurrences.push(int(step.occurrence));
-            statuses.push(status);
-            outputs.push(output);
-            errors.push(error);
-            attempts.push(int(step.attempts));
-            started.push(step.started_at);
-        }
-        let rows: Vec<(String, i32, String)> = sqlx::query_as(&self.sql.save_steps)
-            .bind(ids)
-            .bind(tokens)
-            .bind(seqs)
-            .bind(names)
-            .bind(occurrences)
-            .bind(statuses)
-            .bind(outputs)
-            .bind(errors)
-            .bind(attempts)
-            .bind(started)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("recording steps"))?;
-        let outcomes: std::collections::HashMap<(&str, i32), Checkpointed> = rows
-            .iter()
-            .map(|(id, seq, outcome)| {
-                let outcome = match outcome.as_str() {
-                    "saved" => Checkpointed::Saved,
-                    "cancelled" => Checkpointed::Cancelled,
-                    _ => Checkpointed::Refused,
-                };
-                ((id.as_str(), *seq), outcome)
-            })
-            .collect();
-        Ok(steps
-            .iter()
-            .map(|(lease, step)| {
-                outcomes
-                    .get(&(lease.task_id.as_str(), int(step.seq)))
-                    .copied()
-                    .unwrap_or(Checkpointed::Refused)
-            })
-            .collect())
+        self.save_steps_on(&self.pool, steps).await
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>> {

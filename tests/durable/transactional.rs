@@ -1,0 +1,109 @@
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use zart::durable::{transactional_step, DurableExecution, StepError, StepOptions, TaskError};
+use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart_tests::{quick_config, quick_retry, TestDb};
+
+/// Writes a row in a transactional step whose first attempt fails after the write, then
+/// fails the whole execution once after the step.
+struct Ledger {
+    table: String,
+    step_attempts: Arc<AtomicU32>,
+    runs: Arc<AtomicU32>,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Ledger {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+        let insert = format!(
+            "INSERT INTO {} (entry) VALUES ('credit') RETURNING id",
+            self.table
+        );
+        let attempts = self.step_attempts.clone();
+        let options = StepOptions {
+            retry: quick_retry(3),
+            timeout: None,
+        };
+        let id: i64 = transactional_step("credit", options, move |tx| {
+            let insert = insert.clone();
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                let id: i64 = sqlx::query_scalar(&insert)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StepError::failed)?;
+                match attempt {
+                    1 => Err(StepError::failed("failed after writing: rolled back")),
+                    _ => Ok(id),
+                }
+            })
+        })
+        .await?;
+        if run == 1 {
+            return Err(TaskError::failed("the execution fails once after the step"));
+        }
+        Ok(json!({ "id": id }))
+    }
+
+    fn retry_config(&self) -> zart::RetryConfig {
+        quick_retry(2)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactional_step_commits_its_writes_with_its_checkpoint() {
+    let db = TestDb::new().await;
+    let table = format!("\"{}\".ledger", db.schema);
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (id bigserial PRIMARY KEY, entry text NOT NULL)"
+    ))
+    .execute(&db.pool)
+    .await
+    .expect("ledger");
+    let step_attempts = Arc::new(AtomicU32::new(0));
+    let mut registry = TaskRegistry::new();
+    registry.durable(
+        "ledger",
+        Ledger {
+            table: table.clone(),
+            step_attempts: step_attempts.clone(),
+            runs: Arc::default(),
+        },
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("l-1", "ledger", json!({}))
+        .await
+        .expect("scheduled");
+    let done = db
+        .wait_for_status("l-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+
+    let rows: Vec<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table}"))
+        .fetch_all(&db.pool)
+        .await
+        .expect("rows");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the failed attempt's write was rolled back: {rows:?}"
+    );
+    assert_eq!(
+        done.result,
+        Some(json!({ "id": rows[0] })),
+        "the replay returned the stored id"
+    );
+    assert_eq!(
+        step_attempts.load(Ordering::SeqCst),
+        2,
+        "not run again by the replay"
+    );
+}

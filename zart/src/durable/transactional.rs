@@ -1,0 +1,167 @@
+//! Transactional steps: the step's own SQL and its checkpoint commit in one transaction.
+
+use std::panic::AssertUnwindSafe;
+
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use super::context::ExecutionContext;
+use super::step::{replay, StepOptions};
+use super::StepError;
+use crate::backend::{Checkpointed, StepOutcome, StepRecord};
+use crate::postgres::PostgresTaskScheduler;
+
+/// Runs `f` in a transaction of the execution's PostgreSQL database and records the step
+/// in that same transaction: the step's writes and its checkpoint commit together or not
+/// at all. A worker killed at any point leaves the side effect exactly once: before the
+/// commit nothing happened and the replay runs the step; after it, the replay returns the
+/// stored result.
+///
+/// ```no_run
+/// use zart::durable::{transactional_step, StepError, StepOptions};
+///
+/// # async fn body() -> Result<(), StepError> {
+/// let order_id: i64 = transactional_step("create-order", StepOptions::default(), |tx| {
+///     Box::pin(async move {
+///         sqlx::query_scalar("INSERT INTO orders (total) VALUES (42) RETURNING id")
+///             .fetch_one(&mut *tx)
+///             .await
+///             .map_err(StepError::failed)
+///     })
+/// })
+/// .await?;
+/// # let _ = order_id;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Only inside a durable execution run by a worker on the PostgreSQL backend; elsewhere it
+/// returns [`StepError::Permanent`].
+pub async fn transactional_step<T, F>(
+    name: &str,
+    options: StepOptions,
+    mut f: F,
+) -> Result<T, StepError>
+where
+    T: Serialize + DeserializeOwned + Send,
+    F: for<'c> FnMut(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StepError>>,
+{
+    let Some(context) = ExecutionContext::current() else {
+        return Err(StepError::Permanent(format!(
+            "transactional_step({name:?}) runs only inside a durable execution"
+        )));
+    };
+    let call = context.call(name)?;
+    if let Some(record) = &call.recorded {
+        return replay(&context, record);
+    }
+    let Some(runtime) = context.runtime() else {
+        return Err(StepError::Permanent(format!(
+            "transactional_step({name:?}) needs a worker to run the execution"
+        )));
+    };
+    let Some(postgres) = runtime
+        .backend
+        .as_any()
+        .downcast_ref::<PostgresTaskScheduler>()
+    else {
+        return Err(StepError::Permanent(format!(
+            "transactional_step({name:?}) needs the PostgreSQL backend"
+        )));
+    };
+    let started_at = Utc::now();
+    let mut attempts = 0;
+    let error = loop {
+        attempts += 1;
+        let mut tx = match postgres.pool().begin().await {
+            Ok(tx) => tx,
+            Err(error) => {
+                return Err(context.interrupt(
+                    format!("step {name:?} could not open a transaction: {error}"),
+                    true,
+                ))
+            }
+        };
+        let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
+        let error = match outcome {
+            Ok(Ok(value)) => {
+                let output = serde_json::to_value(&value).map_err(|e| {
+                    StepError::Permanent(format!(
+                        "step {name:?} returned a result that does not serialise: {e}"
+                    ))
+                })?;
+                let record = StepRecord {
+                    seq: call.seq,
+                    name: name.to_owned(),
+                    occurrence: call.occurrence,
+                    outcome: StepOutcome::Completed(output),
+                    attempts,
+                    started_at,
+                };
+                let saved = postgres
+                    .save_steps_on(&mut *tx, &[(runtime.lease.clone(), record)])
+                    .await;
+                return match saved.as_deref() {
+                    Ok([Checkpointed::Saved]) => match tx.commit().await {
+                        Ok(()) => Ok(value),
+                        // Committed or not, the record tells: a replay finds out.
+                        Err(error) => Err(context.interrupt(
+                            format!("step {name:?}: the commit's outcome is unknown: {error}"),
+                            true,
+                        )),
+                    },
+                    Ok([Checkpointed::Cancelled]) => Err(context.interrupt(
+                        format!("cancelled while running (stopped at step {name:?})"),
+                        false,
+                    )),
+                    Ok(_) => Err(context.interrupt(
+                        format!("the worker lost the execution's lease before step {name:?} was recorded"),
+                        false,
+                    )),
+                    Err(error) => Err(context.interrupt(
+                        format!("step {name:?} could not record its checkpoint: {error}"),
+                        true,
+                    )),
+                };
+            }
+            Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
+            Ok(Err(error)) => error,
+            Err(panic) => StepError::Failed(format!(
+                "step panicked: {}",
+                crate::worker::panic_message(panic.as_ref())
+            )),
+        };
+        drop(tx); // rolls back the attempt's writes
+        let delay = match &error {
+            StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
+            _ => None,
+        };
+        match delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => break error,
+        }
+    };
+    let message = match error {
+        StepError::Failed(m) | StepError::Permanent(m) => m,
+        other => other.to_string(),
+    };
+    context
+        .save(StepRecord {
+            seq: call.seq,
+            name: name.to_owned(),
+            occurrence: call.occurrence,
+            outcome: StepOutcome::Failed(message.clone()),
+            attempts,
+            started_at,
+        })
+        .await?;
+    Err(StepError::Exhausted {
+        step: name.to_owned(),
+        attempts,
+        message,
+    })
+}
