@@ -13,7 +13,7 @@ use zart::backend::{
     Checkpointed, ClaimedTask, FollowUpCompletion, Lease, Outcome, RescueReport, StepRecord,
     TaskBackend, WakeSignal,
 };
-use zart::durable::DurableScheduler;
+use zart::durable::ExecutionControl;
 use zart::recurring::{RecurringScheduler, RecurringTask, RunRecord, ScheduleInfo, TickReport};
 use zart::{IfExists, PostgresTaskScheduler, Result, ScheduleAtParams, TaskRecord, TaskScheduler};
 
@@ -92,7 +92,7 @@ impl RecurringScheduler for Counting {
 }
 
 #[async_trait]
-impl DurableScheduler for Counting {
+impl ExecutionControl for Counting {
     async fn send_event(&self, id: &str, name: &str, payload: Value) -> Result<bool> {
         self.inner.send_event(id, name, payload).await
     }

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zart::durable::{wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError};
+use zart::durable::{wait_for_event, DurableExecution, ExecutionControl, StepError, TaskError};
 use zart::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 

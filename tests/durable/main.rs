@@ -4,6 +4,7 @@
 mod cancel;
 mod crash;
 mod events;
+mod recurring;
 mod rerun;
 mod timers;
 mod transactional;

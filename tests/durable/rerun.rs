@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use zart::durable::{step, DurableExecution, DurableScheduler, StepError, TaskError};
+use zart::durable::{step, DurableExecution, ExecutionControl, StepError, TaskError};
 use zart::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zart::durable::{sleep, DurableExecution, DurableScheduler, TaskError};
+use zart::durable::{sleep, DurableExecution, ExecutionControl, TaskError};
 use zart::{Error, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 

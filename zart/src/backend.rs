@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::durable::DurableScheduler;
+use crate::durable::ExecutionControl;
 use crate::error::Result;
 use crate::recurring::{RecurringScheduler, TickReport};
 use crate::scheduler::TaskScheduler;
@@ -150,7 +150,7 @@ pub struct RescueReport {
 
 /// The worker's side of a task store: claims, leases, outcomes and maintenance.
 #[async_trait]
-pub trait TaskBackend: TaskScheduler + RecurringScheduler + DurableScheduler + 'static {
+pub trait TaskBackend: TaskScheduler + RecurringScheduler + ExecutionControl + 'static {
     /// Claims up to `limit` due tasks for `worker_id`, oldest due first, skipping rows other
     /// workers hold, with a lease of `lease` and a fresh fencing token each.
     async fn claim(

@@ -54,6 +54,7 @@ mod task;
 mod worker;
 
 pub use async_trait::async_trait;
+pub use durable::DurableScheduler;
 pub use error::{Error, Result};
 pub use observer::{TaskEvent, TaskObserver};
 pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};
@@ -65,7 +66,7 @@ pub use task::{
     CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
     TaskInstance, TaskRecord, TaskStatus,
 };
-pub use worker::{ConfigError, Worker, WorkerConfig};
+pub use worker::{ConfigError, Worker, WorkerBuilder, WorkerConfig};
 
 /// The README's examples, compiled as doc tests so that it only says what is true.
 #[doc = include_str!("../../README.md")]

@@ -168,6 +168,11 @@ impl TaskRegistry {
         &self.recurring
     }
 
+    /// Notes a registration refused elsewhere (a builder), so that the worker will not start.
+    pub(crate) fn refuse(&mut self, refused: RegistryError) {
+        self.refused.push(refused);
+    }
+
     /// The first registration [`register`](Self::register) refused, if any.
     pub fn validate(&self) -> Result<(), RegistryError> {
         match self.refused.first() {

@@ -11,9 +11,9 @@ use super::context::ExecutionContext;
 use super::StepError;
 use crate::backend::{StepOutcome, StepRecord};
 
-/// Sends events to durable executions.
+/// Controls executions (and tasks) by id: events, waiting for the end, retry, restart.
 #[async_trait]
-pub trait DurableScheduler: Send + Sync {
+pub trait ExecutionControl: Send + Sync {
     /// Sends event `name` with `payload` to execution `execution_id`. Events are kept: one
     /// sent before the execution waits for it is not lost (the n-th wait for a name takes
     /// the n-th event of that name). Returns whether a suspended execution was woken.
@@ -42,7 +42,7 @@ pub trait DurableScheduler: Send + Sync {
 }
 
 /// Waits, durably, for event `name` sent to this execution with
-/// [`DurableScheduler::send_event`], at most `timeout` (counted from the first time this
+/// [`ExecutionControl::send_event`], at most `timeout` (counted from the first time this
 /// wait ran, across restarts). While it waits the execution is suspended and its worker
 /// free; the event wakes it. Times out with [`StepError::Exhausted`].
 ///

@@ -36,6 +36,7 @@
 mod checkpoints;
 mod context;
 mod events;
+mod scheduler;
 mod step;
 mod timer;
 mod transactional;
@@ -51,10 +52,20 @@ use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskErr
 
 pub(crate) use checkpoints::Checkpoints;
 pub(crate) use context::{scope_runtime, Runtime};
-pub use events::{wait_for_event, DurableScheduler};
+pub use events::{wait_for_event, ExecutionControl};
+pub use scheduler::DurableScheduler;
 pub use step::{require, step, step_with, DurableStep, StepOptions};
 pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
+
+/// The id of the durable execution whose body is running on this task, if any.
+pub fn execution_id() -> Option<String> {
+    context::ExecutionContext::current().and_then(|context| {
+        context
+            .runtime()
+            .map(|runtime| runtime.lease.task_id.clone())
+    })
+}
 
 /// A durable workflow: [`run`](Self::run) is re-run from the top whenever the execution
 /// resumes; its [`step`]s are checkpointed.

@@ -421,7 +421,7 @@ fn step_log(log: &Value) -> std::result::Result<Vec<StepRecord>, sqlx::Error> {
 }
 
 #[async_trait]
-impl crate::durable::DurableScheduler for PostgresTaskScheduler {
+impl crate::durable::ExecutionControl for PostgresTaskScheduler {
     async fn send_event(&self, execution_id: &str, name: &str, payload: Value) -> Result<bool> {
         let (woken, _): (i64, i64) = sqlx::query_as(&self.sql.send_event)
             .bind(execution_id)

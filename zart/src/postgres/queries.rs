@@ -74,7 +74,9 @@ pub(crate) struct RecurringQueries {
     pub request_trigger: String,
     /// `$1` schedule id.
     pub active_runs: String,
-    /// `$1` run ids.
+    /// `$1` run ids. Ends them cancelled at once; a worker still running one keeps its
+    /// lease token, so a durable body learns at its next checkpoint that it was cancelled,
+    /// and whatever outcome the worker stores, the task stays cancelled.
     pub cancel_runs: String,
     /// `$1` schedule id, then arrays: `$2` slots, `$3` decisions, `$4` reasons,
     /// `$5` occurrences, `$6` task ids, `$7` catch-up flags.
@@ -164,7 +166,7 @@ impl Queries {
                  SET status = CASE WHEN t.cancel_requested THEN 'cancelled'
                                    WHEN o.status = 'suspended' THEN 'pending' ELSE o.status END,
                      result = CASE WHEN t.cancel_requested THEN NULL ELSE o.result END,
-                     error = CASE WHEN t.cancel_requested THEN 'cancelled while running' ELSE o.error END,
+                     error = CASE WHEN t.cancel_requested THEN t.error ELSE o.error END,
                      -- A suspended execution that was sent an event while it ran (it may
                      -- have looked before the event arrived) is due again at once.
                      run_at = CASE
@@ -193,7 +195,7 @@ impl Queries {
                  UPDATE {tasks} t
                  SET status = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE 'completed' END,
                      result = CASE WHEN t.cancel_requested THEN NULL ELSE $3 END,
-                     error = CASE WHEN t.cancel_requested THEN 'cancelled while running' END,
+                     error = CASE WHEN t.cancel_requested THEN t.error END,
                      finished_at = now(),
                      {END_LEASE}
                  FROM (SELECT $1::text AS task_id, $2::bigint AS token) o
@@ -243,6 +245,7 @@ impl Queries {
                 "UPDATE {tasks}
                  SET status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
                      finished_at = CASE WHEN status = 'running' THEN finished_at ELSE now() END,
+                     error = CASE WHEN status = 'running' THEN 'cancelled while running' ELSE error END,
                      cancel_requested = (status = 'running')
                  WHERE task_id = $1 AND status IN ('pending', 'waiting', 'running')
                    AND task_name NOT LIKE '\\_\\_zart%'
@@ -394,9 +397,8 @@ impl RecurringQueries {
             ),
             cancel_runs: format!(
                 "UPDATE {tasks} t
-                 SET status = 'cancelled', finished_at = now(),
-                     error = 'cancelled: a newer run of its schedule replaced it (cancel_and_restart)',
-                     {END_LEASE}
+                 SET status = 'cancelled', finished_at = now(), cancel_requested = true,
+                     error = 'cancelled: a newer run of its schedule replaced it (cancel_and_restart)'
                  WHERE task_id = ANY($1) AND status IN ('pending', 'waiting', 'running')"
             ),
             record: format!(

@@ -161,6 +161,15 @@ pub struct RecurringError {
     reason: String,
 }
 
+impl RecurringError {
+    pub(crate) fn new(schedule_id: &str, reason: String) -> Self {
+        RecurringError {
+            schedule_id: schedule_id.to_owned(),
+            reason,
+        }
+    }
+}
+
 impl RecurringTask {
     /// Schedule `schedule_id` runs task `task_name` at the slots of `schedule`, with
     /// input `null`, run ids `<schedule_id>-<occurrence>`, missed slots skipped and

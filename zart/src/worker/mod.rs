@@ -5,6 +5,7 @@
 //! backend's notifications; [`executor`] runs one handler; [`completer`] stores outcomes in
 //! batches; [`maintenance`] heartbeats leases and rescues expired ones.
 
+mod builder;
 mod completer;
 mod config;
 mod executor;
@@ -29,6 +30,7 @@ use crate::observer::{TaskEvent, TaskObserver};
 use crate::recurring::TICK_TASK;
 use crate::registry::TaskRegistry;
 
+pub use builder::WorkerBuilder;
 use completer::{Completer, Report};
 pub use config::{ConfigError, WorkerConfig};
 pub(crate) use executor::panic_message;
@@ -99,6 +101,15 @@ impl Worker {
     /// `observers`. Nothing happens until [`run`](Self::run).
     pub fn new<B: TaskBackend>(
         backend: Arc<B>,
+        registry: Arc<TaskRegistry>,
+        config: WorkerConfig,
+        observers: Vec<Arc<dyn TaskObserver>>,
+    ) -> Self {
+        Worker::with_backend(backend, registry, config, observers)
+    }
+
+    pub(crate) fn with_backend(
+        backend: Arc<dyn TaskBackend>,
         registry: Arc<TaskRegistry>,
         config: WorkerConfig,
         observers: Vec<Arc<dyn TaskObserver>>,

@@ -1,0 +1,168 @@
+//! [`WorkerBuilder`]: a worker assembled step by step, in the style users of Zart know.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Worker, WorkerConfig};
+use crate::backend::TaskBackend;
+use crate::durable::DurableExecution;
+use crate::observer::TaskObserver;
+use crate::recurring::{OverlapPolicy, RecurringError, RecurringTask};
+use crate::registry::{RegistryError, TaskRegistry};
+use crate::schedule::Schedule;
+use crate::task::{Recurrence, ScheduledTask};
+
+/// Builds a [`Worker`]: handlers, durable executions and recurring durable executions,
+/// then [`build`](Self::build).
+///
+/// ```no_run
+/// use serde_json::{json, Value};
+/// use zart::durable::{DurableExecution, TaskError};
+/// use zart::recurring::OverlapPolicy;
+/// use zart::{PostgresScheduler, Recurrence, WorkerBuilder};
+///
+/// struct NightlyReport;
+///
+/// #[zart::async_trait]
+/// impl DurableExecution for NightlyReport {
+///     type Data = Value;
+///     type Output = Value;
+///     async fn run(&self, _: Value) -> Result<Value, TaskError> {
+///         Ok(json!({ "status": "ok" }))
+///     }
+/// }
+///
+/// # fn demo(pg: PostgresScheduler) {
+/// let worker = WorkerBuilder::from_backend(&pg)
+///     .register_durable_task("nightly-report", NightlyReport)
+///     .register_recurring_durable::<NightlyReport>(
+///         "nightly-report",
+///         "report-{occurrence}",
+///         Recurrence::Cron { expression: "0 2 * * *".into(), timezone: "UTC".into() },
+///         OverlapPolicy::SkipIfRunning,
+///         json!({ "warehouse": "EU-1" }),
+///     )
+///     .build();
+/// # let _ = worker;
+/// # }
+/// ```
+pub struct WorkerBuilder {
+    backend: Arc<dyn TaskBackend>,
+    registry: TaskRegistry,
+    config: WorkerConfig,
+    observers: Vec<Arc<dyn TaskObserver>>,
+    durable_names: HashMap<TypeId, String>,
+}
+
+impl WorkerBuilder {
+    /// A builder for a worker over `backend` (a clone of it: backends share their pool).
+    pub fn from_backend<B: TaskBackend + Clone>(backend: &B) -> Self {
+        WorkerBuilder {
+            backend: Arc::new(backend.clone()),
+            registry: TaskRegistry::new(),
+            config: WorkerConfig::default(),
+            observers: Vec::new(),
+            durable_names: HashMap::new(),
+        }
+    }
+
+    /// Registers a plain task handler.
+    pub fn register_task<T: ScheduledTask>(mut self, name: &str, task: T) -> Self {
+        self.registry.register(name, task);
+        self
+    }
+
+    /// Registers a durable execution under `name`.
+    pub fn register_durable_task<D: DurableExecution>(mut self, name: &str, execution: D) -> Self {
+        self.durable_names
+            .insert(TypeId::of::<D>(), name.to_owned());
+        self.registry.durable(name, execution);
+        self
+    }
+
+    /// Runs the durable execution registered for type `D` on a recurring schedule:
+    /// `schedule_id` names the schedule, `id_template` the executions (`{occurrence}`),
+    /// `payload` is every execution's input. `D` must be registered with
+    /// [`register_durable_task`](Self::register_durable_task) first; missed slots are
+    /// skipped (see [`RecurringTask`] for the other policies).
+    pub fn register_recurring_durable<D: DurableExecution>(
+        mut self,
+        schedule_id: &str,
+        id_template: &str,
+        recurrence: Recurrence,
+        overlap: OverlapPolicy,
+        payload: Value,
+    ) -> Self {
+        let refuse = |reason: String| RecurringError::new(schedule_id, reason);
+        let task = match (
+            self.durable_names.get(&TypeId::of::<D>()),
+            schedule_of(recurrence),
+        ) {
+            (None, _) => Err(refuse(format!(
+                "{} is not registered as a durable task: call register_durable_task first",
+                std::any::type_name::<D>()
+            ))),
+            (Some(_), Err(reason)) => Err(refuse(reason)),
+            (Some(name), Ok(schedule)) => {
+                Ok(RecurringTask::new(schedule_id, name.clone(), schedule)
+                    .id_template(id_template)
+                    .overlap(overlap)
+                    .data(payload))
+            }
+        };
+        match task {
+            Ok(task) => {
+                self.registry.recurring(task);
+            }
+            Err(refused) => self
+                .registry
+                .refuse(RegistryError::InvalidRecurring(refused)),
+        }
+        self
+    }
+
+    /// Adds a recurring task of any kind.
+    pub fn recurring(mut self, task: RecurringTask) -> Self {
+        self.registry.recurring(task);
+        self
+    }
+
+    /// Worker settings (default: [`WorkerConfig::default`]).
+    pub fn config(self, config: WorkerConfig) -> Self {
+        WorkerBuilder { config, ..self }
+    }
+
+    /// Reports the worker's events to `observer`.
+    pub fn observer(mut self, observer: Arc<dyn TaskObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// The worker. A refused registration surfaces when it runs
+    /// ([`Error::Registry`](crate::Error::Registry)).
+    pub fn build(self) -> Worker {
+        Worker::with_backend(
+            self.backend,
+            Arc::new(self.registry),
+            self.config,
+            self.observers,
+        )
+    }
+}
+
+/// The schedule a seed-style [`Recurrence`] stands for.
+fn schedule_of(recurrence: Recurrence) -> Result<Schedule, String> {
+    let schedule = match recurrence {
+        Recurrence::FixedDelay { duration_ms } => {
+            Schedule::fixed_delay(std::time::Duration::from_millis(duration_ms))
+        }
+        Recurrence::Cron {
+            expression,
+            timezone,
+        } => Schedule::cron(&expression, &timezone),
+    };
+    schedule.map_err(|e| e.to_string())
+}
