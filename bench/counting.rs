@@ -60,6 +60,14 @@ impl TaskScheduler for Counting {
         self.count("cancel");
         self.inner.cancel(task_id).await
     }
+    async fn list_tasks(
+        &self,
+        task_name: Option<&str>,
+        status: Option<zart::TaskStatus>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        self.inner.list_tasks(task_name, status, limit).await
+    }
     async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
         self.count("get_task");
         self.inner.get_task(task_id).await

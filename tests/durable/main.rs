@@ -392,3 +392,49 @@ async fn parallel_steps_run_together_and_replay_by_position() {
     .expect("count");
     assert_eq!(first_error, 2);
 }
+
+/// A step that outlives its timeout on the first attempt.
+struct Impatient;
+
+#[zart::async_trait]
+impl DurableExecution for Impatient {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let options = StepOptions {
+            retry: quick_retry(2),
+            timeout: Some(Duration::from_millis(100)),
+        };
+        let seen = attempts.clone();
+        let value = step_with("slow-api", options, move || {
+            let attempt = seen.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if attempt == 1 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Ok::<_, StepError>(attempt)
+            }
+        })
+        .await?;
+        Ok(json!({ "answered_on_attempt": value }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_attempt_that_outlives_its_timeout_is_retried() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry.durable("impatient", Impatient);
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("imp-1", "impatient", json!({}))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("imp-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(record.result, Some(json!({ "answered_on_attempt": 2 })));
+}

@@ -78,6 +78,15 @@ pub trait TaskScheduler: Send + Sync {
     /// Everything stored about a task, or `None` for an unknown id.
     async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>>;
 
+    /// Tasks (durable executions included; Zart's own ticks excluded), newest first, at
+    /// most `limit`, filtered by handler name and status when given.
+    async fn list_tasks(
+        &self,
+        task_name: Option<&str>,
+        status: Option<TaskStatus>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>>;
+
     /// Schedules a task that is due now.
     async fn schedule_now(&self, task_id: &str, task_name: &str, data: Value) -> Result<()> {
         self.schedule_at(ScheduleAtParams::at(task_id, task_name, Utc::now(), data))

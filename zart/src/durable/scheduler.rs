@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,6 +77,35 @@ impl DurableScheduler {
     /// timing), or `None`.
     pub async fn get(&self, execution_id: &str) -> Result<Option<TaskRecord>> {
         self.backend.get_task(execution_id).await
+    }
+
+    /// The executions of the durable execution registered as `name` (all names when
+    /// `None`), newest first, at most `limit`, with `status` when given.
+    pub async fn list(
+        &self,
+        name: Option<&str>,
+        status: Option<TaskStatus>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        self.backend.list_tasks(name, status, limit).await
+    }
+
+    /// The typed result of a completed execution: `None` while it has not completed
+    /// (see [`wait`](Self::wait)); an error if the stored result does not decode into `T`.
+    pub async fn result<T: DeserializeOwned>(&self, execution_id: &str) -> Result<Option<T>> {
+        let Some(record) = self.backend.get_task(execution_id).await? else {
+            return Err(Error::NotFound(execution_id.to_owned()));
+        };
+        if record.status != TaskStatus::Completed {
+            return Ok(None);
+        }
+        let value = record.result.unwrap_or(Value::Null);
+        T::deserialize(value)
+            .map(Some)
+            .map_err(|e| Error::InvalidTask {
+                task_id: execution_id.to_owned(),
+                reason: format!("its result does not decode into the requested type: {e}"),
+            })
     }
 
     /// Waits until the execution ends, at most `timeout` (see [`ExecutionControl::wait`](super::ExecutionControl::wait)).

@@ -323,6 +323,25 @@ impl TaskScheduler for PostgresTaskScheduler {
         Ok(status.is_some())
     }
 
+    async fn list_tasks(
+        &self,
+        task_name: Option<&str>,
+        status: Option<TaskStatus>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        let rows = sqlx::query(&self.sql.list)
+            .bind(task_name)
+            .bind(status.map(TaskStatus::as_str))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing tasks"))?;
+        rows.iter()
+            .map(task_record)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db("decoding tasks"))
+    }
+
     async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
         let row = sqlx::query(&self.sql.get)
             .bind(task_id)

@@ -35,6 +35,8 @@ pub(crate) struct Queries {
     pub cancel: String,
     /// `$1` id.
     pub get: String,
+    /// `$1` task name or null, `$2` status or null, `$3` limit. Newest first.
+    pub list: String,
     pub recurring: RecurringQueries,
     /// `$1` task id.
     pub load_steps: String,
@@ -333,6 +335,16 @@ impl Queries {
                 "SELECT task_id, task_name, status, run_at, data, metadata, attempts, rescues,
                         worker_id, result, error, created_at, started_at, finished_at
                  FROM {tasks} WHERE task_id = $1"
+            ),
+            list: format!(
+                "SELECT task_id, task_name, status, run_at, data, metadata, attempts, rescues,
+                        worker_id, result, error, created_at, started_at, finished_at
+                 FROM {tasks}
+                 WHERE ($1::text IS NULL OR task_name = $1)
+                   AND ($2::text IS NULL OR status = $2)
+                   AND task_name NOT LIKE '\\_\\_zart%'
+                 ORDER BY created_at DESC, task_id
+                 LIMIT $3"
             ),
         }
     }
