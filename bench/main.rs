@@ -338,35 +338,30 @@ impl TaskObserver for Completions {
     }
 }
 
-/// Tasks/s for one worker draining a backlog of no-op tasks.
-async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
-    let bench = Bench::new(pool, "drain").await?;
-    for chunk in (0..DRAIN_TASKS).collect::<Vec<_>>().chunks(5_000) {
+/// Inserts `n` tasks named `name` (ids `task-<i>`), in batches.
+async fn backlog(bench: &Bench, name: &str, n: usize) -> Result<(), BoxError> {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
         let tasks = chunk
             .iter()
-            .map(|i| ScheduleAtParams::now(format!("task-{i}"), "noop", json!({ "n": 1 })))
+            .map(|i| ScheduleAtParams::now(format!("task-{i}"), name, json!({ "n": 1 })))
             .collect();
         bench.scheduler.schedule_many(tasks).await?;
     }
-    sqlx::query(&format!(
-        "VACUUM ANALYZE {}",
-        bench.scheduler.table_names().tasks()
-    ))
-    .execute(pool)
-    .await?;
+    Ok(())
+}
 
+/// Runs a worker over `bench` until `n` tasks completed; the time that took.
+async fn run_until_done(
+    bench: &Bench,
+    registry: TaskRegistry,
+    config: WorkerConfig,
+    n: usize,
+) -> Result<Duration, BoxError> {
     let completions = Arc::new(Completions {
         count: AtomicU64::new(0),
-        target: DRAIN_TASKS as u64,
+        target: n as u64,
         done: Notify::new(),
     });
-    let mut registry = TaskRegistry::new();
-    registry.register("noop", Noop);
-    let config = WorkerConfig {
-        max_tasks_per_poll: 500,
-        max_concurrent_tasks: 2_000,
-        ..WorkerConfig::default()
-    };
     let worker = Arc::new(Worker::new(
         bench.scheduler.clone(),
         Arc::new(registry),
@@ -382,6 +377,27 @@ async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
     let elapsed = start.elapsed();
     worker.shutdown().await;
     running.await??;
+    Ok(elapsed)
+}
+
+/// Tasks/s for one worker draining a backlog of no-op tasks.
+async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
+    let bench = Bench::new(pool, "drain").await?;
+    backlog(&bench, "noop", DRAIN_TASKS).await?;
+    sqlx::query(&format!(
+        "VACUUM ANALYZE {}",
+        bench.scheduler.table_names().tasks()
+    ))
+    .execute(pool)
+    .await?;
+    let mut registry = TaskRegistry::new();
+    registry.register("noop", Noop);
+    let config = WorkerConfig {
+        max_tasks_per_poll: 500,
+        max_concurrent_tasks: 2_000,
+        ..WorkerConfig::default()
+    };
+    let elapsed = run_until_done(&bench, registry, config, DRAIN_TASKS).await?;
 
     let completed: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM {} WHERE status = 'completed'",
@@ -493,35 +509,10 @@ fn durable_config() -> WorkerConfig {
 /// Executions/s for one worker running `n` executions of `steps` no-op steps.
 async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError> {
     let bench = Bench::new(pool, "durable").await?;
-    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
-        let tasks = chunk
-            .iter()
-            .map(|i| ScheduleAtParams::now(format!("exec-{i}"), "noop-steps", json!({})))
-            .collect();
-        bench.scheduler.schedule_many(tasks).await?;
-    }
-    let completions = Arc::new(Completions {
-        count: AtomicU64::new(0),
-        target: n as u64,
-        done: Notify::new(),
-    });
+    backlog(&bench, "noop-steps", n).await?;
     let mut registry = TaskRegistry::new();
     registry.durable("noop-steps", noop_steps(steps));
-    let worker = Arc::new(Worker::new(
-        bench.scheduler.clone(),
-        Arc::new(registry),
-        durable_config(),
-        vec![completions.clone()],
-    ));
-    let start = Instant::now();
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
-    completions.done.notified().await;
-    let elapsed = start.elapsed();
-    worker.shutdown().await;
-    running.await??;
+    let elapsed = run_until_done(&bench, registry, durable_config(), n).await?;
     let checkpoints: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM {}",
         bench.scheduler.table_names().steps()
