@@ -173,25 +173,44 @@ impl RunningWorker {
     }
 }
 
+/// Drops schemas that crashed runs left behind (older than an hour), a few at a time and
+/// by one test process at a time (an advisory lock), so that tests never queue on it.
 async fn drop_stale_schemas(pool: &PgPool) {
+    const CLEANUP_LOCK: i64 = 0x7a61_7274_636c_6e75; // "zartclnu"
+    const AT_MOST: usize = 20;
+    let Ok(mut conn) = pool.acquire().await else {
+        return;
+    };
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(CLEANUP_LOCK)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap_or(false);
+    if !locked {
+        return;
+    }
     let schemas: Vec<String> =
         sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'zt\\_%'")
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await
             .unwrap_or_default();
     let now = chrono::Utc::now().timestamp();
-    for schema in schemas {
-        let created = schema
+    let stale = schemas.into_iter().filter(|schema| {
+        schema
             .strip_prefix(SCHEMA_PREFIX)
             .and_then(|rest| rest.split('_').next())
-            .and_then(|secs| secs.parse::<i64>().ok());
-        if created.is_some_and(|created| now - created > STALE_AFTER_SECS) {
-            // Another test may be dropping it at the same time: ignore failures.
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(pool)
-                .await;
-        }
+            .and_then(|secs| secs.parse::<i64>().ok())
+            .is_some_and(|created| now - created > STALE_AFTER_SECS)
+    });
+    for schema in stale.take(AT_MOST) {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&mut *conn)
+            .await;
     }
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(CLEANUP_LOCK)
+        .execute(&mut *conn)
+        .await;
 }
 
 fn fastrand_u32() -> u32 {
