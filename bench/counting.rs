@@ -161,6 +161,10 @@ impl TaskBackend for Counting {
         self.count("rescue (transaction)");
         self.inner.rescue_expired(max_rescues).await
     }
+    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> Result<bool> {
+        self.count("start_child");
+        self.inner.start_child(parent, child).await
+    }
     async fn find_event(&self, task_id: &str, name: &str, index: u32) -> Result<Option<Value>> {
         self.count("find_event");
         self.inner.find_event(task_id, name, index).await

@@ -34,3 +34,29 @@ CREATE INDEX IF NOT EXISTS "{{prefix}}events_task_idx" ON {{events}} (task_id, n
 -- A cancel asked for while the task runs: durable executions stop at their next step
 -- boundary, and whatever the attempt's outcome, the task ends cancelled.
 ALTER TABLE {{tasks}} ADD COLUMN IF NOT EXISTS cancel_requested boolean NOT NULL DEFAULT false;
+
+-- Child executions: a task started by a durable execution carries `parent_id`. When it
+-- ends, however it ends, its parent gets the event `child:<id>` with the outcome and, if
+-- it is suspended waiting, is made due at once.
+ALTER TABLE {{tasks}} ADD COLUMN IF NOT EXISTS parent_id text;
+
+CREATE OR REPLACE FUNCTION {{child_finished}}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {{events}} (task_id, name, payload)
+    VALUES (NEW.parent_id, 'child:' || NEW.task_id,
+            jsonb_build_object('status', NEW.status, 'result', NEW.result, 'error', NEW.error));
+    UPDATE {{tasks}} SET run_at = now()
+    WHERE task_id = NEW.parent_id AND status = 'pending' AND run_at > now();
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS "{{prefix}}child_finished" ON {{tasks}};
+CREATE TRIGGER "{{prefix}}child_finished"
+    AFTER UPDATE OF status ON {{tasks}}
+    FOR EACH ROW
+    WHEN (NEW.parent_id IS NOT NULL
+          AND OLD.status IN ('pending', 'waiting', 'running')
+          AND NEW.status IN ('completed', 'failed', 'dead', 'cancelled'))
+    EXECUTE FUNCTION {{child_finished}}();

@@ -2,6 +2,7 @@
 //! non-determinism, step retries, parallel steps, and a worker killed mid-execution.
 
 mod cancel;
+mod children;
 mod crash;
 mod events;
 mod recurring;

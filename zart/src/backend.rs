@@ -198,6 +198,11 @@ pub trait TaskBackend: TaskScheduler + RecurringScheduler + ExecutionControl + '
     /// others get `None` at once.
     async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>>;
 
+    /// Starts `child` as a child of execution `parent` (its end is reported to the parent
+    /// as the event `child:<id>`), unless a task with the child's id exists. Returns
+    /// whether it was started.
+    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> Result<bool>;
+
     /// The `index`-th event (from 0) named `name` sent to execution `task_id`.
     async fn find_event(&self, task_id: &str, name: &str, index: u32) -> Result<Option<Value>>;
 

@@ -34,6 +34,7 @@
 //! ```
 
 mod checkpoints;
+mod child;
 mod context;
 mod events;
 mod scheduler;
@@ -51,6 +52,7 @@ use crate::retry::RetryConfig;
 use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 
 pub(crate) use checkpoints::Checkpoints;
+pub use child::child;
 pub(crate) use context::{scope_runtime, Runtime};
 pub use events::{wait_for_event, ExecutionControl};
 pub use scheduler::DurableScheduler;

@@ -146,6 +146,7 @@ fn render(sql: &str, names: &TableNames) -> String {
             "{{occurrence_finished}}",
             &names.qualified("occurrence_finished"),
         )
+        .replace("{{child_finished}}", &names.qualified("child_finished"))
         .replace("{{prefix}}", names.prefix())
 }
 

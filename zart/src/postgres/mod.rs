@@ -666,6 +666,20 @@ impl TaskBackend for PostgresTaskScheduler {
         Ok(Some(report))
     }
 
+    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> Result<bool> {
+        validate(child)?;
+        let inserted: i64 = sqlx::query_scalar(&self.sql.start_child)
+            .bind(&child.task_id)
+            .bind(&child.task_name)
+            .bind(&child.data)
+            .bind(parent)
+            .bind(&*self.channel)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("starting a child execution"))?;
+        Ok(inserted > 0)
+    }
+
     async fn find_event(&self, task_id: &str, name: &str, index: u32) -> Result<Option<Value>> {
         sqlx::query_scalar(&self.sql.find_event)
             .bind(task_id)

@@ -49,6 +49,9 @@ pub(crate) struct Queries {
     /// task back to pending, due now, attempts reset; with `$2`, deletes its steps and
     /// events too.
     pub rerun: String,
+    /// `$1` child id, `$2` name, `$3` input, `$4` parent id, `$5` notify channel. Starts a
+    /// child execution unless the id exists; returns how many were inserted.
+    pub start_child: String,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
     pub find_event: String,
     /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
@@ -276,6 +279,19 @@ impl Queries {
                  )
                  SELECT count(*) FROM rerun LEFT JOIN wake ON true",
                 steps = names.steps()
+            ),
+            start_child: format!(
+                "WITH ins AS (
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id)
+                    VALUES ($1, $2, now(), $3, $4)
+                    ON CONFLICT (task_id) DO NOTHING
+                    RETURNING task_id, run_at
+                 ),
+                 wake AS (
+                    SELECT pg_notify($5, (extract(epoch FROM now()) * 1000)::bigint::text)
+                    FROM ins HAVING count(*) > 0
+                 )
+                 SELECT count(*) FROM ins LEFT JOIN wake ON true"
             ),
             find_event: format!(
                 "SELECT payload FROM {events} WHERE task_id = $1 AND name = $2 ORDER BY id OFFSET $3 LIMIT 1",
