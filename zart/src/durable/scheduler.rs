@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::TaskBackend;
+use crate::backend::{StepRecord, TaskBackend};
 use crate::error::{Error, Result};
 use crate::scheduler::IfExists;
 use crate::task::{ScheduleAtParams, TaskRecord, TaskStatus};
@@ -77,6 +77,12 @@ impl DurableScheduler {
     /// timing), or `None`.
     pub async fn get(&self, execution_id: &str) -> Result<Option<TaskRecord>> {
         self.backend.get_task(execution_id).await
+    }
+
+    /// The execution's steps, in call order, each with its outcome, attempts and start
+    /// (timers and event waits included, as `sleep:<name>`, `event:<name>`, ...).
+    pub async fn steps(&self, execution_id: &str) -> Result<Vec<StepRecord>> {
+        self.backend.load_steps(execution_id).await
     }
 
     /// The executions of the durable execution registered as `name` (all names when
