@@ -1,6 +1,7 @@
 -- Durable executions. An execution is a task (its id, input, status, attempts, result and
 -- error live in the task table); this table is its checkpoint log: one row per step
--- call, in call order. Placeholders: {{tasks}}, {{steps}}, {{prefix}}.
+-- call, in call order (a step waiting out a long retry backoff is `retrying`, with its
+-- attempts so far and the time of the next one in `output`). Placeholders: {{tasks}}, {{steps}}, {{prefix}}.
 CREATE TABLE IF NOT EXISTS {{steps}} (
     task_id     text        NOT NULL,
     -- The call's position in the execution (0-based): a replay must ask for the same
@@ -16,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {{steps}} (
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (task_id, seq),
-    CONSTRAINT steps_status_check CHECK (status IN ('completed', 'failed'))
+    CONSTRAINT steps_status_check CHECK (status IN ('completed', 'failed', 'retrying'))
 );
 
 -- Events sent to executions. They stay until the execution is deleted, so an event sent

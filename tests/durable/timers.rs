@@ -72,3 +72,87 @@ async fn a_durable_sleep_frees_the_worker_and_resumes_when_due() {
     assert_eq!(done.attempts, 1, "sleeping is not a failed attempt");
     assert_eq!((ran.count("charge"), ran.count("ship")), (1, 1));
 }
+
+/// A step whose first attempt fails, with a backoff long enough to suspend.
+struct Patient {
+    ran: Ran,
+}
+
+#[zart::async_trait]
+impl DurableExecution for Patient {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        let ran = self.ran.clone();
+        let options = zart::durable::StepOptions {
+            retry: zart::RetryConfig {
+                max_attempts: 3,
+                initial_delay: Duration::from_millis(1500),
+                backoff_multiplier: 2.0,
+                max_delay: Duration::from_secs(10),
+                jitter: 0.0,
+            },
+            timeout: None,
+        };
+        let attempt = zart::durable::step_with("flaky-api", options, || {
+            ran.hit("flaky-api");
+            let attempt = ran.count("flaky-api");
+            async move {
+                match attempt {
+                    1 => Err(StepError::failed("503")),
+                    n => Ok(n),
+                }
+            }
+        })
+        .await?;
+        Ok(json!({ "answered_on_attempt": attempt }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker() {
+    let db = TestDb::new().await;
+    let ran = Ran::default();
+    let mut registry = TaskRegistry::new();
+    registry.durable("patient", Patient { ran: ran.clone() });
+    let worker = db.start_worker(registry, quick_config());
+    let started = Instant::now();
+    db.scheduler
+        .schedule_now("pat-1", "patient", json!({}))
+        .await
+        .expect("scheduled");
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let waiting = db.task("pat-1").await;
+    assert_eq!(
+        waiting.status,
+        TaskStatus::Pending,
+        "suspended during the backoff: {waiting:?}"
+    );
+    assert_eq!(waiting.worker_id, None);
+    let (status, attempts): (String, i32) = sqlx::query_as(&format!(
+        "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
+        db.scheduler.table_names().steps()
+    ))
+    .fetch_one(&db.pool)
+    .await
+    .expect("step row");
+    assert_eq!((status.as_str(), attempts), ("retrying", 1));
+
+    let done = db
+        .wait_for_status("pat-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(done.result, Some(json!({ "answered_on_attempt": 2 })));
+    assert_eq!(done.attempts, 1, "suspensions are not attempts");
+    let (status, attempts): (String, i32) = sqlx::query_as(&format!(
+        "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
+        db.scheduler.table_names().steps()
+    ))
+    .fetch_one(&db.pool)
+    .await
+    .expect("step row");
+    assert_eq!((status.as_str(), attempts), ("completed", 2));
+}

@@ -137,6 +137,14 @@ pub enum StepOutcome {
     Completed(Value),
     /// Its retries were used up; the last error.
     Failed(String),
+    /// Waiting out a long retry backoff: the next attempt is due at `until` (the
+    /// execution is suspended meanwhile); `error` is the last attempt's.
+    Retrying {
+        /// When the next attempt is due.
+        until: DateTime<Utc>,
+        /// The last attempt's error.
+        error: String,
+    },
 }
 
 /// What one maintenance pass did.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::checkpoints::Checkpoints;
-use crate::backend::{Checkpointed, Lease, StepRecord, TaskBackend};
+use crate::backend::{Checkpointed, Lease, StepOutcome, StepRecord, TaskBackend};
 use crate::task::{SchedulerTaskError, TaskInstance};
 
 use super::TaskError;
@@ -146,6 +146,28 @@ impl ExecutionContext {
         let mut state = self.lock();
         let first = state.interrupted.get_or_insert(interruption);
         super::StepError::Interrupted(first.reason.clone())
+    }
+
+    /// The instant a recorded timer or deadline step (`{"until": ...}`) holds.
+    pub(crate) fn recorded_deadline(
+        &self,
+        record: &StepRecord,
+    ) -> Result<chrono::DateTime<chrono::Utc>, super::StepError> {
+        match &record.outcome {
+            StepOutcome::Completed(value) => value
+                .get("until")
+                .and_then(|until| serde_json::from_value(until.clone()).ok())
+                .ok_or_else(|| {
+                    self.interrupt(format!("{:?} has a malformed record", record.name), false)
+                }),
+            StepOutcome::Failed(_) | StepOutcome::Retrying { .. } => Err(self.interrupt(
+                format!(
+                    "{:?} is recorded as a failed or retrying step, not a timer",
+                    record.name
+                ),
+                false,
+            )),
+        }
     }
 
     /// Writes a step's checkpoint, fenced by the lease.

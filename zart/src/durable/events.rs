@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
@@ -65,7 +65,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
     let deadline_step = format!("event-deadline:{name}");
     let call = context.call(&deadline_step)?;
     let deadline = match &call.recorded {
-        Some(record) => recorded_instant(&context, record)?,
+        Some(record) => context.recorded_deadline(record)?,
         None => {
             let deadline =
                 Utc::now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
@@ -91,6 +91,10 @@ pub async fn wait_for_event<T: DeserializeOwned>(
                 attempts: 1,
                 message: message.clone(),
             }),
+            StepOutcome::Retrying { .. } => Err(context.interrupt(
+                format!("{event_step:?} is recorded as a retrying step"),
+                false,
+            )),
         };
     }
     let found = runtime
@@ -131,23 +135,6 @@ fn record(seq: u32, name: &str, occurrence: u32, value: Value) -> StepRecord {
         outcome: StepOutcome::Completed(value),
         attempts: 1,
         started_at: Utc::now(),
-    }
-}
-
-fn recorded_instant(
-    context: &ExecutionContext,
-    record: &StepRecord,
-) -> Result<DateTime<Utc>, StepError> {
-    match &record.outcome {
-        StepOutcome::Completed(value) => value
-            .get("until")
-            .and_then(|until| serde_json::from_value(until.clone()).ok())
-            .ok_or_else(|| {
-                context.interrupt(format!("{:?} has a malformed record", record.name), false)
-            }),
-        StepOutcome::Failed(_) => {
-            Err(context.interrupt(format!("{:?} is recorded as failed", record.name), false))
-        }
     }
 }
 

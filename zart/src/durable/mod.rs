@@ -56,7 +56,7 @@ pub use child::child;
 pub(crate) use context::{scope_runtime, Runtime};
 pub use events::{wait_for_event, ExecutionControl};
 pub use scheduler::DurableScheduler;
-pub use step::{require, step, step_with, DurableStep, StepOptions};
+pub use step::{require, step, step_with, DurableStep, StepOptions, SUSPEND_LONGER_THAN};
 pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
 

@@ -15,6 +15,10 @@ use super::StepError;
 use crate::backend::{StepOutcome, StepRecord};
 use crate::retry::RetryConfig;
 
+/// Retry backoffs longer than this suspend the execution (its worker is free meanwhile)
+/// instead of sleeping in the worker.
+pub const SUSPEND_LONGER_THAN: Duration = Duration::from_secs(1);
+
 /// How a step is retried and bounded. The default: [`RetryConfig::default`] (three
 /// attempts), no timeout.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -74,7 +78,9 @@ where
 /// - If the execution's record holds this call (a replay), its stored result (or failure)
 ///   is returned and `f` does not run.
 /// - Otherwise `f` runs in this worker, inline, with retries by `options`; then the
-///   outcome is recorded, in one round trip. A step whose retries are used up returns
+///   outcome is recorded, in one round trip. A backoff longer than
+///   [`SUSPEND_LONGER_THAN`] records the step as retrying and suspends the execution until
+///   the next attempt is due, freeing the worker. A step whose retries are used up returns
 ///   [`StepError::Exhausted`], which the body may handle.
 /// - Outside a durable execution (a unit test, a spawned task), `f` simply runs, with its
 ///   retries.
@@ -93,14 +99,22 @@ where
         Some(context) => Some(context.call(name)?),
         None => None,
     };
+    let mut started_at = Utc::now();
+    let mut attempts = 0;
     if let (Some(context), Some(record)) =
         (&context, call.as_ref().and_then(|c| c.recorded.as_ref()))
     {
-        return replay(context, record);
+        let StepOutcome::Retrying { until, .. } = &record.outcome else {
+            return replay(context, record);
+        };
+        // Waiting out a long backoff: not yet, or go on from the recorded attempts.
+        if Utc::now() < *until {
+            return Err(context.suspend(*until));
+        }
+        attempts = record.attempts;
+        started_at = record.started_at;
     }
 
-    let started_at = Utc::now();
-    let mut attempts = 0;
     let outcome = loop {
         attempts += 1;
         let attempt = AssertUnwindSafe(f()).catch_unwind();
@@ -127,6 +141,28 @@ where
             _ => None,
         };
         match delay {
+            Some(delay) if delay > SUSPEND_LONGER_THAN => {
+                if let (Some(context), Some(call)) = (&context, &call) {
+                    // A long backoff frees the worker: record where the step stands and
+                    // suspend the execution until the next attempt is due.
+                    let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    context
+                        .save(StepRecord {
+                            seq: call.seq,
+                            name: name.to_owned(),
+                            occurrence: call.occurrence,
+                            outcome: StepOutcome::Retrying {
+                                until,
+                                error: error.to_string(),
+                            },
+                            attempts,
+                            started_at,
+                        })
+                        .await?;
+                    return Err(context.suspend(until));
+                }
+                tokio::time::sleep(delay).await
+            }
             Some(delay) => tokio::time::sleep(delay).await,
             None => {
                 let message = match error {
@@ -186,5 +222,12 @@ pub(super) fn replay<T: DeserializeOwned>(
             attempts: record.attempts,
             message: message.clone(),
         }),
+        StepOutcome::Retrying { .. } => Err(context.interrupt(
+            format!(
+                "step {:?} is recorded as retrying where a result was expected",
+                record.name
+            ),
+            false,
+        )),
     }
 }

@@ -32,19 +32,7 @@ pub async fn sleep_until(name: &str, until: DateTime<Utc>) -> Result<(), StepErr
     let step = format!("sleep:{name}");
     let call = context.call(&step)?;
     let until = match &call.recorded {
-        Some(record) => match &record.outcome {
-            StepOutcome::Completed(value) => value
-                .get("until")
-                .and_then(|until| serde_json::from_value::<DateTime<Utc>>(until.clone()).ok())
-                .ok_or_else(|| {
-                    context.interrupt(format!("timer {step:?} has a malformed record"), false)
-                })?,
-            StepOutcome::Failed(_) => {
-                return Err(
-                    context.interrupt(format!("timer {step:?} is recorded as failed"), false)
-                )
-            }
-        },
+        Some(record) => context.recorded_deadline(record)?,
         None => {
             context
                 .save(StepRecord {

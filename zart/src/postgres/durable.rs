@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::Row;
 
-use super::{listener, non_negative, PostgresTaskScheduler};
+use super::{listener, PostgresTaskScheduler};
 use crate::backend::{Checkpointed, Lease, StepOutcome, StepRecord};
 use crate::error::{db, Error, Result};
 use crate::scheduler::{validate, TaskScheduler};
@@ -35,8 +34,13 @@ impl PostgresTaskScheduler {
         let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         for (lease, step) in steps {
             let (status, output, error) = match &step.outcome {
-                StepOutcome::Completed(value) => ("completed", Some(value), None),
+                StepOutcome::Completed(value) => ("completed", Some(value.clone()), None),
                 StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+                StepOutcome::Retrying { until, error } => (
+                    "retrying",
+                    Some(serde_json::json!({ "until": until })),
+                    Some(error.as_str()),
+                ),
             };
             ids.push(lease.task_id.as_str());
             tokens.push(lease.token);
@@ -130,40 +134,17 @@ impl PostgresTaskScheduler {
     }
 
     pub(super) async fn step_log_of(&self, task_id: &str) -> Result<Vec<StepRecord>> {
-        let rows = sqlx::query(&self.sql.load_steps)
+        let log: Value = sqlx::query_scalar(&self.sql.load_steps)
             .bind(task_id)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(db("loading checkpoints"))?;
-        rows.iter()
-            .map(|row| {
-                let status: String = row.try_get("status")?;
-                let outcome = match status.as_str() {
-                    "completed" => StepOutcome::Completed(
-                        row.try_get::<Option<Value>, _>("output")?
-                            .unwrap_or(Value::Null),
-                    ),
-                    _ => StepOutcome::Failed(
-                        row.try_get::<Option<String>, _>("error")?
-                            .unwrap_or_default(),
-                    ),
-                };
-                Ok(StepRecord {
-                    seq: non_negative(row.try_get("seq")?),
-                    name: row.try_get("name")?,
-                    occurrence: non_negative(row.try_get("occurrence")?),
-                    outcome,
-                    attempts: non_negative(row.try_get("attempts")?),
-                    started_at: row.try_get("started_at")?,
-                })
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(db("decoding checkpoints"))
+        step_log(&log).map_err(db("decoding checkpoints"))
     }
 }
 
-/// Decodes a step log returned by the claim (`[[seq, name, occurrence, status, output,
-/// error, attempts, started_at], ...]`).
+/// Decodes a step log, as the claim and `load_steps` return it: `[[seq, name, occurrence,
+/// status, output, error, attempts, started_at], ...]`.
 pub(super) fn step_log(log: &Value) -> std::result::Result<Vec<StepRecord>, sqlx::Error> {
     let malformed = |detail: &str| sqlx::Error::ColumnDecode {
         index: "steps".to_owned(),
@@ -184,6 +165,13 @@ pub(super) fn step_log(log: &Value) -> std::result::Result<Vec<StepRecord>, sqlx
                 Some("failed") => {
                     StepOutcome::Failed(field(5).as_str().unwrap_or_default().to_owned())
                 }
+                Some("retrying") => StepOutcome::Retrying {
+                    until: field(4)
+                        .get("until")
+                        .and_then(|until| serde_json::from_value(until.clone()).ok())
+                        .ok_or_else(|| malformed("a retrying step has no due time"))?,
+                    error: field(5).as_str().unwrap_or_default().to_owned(),
+                },
                 _ => return Err(malformed("unknown status")),
             };
             Ok(StepRecord {

@@ -314,8 +314,9 @@ impl Queries {
                 events = names.events()
             ),
             load_steps: format!(
-                "SELECT seq, name, occurrence, status, output, error, attempts, started_at
-                 FROM {steps} WHERE task_id = $1 ORDER BY seq",
+                "SELECT coalesce(jsonb_agg(jsonb_build_array(seq, name, occurrence, status, output,
+                                                             error, attempts, started_at) ORDER BY seq), '[]')
+                 FROM {steps} WHERE task_id = $1",
                 steps = names.steps()
             ),
             save_steps: format!(
@@ -326,16 +327,22 @@ impl Queries {
                  ),
                  held AS (
                     -- The row lock keeps a rescue or a cancel from slipping in between.
+                    -- One row per task, however many of its steps the batch holds.
                     SELECT t.task_id, t.lease_token, t.cancel_requested FROM {tasks} t
-                    JOIN input i ON t.task_id = i.task_id AND t.lease_token = i.token
-                    FOR SHARE OF t
+                    WHERE t.task_id IN (SELECT task_id FROM input)
+                    FOR SHARE
                  ),
                  saved AS (
                     INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
                     SELECT i.task_id, i.seq, i.name, i.occurrence, i.status, i.output, i.error, i.attempts, i.started_at
                     FROM input i JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
                     WHERE NOT h.cancel_requested
-                    ON CONFLICT (task_id, seq) DO NOTHING
+                    -- A step waiting out a long backoff is recorded as `retrying`; its
+                    -- later attempts replace that row. Any other recorded step stays.
+                    ON CONFLICT (task_id, seq) DO UPDATE
+                    SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error,
+                        attempts = EXCLUDED.attempts, finished_at = now()
+                    WHERE {steps}.status = 'retrying' AND {steps}.name = EXCLUDED.name
                     RETURNING task_id, seq
                  )
                  SELECT i.task_id, i.seq,
