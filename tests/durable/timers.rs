@@ -156,3 +156,47 @@ async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(
     .expect("step row");
     assert_eq!((status.as_str(), attempts), ("completed", 2));
 }
+
+/// Sleeps longer than its deadline allows.
+struct Overdue;
+
+#[zart::async_trait]
+impl DurableExecution for Overdue {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, _: Value) -> Result<Value, TaskError> {
+        sleep("too-long", Duration::from_secs(30)).await?;
+        Ok(json!("never"))
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        Some(Duration::from_millis(800))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_past_its_deadline_fails_even_while_asleep() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry.durable("overdue", Overdue);
+    let worker = db.start_worker(registry, quick_config());
+    let started = Instant::now();
+    db.scheduler
+        .schedule_now("late-1", "overdue", json!({}))
+        .await
+        .expect("scheduled");
+    let record = db
+        .wait_for_status("late-1", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(
+        record.error.as_deref(),
+        Some("the execution's deadline of 800ms passed")
+    );
+}

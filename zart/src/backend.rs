@@ -46,6 +46,8 @@ pub struct ClaimedTask {
     pub run_at: DateTime<Utc>,
     /// The attempt this claim starts, from 1.
     pub attempt: u32,
+    /// When the task was scheduled (the start of a durable execution's deadline).
+    pub created_at: DateTime<Utc>,
     /// The step log, for a durable execution claimed with
     /// [`claim_with_steps`](TaskBackend::claim_with_steps).
     pub steps: Option<Vec<StepRecord>>,

@@ -54,7 +54,9 @@ mod task;
 mod worker;
 
 pub use async_trait::async_trait;
-pub use durable::DurableScheduler;
+pub use durable::{
+    require, sleep, step, wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError,
+};
 pub use error::{Error, Result};
 pub use observer::{TaskEvent, TaskObserver};
 pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};

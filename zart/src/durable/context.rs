@@ -27,6 +27,8 @@ pub(crate) struct Runtime {
     pub lease: Lease,
     /// The step log, when it came with the claim.
     pub steps: Option<Vec<StepRecord>>,
+    /// When the execution was scheduled.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Runs `f` (a task handler) with `runtime` available to durable bodies.
@@ -53,6 +55,8 @@ impl std::fmt::Display for Interruption {
 /// A durable body's view of its execution.
 pub(crate) struct ExecutionContext {
     runtime: Option<Runtime>,
+    /// The execution's deadline, if it has one: no suspension lasts past it.
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
     recorded: HashMap<u32, StepRecord>,
     state: Mutex<CallState>,
 }
@@ -135,6 +139,8 @@ impl ExecutionContext {
 
     /// Ends this run of the body so that the execution sleeps until `until`.
     pub(crate) fn suspend(&self, until: chrono::DateTime<chrono::Utc>) -> super::StepError {
+        // Wake at the deadline at the latest, to fail the execution then.
+        let until = self.deadline.map_or(until, |deadline| until.min(deadline));
         self.stop(Interruption {
             reason: format!("suspended until {until}"),
             retryable: false,
@@ -253,9 +259,25 @@ impl ExecutionContext {
 /// regardless of it. Outside a worker (a unit test calling the handler) steps simply run.
 pub(crate) async fn run_body<T>(
     instance: &TaskInstance,
+    deadline: Option<Duration>,
     body: impl Future<Output = Result<T, TaskError>>,
 ) -> Result<(Result<T, TaskError>, Option<Interruption>), SchedulerTaskError> {
     let runtime = RUNTIME.try_with(Runtime::clone).ok();
+    let deadline = match (&runtime, deadline) {
+        (Some(runtime), Some(limit)) => Some((
+            limit,
+            runtime.created_at + chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX),
+        )),
+        _ => None,
+    };
+    let passed = |limit: Duration| {
+        TaskError::Permanent(format!("the execution's deadline of {limit:?} passed"))
+    };
+    if let Some((limit, at)) = deadline {
+        if chrono::Utc::now() >= at {
+            return Ok((Err(passed(limit)), None));
+        }
+    }
     let recorded = match &runtime {
         Some(Runtime {
             steps: Some(steps), ..
@@ -271,10 +293,20 @@ pub(crate) async fn run_body<T>(
     };
     let context = Arc::new(ExecutionContext {
         runtime,
+        deadline: deadline.map(|(_, at)| at),
         recorded: recorded.into_iter().map(|r| (r.seq, r)).collect(),
         state: Mutex::new(CallState::default()),
     });
-    let output = EXECUTION.scope(context.clone(), body).await;
+    let scoped = EXECUTION.scope(context.clone(), body);
+    let output = match deadline {
+        Some((limit, at)) => {
+            let remaining = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::time::timeout(remaining, scoped)
+                .await
+                .unwrap_or_else(|_| Err(passed(limit)))
+        }
+        None => scoped.await,
+    };
     let verdict = context.verdict(output.is_ok());
     Ok((output, verdict))
 }

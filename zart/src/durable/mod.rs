@@ -90,8 +90,16 @@ pub trait DurableExecution: Send + Sync + 'static {
         RetryConfig::none()
     }
 
-    /// Longest time one attempt of the execution may run. Default: no limit.
+    /// Longest time one attempt of the execution may run (one run of the body, between
+    /// suspensions). Default: no limit.
     fn timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Longest time the whole execution may take, from when it was scheduled to its end,
+    /// across retries, sleeps and waits: past it, the execution fails (a sleeping or
+    /// waiting one is woken at the deadline to fail). Default: no limit.
+    fn deadline(&self) -> Option<Duration> {
         None
     }
 }
@@ -179,7 +187,8 @@ impl<D: DurableExecution> ScheduledTask for Durable<D> {
         instance: &TaskInstance,
     ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
         let data: D::Data = instance.input()?;
-        let (output, interrupted) = context::run_body(instance, self.0.run(data)).await?;
+        let (output, interrupted) =
+            context::run_body(instance, self.0.deadline(), self.0.run(data)).await?;
         if let Some(interruption) = interrupted {
             return Err(match (interruption.suspend_until, interruption.retryable) {
                 (Some(until), _) => SchedulerTaskError::Suspended { until },

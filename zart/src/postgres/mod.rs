@@ -311,8 +311,9 @@ fn claimed_task(row: &PgRow) -> std::result::Result<ClaimedTask, sqlx::Error> {
         metadata: row.try_get(4)?,
         run_at: row.try_get(5)?,
         attempt: non_negative(row.try_get(6)?),
+        created_at: row.try_get(7)?,
         steps: row
-            .try_get::<Option<Value>, _>(7)?
+            .try_get::<Option<Value>, _>(8)?
             .map(|log| durable::step_log(&log))
             .transpose()?,
     })

@@ -154,6 +154,7 @@ impl Queries {
                      attempts = t.attempts + 1, started_at = now()
                  FROM due WHERE t.task_id = due.task_id
                  RETURNING t.task_id, t.lease_token, t.task_name, t.data, t.metadata, t.run_at, t.attempts,
+                     t.created_at,
                      CASE WHEN t.task_name = ANY($4) THEN (
                          SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
                                         s.output, s.error, s.attempts, s.started_at) ORDER BY s.seq), '[]')

@@ -358,6 +358,7 @@ impl Worker {
                 checkpoints: checkpoints.clone(),
                 lease: task.lease.clone(),
                 steps: task.steps.clone(),
+                created_at: task.created_at,
             };
             let attempt = async {
                 match task.task_name == TICK_TASK {
