@@ -25,8 +25,8 @@ pub(crate) struct Runtime {
     pub backend: Arc<dyn TaskBackend>,
     pub checkpoints: Checkpoints,
     pub lease: Lease,
-    /// The step log, when it came with the claim.
-    pub steps: Option<Vec<StepRecord>>,
+    /// The step log, when it came with the claim (shared: the runtime is cloned per body).
+    pub steps: Option<Arc<[StepRecord]>>,
     /// When the execution was scheduled.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -281,7 +281,7 @@ pub(crate) async fn run_body<T>(
     let recorded = match &runtime {
         Some(Runtime {
             steps: Some(steps), ..
-        }) => steps.clone(),
+        }) => steps.to_vec(),
         Some(runtime) => runtime
             .backend
             .load_steps(&instance.task_id)

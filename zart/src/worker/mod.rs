@@ -329,7 +329,12 @@ impl Worker {
         }
     }
 
-    fn spawn_executor(&self, tasks: &mut Tasks, task: ClaimedTask, permit: OwnedSemaphorePermit) {
+    fn spawn_executor(
+        &self,
+        tasks: &mut Tasks,
+        mut task: ClaimedTask,
+        permit: OwnedSemaphorePermit,
+    ) {
         let registry = self.registry.clone();
         let backend = self.backend.clone();
         let observers = self.observers.clone();
@@ -357,7 +362,7 @@ impl Worker {
                 backend: backend.clone(),
                 checkpoints: checkpoints.clone(),
                 lease: task.lease.clone(),
-                steps: task.steps.clone(),
+                steps: task.steps.take().map(Arc::from),
                 created_at: task.created_at,
             };
             let attempt = async {
