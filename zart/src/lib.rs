@@ -47,13 +47,13 @@ pub mod postgres;
 pub mod recurring;
 mod registry;
 mod retry;
-pub mod schedule;
 pub mod scheduler;
 mod table_names;
 mod task;
 mod worker;
 
 pub use async_trait::async_trait;
+pub use zart_schedule as schedule;
 pub use durable::{
     require, sleep, step, wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError,
 };

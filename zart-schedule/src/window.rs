@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```
 /// use chrono::{NaiveTime, TimeZone, Utc, Weekday};
-/// use zart::schedule::TimeWindow;
+/// use zart_schedule::TimeWindow;
 ///
 /// let office = TimeWindow::new("Europe/Berlin")?
 ///     .weekdays([Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri])
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 /// // Monday 2026-03-02 10:00 in Berlin is 09:00 UTC.
 /// assert!(office.contains(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()));
 /// assert!(!office.contains(Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap())); // 17:00 local
-/// # Ok::<(), zart::schedule::ScheduleError>(())
+/// # Ok::<(), zart_schedule::ScheduleError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WindowSpec", into = "WindowSpec")]
@@ -38,7 +38,7 @@ impl TimeWindow {
     /// narrowed with [`weekdays`](Self::weekdays) and [`segment`](Self::segment).
     pub fn new(timezone: &str) -> Result<Self, super::ScheduleError> {
         Ok(TimeWindow {
-            tz: super::parse_tz(timezone)?,
+            tz: super::parse_timezone(timezone)?,
             weekdays: 0,
             segments: Vec::new(),
         })
@@ -57,6 +57,64 @@ impl TimeWindow {
     pub fn segment(mut self, start: NaiveTime, end: NaiveTime) -> Self {
         self.segments.push((start, end));
         self
+    }
+
+    /// A window in `timezone` from a literal: day lists and ranges (`mon-fri`,
+    /// `sat,sun`, `fri-mon` wraps) and time segments (`09:00-17:00`, `22:00-02:00` crosses
+    /// midnight), separated by spaces. Without days every day is allowed; without segments
+    /// the whole day.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use zart_schedule::TimeWindow;
+    ///
+    /// let office = TimeWindow::parse("Europe/Berlin", "mon-fri 09:00-12:00 13:00-17:00")?;
+    /// assert!(office.contains(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap())); // Monday 10:00
+    /// assert!(!office.contains(Utc.with_ymd_and_hms(2026, 3, 2, 11, 30, 0).unwrap())); // 12:30
+    /// assert!(TimeWindow::parse("UTC", "mon-fry").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse(timezone: &str, spec: &str) -> Result<Self, WindowError> {
+        let fail = |reason: String| WindowError {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let mut window = TimeWindow::new(timezone).map_err(|e| fail(e.to_string()))?;
+        if spec.trim().is_empty() {
+            return Err(fail("it is empty; write days (mon-fri) and/or times (09:00-17:00)".into()));
+        }
+        for part in spec.split_whitespace() {
+            if part.contains(':') {
+                let (start, end) = part
+                    .split_once('-')
+                    .ok_or_else(|| fail(format!("{part:?} is not a time segment such as 09:00-17:00")))?;
+                let time = |t: &str| {
+                    NaiveTime::parse_from_str(t, "%H:%M")
+                        .map_err(|_| fail(format!("{t:?} is not a time of day (HH:MM, 00:00 to 23:59)")))
+                };
+                window = window.segment(time(start)?, time(end)?);
+            } else {
+                for days in part.split(',') {
+                    let day = |name: &str| {
+                        name.parse::<Weekday>()
+                            .ok()
+                            .filter(|_| name.len() == 3)
+                            .ok_or_else(|| fail(format!("{name:?} is not a weekday (mon, tue, wed, thu, fri, sat, sun)")))
+                    };
+                    let (first, last) = match days.split_once('-') {
+                        Some((first, last)) => (day(first)?, day(last)?),
+                        None => (day(days)?, day(days)?),
+                    };
+                    let mut current = first;
+                    window = window.weekdays([current]);
+                    while current != last {
+                        current = current.succ();
+                        window = window.weekdays([current]);
+                    }
+                }
+            }
+        }
+        Ok(window)
     }
 
     /// The window's time zone.
@@ -86,6 +144,21 @@ impl TimeWindow {
                 false
             }
         })
+    }
+}
+
+/// A time window literal that does not parse (see [`TimeWindow::parse`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid time window {spec:?}: {reason}")]
+pub struct WindowError {
+    spec: String,
+    reason: String,
+}
+
+impl WindowError {
+    /// What was wrong, without the literal.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 

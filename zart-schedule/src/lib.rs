@@ -9,8 +9,13 @@
 //!   run ended at `finished` (only [`Schedule::FixedDelay`] looks at `finished`).
 //!
 //! Schedules are stored as JSON; the form is stable (see [`Schedule`]).
+//!
+//! This crate is re-exported by `zart` as `zart::schedule`. It stands on its own so that
+//! `zart`'s attribute macros validate cron expressions, time zones, durations and windows
+//! with the very parsers the runtime uses, when the user's crate compiles.
 
 mod cron;
+mod duration;
 mod window;
 
 use std::time::Duration;
@@ -20,7 +25,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 pub use cron::{CronError, CronExpr};
-pub use window::TimeWindow;
+pub use duration::{parse_duration, DurationError};
+pub use window::{TimeWindow, WindowError};
 
 /// When a recurring task runs.
 ///
@@ -32,13 +38,13 @@ pub use window::TimeWindow;
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
-/// use zart::schedule::Schedule;
+/// use zart_schedule::Schedule;
 ///
 /// let nightly = Schedule::cron("0 2 * * *", "Europe/Berlin")?;
 /// let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
 /// // 02:00 in Berlin in summer is 00:00 UTC.
 /// assert_eq!(nightly.first_after(now), Some(Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap()));
-/// # Ok::<(), zart::schedule::ScheduleError>(())
+/// # Ok::<(), zart_schedule::ScheduleError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "ScheduleSpec", into = "ScheduleSpec")]
@@ -85,7 +91,13 @@ pub enum ScheduleError {
     TooShort(&'static str),
 }
 
-pub(crate) fn parse_tz(name: &str) -> Result<Tz, ScheduleError> {
+/// The IANA time zone named `name` (`"Europe/Berlin"`, `"UTC"`).
+///
+/// ```
+/// assert!(zart_schedule::parse_timezone("Europe/Berlin").is_ok());
+/// assert!(zart_schedule::parse_timezone("Europe/Bonn").is_err());
+/// ```
+pub fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
     name.parse::<Tz>()
         .map_err(|_| ScheduleError::UnknownTimeZone(name.to_owned()))
 }
@@ -95,7 +107,7 @@ impl Schedule {
     pub fn cron(expression: &str, timezone: &str) -> Result<Self, ScheduleError> {
         Ok(Schedule::Cron {
             expression: expression.parse()?,
-            timezone: parse_tz(timezone)?,
+            timezone: parse_timezone(timezone)?,
         })
     }
 

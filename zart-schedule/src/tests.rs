@@ -410,3 +410,40 @@ fn time_windows_cover_weekdays_and_segments_across_midnight() {
     let back: TimeWindow = serde_json::from_value(stored).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, nights);
 }
+
+#[test]
+fn window_literals_parse_into_the_windows_they_name() {
+    let built = TimeWindow::new("Europe/Berlin")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .weekdays([Weekday::Fri, Weekday::Sat, Weekday::Sun, Weekday::Mon])
+        .segment(time(22, 0), time(2, 0))
+        .segment(time(9, 0), time(10, 30));
+    let parsed = TimeWindow::parse("Europe/Berlin", "fri-mon 22:00-02:00 09:00-10:30");
+    assert_eq!(parsed, Ok(built));
+    let list = TimeWindow::parse("UTC", "SAT,sun").unwrap_or_else(|e| panic!("{e}"));
+    assert!(list.contains(utc(2026, 3, 7, 12, 0, 0))); // a Saturday
+    assert!(!list.contains(utc(2026, 3, 6, 12, 0, 0))); // a Friday
+}
+
+#[test]
+fn window_literals_name_what_is_wrong() {
+    let cases = [
+        ("UTC", "", "empty"),
+        ("UTC", "mon-fry", "\"fry\" is not a weekday"),
+        ("UTC", "monday", "\"monday\" is not a weekday"),
+        ("UTC", "09:00", "not a time segment"),
+        ("UTC", "09:00-25:00", "\"25:00\" is not a time of day"),
+        ("Mars/Olympus", "mon", "unknown time zone"),
+    ];
+    for (tz, spec, reason) in cases {
+        let error = TimeWindow::parse(tz, spec).err();
+        assert!(
+            error.as_ref().is_some_and(|e| e.reason().contains(reason)),
+            "{spec}: {error:?}"
+        );
+    }
+}
+
+fn time(h: u32, m: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(h, m, 0).unwrap_or_else(|| panic!("invalid test time"))
+}
