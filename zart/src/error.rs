@@ -68,6 +68,15 @@ pub enum Error {
     /// [`Worker::run`](crate::Worker::run) was called while the worker was already running.
     #[error("this worker is already running")]
     WorkerAlreadyRunning,
+
+    /// [`WorkerBuilder::start`](crate::WorkerBuilder::start) was called outside a Tokio
+    /// runtime.
+    #[error("a worker is started on a Tokio runtime: call start from within one")]
+    NoRuntime,
+
+    /// A worker's run ended abnormally (it panicked or was aborted).
+    #[error("the worker stopped abnormally: {0}")]
+    WorkerStopped(String),
 }
 
 impl Error {

@@ -40,8 +40,14 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod client;
+mod definition;
 pub mod durable;
 mod error;
+mod inject;
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
 mod observer;
 pub mod postgres;
 pub mod recurring;
@@ -57,7 +63,11 @@ pub use zart_schedule as schedule;
 pub use durable::{
     require, sleep, step, wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError,
 };
+pub use client::Zart;
+pub use definition::{Handle, TaskDefinition, WaitError};
 pub use error::{Error, Result};
+pub use inject::{ContextError, State};
+pub use zart_macros::{durable, recurring, registry, step, task};
 pub use observer::{TaskEvent, TaskObserver};
 pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};
 pub use registry::{RegistryError, TaskRegistry};
@@ -68,7 +78,7 @@ pub use task::{
     CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
     TaskInstance, TaskRecord, TaskStatus,
 };
-pub use worker::{ConfigError, Worker, WorkerBuilder, WorkerConfig};
+pub use worker::{ConfigError, RunningWorker, Worker, WorkerBuilder, WorkerConfig};
 
 /// The README's examples, compiled as doc tests so that it only says what is true.
 #[doc = include_str!("../../README.md")]

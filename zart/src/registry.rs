@@ -1,9 +1,11 @@
 //! Which handler runs a task of which name.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::durable::{Durable, DurableExecution};
+use crate::inject::States;
 use crate::recurring::{RecurringError, RecurringTask};
 use crate::task::ScheduledTask;
 
@@ -46,6 +48,9 @@ pub struct TaskRegistry {
     handlers: HashMap<String, Arc<dyn ScheduledTask>>,
     recurring: Vec<RecurringTask>,
     durable: Vec<String>,
+    states: Arc<States>,
+    /// The states tasks ask for: (task name, state type, its name).
+    required_states: Vec<(String, TypeId, &'static str)>,
     refused: Vec<RegistryError>,
 }
 
@@ -65,6 +70,17 @@ pub enum RegistryError {
     /// A recurring task cannot be registered.
     #[error(transparent)]
     InvalidRecurring(#[from] RecurringError),
+    /// A task takes a [`State`](crate::State) of a type that was not registered.
+    #[error("task {task:?} takes State<{state}>, but no state of that type is registered (WorkerBuilder::state / TaskRegistry::state)")]
+    MissingState {
+        /// The task's name.
+        task: String,
+        /// The state's type.
+        state: &'static str,
+    },
+    /// A state of this type is registered already.
+    #[error("a state of type {0} is registered already")]
+    DuplicateState(&'static str),
 }
 
 impl TaskRegistry {
@@ -168,15 +184,77 @@ impl TaskRegistry {
         &self.recurring
     }
 
+    /// Registers shared application state, handed to every task function that takes a
+    /// [`State<T>`](crate::State) parameter. One value per type: a second is refused.
+    pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.state_arc(Arc::new(value))
+    }
+
+    /// [`state`](Self::state) for a value already shared.
+    pub fn state_arc<T: Send + Sync + 'static>(&mut self, value: Arc<T>) -> &mut Self {
+        if !Arc::make_mut(&mut self.states).insert(value) {
+            self.refused
+                .push(RegistryError::DuplicateState(std::any::type_name::<T>()));
+        }
+        self
+    }
+
+    /// Notes that task `task` takes `State<T>`: the worker will not start without one.
+    pub fn require_state<T: Send + Sync + 'static>(&mut self, task: &str) -> &mut Self {
+        self.required_states.push((
+            task.to_owned(),
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+        ));
+        self
+    }
+
+    /// Takes over everything `other` registered (handlers, durable executions, recurring
+    /// tasks, states); what clashes with this registry is refused as if registered here.
+    pub fn merge(&mut self, other: TaskRegistry) -> &mut Self {
+        for (name, handler) in other.handlers {
+            let durable = other.durable.contains(&name);
+            match self.try_register_arc(name.clone(), handler) {
+                Ok(_) if durable => self.durable.push(name),
+                Ok(_) => {}
+                Err(refused) => self.refused.push(refused),
+            }
+        }
+        for task in other.recurring {
+            self.recurring(task);
+        }
+        let clashes = Arc::make_mut(&mut self.states).merge(&other.states);
+        self.refused
+            .extend(clashes.into_iter().map(RegistryError::DuplicateState));
+        self.required_states.extend(other.required_states);
+        self.refused.extend(other.refused);
+        self
+    }
+
+    pub(crate) fn states(&self) -> &Arc<States> {
+        &self.states
+    }
+
     /// Notes a registration refused elsewhere (a builder), so that the worker will not start.
     pub(crate) fn refuse(&mut self, refused: RegistryError) {
         self.refused.push(refused);
     }
 
     /// The first registration [`register`](Self::register) refused, if any.
+    /// A task that takes a state nobody registered counts as refused too.
     pub fn validate(&self) -> Result<(), RegistryError> {
-        match self.refused.first() {
-            Some(refused) => Err(refused.clone()),
+        if let Some(refused) = self.refused.first() {
+            return Err(refused.clone());
+        }
+        match self
+            .required_states
+            .iter()
+            .find(|(_, type_id, _)| !self.states.contains(*type_id))
+        {
+            Some((task, _, state)) => Err(RegistryError::MissingState {
+                task: task.clone(),
+                state,
+            }),
             None => Ok(()),
         }
     }

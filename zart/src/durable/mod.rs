@@ -69,6 +69,12 @@ pub fn execution_id() -> Option<String> {
     })
 }
 
+/// Whether a durable execution's body is running on this task (so that steps are
+/// checkpointed).
+pub fn in_execution() -> bool {
+    context::ExecutionContext::current().is_some()
+}
+
 /// A durable workflow: [`run`](Self::run) is re-run from the top whenever the execution
 /// resumes; its [`step`]s are checkpointed.
 ///
@@ -138,6 +144,20 @@ impl TaskError {
     }
 }
 
+impl From<TaskError> for SchedulerTaskError {
+    /// Retryable failures (a plain failure, a step whose retries ran out) stay retryable;
+    /// the rest fail the task for good.
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::Failed(message) => SchedulerTaskError::Failed(message),
+            error @ TaskError::Step(StepError::Exhausted { .. }) => {
+                SchedulerTaskError::Failed(error.to_string())
+            }
+            error => SchedulerTaskError::Permanent(error.to_string()),
+        }
+    }
+}
+
 /// Why a step failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -196,17 +216,10 @@ impl<D: DurableExecution> ScheduledTask for Durable<D> {
                 (None, false) => SchedulerTaskError::Permanent(interruption.reason),
             });
         }
-        match output {
-            Ok(output) => Ok(Box::new(OnComplete {
-                result: Some(serde_json::to_value(output)?),
-                schedule_next: Vec::new(),
-            })),
-            Err(TaskError::Failed(message)) => Err(SchedulerTaskError::Failed(message)),
-            Err(error @ TaskError::Step(StepError::Exhausted { .. })) => {
-                Err(SchedulerTaskError::Failed(error.to_string()))
-            }
-            Err(error) => Err(SchedulerTaskError::Permanent(error.to_string())),
-        }
+        Ok(Box::new(OnComplete {
+            result: Some(serde_json::to_value(output?)?),
+            schedule_next: Vec::new(),
+        }))
     }
 
     fn retry_config(&self) -> RetryConfig {

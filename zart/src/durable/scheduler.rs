@@ -35,9 +35,11 @@ pub struct DurableScheduler {
 impl DurableScheduler {
     /// A scheduler over `backend` (a clone of it: backends share their pool).
     pub fn from_backend<B: TaskBackend + Clone>(backend: &B) -> Self {
-        DurableScheduler {
-            backend: Arc::new(backend.clone()),
-        }
+        DurableScheduler::from_arc(Arc::new(backend.clone()))
+    }
+
+    pub(crate) fn from_arc(backend: Arc<dyn TaskBackend>) -> Self {
+        DurableScheduler { backend }
     }
 
     /// Starts execution `execution_id` of the durable execution registered as `name`, with

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Worker, WorkerConfig};
+use crate::error::{Error, Result};
 use crate::backend::TaskBackend;
 use crate::durable::DurableExecution;
 use crate::observer::TaskObserver;
@@ -60,13 +61,32 @@ pub struct WorkerBuilder {
 impl WorkerBuilder {
     /// A builder for a worker over `backend` (a clone of it: backends share their pool).
     pub fn from_backend<B: TaskBackend + Clone>(backend: &B) -> Self {
+        WorkerBuilder::from_arc(Arc::new(backend.clone()))
+    }
+
+    pub(crate) fn from_arc(backend: Arc<dyn TaskBackend>) -> Self {
         WorkerBuilder {
-            backend: Arc::new(backend.clone()),
+            backend,
             registry: TaskRegistry::new(),
             config: WorkerConfig::default(),
             observers: Vec::new(),
             durable_names: HashMap::new(),
         }
+    }
+
+    /// Registers everything in `registry`: typically `zart::registry![a, b, c]`, the tasks
+    /// and durable executions declared with the macros. A name registered twice is refused
+    /// when the worker starts.
+    pub fn register(mut self, registry: TaskRegistry) -> Self {
+        self.registry.merge(registry);
+        self
+    }
+
+    /// Registers shared application state: every task function taking a
+    /// [`State<T>`](crate::State) parameter gets this value. One value per type.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.registry.state(value);
+        self
     }
 
     /// Registers a plain task handler.
@@ -141,8 +161,23 @@ impl WorkerBuilder {
         self
     }
 
-    /// The worker. A refused registration surfaces when it runs
-    /// ([`Error::Registry`](crate::Error::Registry)).
+    /// Builds the worker and runs it on the current Tokio runtime. A refused
+    /// registration, a missing state or an unusable configuration is returned here, before
+    /// anything runs.
+    pub fn start(self) -> Result<RunningWorker> {
+        self.registry.validate()?;
+        self.config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let worker = Arc::new(self.build());
+        let run = runtime.spawn({
+            let worker = worker.clone();
+            async move { worker.run().await }
+        });
+        Ok(RunningWorker { worker, run })
+    }
+
+    /// The worker, to run with [`Worker::run`]. A refused registration surfaces when it
+    /// runs ([`Error::Registry`](crate::Error::Registry)).
     pub fn build(self) -> Worker {
         Worker::with_backend(
             self.backend,
@@ -150,6 +185,37 @@ impl WorkerBuilder {
             self.config,
             self.observers,
         )
+    }
+}
+
+/// A worker running in the background ([`WorkerBuilder::start`]).
+pub struct RunningWorker {
+    worker: Arc<Worker>,
+    run: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl RunningWorker {
+    /// The worker's id, as stored on the tasks it holds.
+    pub fn id(&self) -> &str {
+        self.worker.id()
+    }
+
+    /// Stops the worker gracefully (see [`Worker::shutdown`]) and returns how its run
+    /// ended.
+    pub async fn shutdown(self) -> Result<()> {
+        self.worker.shutdown().await;
+        match self.run.await {
+            Ok(ended) => ended,
+            Err(join) => Err(Error::WorkerStopped(join.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Debug for RunningWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningWorker")
+            .field("id", &self.id())
+            .finish_non_exhaustive()
     }
 }
 

@@ -55,7 +55,7 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
             ),
         });
     };
-    let instance = TaskInstance {
+    let instance = std::sync::Arc::new(TaskInstance {
         task_id: task.lease.task_id.clone(),
         task_name: task.task_name.clone(),
         data: task.data.clone(),
@@ -63,11 +63,12 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         attempt: task.attempt,
         scheduled_at: task.run_at,
         worker_id: worker_id.to_owned(),
-    };
+    });
     let attempt = async {
         let completion = handler.execute(&instance).await?;
         Ok::<_, SchedulerTaskError>(completion.into_on_complete())
     };
+    let attempt = crate::inject::scope(registry.states().clone(), instance.clone(), attempt);
     let attempt = AssertUnwindSafe(attempt).catch_unwind();
     let outcome = match handler.timeout() {
         Some(limit) => match tokio::time::timeout(limit, attempt).await {

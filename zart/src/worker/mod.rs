@@ -30,7 +30,7 @@ use crate::observer::{TaskEvent, TaskObserver};
 use crate::recurring::TICK_TASK;
 use crate::registry::TaskRegistry;
 
-pub use builder::WorkerBuilder;
+pub use builder::{RunningWorker, WorkerBuilder};
 use completer::{Completer, Report};
 pub use config::{ConfigError, WorkerConfig};
 pub(crate) use executor::panic_message;

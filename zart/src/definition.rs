@@ -1,0 +1,186 @@
+//! Typed tasks: a [`TaskDefinition`] ties a task's name to its input and output types, so
+//! that starting it with the wrong input, or reading its result as the wrong type, does
+//! not compile. `#[task]` and `#[durable]` implement it; a [`Handle`] watches one run.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::TaskBackend;
+use crate::error::{Error, Result};
+use crate::registry::TaskRegistry;
+use crate::task::{TaskRecord, TaskStatus};
+
+/// A task (plain or durable) known by type: its name, its input and its output.
+///
+/// `#[zart::task]` and `#[zart::durable]` implement it for the type behind the module they
+/// generate (`send_email::Task`); a hand-written handler can implement it too, to get typed
+/// handles.
+///
+/// ```
+/// use zart::{Handle, TaskDefinition, TaskError, Zart};
+///
+/// #[zart::task]
+/// async fn resize(width: u32) -> Result<u32, TaskError> {
+///     Ok(width / 2)
+/// }
+///
+/// assert_eq!(<resize::Task as TaskDefinition>::NAME, "resize");
+///
+/// async fn half(zart: &Zart) -> Result<u32, Box<dyn std::error::Error>> {
+///     let handle: Handle<resize::Task> = resize::schedule_now(zart, "resize-1", 640).await?;
+///     Ok(handle.wait(std::time::Duration::from_secs(10)).await?)
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Zart task",
+    label = "not a task",
+    note = "annotate an async fn with `#[zart::task]` or `#[zart::durable]` and name the fn (its module's `Task` type), or implement `TaskDefinition` by hand"
+)]
+pub trait TaskDefinition: Send + Sync + 'static {
+    /// The name its runs are stored and claimed under.
+    const NAME: &'static str;
+    /// What a run is started with.
+    type Input: Serialize + DeserializeOwned + Send + 'static;
+    /// What a completed run stores as its result.
+    type Output: Send + 'static;
+
+    /// Registers the handler (and its recurring schedules, and the states it needs).
+    fn register(registry: &mut TaskRegistry);
+}
+
+/// One run of task `D`, by id: its status, its typed result, and control over it.
+pub struct Handle<D> {
+    id: String,
+    backend: Arc<dyn TaskBackend>,
+    definition: PhantomData<fn() -> D>,
+}
+
+impl<D> Clone for Handle<D> {
+    fn clone(&self) -> Self {
+        Handle {
+            id: self.id.clone(),
+            backend: self.backend.clone(),
+            definition: PhantomData,
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Handle<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("task", &std::any::type_name::<D>())
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// Why [`Handle::wait`] returned no result.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The run had not ended when the timeout passed; it goes on.
+    #[error("task {task_id:?} is still {status} after {timeout:?}")]
+    TimedOut {
+        /// The run's id.
+        task_id: String,
+        /// Its status when the wait gave up.
+        status: TaskStatus,
+        /// How long the wait lasted.
+        timeout: Duration,
+    },
+    /// The run ended without a result: failed, dead or cancelled.
+    #[error("task {task_id:?} ended {status}{}", .error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Ended {
+        /// The run's id.
+        task_id: String,
+        /// How it ended.
+        status: TaskStatus,
+        /// Its last error, if any.
+        error: Option<String>,
+    },
+    /// The stored result does not decode into the task's output type (the code changed
+    /// since the run completed).
+    #[error("task {task_id:?} completed, but its result does not decode: {source}")]
+    Decode {
+        /// The run's id.
+        task_id: String,
+        /// The decoder's error.
+        source: serde_json::Error,
+    },
+    /// The store failed, or knows no run with this id.
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl<D: TaskDefinition> Handle<D> {
+    pub(crate) fn new(id: String, backend: Arc<dyn TaskBackend>) -> Self {
+        Handle {
+            id,
+            backend,
+            definition: PhantomData,
+        }
+    }
+
+    /// The run's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The run's status, or `None` if no run has this id.
+    pub async fn status(&self) -> Result<Option<TaskStatus>> {
+        self.backend.status(&self.id).await
+    }
+
+    /// Everything stored about the run, or `None`.
+    pub async fn record(&self) -> Result<Option<TaskRecord>> {
+        self.backend.get_task(&self.id).await
+    }
+
+    /// Waits until the run ends, at most `timeout` (woken by the store's notifications),
+    /// and returns its typed result.
+    pub async fn wait(&self, timeout: Duration) -> Result<D::Output, WaitError>
+    where
+        D::Output: DeserializeOwned,
+    {
+        let record = self.backend.wait(&self.id, timeout).await?;
+        match record.status {
+            TaskStatus::Completed => {
+                let value = record.result.unwrap_or(serde_json::Value::Null);
+                serde_json::from_value::<D::Output>(value).map_err(|source| WaitError::Decode {
+                    task_id: self.id.clone(),
+                    source,
+                })
+            }
+            status if status.is_terminal() => Err(WaitError::Ended {
+                task_id: self.id.clone(),
+                status,
+                error: record.error,
+            }),
+            status => Err(WaitError::TimedOut {
+                task_id: self.id.clone(),
+                status,
+                timeout,
+            }),
+        }
+    }
+
+    /// Cancels the run (a running durable execution stops at its next step boundary).
+    /// Returns whether it was cancelled or asked to stop.
+    pub async fn cancel(&self) -> Result<bool> {
+        self.backend.cancel(&self.id).await
+    }
+
+    /// Sends event `name` to the run (a durable execution waiting in
+    /// [`wait_for_event`](crate::wait_for_event)). Returns whether a waiting run was woken.
+    pub async fn send_event(&self, name: &str, payload: &impl Serialize) -> Result<bool> {
+        let payload = serde_json::to_value(payload).map_err(|e| Error::InvalidTask {
+            task_id: self.id.clone(),
+            reason: format!("the payload of event {name:?} does not serialise: {e}"),
+        })?;
+        self.backend.send_event(&self.id, name, payload).await
+    }
+}
