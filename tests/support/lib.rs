@@ -76,6 +76,11 @@ impl TestDb {
         scheduler
     }
 
+    /// The typed client over this schema (what the macros' handles take).
+    pub fn zart(&self) -> zart::Zart {
+        zart::Zart::from_backend(&*self.scheduler)
+    }
+
     /// The quoted, qualified task table.
     pub fn tasks_table(&self) -> String {
         self.scheduler.table_names().tasks()

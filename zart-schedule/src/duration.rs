@@ -138,9 +138,7 @@ mod tests {
         for (literal, reason) in cases {
             let error = parse_duration(literal).err();
             assert!(
-                error
-                    .as_ref()
-                    .is_some_and(|e| e.reason().contains(reason)),
+                error.as_ref().is_some_and(|e| e.reason().contains(reason)),
                 "{literal}: {error:?}"
             );
         }

@@ -81,16 +81,23 @@ impl TimeWindow {
         };
         let mut window = TimeWindow::new(timezone).map_err(|e| fail(e.to_string()))?;
         if spec.trim().is_empty() {
-            return Err(fail("it is empty; write days (mon-fri) and/or times (09:00-17:00)".into()));
+            return Err(fail(
+                "it is empty; write days (mon-fri) and/or times (09:00-17:00)".into(),
+            ));
         }
         for part in spec.split_whitespace() {
             if part.contains(':') {
-                let (start, end) = part
-                    .split_once('-')
-                    .ok_or_else(|| fail(format!("{part:?} is not a time segment such as 09:00-17:00")))?;
+                let (start, end) = part.split_once('-').ok_or_else(|| {
+                    fail(format!(
+                        "{part:?} is not a time segment such as 09:00-17:00"
+                    ))
+                })?;
                 let time = |t: &str| {
-                    NaiveTime::parse_from_str(t, "%H:%M")
-                        .map_err(|_| fail(format!("{t:?} is not a time of day (HH:MM, 00:00 to 23:59)")))
+                    NaiveTime::parse_from_str(t, "%H:%M").map_err(|_| {
+                        fail(format!(
+                            "{t:?} is not a time of day (HH:MM, 00:00 to 23:59)"
+                        ))
+                    })
                 };
                 window = window.segment(time(start)?, time(end)?);
             } else {
@@ -99,7 +106,11 @@ impl TimeWindow {
                         name.parse::<Weekday>()
                             .ok()
                             .filter(|_| name.len() == 3)
-                            .ok_or_else(|| fail(format!("{name:?} is not a weekday (mon, tue, wed, thu, fri, sat, sun)")))
+                            .ok_or_else(|| {
+                                fail(format!(
+                                    "{name:?} is not a weekday (mon, tue, wed, thu, fri, sat, sun)"
+                                ))
+                            })
                     };
                     let (first, last) = match days.split_once('-') {
                         Some((first, last)) => (day(first)?, day(last)?),

@@ -39,15 +39,15 @@
 //! ```
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;
 pub mod backend;
 mod client;
 mod definition;
 pub mod durable;
 mod error;
 mod inject;
-#[doc(hidden)]
-#[path = "macro_support.rs"]
-pub mod __private;
 mod observer;
 pub mod postgres;
 pub mod recurring;
@@ -59,15 +59,13 @@ mod task;
 mod worker;
 
 pub use async_trait::async_trait;
-pub use zart_schedule as schedule;
+pub use client::Zart;
+pub use definition::{Handle, TaskDefinition, WaitError};
 pub use durable::{
     require, sleep, step, wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError,
 };
-pub use client::Zart;
-pub use definition::{Handle, TaskDefinition, WaitError};
 pub use error::{Error, Result};
 pub use inject::{ContextError, State};
-pub use zart_macros::{durable, recurring, registry, step, task};
 pub use observer::{TaskEvent, TaskObserver};
 pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};
 pub use registry::{RegistryError, TaskRegistry};
@@ -79,6 +77,8 @@ pub use task::{
     TaskInstance, TaskRecord, TaskStatus,
 };
 pub use worker::{ConfigError, RunningWorker, Worker, WorkerBuilder, WorkerConfig};
+pub use zart_macros::{durable, recurring, registry, step, task};
+pub use zart_schedule as schedule;
 
 /// The README's examples, compiled as doc tests so that it only says what is true.
 #[doc = include_str!("../../README.md")]

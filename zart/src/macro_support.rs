@@ -8,13 +8,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::durable::{StepError, TaskError};
+use crate::durable::{StepError, StepOptions, TaskError};
 use crate::recurring::{RecurringError, RecurringTask};
 use crate::registry::{RegistryError, TaskRegistry};
 use crate::task::{CompletionHandler, OnComplete, SchedulerTaskError};
 
 pub use crate::inject::FromContext;
 pub use serde;
+
+/// An instant, as the generated `schedule_at`/`start_at` take it.
+pub type DateTime = chrono::DateTime<chrono::Utc>;
 
 /// What a task's (or durable execution's) input must be.
 #[diagnostic::on_unimplemented(
@@ -105,8 +108,31 @@ impl<T: Serialize + Send + 'static, E: Into<TaskError>> DurableReturn for Result
     label = "not a step's return type",
     note = "`T` implements `serde::Serialize` and `serde::Deserialize`: it is checkpointed and read back on replay"
 )]
-pub trait StepReturn {}
-impl<T: Serialize + DeserializeOwned> StepReturn for Result<T, StepError> {}
+pub trait StepReturn: Sized {
+    /// Runs `attempt` as the checkpointed step `name`.
+    fn run_step<F, Fut>(
+        name: &'static str,
+        options: StepOptions,
+        attempt: F,
+    ) -> impl Future<Output = Self>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Self>;
+}
+
+impl<T: Serialize + DeserializeOwned> StepReturn for Result<T, StepError> {
+    fn run_step<F, Fut>(
+        name: &'static str,
+        options: StepOptions,
+        attempt: F,
+    ) -> impl Future<Output = Self>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Self>,
+    {
+        crate::durable::step_with(name, options, attempt)
+    }
+}
 
 /// Fails to compile, on the caller's span, unless `T` satisfies the bound.
 pub const fn assert_input<T: TaskInput>() {}
@@ -114,11 +140,9 @@ pub const fn assert_input<T: TaskInput>() {}
 pub const fn assert_task_return<T: TaskReturn>() {}
 /// See [`assert_input`].
 pub const fn assert_durable_return<T: DurableReturn>() {}
-/// See [`assert_input`].
-pub const fn assert_step_return<T: StepReturn>() {}
 
 /// Fixes the output type of a step body's future, so that `?` inside it converts errors.
-pub fn step_body<R: StepReturn, F: Future<Output = R>>(body: F) -> F {
+pub fn step_body<R, F: Future<Output = R>>(body: F) -> F {
     body
 }
 

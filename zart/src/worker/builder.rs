@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Worker, WorkerConfig};
-use crate::error::{Error, Result};
 use crate::backend::TaskBackend;
 use crate::durable::DurableExecution;
+use crate::error::{Error, Result};
 use crate::observer::TaskObserver;
 use crate::recurring::{OverlapPolicy, RecurringError, RecurringTask};
 use crate::registry::{RegistryError, TaskRegistry};

@@ -1,0 +1,226 @@
+//! `#[task]`: typed scheduling and results, injected state and instance, follow-ups,
+//! blocking functions, retry and timeout attributes.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use zart::{
+    OnComplete, ScheduleAtParams, SchedulerTaskError, State, TaskError, TaskInstance, TaskStatus,
+    WaitError,
+};
+use zart_tests::TestDb;
+
+use super::{quick_worker, WAIT};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Invoice {
+    customer: String,
+    cents: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Receipt {
+    number: String,
+    total: String,
+}
+
+pub struct Numbering {
+    prefix: String,
+}
+
+#[zart::task]
+async fn bill(
+    invoice: Invoice,
+    numbering: State<Numbering>,
+    task: &TaskInstance,
+) -> Result<Receipt, TaskError> {
+    Ok(Receipt {
+        number: format!("{}-{}-{}", numbering.prefix, task.task_id, task.attempt),
+        total: format!(
+            "{}.{:02} for {}",
+            invoice.cents / 100,
+            invoice.cents % 100,
+            invoice.customer
+        ),
+    })
+}
+
+#[tokio::test]
+async fn a_task_gets_its_typed_input_its_state_and_its_instance_and_returns_a_typed_result() {
+    let db = TestDb::new().await;
+    let zart = db.zart();
+    let worker = quick_worker(&zart)
+        .register(zart::registry![bill])
+        .state(Numbering {
+            prefix: "INV".into(),
+        })
+        .start()
+        .expect("the worker starts");
+    let invoice = Invoice {
+        customer: "Ada".into(),
+        cents: 4250,
+    };
+    let handle = bill::schedule_now(&zart, "bill-1", invoice)
+        .await
+        .expect("scheduled");
+    assert_eq!(handle.id(), "bill-1");
+    let receipt: Receipt = handle.wait(WAIT).await.expect("a receipt");
+    assert_eq!(
+        receipt,
+        Receipt {
+            number: "INV-bill-1-1".into(),
+            total: "42.50 for Ada".into()
+        }
+    );
+    // Stored under the function's name, with the input as JSON.
+    let record = db.task("bill-1").await;
+    assert_eq!(record.task_name, "bill");
+    assert_eq!(record.data["customer"], "Ada");
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_worker_without_a_state_its_tasks_take_refuses_to_start() {
+    let db = TestDb::new().await;
+    let refused = db.zart().worker().register(zart::registry![bill]).start();
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("task \"bill\" takes State<") && message.contains("Numbering"),
+        "{message}"
+    );
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Signup {
+    email: String,
+}
+
+#[zart::task(name = "signup-welcome")]
+async fn welcome(signup: Signup, task: TaskInstance) -> Result<OnComplete, TaskError> {
+    Ok(OnComplete {
+        result: Some(serde_json::json!({ "sent": signup.email })),
+        schedule_next: vec![ScheduleAtParams::now(
+            format!("{}-follow-up", task.task_id),
+            follow_up::NAME,
+            serde_json::json!(signup.email.len()),
+        )],
+    })
+}
+
+#[zart::task]
+fn follow_up(length: usize) -> Result<usize, SchedulerTaskError> {
+    // A plain `fn`: runs on the blocking pool.
+    std::thread::sleep(Duration::from_millis(5));
+    Ok(length * 2)
+}
+
+#[tokio::test]
+async fn on_complete_chains_follow_ups_and_a_plain_fn_runs_on_the_blocking_pool() {
+    let db = TestDb::new().await;
+    let zart = db.zart();
+    let worker = quick_worker(&zart)
+        .register(zart::registry![welcome, follow_up])
+        .start()
+        .expect("the worker starts");
+    let signup = Signup {
+        email: "ada@example.com".into(),
+    };
+    let handle = welcome::schedule_now(&zart, "w-1", signup)
+        .await
+        .expect("scheduled");
+    assert_eq!(
+        handle.wait(WAIT).await.expect("completed"),
+        Some(serde_json::json!({ "sent": "ada@example.com" }))
+    );
+    assert_eq!(db.task("w-1").await.task_name, "signup-welcome");
+    let chained = zart.handle::<follow_up::Task>("w-1-follow-up");
+    assert_eq!(chained.wait(WAIT).await.expect("the follow-up ran"), 30);
+    worker.shutdown().await.expect("clean stop");
+}
+
+static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[zart::task(retry = fixed(max_attempts = 3, delay = "10ms"), timeout = "200ms")]
+async fn flaky(sleep_ms: u64) -> Result<u32, TaskError> {
+    let call = FLAKY_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    match call {
+        1 => Err(TaskError::failed("first attempt fails")),
+        n => Ok(n),
+    }
+}
+
+#[tokio::test]
+async fn retry_and_timeout_attributes_govern_the_attempts() {
+    let db = TestDb::new().await;
+    let zart = db.zart();
+    let worker = quick_worker(&zart)
+        .register(zart::registry![flaky])
+        .start()
+        .expect("the worker starts");
+    // Attempt 1 fails, attempt 2 succeeds: three attempts were allowed, 10 ms apart.
+    let handle = flaky::schedule_now(&zart, "flaky-1", 0)
+        .await
+        .expect("scheduled");
+    assert_eq!(handle.wait(WAIT).await.expect("the retry succeeded"), 2);
+    assert_eq!(db.task("flaky-1").await.attempts, 2);
+
+    // Every attempt outlives the 200 ms timeout: three attempts, then failed.
+    let slow = flaky::schedule_now(&zart, "flaky-2", 1_000)
+        .await
+        .expect("scheduled");
+    match slow.wait(WAIT).await {
+        Err(WaitError::Ended { status, error, .. }) => {
+            assert_eq!(status, TaskStatus::Failed);
+            let error = error.unwrap_or_default();
+            assert!(error.contains("timed out after 200ms"), "{error}");
+        }
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+    assert_eq!(db.task("flaky-2").await.attempts, 3);
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[zart::task]
+async fn needs_a_number(n: u32) -> Result<u32, TaskError> {
+    Ok(n)
+}
+
+#[tokio::test]
+async fn bad_stored_input_fails_the_run_with_a_typed_error_and_the_worker_goes_on() {
+    let db = TestDb::new().await;
+    let zart = db.zart();
+    let worker = quick_worker(&zart)
+        .register(zart::registry![needs_a_number])
+        .start()
+        .expect("the worker starts");
+    // Scheduled by name, untyped, with input the function cannot take.
+    zart::TaskScheduler::schedule_now(
+        zart.backend(),
+        "bad-1",
+        "needs_a_number",
+        serde_json::json!("seven"),
+    )
+    .await
+    .expect("scheduled");
+    let bad = zart.handle::<needs_a_number::Task>("bad-1");
+    match bad.wait(WAIT).await {
+        Err(WaitError::Ended { status, error, .. }) => {
+            assert_eq!(status, TaskStatus::Failed);
+            assert!(error.unwrap_or_default().contains("does not decode"));
+        }
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+    let good = needs_a_number::schedule_now(&zart, "good-1", 7)
+        .await
+        .expect("scheduled");
+    assert_eq!(good.wait(WAIT).await.expect("the worker went on"), 7);
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_task_is_still_an_ordinary_function() {
+    assert_eq!(needs_a_number(3).await.ok(), Some(3));
+    assert_eq!(follow_up(4).ok(), Some(8));
+}

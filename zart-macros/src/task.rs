@@ -1,0 +1,365 @@
+//! `#[task]` and `#[durable]`: the function stays as written; beside it come a hidden
+//! definition type implementing the runtime's traits, and a module of the function's
+//! name holding its typed handles (`checkout::start(&zart, id, input)`).
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Ident, ItemFn, LitStr, Type};
+
+use crate::args::Args;
+use crate::errors::Errors;
+use crate::options::Options;
+use crate::recurring::{self, Recurring};
+use crate::signature::{inner_visibility, Signature};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Task,
+    Durable,
+}
+
+impl Kind {
+    fn attribute(self) -> &'static str {
+        match self {
+            Kind::Task => "task",
+            Kind::Durable => "durable",
+        }
+    }
+
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Task => &["name", "retry", "timeout"],
+            Kind::Durable => &["name", "retry", "timeout", "deadline"],
+        }
+    }
+}
+
+pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let mut function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            errors.spanned(
+                &item,
+                format!("#[{}] goes on a function: `async fn name(input: Input) -> Result<Output, TaskError>`", kind.attribute()),
+            );
+            return item.into_iter().chain(errors.to_compile_errors()).collect();
+        }
+    };
+    let schedules = recurring::take_attributes(&mut function.attrs);
+    let args = Args::parse(args, kind.attribute(), kind.keys(), &mut errors);
+    let options = Options::read(&args, &mut errors);
+    let signature = Signature::read(&function, kind.attribute(), &mut errors);
+    let generated = signature.map(|signature| {
+        check(kind, &signature, &mut errors);
+        let name = options.name_or(&signature.ident);
+        let has_input = signature.inputs().next().is_some();
+        let schedules = recurring::read_all(&schedules, &name, has_input, &mut errors);
+        generate(kind, &signature, &options, &name, &schedules)
+    });
+    let errors = errors.to_compile_errors();
+    quote! {
+        #function
+        #generated
+        #errors
+    }
+}
+
+/// What only one of the two kinds refuses.
+fn check(kind: Kind, signature: &Signature, errors: &mut Errors) {
+    match kind {
+        Kind::Task => {
+            if let Some((_, extra)) = signature.inputs().nth(1) {
+                errors.spanned(
+                    extra,
+                    "a #[task] takes at most one input: put the values in one struct, or use #[durable], which packs several inputs for you",
+                );
+            }
+        }
+        Kind::Durable => {
+            if !signature.is_async {
+                errors.spanned(
+                    &signature.ident,
+                    "a #[durable] function is `async`: its steps, sleeps and waits are awaited",
+                );
+            }
+        }
+    }
+}
+
+fn generate(
+    kind: Kind,
+    signature: &Signature,
+    options: &Options,
+    name: &LitStr,
+    schedules: &[Recurring],
+) -> TokenStream {
+    let ident = &signature.ident;
+    let vis = &signature.vis;
+    let inner = inner_visibility(vis);
+    let def = format_ident!("__zart_{}", ident);
+    let output = &signature.output;
+    let inputs: Vec<(&Ident, &Type)> = signature.inputs().collect();
+
+    // Parent-level aliases of the input types, so that the module's functions name the
+    // types as the user's scope resolves them.
+    let aliases: Vec<Ident> = (0..inputs.len())
+        .map(|i| format_ident!("__zart_{}_in_{}", ident, i))
+        .collect();
+    let alias_items = inputs.iter().zip(&aliases).map(|((_, ty), alias)| {
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #vis type #alias = #ty;
+        }
+    });
+    let args_struct = format_ident!("__zart_{}_Args", ident);
+    let (input_type, args_item) = match inputs.as_slice() {
+        [] => (quote!(()), None),
+        [(_, ty)] => (ty.to_token_stream(), None),
+        several => {
+            let fields = several.iter().map(|(name, ty)| quote!(pub #name: #ty));
+            let item = quote! {
+                #[doc(hidden)]
+                #[allow(non_camel_case_types)]
+                #[derive(::zart::__private::serde::Serialize, ::zart::__private::serde::Deserialize)]
+                #[serde(crate = "::zart::__private::serde")]
+                #vis struct #args_struct {
+                    #(#fields,)*
+                }
+            };
+            (quote!(#args_struct), Some(item))
+        }
+    };
+
+    let assertions = {
+        let inputs = inputs
+            .iter()
+            .map(|(_, ty)| quote_spanned!(ty.span()=> ::zart::__private::assert_input::<#ty>();));
+        let returned = match kind {
+            Kind::Task => {
+                quote_spanned!(output.span()=> ::zart::__private::assert_task_return::<#output>();)
+            }
+            Kind::Durable => {
+                quote_spanned!(output.span()=> ::zart::__private::assert_durable_return::<#output>();)
+            }
+        };
+        quote!(const _: () = { #(#inputs)* #returned };)
+    };
+
+    let input_locals: Vec<Ident> = (0..inputs.len())
+        .map(|i| format_ident!("__zart_input_{}", i))
+        .collect();
+    let (lets, call_args) = signature.call_args(|i, _| input_locals[i].to_token_stream());
+    let call = quote_spanned!(ident.span()=> #ident(#(#call_args),*));
+    let methods = options.trait_methods();
+    let states = signature.states();
+    let recurring = schedules.iter().map(|schedule| &schedule.registration);
+
+    let (handler, output_type, register) = match kind {
+        Kind::Task => {
+            let decode = match input_locals.first() {
+                Some(local) => quote!(let #local: #input_type = __zart_instance.input()?;),
+                None => quote!(),
+            };
+            let run = match signature.is_async {
+                true => quote!(#call.await),
+                false => quote!(::zart::__private::run_blocking(move || #call).await?),
+            };
+            let handler = quote! {
+                #[::zart::async_trait]
+                impl ::zart::ScheduledTask for #def {
+                    async fn execute(
+                        &self,
+                        __zart_instance: &::zart::TaskInstance,
+                    ) -> ::core::result::Result<
+                        ::std::boxed::Box<dyn ::zart::CompletionHandler>,
+                        ::zart::SchedulerTaskError,
+                    > {
+                        #decode
+                        #lets
+                        let __zart_returned = #run;
+                        ::zart::__private::TaskReturn::into_attempt(__zart_returned)
+                    }
+                    #methods
+                }
+            };
+            (
+                handler,
+                quote!(<#output as ::zart::__private::TaskReturn>::Output),
+                quote!(registry.register(<Self as ::zart::TaskDefinition>::NAME, #def);),
+            )
+        }
+        Kind::Durable => {
+            let unpack = match input_locals.as_slice() {
+                [] => quote!(let () = __zart_data;),
+                [local] => quote!(let #local = __zart_data;),
+                locals => {
+                    let names = inputs.iter().map(|(name, _)| name);
+                    quote!(let #args_struct { #(#names: #locals),* } = __zart_data;)
+                }
+            };
+            let handler = quote! {
+                #[::zart::async_trait]
+                impl ::zart::DurableExecution for #def {
+                    type Data = #input_type;
+                    type Output = <#output as ::zart::__private::DurableReturn>::Output;
+
+                    async fn run(
+                        &self,
+                        __zart_data: Self::Data,
+                    ) -> ::core::result::Result<Self::Output, ::zart::TaskError> {
+                        #unpack
+                        #lets
+                        ::zart::__private::DurableReturn::into_outcome(#call.await)
+                    }
+                    #methods
+                }
+            };
+            (
+                handler,
+                quote!(<#output as ::zart::__private::DurableReturn>::Output),
+                quote!(registry.durable(<Self as ::zart::TaskDefinition>::NAME, #def);),
+            )
+        }
+    };
+
+    let module = module(
+        kind,
+        signature,
+        &inner,
+        &def,
+        &inputs,
+        &aliases,
+        &args_struct,
+    );
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #def;
+
+        #(#alias_items)*
+        #args_item
+        #assertions
+
+        const _: () = {
+            impl ::zart::TaskDefinition for #def {
+                const NAME: &'static str = #name;
+                type Input = #input_type;
+                type Output = #output_type;
+
+                fn register(registry: &mut ::zart::TaskRegistry) {
+                    #register
+                    #(registry.require_state::<#states>(<Self as ::zart::TaskDefinition>::NAME);)*
+                    #(#recurring)*
+                }
+            }
+
+            #handler
+        };
+
+        #module
+    }
+}
+
+/// The module of typed handles.
+fn module(
+    kind: Kind,
+    signature: &Signature,
+    inner: &TokenStream,
+    def: &Ident,
+    inputs: &[(&Ident, &Type)],
+    aliases: &[Ident],
+    args_struct: &Ident,
+) -> TokenStream {
+    let ident = &signature.ident;
+    let vis = &signature.vis;
+    let params: Vec<Ident> = inputs
+        .iter()
+        .map(|(name, _)| match name.to_string().as_str() {
+            "zart" | "id" | "at" => format_ident!("{}_", name),
+            _ => Ident::new(&name.to_string(), proc_macro2::Span::call_site()),
+        })
+        .collect();
+    let typed_params = params
+        .iter()
+        .zip(aliases)
+        .map(|(param, alias)| quote!(#param: super::#alias));
+    let input = match params.as_slice() {
+        [] => quote!(()),
+        [one] => quote!(#one),
+        several => {
+            let names = inputs.iter().map(|(name, _)| name);
+            quote!(super::#args_struct { #(#names: #several),* })
+        }
+    };
+    let (now, at, now_doc, at_doc) = match kind {
+        Kind::Task => (
+            format_ident!("schedule_now"),
+            format_ident!("schedule_at"),
+            "Schedules run `id` of the task, due now, with this input.",
+            "Schedules run `id` of the task, due at `at`, with this input.",
+        ),
+        Kind::Durable => (
+            format_ident!("start"),
+            format_ident!("start_at"),
+            "Starts execution `id`, due now, with this input.",
+            "Starts execution `id`, due at `at`, with this input.",
+        ),
+    };
+    let args_alias = (inputs.len() > 1).then(|| {
+        quote! {
+            /// The arguments of one run, as stored (one field per input parameter).
+            #inner type Args = super::#args_struct;
+        }
+    });
+    let doc = format!(
+        "Typed handles of the {} [`{ident}`](fn@{ident}): start runs, watch them, name it in `zart::registry!`.",
+        match kind {
+            Kind::Task => "task",
+            Kind::Durable => "durable execution",
+        }
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(dead_code)]
+        #vis mod #ident {
+            /// The task's definition: its name, input and output types.
+            #inner type Task = super::#def;
+            #args_alias
+
+            /// The name its runs are stored under.
+            #inner const NAME: &str = <Task as ::zart::TaskDefinition>::NAME;
+
+            #[doc = #now_doc]
+            ///
+            /// The id is an idempotency key: an existing one is `Error::AlreadyExists`.
+            #inner async fn #now(
+                zart: &::zart::Zart,
+                id: impl ::core::convert::Into<::std::string::String>,
+                #(#typed_params,)*
+            ) -> ::zart::Result<::zart::Handle<Task>> {
+                zart.start::<Task>(id, #input).await
+            }
+
+            #[doc = #at_doc]
+            #inner async fn #at(
+                zart: &::zart::Zart,
+                id: impl ::core::convert::Into<::std::string::String>,
+                at: ::zart::__private::DateTime,
+                #(#params: super::#aliases,)*
+            ) -> ::zart::Result<::zart::Handle<Task>> {
+                zart.start_at::<Task>(id, at, #input).await
+            }
+
+            /// The handle of run `id`, started earlier.
+            #inner fn handle(
+                zart: &::zart::Zart,
+                id: impl ::core::convert::Into<::std::string::String>,
+            ) -> ::zart::Handle<Task> {
+                zart.handle::<Task>(id)
+            }
+        }
+    }
+}
