@@ -151,7 +151,7 @@ async fn starting_an_existing_id_is_refused_and_handles_reattach() {
         "{again:?}"
     );
     let (handle, started) = zart
-        .start_if_absent::<fails_for_good::Task>("same", ())
+        .start_if_absent::<fails_for_good>("same", ())
         .await
         .expect("no error");
     assert!(!started);

@@ -134,7 +134,7 @@ async fn on_complete_chains_follow_ups_and_a_plain_fn_runs_on_the_blocking_pool(
         Some(serde_json::json!({ "sent": "ada@example.com" }))
     );
     assert_eq!(db.task("w-1").await.task_name, "signup-welcome");
-    let chained = zart.handle::<follow_up::Task>("w-1-follow-up");
+    let chained = zart.handle::<follow_up>("w-1-follow-up");
     assert_eq!(chained.wait(WAIT).await.expect("the follow-up ran"), 30);
     worker.shutdown().await.expect("clean stop");
 }
@@ -204,7 +204,7 @@ async fn bad_stored_input_fails_the_run_with_a_typed_error_and_the_worker_goes_o
     )
     .await
     .expect("scheduled");
-    let bad = zart.handle::<needs_a_number::Task>("bad-1");
+    let bad = zart.handle::<needs_a_number>("bad-1");
     match bad.wait(WAIT).await {
         Err(WaitError::Ended { status, error, .. }) => {
             assert_eq!(status, TaskStatus::Failed);

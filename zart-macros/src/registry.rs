@@ -22,7 +22,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let text = |path: &Path| path.to_token_stream().to_string().replace(' ', "");
     let mut checks = TokenStream::new();
     for (j, later) in paths.iter().enumerate() {
-        let definition = |path: &Path| quote!(<#path::Task as ::zart::TaskDefinition>);
+        let definition = |path: &Path| quote!(<#path as ::zart::TaskDefinition>);
         for earlier in &paths[..j] {
             if text(earlier) == text(later) {
                 errors.spanned(later, format!("`{}` is listed twice", text(later)));
@@ -42,7 +42,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         }
     }
     let registrations = paths.iter().map(|path| {
-        quote_spanned!(path.span()=> <#path::Task as ::zart::TaskDefinition>::register(&mut registry);)
+        quote_spanned!(path.span()=> <#path as ::zart::TaskDefinition>::register(&mut registry);)
     });
     let errors = errors.to_compile_errors();
     quote! {{

@@ -182,28 +182,3 @@ fn classify(index: usize, pat: &Pat, ty: &Type, errors: &mut Errors) -> Param {
         ty: ty.clone(),
     }
 }
-
-/// The visibility that items inside the generated module need to be seen wherever the
-/// function is.
-pub fn inner_visibility(vis: &Visibility) -> TokenStream {
-    match vis {
-        Visibility::Public(_) => quote!(pub),
-        Visibility::Inherited => quote!(pub(super)),
-        Visibility::Restricted(restricted) => {
-            let path = &restricted.path;
-            if path.is_ident("crate") {
-                quote!(pub(crate))
-            } else if path.is_ident("self") {
-                quote!(pub(super))
-            } else if path.is_ident("super") {
-                quote!(pub(in super::super))
-            } else if path.leading_colon.is_none()
-                && path.segments.first().is_some_and(|s| s.ident == "crate")
-            {
-                quote!(pub(in #path))
-            } else {
-                quote!(pub(crate))
-            }
-        }
-    }
-}

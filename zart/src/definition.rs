@@ -28,17 +28,17 @@ use crate::task::{TaskRecord, TaskStatus};
 ///     Ok(width / 2)
 /// }
 ///
-/// assert_eq!(<resize::Task as TaskDefinition>::NAME, "resize");
+/// assert_eq!(<resize as TaskDefinition>::NAME, "resize");
 ///
 /// async fn half(zart: &Zart) -> Result<u32, Box<dyn std::error::Error>> {
-///     let handle: Handle<resize::Task> = resize::schedule_now(zart, "resize-1", 640).await?;
+///     let handle: Handle<resize> = resize::schedule_now(zart, "resize-1", 640).await?;
 ///     Ok(handle.wait(std::time::Duration::from_secs(10)).await?)
 /// }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a Zart task",
     label = "not a task",
-    note = "annotate an async fn with `#[zart::task]` or `#[zart::durable]` and name the fn (its module's `Task` type), or implement `TaskDefinition` by hand"
+    note = "annotate an async fn with `#[zart::task]` or `#[zart::durable]` and name the fn (the type of the same name), or implement `TaskDefinition` by hand"
 )]
 pub trait TaskDefinition: Send + Sync + 'static {
     /// The name its runs are stored and claimed under.
