@@ -4,7 +4,6 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, LitStr, Type};
 
 use crate::args::Args;
@@ -118,21 +117,6 @@ fn generate(
         }
     };
 
-    let assertions = {
-        let inputs = inputs
-            .iter()
-            .map(|(_, ty)| quote_spanned!(ty.span()=> ::zart::__private::assert_input::<#ty>();));
-        let returned = match kind {
-            Kind::Task => {
-                quote_spanned!(output.span()=> ::zart::__private::assert_task_return::<#output>();)
-            }
-            Kind::Durable => {
-                quote_spanned!(output.span()=> ::zart::__private::assert_durable_return::<#output>();)
-            }
-        };
-        quote!(const _: () = { #(#inputs)* #returned };)
-    };
-
     let input_locals: Vec<Ident> = (0..inputs.len())
         .map(|i| format_ident!("__zart_input_{}", i))
         .collect();
@@ -142,11 +126,19 @@ fn generate(
     let states = signature.states();
     let recurring = schedules.iter().map(|schedule| &schedule.registration);
 
+    let unpack = match input_locals.as_slice() {
+        [] => quote!(let () = __zart_data;),
+        [local] => quote!(let #local = __zart_data;),
+        locals => {
+            let names = inputs.iter().map(|(name, _)| name);
+            quote!(let #args_struct { #(#names: #locals),* } = __zart_data;)
+        }
+    };
     let (handler, output_type, register) = match kind {
         Kind::Task => {
-            let decode = match input_locals.first() {
-                Some(local) => quote!(let #local: #input_type = __zart_instance.input()?;),
-                None => quote!(),
+            let decode = quote! {
+                let __zart_data: <Self as ::zart::TaskDefinition>::Input = __zart_instance.input()?;
+                #unpack
             };
             let run = match signature.is_async {
                 true => quote!(#call.await),
@@ -177,18 +169,15 @@ fn generate(
             )
         }
         Kind::Durable => {
-            let unpack = match input_locals.as_slice() {
-                [] => quote!(let () = __zart_data;),
-                [local] => quote!(let #local = __zart_data;),
-                locals => {
-                    let names = inputs.iter().map(|(name, _)| name);
-                    quote!(let #args_struct { #(#names: #locals),* } = __zart_data;)
-                }
+            // A durable body that is not async was reported; this keeps the rest quiet.
+            let run = match signature.is_async {
+                true => quote!(#call.await),
+                false => quote!(#call),
             };
             let handler = quote! {
                 #[::zart::async_trait]
                 impl ::zart::DurableExecution for #ident {
-                    type Data = #input_type;
+                    type Data = <Self as ::zart::TaskDefinition>::Input;
                     type Output = <#output as ::zart::__private::DurableReturn>::Output;
 
                     async fn run(
@@ -197,7 +186,7 @@ fn generate(
                     ) -> ::core::result::Result<Self::Output, ::zart::TaskError> {
                         #unpack
                         #lets
-                        ::zart::__private::DurableReturn::into_outcome(#call.await)
+                        ::zart::__private::DurableReturn::into_outcome(#run)
                     }
                     #methods
                 }
@@ -227,7 +216,6 @@ fn generate(
         #vis struct #ident {}
 
         #args_item
-        #assertions
 
         const _: () = {
             impl ::zart::TaskDefinition for #ident {

@@ -44,13 +44,24 @@ pub trait TaskDefinition: Send + Sync + 'static {
     /// The name its runs are stored and claimed under.
     const NAME: &'static str;
     /// What a run is started with.
-    type Input: Serialize + DeserializeOwned + Send + 'static;
+    type Input: TaskInput;
     /// What a completed run stores as its result.
     type Output: Send + 'static;
 
     /// Registers the handler (and its recurring schedules, and the states it needs).
     fn register(registry: &mut TaskRegistry);
 }
+
+/// What a task's input can be: a value stored as JSON and decoded back, owned by the run.
+/// Implemented for every `Serialize + DeserializeOwned + Send + 'static` type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a task's input",
+    label = "inputs are stored as JSON",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for `{Self}`; inputs are owned values (`Send + 'static`)"
+)]
+pub trait TaskInput: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> TaskInput for T {}
 
 /// One run of task `D`, by id: its status, its typed result, and control over it.
 pub struct Handle<D> {

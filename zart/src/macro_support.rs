@@ -19,15 +19,6 @@ pub use serde;
 /// An instant, as the generated `schedule_at`/`start_at` take it.
 pub type DateTime = chrono::DateTime<chrono::Utc>;
 
-/// What a task's (or durable execution's) input must be.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a task's input",
-    label = "inputs are stored as JSON",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for `{Self}`, and take it by value (inputs are owned: `Send + 'static`)"
-)]
-pub trait TaskInput: Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Serialize + DeserializeOwned + Send + 'static> TaskInput for T {}
-
 /// What a task's `Ok` value may be.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a task's result",
@@ -133,13 +124,6 @@ impl<T: Serialize + DeserializeOwned> StepReturn for Result<T, StepError> {
         crate::durable::step_with(name, options, attempt)
     }
 }
-
-/// Fails to compile, on the caller's span, unless `T` satisfies the bound.
-pub const fn assert_input<T: TaskInput>() {}
-/// See [`assert_input`].
-pub const fn assert_task_return<T: TaskReturn>() {}
-/// See [`assert_input`].
-pub const fn assert_durable_return<T: DurableReturn>() {}
 
 /// Fixes the output type of a step body's future, so that `?` inside it converts errors.
 pub fn step_body<R, F: Future<Output = R>>(body: F) -> F {

@@ -1,0 +1,6 @@
+#[zart::durable(name = checkout)]
+async fn checkout(order: String) -> Result<String, zart::TaskError> {
+    Ok(order)
+}
+
+fn main() {}

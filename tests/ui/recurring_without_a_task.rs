@@ -1,0 +1,6 @@
+#[zart::recurring(every = "1h")]
+async fn nightly() -> Result<(), zart::TaskError> {
+    Ok(())
+}
+
+fn main() {}

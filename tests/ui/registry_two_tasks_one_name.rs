@@ -1,0 +1,15 @@
+#[zart::task(name = "notify")]
+async fn send_email(to: String) -> Result<(), zart::TaskError> {
+    let _ = to;
+    Ok(())
+}
+
+#[zart::task(name = "notify")]
+async fn send_sms(to: String) -> Result<(), zart::TaskError> {
+    let _ = to;
+    Ok(())
+}
+
+fn main() {
+    let _registry = zart::registry![send_email, send_sms];
+}

@@ -1,0 +1,6 @@
+#[zart::task]
+async fn send_email(to: String) {
+    let _ = to;
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[zart::task(retry = 0)]
+async fn send_email(to: String) -> Result<(), zart::TaskError> {
+    let _ = to;
+    Ok(())
+}
+
+fn main() {}

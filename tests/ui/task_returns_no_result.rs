@@ -1,0 +1,6 @@
+#[zart::task]
+async fn send_email(to: String) -> u32 {
+    to.len() as u32
+}
+
+fn main() {}
