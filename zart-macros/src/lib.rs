@@ -49,3 +49,6 @@ pub fn recurring(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn registry(input: TokenStream) -> TokenStream {
     registry::expand(input.into()).into()
 }
+
+#[cfg(test)]
+mod expansion_docs;
