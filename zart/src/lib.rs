@@ -88,8 +88,9 @@ pub struct ReadmeDoctests;
 /// The names most programs need: `use zart::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        async_trait, CompletionHandler, OnComplete, PostgresScheduler, PostgresTaskScheduler,
-        RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TableNames, TaskInstance,
-        TaskRegistry, TaskScheduler, Worker, WorkerConfig,
+        async_trait, CompletionHandler, Handle, OnComplete, PostgresScheduler,
+        PostgresTaskScheduler, RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
+        State, StepError, TableNames, TaskDefinition, TaskError, TaskInstance, TaskRegistry,
+        TaskScheduler, Worker, WorkerConfig, Zart,
     };
 }
