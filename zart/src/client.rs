@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::backend::TaskBackend;
 use crate::definition::{Handle, TaskDefinition};
 use crate::durable::DurableScheduler;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::postgres::PostgresScheduler;
 use crate::scheduler::IfExists;
 use crate::task::ScheduleAtParams;
@@ -124,13 +124,8 @@ fn params<D: TaskDefinition>(
     at: DateTime<Utc>,
     input: &D::Input,
 ) -> Result<ScheduleAtParams> {
-    match serde_json::to_value(input) {
-        Ok(data) => Ok(ScheduleAtParams::at(id, D::NAME, at, data)),
-        Err(e) => Err(Error::InvalidTask {
-            task_id: id,
-            reason: format!("its input does not serialise: {e}"),
-        }),
-    }
+    let data = crate::durable::input_json(&id, input)?;
+    Ok(ScheduleAtParams::at(id, D::NAME, at, data))
 }
 
 impl std::fmt::Debug for Zart {

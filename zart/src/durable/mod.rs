@@ -55,6 +55,7 @@ pub(crate) use checkpoints::Checkpoints;
 pub use child::child;
 pub(crate) use context::{scope_runtime, Runtime};
 pub use events::{wait_for_event, ExecutionControl};
+pub(crate) use scheduler::to_value as input_json;
 pub use scheduler::DurableScheduler;
 pub use step::{require, step, step_with, DurableStep, StepOptions, SUSPEND_LONGER_THAN};
 pub use timer::{sleep, sleep_until};

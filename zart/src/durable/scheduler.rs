@@ -162,7 +162,8 @@ impl DurableScheduler {
     }
 }
 
-fn to_value(execution_id: &str, value: &impl Serialize) -> Result<Value> {
+/// `value` as JSON, or the error naming the task whose input it is.
+pub(crate) fn to_value(execution_id: &str, value: &impl Serialize) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::InvalidTask {
         task_id: execution_id.to_owned(),
         reason: format!("its input does not serialise: {e}"),
