@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use zart::backend::{
-    Checkpointed, ClaimedTask, FollowUpCompletion, Lease, Outcome, RescueReport, StepRecord,
-    TaskBackend, WakeSignal,
+    Checkpointed, ClaimScope, ClaimedTask, FollowUpCompletion, Lease, Outcome, RescueReport,
+    StepRecord, TaskBackend, WakeSignal,
 };
 use zart::durable::ExecutionControl;
 use zart::recurring::{RecurringScheduler, RecurringTask, RunRecord, ScheduleInfo, TickReport};
@@ -117,17 +117,14 @@ impl ExecutionControl for Counting {
 
 #[async_trait]
 impl TaskBackend for Counting {
-    async fn claim_with_steps(
+    async fn claim_in(
         &self,
         worker_id: &str,
         limit: usize,
         lease: Duration,
-        durable: &[String],
+        scope: &ClaimScope,
     ) -> Result<Vec<ClaimedTask>> {
-        let claimed = self
-            .inner
-            .claim_with_steps(worker_id, limit, lease, durable)
-            .await?;
+        let claimed = self.inner.claim_in(worker_id, limit, lease, scope).await?;
         self.count(match claimed.is_empty() {
             true => "claim (found nothing)",
             false => "claim",

@@ -224,3 +224,53 @@ async fn a_task_is_still_an_ordinary_function() {
     assert_eq!(needs_a_number(3).await.ok(), Some(3));
     assert_eq!(follow_up(4).ok(), Some(8));
 }
+
+#[zart::task(queue = "emails")]
+async fn send_receipt(to: String) -> Result<String, TaskError> {
+    Ok(format!("sent to {to}"))
+}
+
+#[zart::task]
+async fn archive(receipt: String) -> Result<String, TaskError> {
+    Ok(format!("archived {receipt}"))
+}
+
+#[tokio::test]
+async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue() {
+    let db = TestDb::new().await;
+    let zart = db.zart();
+    let registry = || zart::registry![send_receipt, archive];
+    assert_eq!(registry().queue_of("send_receipt"), Some("emails"));
+    assert_eq!(registry().queue_of("archive"), Some(zart::DEFAULT_QUEUE));
+
+    let default_worker = quick_worker(&zart)
+        .register(registry())
+        .queues([zart::DEFAULT_QUEUE])
+        .start()
+        .expect("the default-queue worker starts");
+    let email = send_receipt::schedule_now(&zart, "receipt-1", "ada@example.com".into())
+        .await
+        .expect("scheduled");
+    let archived = archive::schedule_now(&zart, "archive-1", "R-1".into())
+        .await
+        .expect("scheduled");
+    assert_eq!(archived.wait(WAIT).await.expect("archived"), "archived R-1");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        email.status().await.expect("read"),
+        Some(TaskStatus::Pending),
+        "no worker serves the emails queue yet"
+    );
+
+    let email_worker = quick_worker(&zart)
+        .register(registry())
+        .queues(["emails"])
+        .start()
+        .expect("the email worker starts");
+    assert_eq!(
+        email.wait(WAIT).await.expect("sent"),
+        "sent to ada@example.com"
+    );
+    default_worker.shutdown().await.expect("stopped");
+    email_worker.shutdown().await.expect("stopped");
+}

@@ -45,37 +45,6 @@ async fn a_panicking_handler_fails_its_task_and_the_worker_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_task_name_fails_with_a_clear_error_and_no_retry() {
-    let db = TestDb::new().await;
-    let mut registry = TaskRegistry::new();
-    registry.register("known", task(|_| async { Ok(OnComplete::done()) }));
-    let worker = db.start_worker(registry, quick_config());
-    db.scheduler
-        .schedule_now("lost", "no-such-task", json!({}))
-        .await
-        .expect("scheduled");
-    db.scheduler
-        .schedule_now("found", "known", json!({}))
-        .await
-        .expect("scheduled");
-
-    let record = db
-        .wait_for_status("lost", TaskStatus::Failed, Duration::from_secs(10))
-        .await;
-    db.wait_for_status("found", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    worker.stop().await;
-    assert_eq!(
-        record.error.as_deref(),
-        Some(
-            "no handler is registered for task name \"no-such-task\" (this worker handles: known)"
-        )
-    );
-    assert_eq!(db.task("lost").await.attempts, 1, "no retry storm");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_that_outlives_its_timeout_fails_and_is_retried() {
     let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();

@@ -8,5 +8,6 @@ mod idempotency;
 mod notify;
 mod rescue;
 mod retries;
+mod routing;
 mod shutdown;
 mod table_names;

@@ -159,6 +159,7 @@ pub fn quick_config() -> WorkerConfig {
         rescue_interval: Duration::from_secs(3600),
         max_rescues: 3,
         worker_id: None,
+        queues: None,
     }
 }
 

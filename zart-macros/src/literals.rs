@@ -69,6 +69,19 @@ pub fn name(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
     Some(lit)
 }
 
+/// A queue name: any non-empty string.
+pub fn queue(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
+    let lit = string(arg, errors, "queue = \"emails\"")?;
+    if lit.value().is_empty() {
+        errors.spanned(
+            &lit,
+            "a queue name must not be empty (leave `queue` out for the default queue)",
+        );
+        return None;
+    }
+    Some(lit)
+}
+
 /// A duration literal (`"200ms"`, `"1h30m"`), in milliseconds. Zero is refused: every
 /// duration an attribute takes is a wait or a limit.
 pub fn duration(arg: &Arg, errors: &mut Errors) -> Option<u64> {

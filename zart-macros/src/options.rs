@@ -1,5 +1,5 @@
 //! The options `#[task]`, `#[durable]` and `#[step]` share: name, retry, timeout (and a
-//! durable execution's deadline).
+//! task's queue, a durable execution's deadline).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -12,6 +12,8 @@ use crate::literals;
 pub struct Options {
     /// The explicit name, if given.
     pub name: Option<LitStr>,
+    /// The queue, if given.
+    pub queue: Option<LitStr>,
     /// A `RetryConfig` expression.
     pub retry: Option<TokenStream>,
     /// Milliseconds.
@@ -24,6 +26,9 @@ impl Options {
     pub fn read(args: &Args, errors: &mut Errors) -> Options {
         Options {
             name: args.get("name").and_then(|arg| literals::name(arg, errors)),
+            queue: args
+                .get("queue")
+                .and_then(|arg| literals::queue(arg, errors)),
             retry: args
                 .get("retry")
                 .and_then(|arg| literals::retry(arg, errors)),

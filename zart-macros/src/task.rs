@@ -28,8 +28,8 @@ impl Kind {
 
     fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Task => &["name", "retry", "timeout"],
-            Kind::Durable => &["name", "retry", "timeout", "deadline"],
+            Kind::Task => &["name", "queue", "retry", "timeout"],
+            Kind::Durable => &["name", "queue", "retry", "timeout", "deadline"],
         }
     }
 }
@@ -125,6 +125,10 @@ fn generate(
     let methods = options.trait_methods();
     let states = signature.states();
     let recurring = schedules.iter().map(|schedule| &schedule.registration);
+    let queue = options
+        .queue
+        .as_ref()
+        .map(|queue| quote!(registry.set_queue(<Self as ::zart::TaskDefinition>::NAME, #queue);));
 
     let unpack = match input_locals.as_slice() {
         [] => quote!(let () = __zart_data;),
@@ -225,6 +229,7 @@ fn generate(
 
                 fn register(registry: &mut ::zart::TaskRegistry) {
                     #register
+                    #queue
                     #(registry.require_state::<#states>(<Self as ::zart::TaskDefinition>::NAME);)*
                     #(#recurring)*
                 }

@@ -49,8 +49,19 @@ pub struct ClaimedTask {
     /// When the task was scheduled (the start of a durable execution's deadline).
     pub created_at: DateTime<Utc>,
     /// The step log, for a durable execution claimed with
-    /// [`claim_with_steps`](TaskBackend::claim_with_steps).
+    /// [`claim_in`](TaskBackend::claim_in).
     pub steps: Option<Vec<StepRecord>>,
+}
+
+/// Which tasks a claim may take: a worker claims only the tasks it can run, so that a task
+/// only newer code knows waits for a worker that knows it (during a rolling deploy, say)
+/// instead of failing on an older one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimScope {
+    /// The task names that may be claimed; `None` claims every name.
+    pub names: Option<Vec<String>>,
+    /// The names among them that are durable executions, claimed with their step logs.
+    pub durable: Vec<String>,
 }
 
 /// What became of an attempt, as the worker reports it to the store.
@@ -161,26 +172,28 @@ pub struct RescueReport {
 /// The worker's side of a task store: claims, leases, outcomes and maintenance.
 #[async_trait]
 pub trait TaskBackend: TaskScheduler + RecurringScheduler + ExecutionControl + 'static {
-    /// Claims up to `limit` due tasks for `worker_id`, oldest due first, skipping rows other
-    /// workers hold, with a lease of `lease` and a fresh fencing token each.
+    /// Claims up to `limit` due tasks of any name for `worker_id`, oldest due first,
+    /// skipping rows other workers hold, with a lease of `lease` and a fresh fencing token
+    /// each.
     async fn claim(
         &self,
         worker_id: &str,
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedTask>> {
-        self.claim_with_steps(worker_id, limit, lease, &[]).await
+        self.claim_in(worker_id, limit, lease, &ClaimScope::default())
+            .await
     }
 
-    /// [`claim`](Self::claim), loading in the same statement the step logs of the claimed
-    /// tasks whose name is in `durable` (so that resuming an execution costs no extra
-    /// round trip).
-    async fn claim_with_steps(
+    /// [`claim`](Self::claim), limited to the task names of `scope`, and loading in the
+    /// same statement the step logs of the claimed durable executions (so that resuming
+    /// one costs no extra round trip).
+    async fn claim_in(
         &self,
         worker_id: &str,
         limit: usize,
         lease: Duration,
-        durable: &[String],
+        scope: &ClaimScope,
     ) -> Result<Vec<ClaimedTask>>;
 
     /// Extends the leases of all tasks `worker_id` is running, in one statement. Returns how

@@ -68,7 +68,7 @@ pub use error::{Error, Result};
 pub use inject::{ContextError, State};
 pub use observer::{TaskEvent, TaskObserver};
 pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};
-pub use registry::{RegistryError, TaskRegistry};
+pub use registry::{RegistryError, TaskRegistry, DEFAULT_QUEUE};
 pub use retry::RetryConfig;
 pub use scheduler::{IfExists, TaskScheduler};
 pub use table_names::{TableNames, TableNamesError};

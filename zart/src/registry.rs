@@ -48,11 +48,16 @@ pub struct TaskRegistry {
     handlers: HashMap<String, Arc<dyn ScheduledTask>>,
     recurring: Vec<RecurringTask>,
     durable: Vec<String>,
+    /// Task name to queue, for the tasks outside [`DEFAULT_QUEUE`].
+    queues: HashMap<String, String>,
     states: Arc<States>,
     /// The states tasks ask for: (task name, state type, its name).
     required_states: Vec<(String, TypeId, &'static str)>,
     refused: Vec<RegistryError>,
 }
+
+/// The queue of every task not put in another one with [`TaskRegistry::set_queue`].
+pub const DEFAULT_QUEUE: &str = "default";
 
 /// A registration the registry refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +83,12 @@ pub enum RegistryError {
         /// The state's type.
         state: &'static str,
     },
+    /// A queue was set for a name no handler is registered under.
+    #[error("cannot put task {0:?} in a queue: no handler is registered under that name")]
+    NotRegistered(String),
+    /// Queue names must not be empty.
+    #[error("task {0:?} cannot go in a queue with an empty name")]
+    EmptyQueue(String),
     /// A state of this type is registered already.
     #[error("a state of type {0} is registered already")]
     DuplicateState(&'static str),
@@ -148,6 +159,63 @@ impl TaskRegistry {
         self
     }
 
+    /// Puts the task registered as `task_name` in `queue` (every task starts in
+    /// [`DEFAULT_QUEUE`]). A worker told to serve some queues only
+    /// ([`WorkerConfig::queues`](crate::WorkerConfig::queues)) claims only their tasks.
+    ///
+    /// ```
+    /// # use zart::{async_trait, CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
+    /// # struct SendEmail;
+    /// # #[async_trait]
+    /// # impl ScheduledTask for SendEmail {
+    /// #     async fn execute(&self, _: &TaskInstance) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+    /// #         Ok(OnComplete::done())
+    /// #     }
+    /// # }
+    /// use zart::TaskRegistry;
+    ///
+    /// let mut registry = TaskRegistry::new();
+    /// registry.register("send-email", SendEmail).set_queue("send-email", "emails");
+    /// assert_eq!(registry.queue_of("send-email"), Some("emails"));
+    /// assert_eq!(registry.queue_names(), ["emails"]);
+    /// ```
+    pub fn set_queue(&mut self, task_name: &str, queue: impl Into<String>) -> &mut Self {
+        let queue = queue.into();
+        if !self.handlers.contains_key(task_name) {
+            self.refused
+                .push(RegistryError::NotRegistered(task_name.to_owned()));
+        } else if queue.is_empty() {
+            self.refused
+                .push(RegistryError::EmptyQueue(task_name.to_owned()));
+        } else if queue == DEFAULT_QUEUE {
+            self.queues.remove(task_name);
+        } else {
+            self.queues.insert(task_name.to_owned(), queue);
+        }
+        self
+    }
+
+    /// The queue of the task registered as `task_name`.
+    pub fn queue_of(&self, task_name: &str) -> Option<&str> {
+        self.handlers.contains_key(task_name).then(|| {
+            self.queues
+                .get(task_name)
+                .map_or(DEFAULT_QUEUE, String::as_str)
+        })
+    }
+
+    /// The queues the registered tasks are in, sorted.
+    pub fn queue_names(&self) -> Vec<&str> {
+        let mut queues: Vec<&str> = self
+            .handlers
+            .keys()
+            .filter_map(|name| self.queue_of(name))
+            .collect();
+        queues.sort_unstable();
+        queues.dedup();
+        queues
+    }
+
     /// The names registered with [`durable`](Self::durable).
     pub fn durable_names(&self) -> &[String] {
         &self.durable
@@ -210,13 +278,19 @@ impl TaskRegistry {
     }
 
     /// Takes over everything `other` registered (handlers, durable executions, recurring
-    /// tasks, states); what clashes with this registry is refused as if registered here.
+    /// tasks, queues, states); what clashes with this registry is refused as if registered here.
     pub fn merge(&mut self, other: TaskRegistry) -> &mut Self {
         for (name, handler) in other.handlers {
             let durable = other.durable.contains(&name);
             match self.try_register_arc(name.clone(), handler) {
-                Ok(_) if durable => self.durable.push(name),
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Some(queue) = other.queues.get(&name) {
+                        self.queues.insert(name.clone(), queue.clone());
+                    }
+                    if durable {
+                        self.durable.push(name);
+                    }
+                }
                 Err(refused) => self.refused.push(refused),
             }
         }
@@ -321,5 +395,36 @@ mod tests {
             registry.validate(),
             Err(RegistryError::DuplicateName("a".into()))
         );
+    }
+
+    #[test]
+    fn a_queue_is_set_only_for_a_registered_name_and_only_when_named() {
+        let mut registry = TaskRegistry::new();
+        registry.register("a", Noop).set_queue("a", "");
+        assert_eq!(
+            registry.validate(),
+            Err(RegistryError::EmptyQueue("a".into()))
+        );
+        assert_eq!(registry.queue_of("a"), Some(DEFAULT_QUEUE));
+
+        let mut registry = TaskRegistry::new();
+        registry.set_queue("b", "emails").register("b", Noop);
+        assert_eq!(
+            registry.validate(),
+            Err(RegistryError::NotRegistered("b".into()))
+        );
+        assert_eq!(registry.queue_of("b"), Some(DEFAULT_QUEUE));
+        assert_eq!(registry.queue_of("c"), None);
+    }
+
+    #[test]
+    fn merging_keeps_each_task_in_its_queue() {
+        let mut emails = TaskRegistry::new();
+        emails.register("send", Noop).set_queue("send", "emails");
+        let mut registry = TaskRegistry::new();
+        registry.register("resize", Noop).merge(emails);
+        assert_eq!(registry.queue_of("send"), Some("emails"));
+        assert_eq!(registry.queue_names(), ["default", "emails"]);
+        assert_eq!(registry.validate(), Ok(()));
     }
 }

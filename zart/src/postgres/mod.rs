@@ -16,8 +16,8 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use crate::backend::{
-    Checkpointed, ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind, RescueReport,
-    StepRecord, TaskBackend, WakeSignal,
+    Checkpointed, ClaimScope, ClaimedTask, FollowUpCompletion, Lease, Outcome, OutcomeKind,
+    RescueReport, StepRecord, TaskBackend, WakeSignal,
 };
 use crate::error::{db, Error, Result};
 use crate::recurring::TickReport;
@@ -321,18 +321,19 @@ fn claimed_task(row: &PgRow) -> std::result::Result<ClaimedTask, sqlx::Error> {
 
 #[async_trait]
 impl TaskBackend for PostgresTaskScheduler {
-    async fn claim_with_steps(
+    async fn claim_in(
         &self,
         worker_id: &str,
         limit: usize,
         lease: Duration,
-        durable: &[String],
+        scope: &ClaimScope,
     ) -> Result<Vec<ClaimedTask>> {
         let rows = sqlx::query(&self.sql.claim)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(worker_id)
             .bind(lease.as_secs_f64())
-            .bind(durable)
+            .bind(&scope.durable)
+            .bind(&scope.names)
             .fetch_all(&self.pool)
             .await
             .map_err(db("claiming tasks"))?;

@@ -16,7 +16,7 @@ pub(crate) struct Queries {
     pub insert: String,
     /// `$1` limit, `$2` worker id, `$3` lease seconds, `$4` durable task names (whose step
     /// logs come along, as a JSON array of `[seq, name, occurrence, status, output, error,
-    /// attempts, started_at]`).
+    /// attempts, started_at]`), `$5` the names that may be claimed (null: any).
     pub claim: String,
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: String,
@@ -144,6 +144,7 @@ impl Queries {
                 "WITH due AS (
                     SELECT task_id FROM {tasks}
                     WHERE status = 'pending' AND run_at <= now()
+                        AND ($5::text[] IS NULL OR task_name = ANY($5))
                     ORDER BY run_at
                     LIMIT $1
                     FOR UPDATE SKIP LOCKED

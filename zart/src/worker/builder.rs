@@ -155,6 +155,14 @@ impl WorkerBuilder {
         WorkerBuilder { config, ..self }
     }
 
+    /// Serves only the tasks in these queues ([`WorkerConfig::queues`]); by default a worker
+    /// serves all it registers. Call it after [`config`](Self::config), which replaces every
+    /// setting.
+    pub fn queues<Q: Into<String>>(mut self, queues: impl IntoIterator<Item = Q>) -> Self {
+        self.config.queues = Some(queues.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Reports the worker's events to `observer`.
     pub fn observer(mut self, observer: Arc<dyn TaskObserver>) -> Self {
         self.observers.push(observer);
@@ -167,6 +175,7 @@ impl WorkerBuilder {
     pub fn start(self) -> Result<RunningWorker> {
         self.registry.validate()?;
         self.config.validate()?;
+        self.config.claim_scope(&self.registry)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let worker = Arc::new(self.build());
         let run = runtime.spawn({

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use crate::backend::ClaimScope;
+use crate::recurring::TICK_TASK;
+use crate::registry::TaskRegistry;
+
 /// How a [`Worker`](crate::Worker) claims, runs and guards tasks.
 ///
 /// ```
@@ -44,6 +48,15 @@ pub struct WorkerConfig {
     /// This worker's id, stored on the tasks it holds. Default: host, process id and a
     /// random suffix.
     pub worker_id: Option<String>,
+    /// The queues this worker serves: it claims only the registered tasks in them (see
+    /// [`TaskRegistry::set_queue`]). `None`, the default, serves every registered task.
+    /// A queue that none of the registered tasks is in is refused when the worker starts
+    /// (a misspelt queue would otherwise leave its tasks unserved without a word).
+    ///
+    /// Whatever the queues, a worker claims only tasks it has a handler for (and the
+    /// internal ticks of recurring schedules): a task no running worker knows stays pending
+    /// until one that knows it starts.
+    pub queues: Option<Vec<String>>,
 }
 
 impl Default for WorkerConfig {
@@ -58,6 +71,7 @@ impl Default for WorkerConfig {
             rescue_interval: Duration::from_secs(15),
             max_rescues: 3,
             worker_id: None,
+            queues: None,
         }
     }
 }
@@ -86,6 +100,45 @@ impl WorkerConfig {
             return Err(ConfigError("worker_id must not be empty".to_owned()));
         }
         Ok(())
+    }
+}
+
+impl WorkerConfig {
+    /// What this worker may claim, given what it runs: the handlers of `registry` in the
+    /// served [`queues`](Self::queues), and recurring schedules' ticks.
+    pub(crate) fn claim_scope(&self, registry: &TaskRegistry) -> Result<ClaimScope, ConfigError> {
+        let served = |name: &str| match (&self.queues, registry.queue_of(name)) {
+            (None, _) => true,
+            (Some(queues), Some(queue)) => queues.iter().any(|served| served == queue),
+            (Some(_), None) => false,
+        };
+        if let Some(queues) = &self.queues {
+            let known = registry.queue_names();
+            if let Some(unknown) = queues.iter().find(|q| !known.contains(&q.as_str())) {
+                return Err(ConfigError(format!(
+                    "queues names {unknown:?}, but no registered task is in it (queues of \
+                     the registered tasks: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut names: Vec<String> = registry
+            .names()
+            .into_iter()
+            .filter(|name| served(name))
+            .map(str::to_owned)
+            .collect();
+        names.push(TICK_TASK.to_owned());
+        let durable = registry
+            .durable_names()
+            .iter()
+            .filter(|name| served(name))
+            .cloned()
+            .collect();
+        Ok(ClaimScope {
+            names: Some(names),
+            durable,
+        })
     }
 }
 
@@ -130,5 +183,39 @@ mod tests {
             ..WorkerConfig::default()
         };
         assert!(zero_heartbeat.validate().is_err());
+    }
+
+    #[test]
+    fn a_worker_claims_what_it_runs_in_the_queues_it_serves_and_ticks() {
+        struct Noop;
+        #[async_trait::async_trait]
+        impl crate::ScheduledTask for Noop {
+            async fn execute(
+                &self,
+                _: &crate::TaskInstance,
+            ) -> Result<Box<dyn crate::CompletionHandler>, crate::SchedulerTaskError> {
+                Ok(crate::OnComplete::done())
+            }
+        }
+        let mut registry = TaskRegistry::new();
+        registry
+            .register("send", Noop)
+            .set_queue("send", "emails")
+            .register("resize", Noop);
+
+        let everything = WorkerConfig::default().claim_scope(&registry);
+        let names = |scope: Result<ClaimScope, ConfigError>| scope.map(|s| s.names);
+        assert_eq!(
+            names(everything),
+            Ok(Some(vec!["resize".into(), "send".into(), TICK_TASK.into()]))
+        );
+        let emails = WorkerConfig {
+            queues: Some(vec!["emails".into()]),
+            ..WorkerConfig::default()
+        };
+        assert_eq!(
+            names(emails.claim_scope(&registry)),
+            Ok(Some(vec!["send".into(), TICK_TASK.into()]))
+        );
     }
 }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use futures_util::FutureExt;
 
-use crate::backend::{ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
+use crate::backend::{ClaimScope, ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
 use crate::durable::{scope_runtime, Checkpoints, Runtime};
 use crate::error::{Error, Result};
 use crate::observer::{TaskEvent, TaskObserver};
@@ -155,6 +155,7 @@ impl Worker {
     pub async fn run(&self) -> Result<()> {
         self.config.validate()?;
         self.registry.validate()?;
+        let scope = self.config.claim_scope(&self.registry)?;
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(Error::WorkerAlreadyRunning);
         }
@@ -187,7 +188,7 @@ impl Worker {
 
         tracing::info!(worker_id = %self.worker_id, "worker started");
         if self.register_schedules(&mut shutdown).await {
-            self.claim_until_shutdown(&mut tasks, &wake, &mut shutdown)
+            self.claim_until_shutdown(&scope, &mut tasks, &wake, &mut shutdown)
                 .await;
         }
         tracing::info!(worker_id = %self.worker_id, "worker stopping");
@@ -260,6 +261,7 @@ impl Worker {
     /// instant or the poll interval, whichever comes first.
     async fn claim_until_shutdown(
         &self,
+        scope: &ClaimScope,
         tasks: &mut Tasks,
         wake: &WakeSignal,
         shutdown: &mut watch::Receiver<bool>,
@@ -286,12 +288,7 @@ impl Worker {
             let asked = permits.len();
             let claimed = match self
                 .backend
-                .claim_with_steps(
-                    &self.worker_id,
-                    asked,
-                    config.lease_duration,
-                    self.registry.durable_names(),
-                )
+                .claim_in(&self.worker_id, asked, config.lease_duration, scope)
                 .await
             {
                 Ok(claimed) => claimed,

@@ -1,0 +1,138 @@
+//! Which worker claims which task: only a worker that runs a task claims it, and a worker
+//! told to serve some queues claims only their tasks.
+
+use std::time::Duration;
+
+use serde_json::json;
+use zart::{Error, OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
+use zart_tests::{quick_config, task, TestDb};
+
+fn done() -> impl zart::ScheduledTask {
+    task(|_| async { Ok(OnComplete::done()) })
+}
+
+fn serving(queues: &[&str]) -> WorkerConfig {
+    WorkerConfig {
+        queues: Some(queues.iter().map(|q| q.to_string()).collect()),
+        ..quick_config()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_no_running_worker_knows_waits_for_one_that_does() {
+    let db = TestDb::new().await;
+    let mut old = TaskRegistry::new();
+    old.register("known", done());
+    let old_worker = db.start_worker(old, quick_config());
+    db.scheduler
+        .schedule_now("new", "added-in-the-next-release", json!({}))
+        .await
+        .expect("scheduled");
+    db.scheduler
+        .schedule_now("old", "known", json!({}))
+        .await
+        .expect("scheduled");
+    db.wait_for_status("old", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    // Several claim rounds pass: the unknown task must be left alone by all of them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = db.task("new").await;
+    assert_eq!(waiting.status, TaskStatus::Pending);
+    assert_eq!(
+        waiting.attempts, 0,
+        "never claimed by a worker that cannot run it"
+    );
+
+    let mut new = TaskRegistry::new();
+    new.register("known", done())
+        .register("added-in-the-next-release", done());
+    let new_worker = db.start_worker(new, quick_config());
+    db.wait_for_status("new", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    assert_eq!(db.task("new").await.attempts, 1);
+    old_worker.stop().await;
+    new_worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serving_some_queues_claims_only_their_tasks() {
+    let db = TestDb::new().await;
+    let registry = || {
+        let mut registry = TaskRegistry::new();
+        registry
+            .register("send-email", done())
+            .set_queue("send-email", "emails")
+            .register("resize", done());
+        registry
+    };
+    let emails_only = db.start_worker(registry(), serving(&["emails"]));
+    db.scheduler
+        .schedule_now("email-1", "send-email", json!({}))
+        .await
+        .expect("scheduled");
+    db.scheduler
+        .schedule_now("resize-1", "resize", json!({}))
+        .await
+        .expect("scheduled");
+    db.wait_for_status("email-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let other = db.task("resize-1").await;
+    assert_eq!(
+        other.status,
+        TaskStatus::Pending,
+        "resize is in the default queue"
+    );
+    assert_eq!(other.attempts, 0);
+
+    let default_only = db.start_worker(registry(), serving(&["default"]));
+    db.wait_for_status("resize-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    emails_only.stop().await;
+    default_only.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serving_a_queue_no_registered_task_is_in_refuses_to_start() {
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry
+        .register("send-email", done())
+        .set_queue("send-email", "emails");
+    let worker = db.start_worker(registry, serving(&["emials"]));
+    let outcome = worker.handle.await.expect("the worker task did not panic");
+    let message = match outcome {
+        Err(Error::Config(error)) => error.to_string(),
+        other => panic!("expected a configuration error, got {other:?}"),
+    };
+    assert_eq!(
+        message,
+        "invalid worker configuration: queues names \"emials\", but no registered task is in \
+         it (queues of the registered tasks: emails)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serving_other_queues_still_fires_recurring_ticks() {
+    use zart::recurring::{OverlapPolicy, RecurringTask};
+    use zart::schedule::Schedule;
+
+    let db = TestDb::new().await;
+    let mut registry = TaskRegistry::new();
+    registry
+        .register("heartbeat", done())
+        .set_queue("heartbeat", "ops")
+        .recurring(
+            RecurringTask::new(
+                "beat",
+                "heartbeat",
+                Schedule::every(Duration::from_millis(200)).expect("a valid interval"),
+            )
+            .overlap(OverlapPolicy::AlwaysStart)
+            .max_runs(2),
+        );
+    let worker = db.start_worker(registry, serving(&["ops"]));
+    db.wait_for_status("beat-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+}
