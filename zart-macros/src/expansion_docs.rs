@@ -82,10 +82,10 @@ fn page() -> String {
         "The function stays as written. Beside it: a type of the same name (types and functions\n\
          live in different namespaces) implementing `TaskDefinition` and `ScheduledTask`, and its\n\
          typed starts and handle.",
-        quote!(#[zart::task(retry = 3, timeout = "30s")] #task),
+        quote!(#[zart::task(queue = "emails", retry = 3, timeout = "30s")] #task),
         crate::task::expand(
             crate::task::Kind::Task,
-            quote!(retry = 3, timeout = "30s"),
+            quote!(queue = "emails", retry = 3, timeout = "30s"),
             task,
         ),
     );
