@@ -1,56 +1,73 @@
-//! Recurring plain tasks: a cron schedule in a time zone, a fixed-rate interval that skips
-//! overlapping slots, a fixed delay, a manual trigger, pause and resume, and the history.
+//! Recurring plain tasks, declared with `#[recurring]`: a cron schedule in a time zone, a
+//! fixed-rate interval that skips overlapping slots, a fixed delay with an input, a manual
+//! trigger, pause and resume, and each schedule's history.
 //!
 //! Run it with `cargo run --example recurring_tasks` (uses `DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). It works in a schema of its own,
 //! `zart_example_recurring`, which it recreates on every run.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde_json::json;
 use tokio::time::sleep;
-use zart::recurring::{OverlapPolicy, RecurringScheduler, RecurringTask};
-use zart::schedule::Schedule;
-use zart::{
-    CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduledTask, SchedulerTaskError,
-    TableNames, TaskInstance, TaskRegistry, Worker, WorkerConfig,
-};
+use zart::recurring::RecurringScheduler;
+use zart::{PostgresTaskScheduler, TableNames, TaskError, TaskInstance, Zart};
 
 const SCHEMA: &str = "zart_example_recurring";
 
-/// Prints where each run came from, then works for `busy`.
-struct Report {
-    busy: Duration,
+/// Prints where a run came from: its schedule, occurrence and slot.
+fn announce(task: &TaskInstance, what: &str) {
+    let Some(run) = task.run_context() else {
+        println!("  [{what}] {} (not started by a schedule)", task.task_id);
+        return;
+    };
+    let zone: chrono_tz::Tz = run.timezone.parse().unwrap_or(chrono_tz::UTC);
+    println!(
+        "  [{}] {what} #{} for slot {} ({}){}{}",
+        run.schedule_id,
+        run.occurrence,
+        run.slot.with_timezone(&zone).format("%H:%M:%S%.3f %Z"),
+        task.task_id,
+        if run.catch_up { ", catch-up" } else { "" },
+        if run.manual {
+            ", triggered by hand"
+        } else {
+            ""
+        },
+    );
 }
 
-#[async_trait]
-impl ScheduledTask for Report {
-    async fn execute(
-        &self,
-        task: &TaskInstance,
-    ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-        let Some(run) = task.run_context() else {
-            return Err(SchedulerTaskError::permanent("not started by a schedule"));
-        };
-        let zone: chrono_tz::Tz = run.timezone.parse().unwrap_or(chrono_tz::UTC);
-        println!(
-            "  [{}] run #{} for slot {} ({}){}{}",
-            run.schedule_id,
-            run.occurrence,
-            run.slot.with_timezone(&zone).format("%H:%M:%S%.3f %Z"),
-            task.task_id,
-            if run.catch_up { ", catch-up" } else { "" },
-            if run.manual {
-                ", triggered by hand"
-            } else {
-                ""
-            },
-        );
-        sleep(self.busy).await;
-        Ok(OnComplete::done())
-    }
+/// Every third second on the wall clock of Berlin (a slot more than half a second late
+/// counts as missed, and is skipped), and nightly at 02:00 there (triggered by hand below).
+#[zart::recurring(
+    schedule = "berlin-clock",
+    cron = "*/3 * * * * *",
+    timezone = "Europe/Berlin",
+    id = "clock-{occurrence}",
+    grace = "500ms"
+)]
+#[zart::recurring(schedule = "nightly", cron = "0 2 * * *", timezone = "Europe/Berlin")]
+#[zart::task]
+async fn report(task: &TaskInstance) -> Result<(), TaskError> {
+    announce(task, "report");
+    sleep(Duration::from_millis(100)).await;
+    Ok(())
+}
+
+/// Every second, but a run takes 2.5 s: the slots that find it busy are skipped.
+#[zart::recurring(schedule = "busy-beat", every = "1s", overlap = skip_if_running)]
+#[zart::task]
+async fn slow_report(task: &TaskInstance) -> Result<(), TaskError> {
+    announce(task, "slow report");
+    sleep(Duration::from_millis(2_500)).await;
+    Ok(())
+}
+
+/// One second after the previous run ended, whatever it took; each run gets the region.
+#[zart::recurring(schedule = "cool-down", fixed_delay = "1s", input = "eu-1".to_owned())]
+#[zart::task]
+async fn warm_cache(region: String, task: &TaskInstance) -> Result<(), TaskError> {
+    announce(task, &format!("warm the {region} cache"));
+    Ok(())
 }
 
 #[tokio::main]
@@ -62,75 +79,14 @@ async fn main() -> anyhow::Result<()> {
         .execute(&pool)
         .await?;
     let names = TableNames::default().with_schema(SCHEMA)?;
-    let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool, names));
+    let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
     scheduler.migrate().await?;
+    let zart = Zart::from_backend(&scheduler);
 
-    let mut registry = TaskRegistry::new();
-    registry
-        .register(
-            "report",
-            Report {
-                busy: Duration::from_millis(100),
-            },
-        )
-        .register(
-            "slow-report",
-            Report {
-                busy: Duration::from_millis(2500),
-            },
-        )
-        .recurring(
-            // Every third second, on the wall clock of Berlin.
-            RecurringTask::new(
-                "berlin-clock",
-                "report",
-                Schedule::cron("*/3 * * * * *", "Europe/Berlin")?,
-            )
-            .id_template("clock-{occurrence}")
-            // A slot more than half a second late counts as missed (and is skipped).
-            .grace(Duration::from_millis(500)),
-        )
-        .recurring(
-            // Every second, but a run takes 2.5 s: slots that find it busy are skipped.
-            RecurringTask::new(
-                "busy-beat",
-                "slow-report",
-                Schedule::every(Duration::from_secs(1))?,
-            )
-            .overlap(OverlapPolicy::SkipIfRunning),
-        )
-        .recurring(
-            // One second after the previous run ended, whatever it took.
-            RecurringTask::new(
-                "cool-down",
-                "report",
-                Schedule::fixed_delay(Duration::from_secs(1))?,
-            )
-            .data(json!({ "cache": "eu-1" })),
-        )
-        .recurring(
-            // Nightly at 02:00 in Berlin; triggered by hand below.
-            RecurringTask::new(
-                "nightly",
-                "report",
-                Schedule::cron("0 2 * * *", "Europe/Berlin")?,
-            ),
-        );
-
-    let config = WorkerConfig {
-        poll_interval: Duration::from_millis(200),
-        ..Default::default()
-    };
-    let worker = Arc::new(Worker::new(
-        scheduler.clone(),
-        Arc::new(registry),
-        config,
-        vec![],
-    ));
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
+    let worker = zart
+        .worker()
+        .register(zart::registry![report, slow_report, warm_cache])
+        .start()?;
 
     println!("=== Zart Recurring Tasks Example ===");
     println!("\n--- 7 seconds of schedules ---");
@@ -147,8 +103,7 @@ async fn main() -> anyhow::Result<()> {
     scheduler.resume("berlin-clock").await?;
     sleep(Duration::from_secs(4)).await;
 
-    worker.shutdown().await;
-    running.await??;
+    worker.shutdown().await?;
 
     println!("\n--- What each schedule decided ---");
     for id in ["berlin-clock", "busy-beat", "cool-down", "nightly"] {
