@@ -1,5 +1,6 @@
-//! Recurring durable executions, as Zart users know them: three schedules, one per overlap
-//! policy, each starting a checkpointed workflow that outlasts its slot.
+//! Recurring durable executions, declared with `#[recurring]` on `#[durable]`: three
+//! schedules, one per overlap policy, each starting a checkpointed workflow that outlasts
+//! its slot.
 //!
 //! | scenario           | overlap policy     | what you see                              |
 //! |--------------------|--------------------|-------------------------------------------|
@@ -13,74 +14,82 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
-use zart::durable::{execution_id, step, DurableExecution, StepError, TaskError};
-use zart::recurring::{OverlapPolicy, RecurringScheduler};
-use zart::{
-    DurableScheduler, PostgresScheduler, Recurrence, TableNames, TaskStatus, WorkerBuilder,
-};
+use zart::durable::{execution_id, StepError, TaskError};
+use zart::recurring::RecurringScheduler;
+use zart::{PostgresScheduler, TableNames, TaskStatus, Zart};
 
 const SCHEMA: &str = "zart_example_recurring_durable";
 
-/// A workflow of `steps` checkpointed steps of `step_ms` each, printing as it goes.
-struct Workflow {
-    label: &'static str,
-    steps: usize,
-    step_ms: u64,
+/// What each workflow returns.
+#[derive(Debug, Serialize, Deserialize)]
+struct Summary {
+    status: String,
+    parts: usize,
 }
 
-#[zart::async_trait]
-impl DurableExecution for Workflow {
-    type Data = Value;
-    type Output = Value;
+/// One checkpointed part of a workflow: `ms` of work.
+#[zart::step]
+async fn part(ms: u64) -> Result<(), StepError> {
+    sleep(Duration::from_millis(ms)).await;
+    Ok(())
+}
 
-    async fn run(&self, data: Value) -> Result<Value, TaskError> {
-        let run = execution_id().unwrap_or_default();
-        println!("  [{}] {run} started ({data})", self.label);
-        for n in 1..=self.steps {
-            let part = step(&format!("part-{n}"), || async {
-                sleep(Duration::from_millis(self.step_ms)).await;
-                Ok::<_, StepError>(())
-            })
-            .await;
-            if let Err(StepError::Interrupted(reason)) = &part {
-                println!("  [{}] {run} stopped after part {n}: {reason}", self.label);
-            }
-            part?;
+/// `parts` checkpointed parts of `ms` each, printing as it goes.
+async fn workflow(label: &str, input: &str, parts: usize, ms: u64) -> Result<Summary, TaskError> {
+    let run = execution_id().unwrap_or_default();
+    println!("  [{label}] {run} started ({input})");
+    for n in 1..=parts {
+        let done = part(ms).await;
+        if let Err(StepError::Interrupted(reason)) = &done {
+            println!("  [{label}] {run} stopped after part {n}: {reason}");
         }
-        println!("  [{}] {run} finished", self.label);
-        Ok(json!({ "status": "ok", "parts": self.steps }))
+        done?;
     }
+    println!("  [{label}] {run} finished");
+    Ok(Summary {
+        status: "ok".into(),
+        parts,
+    })
 }
 
-// The three workflows differ only in their settings; each is its own type so that
-// `register_recurring_durable::<T>` can name it.
-macro_rules! workflow {
-    ($name:ident, $label:expr, $steps:expr, $step_ms:expr) => {
-        struct $name;
-
-        #[zart::async_trait]
-        impl DurableExecution for $name {
-            type Data = Value;
-            type Output = Value;
-
-            async fn run(&self, data: Value) -> Result<Value, TaskError> {
-                Workflow {
-                    label: $label,
-                    steps: $steps,
-                    step_ms: $step_ms,
-                }
-                .run(data)
-                .await
-            }
-        }
-    };
+/// Every two seconds; a run takes three, so the slot that finds one running is skipped.
+#[zart::recurring(
+    cron = "*/2 * * * * *",
+    id = "snapshot-{occurrence}",
+    overlap = skip_if_running,
+    input = "EU-1".to_owned()
+)]
+#[zart::durable(name = "inventory-snapshot")]
+async fn inventory_snapshot(warehouse: String) -> Result<Summary, TaskError> {
+    workflow("inventory-snapshot", &warehouse, 3, 1000).await
 }
 
-workflow!(InventorySnapshot, "inventory-snapshot", 3, 1000);
-workflow!(ConfigRefresh, "config-refresh", 3, 1000);
-workflow!(AuditWindow, "audit-window", 2, 1250);
+/// Every two seconds; a run takes three, so a new slot cancels the stale run and starts
+/// afresh.
+#[zart::recurring(
+    cron = "*/2 * * * * *",
+    id = "refresh-{occurrence}",
+    overlap = cancel_and_restart,
+    input = "s3://config".to_owned()
+)]
+#[zart::durable(name = "config-refresh")]
+async fn config_refresh(source: String) -> Result<Summary, TaskError> {
+    workflow("config-refresh", &source, 3, 1000).await
+}
+
+/// Every second; a run takes 2.5, so runs overlap.
+#[zart::recurring(
+    cron = "* * * * * *",
+    id = "audit-{occurrence}",
+    overlap = always_start,
+    input = "1s".to_owned()
+)]
+#[zart::durable(name = "audit-window")]
+async fn audit_window(window: String) -> Result<Summary, TaskError> {
+    workflow("audit-window", &window, 2, 1250).await
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -96,62 +105,30 @@ async fn main() -> anyhow::Result<()> {
     );
     pg.migrate().await?;
 
-    let every = |seconds: u32| Recurrence::Cron {
-        expression: format!("*/{seconds} * * * * *"),
-        timezone: "UTC".into(),
-    };
-    let worker = WorkerBuilder::from_backend(&pg)
-        .register_durable_task("inventory-snapshot", InventorySnapshot)
-        .register_durable_task("config-refresh", ConfigRefresh)
-        .register_durable_task("audit-window", AuditWindow)
-        .register_recurring_durable::<InventorySnapshot>(
-            "inventory-snapshot",
-            "snapshot-{occurrence}",
-            every(2),
-            OverlapPolicy::SkipIfRunning,
-            json!({ "warehouse": "EU-1" }),
-        )
-        .register_recurring_durable::<ConfigRefresh>(
-            "config-refresh",
-            "refresh-{occurrence}",
-            every(2),
-            OverlapPolicy::CancelAndRestart,
-            json!({ "source": "s3://config" }),
-        )
-        .register_recurring_durable::<AuditWindow>(
-            "audit-window",
-            "audit-{occurrence}",
-            every(1),
-            OverlapPolicy::AlwaysStart,
-            json!({ "window": "1s" }),
-        )
-        .build();
-    let worker = std::sync::Arc::new(worker);
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
+    let zart = Zart::from_backend(&pg);
+    let worker = zart
+        .worker()
+        .register(zart::registry![
+            inventory_snapshot,
+            config_refresh,
+            audit_window
+        ])
+        .start()?;
 
     println!("=== Zart Recurring Durable Executions Example ===");
     println!("\n--- 8 seconds of three schedules ---");
     sleep(Duration::from_secs(8)).await;
 
-    let durable = DurableScheduler::from_backend(&pg);
     for id in ["inventory-snapshot", "config-refresh", "audit-window"] {
-        durable.stop_recurring(id).await?;
+        zart.durable().stop_recurring(id).await?;
     }
     println!("\n--- schedules stopped; waiting for the runs in flight ---");
-    let snapshot = durable
-        .wait("snapshot-0", Duration::from_secs(30), None)
+    let snapshot = inventory_snapshot::handle(&zart, "snapshot-0")
+        .wait(Duration::from_secs(30))
         .await?;
-    println!(
-        "  snapshot-0: {:?}, result {}",
-        snapshot.status,
-        snapshot.result.unwrap_or_default()
-    );
+    println!("  snapshot-0: {snapshot:?}");
     sleep(Duration::from_secs(3)).await;
-    worker.shutdown().await;
-    running.await??;
+    worker.shutdown().await?;
 
     println!("\n--- What each policy did ---");
     for (id, policy) in [
