@@ -7,7 +7,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, Pat, ReturnType};
+use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 
 use crate::args::Args;
 use crate::errors::Errors;
@@ -30,6 +30,15 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         );
     }
     let output = match &sig.output {
+        // A result type is generic (`Result<T, StepError>` or an alias of it); anything
+        // else is refused here, before type checking would report it three ways.
+        ReturnType::Type(_, ty) if !has_generic_args(ty) => {
+            errors.spanned(
+                ty,
+                "a #[step] function returns `Result<T, StepError>`: its `T` is checkpointed",
+            );
+            None
+        }
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => {
             errors.spanned(
@@ -86,8 +95,15 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 
     let body = &function.block;
+    // Spanned on the return type: a result that cannot be checkpointed is reported there,
+    // once (the call and its `.await` raise the same obligations at the same span).
     let run = quote_spanned! {output.span()=>
-        <#output as ::zart::__private::StepReturn>::run_step
+        ::zart::durable::step_with::<<#output as ::zart::__private::StepReturn>::Value, _, _>(
+            #name,
+            ::zart::durable::StepOptions { retry: #retry, timeout: #timeout },
+            __zart_attempt,
+        )
+        .await
     };
     let new_body = quote! {{
         #[allow(unused_mut)]
@@ -98,16 +114,23 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         if !::zart::__private::in_execution() {
             return __zart_attempt().await;
         }
-        #run(
-            #name,
-            ::zart::durable::StepOptions { retry: #retry, timeout: #timeout },
-            __zart_attempt,
-        )
-        .await
+        #run
     }};
     function.block = match syn::parse2(new_body) {
         Ok(block) => Box::new(block),
         Err(error) => return error.to_compile_error(),
     };
     quote!(#function)
+}
+
+/// Whether `ty` is a path whose last segment takes generic arguments (`Result<T, E>`).
+fn has_generic_args(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path.path.segments.last().is_some_and(|segment| {
+            matches!(segment.arguments, syn::PathArguments::AngleBracketed(_))
+        }),
+        Type::Group(group) => has_generic_args(&group.elem),
+        Type::Paren(paren) => has_generic_args(&paren.elem),
+        _ => false,
+    }
 }

@@ -141,7 +141,7 @@ fn generate(
     let (handler, output_type, register) = match kind {
         Kind::Task => {
             let decode = quote! {
-                let __zart_data: <Self as ::zart::TaskDefinition>::Input = __zart_instance.input()?;
+                let __zart_data = ::zart::__private::task_input::<Self>(__zart_instance)?;
                 #unpack
             };
             let run = match signature.is_async {

@@ -4,14 +4,13 @@
 
 use std::future::Future;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::durable::{StepError, StepOptions, TaskError};
+use crate::durable::{StepError, TaskError};
 use crate::recurring::{RecurringError, RecurringTask};
 use crate::registry::{RegistryError, TaskRegistry};
-use crate::task::{CompletionHandler, OnComplete, SchedulerTaskError};
+use crate::task::{CompletionHandler, OnComplete, SchedulerTaskError, TaskInstance};
 
 pub use crate::inject::FromContext;
 pub use serde;
@@ -99,35 +98,27 @@ impl<T: Serialize + Send + 'static, E: Into<TaskError>> DurableReturn for Result
     label = "not a step's return type",
     note = "`T` implements `serde::Serialize` and `serde::Deserialize`: it is checkpointed and read back on replay"
 )]
-pub trait StepReturn: Sized {
-    /// Runs `attempt` as the checkpointed step `name`.
-    fn run_step<F, Fut>(
-        name: &'static str,
-        options: StepOptions,
-        attempt: F,
-    ) -> impl Future<Output = Self>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Self>;
+pub trait StepReturn {
+    /// The checkpointed value.
+    type Value;
 }
 
-impl<T: Serialize + DeserializeOwned> StepReturn for Result<T, StepError> {
-    fn run_step<F, Fut>(
-        name: &'static str,
-        options: StepOptions,
-        attempt: F,
-    ) -> impl Future<Output = Self>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Self>,
-    {
-        crate::durable::step_with(name, options, attempt)
-    }
+impl<T> StepReturn for Result<T, StepError> {
+    type Value = T;
 }
 
 /// Fixes the output type of a step body's future, so that `?` inside it converts errors.
 pub fn step_body<R, F: Future<Output = R>>(body: F) -> F {
     body
+}
+
+/// Decodes a task's stored input as its definition's input type. Bounded on the
+/// definition, not the input: an input type that cannot be stored is reported once, on
+/// the definition.
+pub fn task_input<D: crate::TaskDefinition>(
+    instance: &TaskInstance,
+) -> Result<D::Input, SchedulerTaskError> {
+    instance.input()
 }
 
 /// Whether a durable execution's body is running on this task: outside one, a `#[step]`
