@@ -47,6 +47,15 @@ impl Signature {
             );
         }
         let output = match &sig.output {
+            // A result type is generic (`Result<T, E>` or an alias of it); anything else is
+            // refused here, before type checking would report it more than once.
+            ReturnType::Type(_, ty) if !is_generic_path(ty) => {
+                errors.spanned(
+                    ty,
+                    format!("a #[{attribute}] function returns `Result<T, E>`: `T` is what a run stores, `E` why it failed"),
+                );
+                None
+            }
             ReturnType::Type(_, ty) => Some((**ty).clone()),
             ReturnType::Default => {
                 errors.spanned(
@@ -180,5 +189,19 @@ fn classify(index: usize, pat: &Pat, ty: &Type, errors: &mut Errors) -> Param {
     Param::Input {
         name,
         ty: ty.clone(),
+    }
+}
+
+/// Whether `ty` is a path whose last segment takes generic arguments (`Result<T, E>`).
+pub fn is_generic_path(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => {
+            path.path.segments.last().is_some_and(|segment| {
+                matches!(segment.arguments, PathArguments::AngleBracketed(_))
+            })
+        }
+        Type::Group(group) => is_generic_path(&group.elem),
+        Type::Paren(paren) => is_generic_path(&paren.elem),
+        _ => false,
     }
 }

@@ -7,12 +7,13 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
+use syn::{FnArg, ItemFn, Pat, ReturnType};
 
 use crate::args::Args;
 use crate::errors::Errors;
 use crate::literals;
 use crate::options::Options;
+use crate::signature::is_generic_path;
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -32,7 +33,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let output = match &sig.output {
         // A result type is generic (`Result<T, StepError>` or an alias of it); anything
         // else is refused here, before type checking would report it three ways.
-        ReturnType::Type(_, ty) if !has_generic_args(ty) => {
+        ReturnType::Type(_, ty) if !is_generic_path(ty) => {
             errors.spanned(
                 ty,
                 "a #[step] function returns `Result<T, StepError>`: its `T` is checkpointed",
@@ -121,16 +122,4 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(error) => return error.to_compile_error(),
     };
     quote!(#function)
-}
-
-/// Whether `ty` is a path whose last segment takes generic arguments (`Result<T, E>`).
-fn has_generic_args(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) => path.path.segments.last().is_some_and(|segment| {
-            matches!(segment.arguments, syn::PathArguments::AngleBracketed(_))
-        }),
-        Type::Group(group) => has_generic_args(&group.elem),
-        Type::Paren(paren) => has_generic_args(&paren.elem),
-        _ => false,
-    }
 }

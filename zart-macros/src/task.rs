@@ -4,6 +4,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, LitStr, Type};
 
 use crate::args::Args;
@@ -148,6 +149,10 @@ fn generate(
                 true => quote!(#call.await),
                 false => quote!(::zart::__private::run_blocking(move || #call).await?),
             };
+            // Spanned on the return type: a result that cannot be stored is reported there.
+            let into_attempt = quote_spanned! {output.span()=>
+                ::zart::__private::into_attempt(__zart_returned)
+            };
             let handler = quote! {
                 #[::zart::async_trait]
                 impl ::zart::ScheduledTask for #ident {
@@ -161,14 +166,14 @@ fn generate(
                         #decode
                         #lets
                         let __zart_returned = #run;
-                        ::zart::__private::TaskReturn::into_attempt(__zart_returned)
+                        #into_attempt
                     }
                     #methods
                 }
             };
             (
                 handler,
-                quote!(<#output as ::zart::__private::TaskReturn>::Output),
+                quote_spanned!(output.span()=> <#output as ::zart::__private::TaskReturn>::Ok),
                 quote!(registry.register(<Self as ::zart::TaskDefinition>::NAME, #ident {});),
             )
         }
@@ -178,11 +183,14 @@ fn generate(
                 true => quote!(#call.await),
                 false => quote!(#call),
             };
+            let durable_output = quote_spanned! {output.span()=>
+                <#output as ::zart::__private::DurableReturn>::Ok
+            };
             let handler = quote! {
                 #[::zart::async_trait]
                 impl ::zart::DurableExecution for #ident {
                     type Data = <Self as ::zart::TaskDefinition>::Input;
-                    type Output = <#output as ::zart::__private::DurableReturn>::Output;
+                    type Output = #durable_output;
 
                     async fn run(
                         &self,
@@ -190,14 +198,14 @@ fn generate(
                     ) -> ::core::result::Result<Self::Output, ::zart::TaskError> {
                         #unpack
                         #lets
-                        ::zart::__private::DurableReturn::into_outcome(#run)
+                        ::zart::__private::into_outcome(#run)
                     }
                     #methods
                 }
             };
             (
                 handler,
-                quote!(<#output as ::zart::__private::DurableReturn>::Output),
+                durable_output,
                 quote!(registry.durable(<Self as ::zart::TaskDefinition>::NAME, #ident {});),
             )
         }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::backend::TaskBackend;
 use crate::error::{Error, Result};
 use crate::registry::TaskRegistry;
-use crate::task::{TaskRecord, TaskStatus};
+use crate::task::{OnComplete, TaskRecord, TaskStatus};
 
 /// A task (plain or durable) known by type: its name, its input and its output.
 ///
@@ -45,7 +46,9 @@ pub trait TaskDefinition: Send + Sync + 'static {
     const NAME: &'static str;
     /// What a run is started with.
     type Input: TaskInput;
-    /// What a completed run stores as its result.
+    /// What the run returns on success: its result (read back by [`Handle::wait`] through
+    /// [`TaskResult`]), or [`OnComplete`](crate::OnComplete) for a task that schedules
+    /// follow-ups.
     type Output: Send + 'static;
 
     /// Registers the handler (and its recurring schedules, and the states it needs).
@@ -62,6 +65,37 @@ pub trait TaskDefinition: Send + Sync + 'static {
 pub trait TaskInput: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> TaskInput for T {}
+
+/// How a completed run's stored result reads back in [`Handle::wait`]: a
+/// `serde::Deserialize` type as itself; the [`OnComplete`] of a task that schedules
+/// follow-ups as the JSON result it stored, if any.
+#[diagnostic::on_unimplemented(
+    message = "the result `{Self}` cannot be read back",
+    label = "results are read back from JSON",
+    note = "derive `serde::Deserialize` for `{Self}` to wait for it"
+)]
+pub trait TaskResult {
+    /// What [`Handle::wait`] returns.
+    type Value;
+    /// Decodes the stored result (`None` if the run stored none).
+    fn read(stored: Option<Value>) -> std::result::Result<Self::Value, serde_json::Error>;
+}
+
+impl<T: DeserializeOwned> TaskResult for T {
+    type Value = T;
+
+    fn read(stored: Option<Value>) -> std::result::Result<T, serde_json::Error> {
+        serde_json::from_value(stored.unwrap_or(Value::Null))
+    }
+}
+
+impl TaskResult for OnComplete {
+    type Value = Option<Value>;
+
+    fn read(stored: Option<Value>) -> std::result::Result<Option<Value>, serde_json::Error> {
+        Ok(stored)
+    }
+}
 
 /// One run of task `D`, by id: its status, its typed result, and control over it.
 pub struct Handle<D> {
@@ -153,15 +187,17 @@ impl<D: TaskDefinition> Handle<D> {
 
     /// Waits until the run ends, at most `timeout` (woken by the store's notifications),
     /// and returns its typed result.
-    pub async fn wait(&self, timeout: Duration) -> Result<D::Output, WaitError>
+    pub async fn wait(
+        &self,
+        timeout: Duration,
+    ) -> Result<<D::Output as TaskResult>::Value, WaitError>
     where
-        D::Output: DeserializeOwned,
+        D::Output: TaskResult,
     {
         let record = self.backend.wait(&self.id, timeout).await?;
         match record.status {
             TaskStatus::Completed => {
-                let value = record.result.unwrap_or(serde_json::Value::Null);
-                serde_json::from_value::<D::Output>(value).map_err(|source| WaitError::Decode {
+                D::Output::read(record.result).map_err(|source| WaitError::Decode {
                     task_id: self.id.clone(),
                     source,
                 })

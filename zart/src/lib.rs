@@ -60,7 +60,7 @@ mod worker;
 
 pub use async_trait::async_trait;
 pub use client::Zart;
-pub use definition::{Handle, TaskDefinition, TaskInput, WaitError};
+pub use definition::{Handle, TaskDefinition, TaskInput, TaskResult, WaitError};
 pub use durable::{
     require, sleep, step, wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError,
 };

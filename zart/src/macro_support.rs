@@ -25,15 +25,11 @@ pub type DateTime = chrono::DateTime<chrono::Utc>;
     note = "return a type that implements `serde::Serialize` (stored as the task's result), or `OnComplete` to schedule follow-up tasks"
 )]
 pub trait TaskOutput {
-    /// What the stored result reads back as.
-    type Stored: Send + 'static;
     /// The completion that stores it.
     fn into_completion(self) -> Result<OnComplete, serde_json::Error>;
 }
 
-impl<T: Serialize + Send + 'static> TaskOutput for T {
-    type Stored = T;
-
+impl<T: Serialize> TaskOutput for T {
     fn into_completion(self) -> Result<OnComplete, serde_json::Error> {
         Ok(OnComplete {
             result: Some(serde_json::to_value(self)?),
@@ -43,53 +39,53 @@ impl<T: Serialize + Send + 'static> TaskOutput for T {
 }
 
 impl TaskOutput for OnComplete {
-    type Stored = Option<Value>;
-
     fn into_completion(self) -> Result<OnComplete, serde_json::Error> {
         Ok(self)
     }
 }
 
-/// What a `#[task]` function returns.
+/// What a `#[task]` function returns. Its impl asks nothing of `T` and `E`, so that each
+/// is checked at one place only ([`into_attempt`]): one mistake, one error.
 #[diagnostic::on_unimplemented(
     message = "a `#[task]` function returns `Result<T, E>`, not `{Self}`",
     label = "not a task's return type",
     note = "`T` is `Serialize` or `OnComplete`; `E` converts into `SchedulerTaskError` (`TaskError`, `SchedulerTaskError` and `String` do)"
 )]
 pub trait TaskReturn {
-    /// The stored result's type.
-    type Output: Send + 'static;
-    /// The completion, or the failure, of the attempt.
-    fn into_attempt(self) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError>;
+    /// The success type.
+    type Ok;
 }
 
-impl<T: TaskOutput, E: Into<SchedulerTaskError>> TaskReturn for Result<T, E> {
-    type Output = T::Stored;
-
-    fn into_attempt(self) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-        Ok(Box::new(self.map_err(Into::into)?.into_completion()?))
-    }
+impl<T, E> TaskReturn for Result<T, E> {
+    type Ok = T;
 }
 
-/// What a `#[durable]` function returns.
+/// The completion, or the failure, of a task function's attempt.
+pub fn into_attempt<T: TaskOutput, E: Into<SchedulerTaskError>>(
+    returned: Result<T, E>,
+) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+    Ok(Box::new(returned.map_err(Into::into)?.into_completion()?))
+}
+
+/// What a `#[durable]` function returns. As with [`TaskReturn`], `T` is checked at one
+/// place only: the `Output` bound of `DurableExecution`.
 #[diagnostic::on_unimplemented(
     message = "a `#[durable]` function returns `Result<T, E>`, not `{Self}`",
     label = "not a durable execution's return type",
     note = "`T` implements `serde::Serialize` (it is stored as the result); `E` converts into `TaskError`"
 )]
 pub trait DurableReturn {
-    /// The result's type.
-    type Output: Serialize + Send + 'static;
-    /// The body's outcome as the runtime takes it.
-    fn into_outcome(self) -> Result<Self::Output, TaskError>;
+    /// The success type.
+    type Ok;
 }
 
-impl<T: Serialize + Send + 'static, E: Into<TaskError>> DurableReturn for Result<T, E> {
-    type Output = T;
+impl<T, E> DurableReturn for Result<T, E> {
+    type Ok = T;
+}
 
-    fn into_outcome(self) -> Result<T, TaskError> {
-        self.map_err(Into::into)
-    }
+/// The outcome of a durable body, as the runtime takes it.
+pub fn into_outcome<T, E: Into<TaskError>>(returned: Result<T, E>) -> Result<T, TaskError> {
+    returned.map_err(Into::into)
 }
 
 /// What a `#[step]` function returns.
