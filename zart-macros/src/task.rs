@@ -139,6 +139,9 @@ fn generate(
             quote!(let #args_struct { #(#names: #locals),* } = __zart_data;)
         }
     };
+    // The user's function name spans the generated `async`: a future that is not `Send`
+    // is then reported on the function, not on the attribute.
+    let asyncness = quote_spanned!(ident.span()=> async);
     let (handler, output_type, register) = match kind {
         Kind::Task => {
             let decode = quote! {
@@ -156,7 +159,7 @@ fn generate(
             let handler = quote! {
                 #[::zart::async_trait]
                 impl ::zart::ScheduledTask for #ident {
-                    async fn execute(
+                    #asyncness fn execute(
                         &self,
                         __zart_instance: &::zart::TaskInstance,
                     ) -> ::core::result::Result<
@@ -192,7 +195,7 @@ fn generate(
                     type Data = <Self as ::zart::TaskDefinition>::Input;
                     type Output = #durable_output;
 
-                    async fn run(
+                    #asyncness fn run(
                         &self,
                         __zart_data: Self::Data,
                     ) -> ::core::result::Result<Self::Output, ::zart::TaskError> {
