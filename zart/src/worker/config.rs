@@ -50,8 +50,9 @@ pub struct WorkerConfig {
     pub worker_id: Option<String>,
     /// The queues this worker serves: it claims only the registered tasks in them (see
     /// [`TaskRegistry::set_queue`]). `None`, the default, serves every registered task.
-    /// A queue that none of the registered tasks is in is refused when the worker starts
-    /// (a misspelt queue would otherwise leave its tasks unserved without a word).
+    /// An empty list, or a queue that none of the registered tasks is in, is refused when
+    /// the worker starts (a misspelt queue would otherwise leave its tasks unserved without
+    /// a word).
     ///
     /// Whatever the queues, a worker claims only tasks it has a handler for (and the
     /// internal ticks of recurring schedules): a task no running worker knows stays pending
@@ -113,6 +114,13 @@ impl WorkerConfig {
             (Some(_), None) => false,
         };
         if let Some(queues) = &self.queues {
+            if queues.is_empty() {
+                return Err(ConfigError(
+                    "queues is empty: the worker would run no task (leave it `None` to serve \
+                     every registered task)"
+                        .to_owned(),
+                ));
+            }
             let known = registry.queue_names();
             if let Some(unknown) = queues.iter().find(|q| !known.contains(&q.as_str())) {
                 return Err(ConfigError(format!(
@@ -216,6 +224,14 @@ mod tests {
         assert_eq!(
             names(emails.claim_scope(&registry)),
             Ok(Some(vec!["send".into(), TICK_TASK.into()]))
+        );
+        let none = WorkerConfig {
+            queues: Some(Vec::new()),
+            ..WorkerConfig::default()
+        };
+        assert!(
+            none.claim_scope(&registry).is_err(),
+            "an empty list runs nothing"
         );
     }
 }
