@@ -75,7 +75,7 @@ impl Zart {
     }
 
     /// Starts run `id` of `D`, due now. The id is an idempotency key: an existing id is
-    /// [`Error::AlreadyExists`].
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
     pub async fn start<D: TaskDefinition>(
         &self,
         id: impl Into<String>,

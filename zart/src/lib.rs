@@ -5,7 +5,7 @@
 //! This release provides the task queue and its worker: schedule tasks
 //! ([`TaskScheduler`]), run them with registered handlers ([`ScheduledTask`],
 //! [`TaskRegistry`], [`Worker`]) and chain follow-ups atomically ([`OnComplete`]); and
-//! recurring work on top of it ([`schedule`], [`recurring`]).
+//! recurring work on top of it ([`schedule`], [`recurring`](mod@recurring)).
 //! Claims are batched and leased; every write a worker makes is fenced by its lease token;
 //! expired leases are rescued; new tasks wake idle workers through `LISTEN/NOTIFY`.
 //!

@@ -26,7 +26,7 @@ pub enum IfExists {
 }
 
 /// Schedules tasks and reads their state. Implemented by every storage backend
-/// ([`PostgresTaskScheduler`](crate::PostgresTaskScheduler) for PostgreSQL).
+/// ([`PostgresTaskScheduler`] for PostgreSQL).
 ///
 /// Task ids are idempotency keys: scheduling an id that exists is an error
 /// ([`Error::AlreadyExists`]) or, through the `*_if_absent` methods, a no-op. Never a
