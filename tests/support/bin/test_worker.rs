@@ -1,6 +1,6 @@
 //! A worker process for the multi-process tests.
 //!
-//! Usage: zart-test-worker DATABASE_URL SCHEMA WORKER_NAME [MODE]
+//! Usage: `zart-test-worker DATABASE_URL SCHEMA WORKER_NAME [MODE]`
 //!
 //! - `count` (default): runs `count` tasks, each recording a row in `<schema>.runs`, until
 //!   none is left pending or running; then shuts down gracefully.
