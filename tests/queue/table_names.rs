@@ -93,7 +93,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
     .fetch_all(&db.pool)
     .await
     .expect("read migrations");
-    assert_eq!(applied, vec![1, 2, 3], "each migration recorded once");
+    assert_eq!(applied, vec![1, 2, 3, 4], "each migration recorded once");
     scheduler
         .schedule_now("works", "noop", json!({}))
         .await

@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "durable",
         sql: include_str!("../../../migrations/0003_durable.sql"),
     },
+    Migration {
+        version: 4,
+        name: "claim by name",
+        sql: include_str!("../../../migrations/0004_claim_by_name.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a

@@ -328,7 +328,11 @@ impl TaskBackend for PostgresTaskScheduler {
         lease: Duration,
         scope: &ClaimScope,
     ) -> Result<Vec<ClaimedTask>> {
+        // Planned afresh for each call (an unnamed statement): a cached generic plan
+        // cannot know how selective the claimed names are, and would walk the run_at index
+        // past every due task of other names.
         let rows = sqlx::query(&self.sql.claim)
+            .persistent(false)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(worker_id)
             .bind(lease.as_secs_f64())
