@@ -81,32 +81,30 @@ async fn main() -> Result<(), BoxError> {
         &ceiling,
         "claim_complete_batch100",
     ));
-    eprintln!("schedule_now to handler start on an idle worker ({LATENCY_SAMPLES} samples)...");
-    let (p50, p99) = latency(&pool, 0).await?;
-    rows.push(Row::plain(
-        "latency p50, schedule_now → handler start",
-        p50,
-        "ms",
-    ));
-    rows.push(Row::plain(
-        "latency p99, schedule_now → handler start",
-        p99,
-        "ms",
-    ));
-    eprintln!(
-        "the same beside {FOREIGN_BACKLOG} due tasks this worker does not run ({LATENCY_SAMPLES} samples)..."
-    );
-    let (p50, p99) = latency(&pool, FOREIGN_BACKLOG).await?;
-    rows.push(Row::plain(
-        "latency p50, beside a 200k backlog of tasks the worker does not run",
-        p50,
-        "ms",
-    ));
-    rows.push(Row::plain(
-        "latency p99, beside a 200k backlog of tasks the worker does not run",
-        p99,
-        "ms",
-    ));
+    let scenarios = [
+        (
+            0,
+            [
+                "latency p50, schedule_now → handler start",
+                "latency p99, schedule_now → handler start",
+            ],
+        ),
+        (
+            FOREIGN_BACKLOG,
+            [
+                "latency p50, beside a 200k backlog of tasks the worker does not run",
+                "latency p99, beside a 200k backlog of tasks the worker does not run",
+            ],
+        ),
+    ];
+    for (foreign, [p50_name, p99_name]) in scenarios {
+        eprintln!(
+            "schedule_now to handler start on an idle worker, {foreign} foreign tasks due ({LATENCY_SAMPLES} samples)..."
+        );
+        let (p50, p99) = latency(&pool, foreign).await?;
+        rows.push(Row::plain(p50_name, p50, "ms"));
+        rows.push(Row::plain(p99_name, p99, "ms"));
+    }
 
     eprintln!("durable executions: 3 and 10 no-op steps, one worker...");
     let three = durable(&pool, 3, DURABLE_EXECUTIONS).await?;

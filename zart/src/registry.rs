@@ -209,7 +209,7 @@ impl TaskRegistry {
         let mut queues: Vec<&str> = self
             .handlers
             .keys()
-            .filter_map(|name| self.queue_of(name))
+            .map(|name| self.queues.get(name).map_or(DEFAULT_QUEUE, String::as_str))
             .collect();
         queues.sort_unstable();
         queues.dedup();
