@@ -111,7 +111,7 @@ fn page() -> String {
     );
     page += &format!(
         "## `registry!`\n\n`zart::registry![checkout, send_receipt]` expands to (duplicate names fail in\nconst evaluation):\n\n```rust,ignore\n{}```\n",
-        pretty(quote!(fn registry() -> ::zart::TaskRegistry #registry))
+        pretty(quote!(fn registry() -> ::zart::scheduler::TaskRegistry #registry))
     );
     page
 }

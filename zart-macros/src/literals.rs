@@ -190,10 +190,10 @@ pub fn retry(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
             lit: Lit::Int(lit), ..
         }) => {
             let attempts = attempts(lit, errors)?;
-            return Some(quote!(::zart::RetryConfig::exponential(#attempts)));
+            return Some(quote!(::zart::scheduler::RetryConfig::exponential(#attempts)));
         }
         Expr::Path(path) if path.path.is_ident("none") => {
-            return Some(quote!(::zart::RetryConfig::none()));
+            return Some(quote!(::zart::scheduler::RetryConfig::none()));
         }
         Expr::Path(path) if path.path.is_ident("exponential") => ("exponential", Vec::new()),
         Expr::Path(path) if path.path.is_ident("fixed") => ("fixed", Vec::new()),
@@ -338,7 +338,7 @@ pub fn retry(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
     if kind == "fixed" {
         fields.push(quote!(backoff_multiplier: 1.0));
     }
-    ok.then(|| quote!(::zart::RetryConfig { #(#fields,)* ..::zart::RetryConfig::default() }))
+    ok.then(|| quote!(::zart::scheduler::RetryConfig { #(#fields,)* ..::zart::scheduler::RetryConfig::default() }))
 }
 
 fn attempts(lit: &syn::LitInt, errors: &mut Errors) -> Option<u32> {

@@ -53,7 +53,7 @@ impl Options {
         let mut methods = TokenStream::new();
         if let Some(retry) = &self.retry {
             methods.extend(quote! {
-                fn retry_config(&self) -> ::zart::RetryConfig {
+                fn retry_config(&self) -> ::zart::scheduler::RetryConfig {
                     #retry
                 }
             });

@@ -48,7 +48,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
     quote! {{
         #checks
         #errors
-        let mut registry = ::zart::TaskRegistry::new();
+        let mut registry = ::zart::scheduler::TaskRegistry::new();
         #(#registrations)*
         registry
     }}

@@ -122,7 +122,7 @@ impl Signature {
                 }
                 Param::Instance { by_ref, .. } => {
                     lets.extend(quote! {
-                        let #local = <::zart::TaskInstance as ::zart::__private::FromContext>::from_context()?;
+                        let #local = <::zart::scheduler::TaskInstance as ::zart::__private::FromContext>::from_context()?;
                     });
                     args.push(match by_ref {
                         true => quote!(&#local),

@@ -68,7 +68,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let retry = options
         .retry
         .clone()
-        .unwrap_or_else(|| quote!(::zart::RetryConfig::default()));
+        .unwrap_or_else(|| quote!(::zart::scheduler::RetryConfig::default()));
     let timeout = match options.timeout {
         Some(ms) => {
             let duration = literals::millis(ms);

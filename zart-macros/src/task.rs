@@ -157,14 +157,14 @@ fn generate(
                 ::zart::__private::into_attempt(__zart_returned)
             };
             let handler = quote! {
-                #[::zart::async_trait]
-                impl ::zart::ScheduledTask for #ident {
+                #[::zart::__private::async_trait]
+                impl ::zart::scheduler::ScheduledTask for #ident {
                     #asyncness fn execute(
                         &self,
-                        __zart_instance: &::zart::TaskInstance,
+                        __zart_instance: &::zart::scheduler::TaskInstance,
                     ) -> ::core::result::Result<
-                        ::std::boxed::Box<dyn ::zart::CompletionHandler>,
-                        ::zart::SchedulerTaskError,
+                        ::std::boxed::Box<dyn ::zart::scheduler::CompletionHandler>,
+                        ::zart::scheduler::SchedulerTaskError,
                     > {
                         #decode
                         #lets
@@ -190,7 +190,7 @@ fn generate(
                 <#output as ::zart::__private::DurableReturn>::Ok
             };
             let handler = quote! {
-                #[::zart::async_trait]
+                #[::zart::__private::async_trait]
                 impl ::zart::DurableExecution for #ident {
                     type Data = <Self as ::zart::TaskDefinition>::Input;
                     type Output = #durable_output;
@@ -238,7 +238,7 @@ fn generate(
                 type Input = #input_type;
                 type Output = #output_type;
 
-                fn register(registry: &mut ::zart::TaskRegistry) {
+                fn register(registry: &mut ::zart::scheduler::TaskRegistry) {
                     #register
                     #queue
                     #(registry.require_state::<#states>(<Self as ::zart::TaskDefinition>::NAME);)*

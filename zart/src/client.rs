@@ -1,20 +1,23 @@
 //! [`Zart`]: one value for a program's whole use of Zart: start typed tasks, build workers,
-//! reach the store.
+//! read and steer what is stored.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use zart_core::store::Store;
+use zart_core::task::ScheduleAtParams;
 
-use crate::backend::TaskBackend;
 use crate::definition::{Handle, TaskDefinition};
 use crate::durable::DurableScheduler;
-use crate::error::Result;
-use crate::postgres::PostgresScheduler;
-use crate::scheduler::IfExists;
-use crate::task::ScheduleAtParams;
+use crate::enqueue::{insert, IfExists};
+use crate::error::{Error, Result};
+use crate::recurring::Schedules;
+use crate::scheduler::Tasks;
 use crate::worker::WorkerBuilder;
 
-/// A connection to Zart's store: starts typed tasks, builds workers.
+/// The client: starts typed tasks, builds workers, and hands out views of what is stored
+/// ([`tasks`](Self::tasks), [`executions`](Self::executions),
+/// [`schedules`](Self::schedules)). Nothing it offers bypasses a worker's lease.
 ///
 /// Cheap to clone (the store's pool is shared). The functions that `#[task]` and
 /// `#[durable]` generate (`checkout::start(&zart, ..)`) take it.
@@ -39,39 +42,54 @@ use crate::worker::WorkerBuilder;
 /// ```
 #[derive(Clone)]
 pub struct Zart {
-    backend: Arc<dyn TaskBackend>,
+    store: Arc<dyn Store>,
 }
 
 impl Zart {
-    /// Connects to PostgreSQL at `url` and creates or upgrades Zart's tables (see
-    /// [`PostgresScheduler::connect`]).
+    /// Connects to the store at `url`, picked by the URL's scheme, and creates or upgrades
+    /// Zart's tables: `postgres://` or `postgresql://` for PostgreSQL (see
+    /// [`PostgresTaskScheduler::connect`](crate::postgres::PostgresTaskScheduler::connect)).
+    /// A server that cannot be reached is reported at once, with its address.
     pub async fn connect(url: &str) -> Result<Zart> {
-        let scheduler = PostgresScheduler::connect(url).await?;
-        Ok(Zart::from_backend(&scheduler))
-    }
-
-    /// Zart over `backend` (a clone of it: backends share their pool). The store must be
-    /// migrated already (a [`PostgresScheduler`] built from a pool: call `migrate`).
-    pub fn from_backend<B: TaskBackend + Clone>(backend: &B) -> Zart {
-        Zart {
-            backend: Arc::new(backend.clone()),
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        match scheme {
+            Some("postgres" | "postgresql") => {
+                let store = zart_postgres::PostgresTaskScheduler::connect(url).await?;
+                Ok(Zart::from_backend(&store))
+            }
+            _ => Err(Error::UnsupportedUrl {
+                url: without_password(url),
+                reason: "Zart connects to postgres:// (or postgresql://) URLs".to_owned(),
+            }),
         }
     }
 
-    /// The store, for everything untyped: scheduling by name, listing, recurring control
-    /// (`pause`, `resume`, `trigger_now`, ...).
-    pub fn backend(&self) -> &dyn TaskBackend {
-        self.backend.as_ref()
+    /// Zart over `store` (a clone of it: stores share their pool). The store must be
+    /// migrated already (a `PostgresTaskScheduler` built from a pool: call `migrate`).
+    pub fn from_backend<S: Store + Clone>(store: &S) -> Zart {
+        Zart {
+            store: Arc::new(store.clone()),
+        }
     }
 
-    /// Durable executions by id: wait, steps, events, retry, restart.
-    pub fn durable(&self) -> DurableScheduler {
-        DurableScheduler::from_arc(self.backend.clone())
+    /// Tasks by id and by name: schedule untyped tasks, read, list, count, cancel.
+    pub fn tasks(&self) -> Tasks {
+        Tasks::new(self.store.clone())
+    }
+
+    /// Durable executions by id: wait, steps, events, cancel, retry, restart.
+    pub fn executions(&self) -> DurableScheduler {
+        DurableScheduler::from_arc(self.store.clone())
+    }
+
+    /// Recurring schedules by id: pause, resume, trigger, stop, state and history.
+    pub fn schedules(&self) -> Schedules {
+        Schedules::from_arc(self.store.clone())
     }
 
     /// A builder for a worker over this store.
     pub fn worker(&self) -> WorkerBuilder {
-        WorkerBuilder::from_arc(self.backend.clone())
+        WorkerBuilder::from_arc(self.store.clone())
     }
 
     /// Starts run `id` of `D`, due now. The id is an idempotency key: an existing id is
@@ -92,9 +110,8 @@ impl Zart {
         input: D::Input,
     ) -> Result<Handle<D>> {
         let params = params::<D>(id.into(), at, &input)?;
-        let id = params.task_id.clone();
-        self.backend.schedule_at(params).await?;
-        Ok(self.handle(id))
+        insert(self.store.as_ref(), std::slice::from_ref(&params), IfExists::Error).await?;
+        Ok(self.handle(params.task_id))
     }
 
     /// Starts run `id` of `D` unless a run with that id exists. Returns its handle either
@@ -105,17 +122,13 @@ impl Zart {
         input: D::Input,
     ) -> Result<(Handle<D>, bool)> {
         let params = params::<D>(id.into(), Utc::now(), &input)?;
-        let id = params.task_id.clone();
-        let inserted = self
-            .backend
-            .schedule_many_with(vec![params], IfExists::Skip)
-            .await?;
-        Ok((self.handle(id), !inserted.is_empty()))
+        let inserted = insert(self.store.as_ref(), std::slice::from_ref(&params), IfExists::Skip).await?;
+        Ok((self.handle(params.task_id), !inserted.is_empty()))
     }
 
     /// The handle of run `id` of `D`, started earlier (by this process or another).
     pub fn handle<D: TaskDefinition>(&self, id: impl Into<String>) -> Handle<D> {
-        Handle::new(id.into(), self.backend.clone())
+        Handle::new(id.into(), self.store.clone())
     }
 }
 
@@ -126,6 +139,21 @@ fn params<D: TaskDefinition>(
 ) -> Result<ScheduleAtParams> {
     let data = crate::durable::input_json(&id, input)?;
     Ok(ScheduleAtParams::at(id, D::NAME, at, data))
+}
+
+/// `url` with its password, if any, replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl std::fmt::Debug for Zart {

@@ -10,16 +10,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::TaskBackend;
+use zart_core::store::Store;
+use zart_core::task::{TaskRecord, TaskStatus};
+
+use crate::durable::{wait, LOOK_AGAIN_EVERY};
 use crate::error::{Error, Result};
 use crate::registry::TaskRegistry;
-use crate::task::{OnComplete, TaskRecord, TaskStatus};
+use crate::task::OnComplete;
 
 /// A task (plain or durable) known by type: its name, its input and its output.
 ///
 /// `#[zart::task]` and `#[zart::durable]` implement it for the type behind the module they
-/// generate (`send_email::Task`); a hand-written handler can implement it too, to get typed
-/// handles.
+/// generate (the type named like the function: `send_email`); a hand-written handler can
+/// implement it too, to get typed handles.
 ///
 /// ```
 /// use zart::{Handle, TaskDefinition, TaskError, Zart};
@@ -100,7 +103,7 @@ impl TaskResult for OnComplete {
 /// One run of task `D`, by id: its status, its typed result, and control over it.
 pub struct Handle<D> {
     id: String,
-    backend: Arc<dyn TaskBackend>,
+    store: Arc<dyn Store>,
     definition: PhantomData<fn() -> D>,
 }
 
@@ -108,7 +111,7 @@ impl<D> Clone for Handle<D> {
     fn clone(&self) -> Self {
         Handle {
             id: self.id.clone(),
-            backend: self.backend.clone(),
+            store: self.store.clone(),
             definition: PhantomData,
         }
     }
@@ -162,10 +165,10 @@ pub enum WaitError {
 }
 
 impl<D: TaskDefinition> Handle<D> {
-    pub(crate) fn new(id: String, backend: Arc<dyn TaskBackend>) -> Self {
+    pub(crate) fn new(id: String, store: Arc<dyn Store>) -> Self {
         Handle {
             id,
-            backend,
+            store,
             definition: PhantomData,
         }
     }
@@ -177,12 +180,12 @@ impl<D: TaskDefinition> Handle<D> {
 
     /// The run's status, or `None` if no run has this id.
     pub async fn status(&self) -> Result<Option<TaskStatus>> {
-        self.backend.status(&self.id).await
+        Ok(self.record().await?.map(|record| record.status))
     }
 
     /// Everything stored about the run, or `None`.
     pub async fn record(&self) -> Result<Option<TaskRecord>> {
-        self.backend.get_task(&self.id).await
+        Ok(self.store.get_task(&self.id).await?)
     }
 
     /// Waits until the run ends, at most `timeout` (woken by the store's notifications),
@@ -194,7 +197,7 @@ impl<D: TaskDefinition> Handle<D> {
     where
         D::Output: TaskResult,
     {
-        let record = self.backend.wait(&self.id, timeout).await?;
+        let record = wait(self.store.as_ref(), &self.id, timeout, LOOK_AGAIN_EVERY).await?;
         match record.status {
             TaskStatus::Completed => {
                 D::Output::read(record.result).map_err(|source| WaitError::Decode {
@@ -218,7 +221,7 @@ impl<D: TaskDefinition> Handle<D> {
     /// Cancels the run (a running durable execution stops at its next step boundary).
     /// Returns whether it was cancelled or asked to stop.
     pub async fn cancel(&self) -> Result<bool> {
-        self.backend.cancel(&self.id).await
+        Ok(self.store.cancel(&self.id).await?.is_some())
     }
 
     /// Sends event `name` to the run (a durable execution waiting in
@@ -228,6 +231,6 @@ impl<D: TaskDefinition> Handle<D> {
             task_id: self.id.clone(),
             reason: format!("the payload of event {name:?} does not serialise: {e}"),
         })?;
-        self.backend.send_event(&self.id, name, payload).await
+        Ok(self.store.send_event(&self.id, name, &payload).await?)
     }
 }

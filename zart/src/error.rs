@@ -1,15 +1,17 @@
-//! The error type of Zart's scheduling, storage and worker APIs.
+//! The errors of Zart's scheduling, storage and worker APIs: the bottom of the engine, so
+//! that every other module can name them.
 
-use crate::registry::RegistryError;
-use crate::table_names::TableNamesError;
+use zart_core::schedules::RecurringError;
+use zart_core::StoreError;
 
 /// `Result` with Zart's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What can go wrong when scheduling, storing or running tasks.
 ///
-/// Errors raised *by a task handler* are [`SchedulerTaskError`](crate::SchedulerTaskError);
-/// they are stored on the task, never returned here.
+/// Errors raised *by a task handler* are
+/// [`SchedulerTaskError`](crate::scheduler::SchedulerTaskError); they are stored on the
+/// task, never returned here.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,85 +24,109 @@ pub enum Error {
     #[error("no task {0:?}")]
     NotFound(String),
 
-    /// A task was rejected before it reached the database.
+    /// A task was refused before it reached the store.
     #[error("invalid task {task_id:?}: {reason}")]
     InvalidTask {
-        /// The id of the rejected task.
+        /// The id of the refused task (cut short if it is very long).
         task_id: String,
-        /// Why it was rejected.
+        /// Why it was refused.
         reason: String,
     },
-
-    /// A table prefix or schema name is not a plain identifier.
-    #[error(transparent)]
-    TableNames(#[from] TableNamesError),
 
     /// The task registry is inconsistent (for example two handlers under one name).
     #[error(transparent)]
     Registry(#[from] RegistryError),
 
-    /// The worker's configuration cannot work (see [`WorkerConfig::validate`](crate::WorkerConfig::validate)).
+    /// The worker's configuration cannot work (see
+    /// [`WorkerConfig::validate`](crate::scheduler::WorkerConfig::validate)).
     #[error(transparent)]
-    Config(#[from] crate::worker::ConfigError),
+    Config(#[from] ConfigError),
 
-    /// The database refused or failed an operation.
-    #[error("database error while {context}: {source}")]
-    Database {
-        /// What Zart was doing.
-        context: &'static str,
-        /// The driver's error.
-        #[source]
-        source: sqlx::Error,
-    },
+    /// The store refused or failed an operation; its [`kind`](StoreError::kind) says
+    /// whether trying again may help.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 
-    /// An embedded migration failed; the transaction was rolled back, nothing was applied.
-    #[error("migration {version} ({name}) failed: {source}")]
-    Migration {
-        /// The migration's version number.
-        version: i64,
-        /// The migration's name.
-        name: &'static str,
-        /// The driver's error.
-        #[source]
-        source: sqlx::Error,
-    },
-
-    /// [`Worker::run`](crate::Worker::run) was called while the worker was already running.
+    /// [`Worker::run`](crate::scheduler::Worker::run) was called while the worker was
+    /// already running.
     #[error("this worker is already running")]
     WorkerAlreadyRunning,
 
-    /// [`WorkerBuilder::start`](crate::WorkerBuilder::start) was called outside a Tokio
-    /// runtime.
+    /// A worker was started outside a Tokio runtime.
     #[error("a worker is started on a Tokio runtime: call start from within one")]
     NoRuntime,
 
     /// A worker's run ended abnormally (it panicked or was aborted).
     #[error("the worker stopped abnormally: {0}")]
     WorkerStopped(String),
+
+    /// No store driver handles this URL.
+    #[error("no store for {url:?}: {reason}")]
+    UnsupportedUrl {
+        /// The URL, without its password.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {
-    /// Whether the database refused the statement itself (data it cannot store, a violated
-    /// constraint, a missing table), so that running it again cannot succeed. Connection
-    /// failures, timeouts, serialization failures and deadlocks are not rejections.
+    /// Whether the store refused the operation itself (data it cannot store, a violated
+    /// constraint, a missing table), so that running it again cannot succeed. Lost
+    /// connections, timeouts, serialization failures and deadlocks are not rejections.
     pub fn is_rejection(&self) -> bool {
-        let source = match self {
-            Error::Database { source, .. } | Error::Migration { source, .. } => source,
-            _ => return false,
-        };
-        let sqlx::Error::Database(error) = source else {
-            return false;
-        };
-        let class = error
-            .code()
-            .map(|code| code.chars().take(2).collect::<String>());
-        // 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55 lock
-        // not available, 57 operator intervention (shutdown, cancel): worth retrying.
-        !matches!(class.as_deref(), Some("08" | "40" | "53" | "55" | "57"))
+        matches!(self, Error::Store(error) if !error.is_transient())
     }
 }
 
-/// Wraps a driver error with what Zart was doing when it happened.
-pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
-    move |source| Error::Database { context, source }
+/// A registration the registry refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A handler is already registered under this name.
+    #[error("a handler is already registered for task name {0:?}")]
+    DuplicateName(String),
+    /// Task names must not be empty.
+    #[error("task names must not be empty")]
+    EmptyName,
+    /// A recurring task is already registered under this schedule id.
+    #[error("a recurring task is already registered for schedule id {0:?}")]
+    DuplicateSchedule(String),
+    /// A recurring task cannot be registered.
+    #[error(transparent)]
+    InvalidRecurring(#[from] RecurringError),
+    /// A task takes a [`State`](crate::State) of a type that was not registered.
+    #[error("task {task:?} takes State<{state}>, but no state of that type is registered (WorkerBuilder::state / TaskRegistry::state)")]
+    MissingState {
+        /// The task's name.
+        task: String,
+        /// The state's type.
+        state: &'static str,
+    },
+    /// A queue was set for a name no handler is registered under.
+    #[error("cannot put task {0:?} in a queue: no handler is registered under that name")]
+    NotRegistered(String),
+    /// Queue names must not be empty.
+    #[error("task {0:?} cannot go in a queue with an empty name")]
+    EmptyQueue(String),
+    /// A state of this type is registered already.
+    #[error("a state of type {0} is registered already")]
+    DuplicateState(&'static str),
+}
+
+/// A [`WorkerConfig`](crate::scheduler::WorkerConfig) a worker cannot run with; the message
+/// names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid worker configuration: {0}")]
+pub struct ConfigError(pub(crate) String);
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(a non-string panic payload)"
+    }
 }

@@ -16,11 +16,11 @@ use crate::task::{SchedulerTaskError, TaskInstance};
 
 /// Shared application state (a connection pool, a client, settings), registered once on
 /// the worker ([`WorkerBuilder::state`](crate::WorkerBuilder::state),
-/// [`TaskRegistry::state`](crate::TaskRegistry::state)) and handed by type to every task
+/// [`TaskRegistry::state`](crate::scheduler::TaskRegistry::state)) and handed by type to every task
 /// function that takes a `State<T>` parameter.
 ///
 /// A worker whose tasks ask for a state that was not registered refuses to start
-/// ([`RegistryError::MissingState`](crate::RegistryError::MissingState)).
+/// ([`RegistryError::MissingState`](crate::scheduler::RegistryError::MissingState)).
 ///
 /// ```
 /// use zart::{State, TaskError};

@@ -1,83 +1,68 @@
 //! # Zart
 //!
-//! Durable execution and task scheduling on the PostgreSQL you already run.
+//! Durable execution and task scheduling for Rust, on the database you already run.
 //!
-//! This release provides the task queue and its worker: schedule tasks
-//! ([`TaskScheduler`]), run them with registered handlers ([`ScheduledTask`],
-//! [`TaskRegistry`], [`Worker`]) and chain follow-ups atomically ([`OnComplete`]); and
-//! recurring work on top of it ([`schedule`], [`recurring`](mod@recurring)).
-//! Claims are batched and leased; every write a worker makes is fenced by its lease token;
-//! expired leases are rescued; new tasks wake idle workers through `LISTEN/NOTIFY`.
+//! Annotate ordinary async functions: `#[zart::task]` makes a scheduled task,
+//! `#[zart::durable]` a durable execution whose `#[zart::step]`s are checkpointed (a step
+//! that completed never runs again, across crashes, restarts and deploys), and
+//! `#[zart::recurring(..)]` puts either on a schedule. [`Zart`] is the client: it starts
+//! runs with their input type checked at compile time, builds workers, and reads and steers
+//! what is stored.
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use zart::prelude::*;
+//! use std::time::Duration;
+//! use zart::{TaskError, Zart};
 //!
-//! struct SayHello;
-//!
-//! #[async_trait]
-//! impl ScheduledTask for SayHello {
-//!     async fn execute(&self, task: &TaskInstance) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-//!         println!("hello from {}", task.task_id);
-//!         Ok(OnComplete::done())
-//!     }
+//! #[zart::durable]
+//! async fn greet(name: String) -> Result<String, TaskError> {
+//!     Ok(format!("Hello, {name}!"))
 //! }
 //!
-//! # async fn demo() -> Result<(), zart::Error> {
-//! let scheduler = Arc::new(PostgresScheduler::connect("postgres://localhost/app").await?);
-//! let mut registry = TaskRegistry::new();
-//! registry.register("say-hello", SayHello);
-//! let worker = Arc::new(Worker::new(scheduler.clone(), Arc::new(registry), WorkerConfig::default(), vec![]));
-//! tokio::spawn({
-//!     let worker = worker.clone();
-//!     async move { worker.run().await }
-//! });
-//! scheduler.schedule_now("hello-1", "say-hello", serde_json::json!({})).await?;
-//! # worker.shutdown().await;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let zart = Zart::connect("postgres://localhost/app").await?; // creates or upgrades the tables
+//! let worker = zart.worker().register(zart::registry![greet]).start()?;
+//! let handle = greet::start(&zart, "greet-1", "Ada".to_owned()).await?;
+//! assert_eq!(handle.wait(Duration::from_secs(10)).await?, "Hello, Ada!");
+//! worker.shutdown().await?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Everything the macros generate can be written by hand against the traits, in the style
+//! of Zart's earlier documents: [`scheduler`] holds the queue without durable machinery
+//! ([`ScheduledTask`](scheduler::ScheduledTask), [`Worker`](scheduler::Worker),
+//! [`TaskScheduler`](scheduler::TaskScheduler)), [`durable`] the durable executions,
+//! [`recurring`](mod@recurring) the schedules, [`postgres`] the PostgreSQL store, and
+//! [`store`] the contract every store implements.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
 pub mod __private;
-pub mod backend;
 mod client;
 mod definition;
 pub mod durable;
+mod enqueue;
 mod error;
 mod inject;
-mod observer;
-pub mod postgres;
+pub mod observe;
 pub mod recurring;
 mod registry;
 mod retry;
 pub mod scheduler;
-mod table_names;
+pub mod store;
 mod task;
 mod worker;
 
-pub use async_trait::async_trait;
 pub use client::Zart;
 pub use definition::{Handle, TaskDefinition, TaskInput, TaskResult, WaitError};
-pub use durable::{
-    require, sleep, step, wait_for_event, DurableExecution, DurableScheduler, StepError, TaskError,
-};
+pub use durable::{require, sleep, wait_for_event, DurableExecution, DurableScheduler, TaskError};
 pub use error::{Error, Result};
-pub use inject::{ContextError, State};
-pub use observer::{TaskEvent, TaskObserver};
-pub use postgres::{PoolConfig, PostgresScheduler, PostgresTaskScheduler};
-pub use registry::{RegistryError, TaskRegistry, DEFAULT_QUEUE};
-pub use retry::RetryConfig;
-pub use scheduler::{IfExists, TaskScheduler};
-pub use table_names::{TableNames, TableNamesError};
-pub use task::{
-    CompletionHandler, OnComplete, Recurrence, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
-    TaskInstance, TaskRecord, TaskStatus,
-};
-pub use worker::{ConfigError, RunningWorker, Worker, WorkerBuilder, WorkerConfig};
+pub use inject::State;
+pub use recurring::OverlapPolicy;
+pub use worker::WorkerBuilder;
 pub use zart_macros::{durable, recurring, registry, step, task};
+pub use zart_postgres as postgres;
 pub use zart_schedule as schedule;
 
 /// The README's examples, compiled as doc tests so that it only says what is true.
@@ -87,10 +72,15 @@ pub struct ReadmeDoctests;
 
 /// The names most programs need: `use zart::prelude::*;`.
 pub mod prelude {
-    pub use crate::{
-        async_trait, CompletionHandler, Handle, OnComplete, PostgresScheduler,
-        PostgresTaskScheduler, RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
-        State, StepError, TableNames, TaskDefinition, TaskError, TaskInstance, TaskRegistry,
-        TaskScheduler, Worker, WorkerConfig, Zart,
+    pub use crate::durable::StepError;
+    pub use crate::scheduler::{
+        CompletionHandler, OnComplete, Recurrence, RetryConfig, ScheduleAtParams, ScheduledTask,
+        SchedulerTaskError, TaskInstance, TaskRegistry, TaskScheduler, TaskStatus, Worker,
+        WorkerConfig,
     };
+    pub use crate::{
+        DurableExecution, DurableScheduler, Handle, OverlapPolicy, State, TaskDefinition,
+        TaskError, WorkerBuilder, Zart,
+    };
+    pub use async_trait::async_trait;
 }

@@ -8,11 +8,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::durable::{StepError, TaskError};
+use crate::error::RegistryError;
 use crate::recurring::{RecurringError, RecurringTask};
-use crate::registry::{RegistryError, TaskRegistry};
+use crate::registry::TaskRegistry;
 use crate::task::{CompletionHandler, OnComplete, SchedulerTaskError, TaskInstance};
 
-pub use crate::inject::FromContext;
+pub use crate::inject::{ContextError, FromContext};
+pub use async_trait::async_trait;
 pub use serde;
 
 /// An instant, as the generated `schedule_at`/`start_at` take it.
@@ -129,7 +131,7 @@ pub async fn run_blocking<R: Send + 'static>(
 ) -> Result<R, SchedulerTaskError> {
     tokio::task::spawn_blocking(f).await.map_err(|join| {
         let reason = match join.try_into_panic() {
-            Ok(panic) => crate::worker::panic_message(panic.as_ref()).to_owned(),
+            Ok(panic) => crate::error::panic_message(panic.as_ref()).to_owned(),
             Err(join) => join.to_string(),
         };
         SchedulerTaskError::Failed(format!("handler panicked: {reason}"))

@@ -4,9 +4,11 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use zart_core::schedules::RecurringTask;
+
 use crate::durable::{Durable, DurableExecution};
+use crate::error::RegistryError;
 use crate::inject::States;
-use crate::recurring::{RecurringError, RecurringTask};
 use crate::task::ScheduledTask;
 
 /// The handlers a [`Worker`](crate::Worker) runs, by task name.
@@ -33,7 +35,7 @@ use crate::task::ScheduledTask;
 /// #         Ok(OnComplete::done())
 /// #     }
 /// # }
-/// use zart::{RegistryError, TaskRegistry};
+/// use zart::scheduler::{RegistryError, TaskRegistry};
 ///
 /// let mut registry = TaskRegistry::new();
 /// registry.register("send-email", SendEmail).register("send-sms", SendSms);
@@ -59,40 +61,6 @@ pub struct TaskRegistry {
 /// The queue of every task not put in another one with [`TaskRegistry::set_queue`].
 pub const DEFAULT_QUEUE: &str = "default";
 
-/// A registration the registry refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RegistryError {
-    /// A handler is already registered under this name.
-    #[error("a handler is already registered for task name {0:?}")]
-    DuplicateName(String),
-    /// Task names must not be empty.
-    #[error("task names must not be empty")]
-    EmptyName,
-    /// A recurring task is already registered under this schedule id.
-    #[error("a recurring task is already registered for schedule id {0:?}")]
-    DuplicateSchedule(String),
-    /// A recurring task cannot be registered.
-    #[error(transparent)]
-    InvalidRecurring(#[from] RecurringError),
-    /// A task takes a [`State`](crate::State) of a type that was not registered.
-    #[error("task {task:?} takes State<{state}>, but no state of that type is registered (WorkerBuilder::state / TaskRegistry::state)")]
-    MissingState {
-        /// The task's name.
-        task: String,
-        /// The state's type.
-        state: &'static str,
-    },
-    /// A queue was set for a name no handler is registered under.
-    #[error("cannot put task {0:?} in a queue: no handler is registered under that name")]
-    NotRegistered(String),
-    /// Queue names must not be empty.
-    #[error("task {0:?} cannot go in a queue with an empty name")]
-    EmptyQueue(String),
-    /// A state of this type is registered already.
-    #[error("a state of type {0} is registered already")]
-    DuplicateState(&'static str),
-}
 
 impl TaskRegistry {
     /// An empty registry.

@@ -1,41 +1,52 @@
 //! Scheduler-only use: the task queue without durable machinery.
 //!
-//! Everything a program needs to schedule plain tasks and run them, in one module:
-//! `use zart::scheduler::*;`. The producer-side trait, [`TaskScheduler`], lives here.
+//! Everything a program needs to schedule plain tasks and run them: handlers
+//! ([`ScheduledTask`]) registered by name ([`TaskRegistry`]), a [`Worker`] that runs them,
+//! and [`TaskScheduler`], the producer side, which every store has (and
+//! [`Zart::tasks`](crate::Zart::tasks) too).
 
 use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::Value;
+use zart_core::store::Store;
 
-use crate::error::{Error, Result};
-use crate::task::{TaskRecord, TaskStatus};
+use crate::error::Result;
 
-pub use crate::{
-    CompletionHandler, OnComplete, PoolConfig, PostgresScheduler, PostgresTaskScheduler,
-    RetryConfig, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TableNames, TaskInstance,
-    TaskRegistry, Worker, WorkerConfig,
+pub use crate::enqueue::IfExists;
+pub use crate::error::{ConfigError, RegistryError};
+pub use crate::registry::{TaskRegistry, DEFAULT_QUEUE};
+pub use crate::retry::RetryConfig;
+pub use crate::task::{
+    CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance,
+};
+pub use crate::worker::{RunningWorker, Worker, WorkerConfig};
+pub use zart_core::task::{
+    Recurrence, ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus, MAX_ID_LEN, MAX_NAME_LEN,
 };
 
-/// What to do when a task id being scheduled already exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IfExists {
-    /// Schedule nothing and return [`Error::AlreadyExists`] naming the existing ids.
-    Error,
-    /// Skip the existing ids and schedule the rest.
-    Skip,
+mod sealed {
+    /// What a [`TaskScheduler`](super::TaskScheduler) schedules into. Not nameable outside
+    /// the crate: a scheduler hands out its store to no one.
+    pub trait Queue {
+        fn queue(&self) -> &dyn zart_core::store::Store;
+    }
 }
 
-/// Schedules tasks and reads their state. Implemented by every storage backend
-/// ([`PostgresTaskScheduler`] for PostgreSQL).
+/// Schedules tasks and reads their state. Every store has it (a
+/// [`PostgresTaskScheduler`](crate::postgres::PostgresTaskScheduler), say), and so does the
+/// client's [`Tasks`] view.
 ///
 /// Task ids are idempotency keys: scheduling an id that exists is an error
-/// ([`Error::AlreadyExists`]) or, through the `*_if_absent` methods, a no-op. Never a
-/// duplicate.
+/// ([`Error::AlreadyExists`](crate::Error::AlreadyExists)) or, through the `*_if_absent`
+/// methods, a no-op. Never a duplicate. Ids are at most [`MAX_ID_LEN`] bytes, names at most
+/// [`MAX_NAME_LEN`]; longer ones are refused with
+/// [`Error::InvalidTask`](crate::Error::InvalidTask).
 ///
 /// ```no_run
 /// use chrono::{Duration, Utc};
 /// use serde_json::json;
-/// use zart::{Error, ScheduleAtParams, TaskScheduler};
+/// use zart::scheduler::{ScheduleAtParams, TaskScheduler};
+/// use zart::Error;
 ///
 /// # async fn demo(scheduler: impl TaskScheduler) -> Result<(), Error> {
 /// scheduler.schedule_now("welcome-42", "send-welcome-email", json!({ "user": 42 })).await?;
@@ -59,33 +70,16 @@ pub enum IfExists {
 /// # }
 /// ```
 #[async_trait]
-pub trait TaskScheduler: Send + Sync {
+pub trait TaskScheduler: Send + Sync + sealed::Queue {
     /// Inserts `tasks` in one statement. With [`IfExists::Error`] either all are inserted or
     /// none; with [`IfExists::Skip`] existing ids are left alone. Returns the inserted ids.
     async fn schedule_many_with(
         &self,
         tasks: Vec<ScheduleAtParams>,
         if_exists: IfExists,
-    ) -> Result<Vec<String>>;
-
-    /// Cancels a task. One that is not running (pending, sleeping, waiting for an event)
-    /// ends cancelled at once. One that is running is asked to stop: a durable execution
-    /// stops at its next step boundary; a plain task's handler runs on, but the task ends
-    /// cancelled and its outcome (result, follow-ups) is discarded. Returns whether the
-    /// task was cancelled or asked to stop; an unknown or finished task is left alone.
-    async fn cancel(&self, task_id: &str) -> Result<bool>;
-
-    /// Everything stored about a task, or `None` for an unknown id.
-    async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>>;
-
-    /// Tasks (durable executions included; Zart's own ticks excluded), newest first, at
-    /// most `limit`, filtered by handler name and status when given.
-    async fn list_tasks(
-        &self,
-        task_name: Option<&str>,
-        status: Option<TaskStatus>,
-        limit: usize,
-    ) -> Result<Vec<TaskRecord>>;
+    ) -> Result<Vec<String>> {
+        crate::enqueue::insert(self.queue(), &tasks, if_exists).await
+    }
 
     /// Schedules a task that is due now.
     async fn schedule_now(&self, task_id: &str, task_name: &str, data: Value) -> Result<()> {
@@ -93,7 +87,8 @@ pub trait TaskScheduler: Send + Sync {
             .await
     }
 
-    /// Schedules a task; an existing id is [`Error::AlreadyExists`].
+    /// Schedules a task; an existing id is
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
     async fn schedule_at(&self, params: ScheduleAtParams) -> Result<()> {
         self.schedule_many_with(vec![params], IfExists::Error)
             .await
@@ -116,34 +111,83 @@ pub trait TaskScheduler: Send + Sync {
             .map(drop)
     }
 
+    /// Cancels a task. One that is not running (pending, sleeping, waiting for an event)
+    /// ends cancelled at once. One that is running is asked to stop: a durable execution
+    /// stops at its next step boundary; a plain task's handler runs on, but the task ends
+    /// cancelled and its outcome (result, follow-ups) is discarded. Returns whether the
+    /// task was cancelled or asked to stop; an unknown or finished task is left alone.
+    async fn cancel(&self, task_id: &str) -> Result<bool> {
+        let cancelled = self.queue().cancel(task_id).await?;
+        if cancelled == Some(TaskStatus::Running) {
+            tracing::info!(task_id, "cancel requested for a running task");
+        }
+        Ok(cancelled.is_some())
+    }
+
+    /// Everything stored about a task, or `None` for an unknown id.
+    async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
+        Ok(self.queue().get_task(task_id).await?)
+    }
+
     /// The status of a task, or `None` for an unknown id.
     async fn status(&self, task_id: &str) -> Result<Option<TaskStatus>> {
         Ok(self.get_task(task_id).await?.map(|task| task.status))
     }
+
+    /// Tasks (durable executions included; Zart's own ticks excluded), newest first, at
+    /// most `limit`, filtered by handler name and status when given.
+    async fn list_tasks(
+        &self,
+        task_name: Option<&str>,
+        status: Option<TaskStatus>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        let mut filter = TaskFilter::default();
+        if let Some(name) = task_name {
+            filter = filter.name(name);
+        }
+        if let Some(status) = status {
+            filter = filter.status(status);
+        }
+        Ok(self.queue().list_tasks(&filter, limit).await?)
+    }
+
+    /// How many tasks match `filter` (Zart's own ticks excluded).
+    async fn count_tasks(&self, filter: &TaskFilter) -> Result<u64> {
+        Ok(self.queue().count_tasks(filter).await?)
+    }
 }
 
-/// Task ids and names Zart keeps for itself (recurring ticks, for one).
-pub(crate) const RESERVED_PREFIX: &str = "__zart";
+impl<S: Store> sealed::Queue for S {
+    fn queue(&self) -> &dyn Store {
+        self
+    }
+}
 
-/// Checks what every backend must refuse before touching storage.
-pub(crate) fn validate(task: &ScheduleAtParams) -> Result<()> {
-    let invalid = |reason: &str| {
-        Err(Error::InvalidTask {
-            task_id: task.task_id.clone(),
-            reason: reason.to_owned(),
-        })
-    };
-    if task.task_id.is_empty() {
-        return invalid("the task id is empty");
+impl<S: Store> TaskScheduler for S {}
+
+/// The tasks of a [`Zart`](crate::Zart) client: [`TaskScheduler`] over its store.
+#[derive(Clone)]
+pub struct Tasks {
+    store: std::sync::Arc<dyn Store>,
+}
+
+impl Tasks {
+    pub(crate) fn new(store: std::sync::Arc<dyn Store>) -> Self {
+        Tasks { store }
     }
-    if task.task_name.is_empty() {
-        return invalid("the task name is empty");
+}
+
+impl sealed::Queue for Tasks {
+    fn queue(&self) -> &dyn Store {
+        self.store.as_ref()
     }
-    if task.task_id.starts_with(RESERVED_PREFIX) || task.task_name.starts_with(RESERVED_PREFIX) {
-        return invalid("ids and names starting with \"__zart\" are reserved for Zart's own tasks");
+}
+
+impl TaskScheduler for Tasks {}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").finish_non_exhaustive()
     }
-    if task.recurrence.is_some() {
-        return invalid("recurrence is not supported by the plain task queue yet");
-    }
-    Ok(())
 }

@@ -8,16 +8,19 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use zart_core::task::ScheduleAtParams;
 
 use crate::retry::RetryConfig;
 
 /// The code that runs when a task of one name is due.
 ///
-/// Register an implementation under a name in a [`TaskRegistry`](crate::TaskRegistry); a
-/// [`Worker`](crate::Worker) claims due tasks of that name and calls [`execute`](Self::execute).
+/// Register an implementation under a name in a
+/// [`TaskRegistry`](crate::scheduler::TaskRegistry); a [`Worker`](crate::scheduler::Worker)
+/// claims due tasks of that name and calls [`execute`](Self::execute).
 ///
 /// ```
-/// use zart::{async_trait, CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
+/// use zart::async_trait;
+/// use zart::scheduler::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Greeting { name: String }
@@ -69,7 +72,7 @@ pub struct TaskInstance {
     /// Which attempt this is, starting at 1.
     pub attempt: u32,
     /// When the task was due.
-    pub scheduled_at: DateTime<Utc>,
+    pub run_at: DateTime<Utc>,
     /// The id of the worker running it.
     pub worker_id: String,
 }
@@ -77,7 +80,7 @@ pub struct TaskInstance {
 impl TaskInstance {
     /// Where the run came from, when a recurring schedule started it: the schedule, the
     /// slot, the run's number, whether it is a catch-up, the time zone.
-    pub fn run_context(&self) -> Option<crate::recurring::RunContext> {
+    pub fn run_context(&self) -> Option<RunContext> {
         serde_json::from_value(self.metadata.get("schedule")?.clone()).ok()
     }
 
@@ -126,70 +129,6 @@ impl CompletionHandler for OnComplete {
     fn into_on_complete(self: Box<Self>) -> OnComplete {
         *self
     }
-}
-
-/// A task to schedule: its id, the handler name, when it is due and its input.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScheduleAtParams {
-    /// Unique id and idempotency key.
-    pub task_id: String,
-    /// Name of the registered handler that runs it.
-    pub task_name: String,
-    /// When it becomes due.
-    pub execution_time: DateTime<Utc>,
-    /// Input handed to the handler as [`TaskInstance::data`].
-    pub data: Value,
-    /// Repetition. Not supported by the plain queue yet: a task with a recurrence is
-    /// rejected with [`Error::InvalidTask`](crate::Error::InvalidTask).
-    pub recurrence: Option<Recurrence>,
-    /// Free-form metadata stored with the task.
-    pub metadata: Value,
-}
-
-impl ScheduleAtParams {
-    /// A task due now, with no metadata.
-    pub fn now(task_id: impl Into<String>, task_name: impl Into<String>, data: Value) -> Self {
-        ScheduleAtParams::at(task_id, task_name, Utc::now(), data)
-    }
-
-    /// A task due at `execution_time`, with no metadata.
-    pub fn at(
-        task_id: impl Into<String>,
-        task_name: impl Into<String>,
-        execution_time: DateTime<Utc>,
-        data: Value,
-    ) -> Self {
-        ScheduleAtParams {
-            task_id: task_id.into(),
-            task_name: task_name.into(),
-            execution_time,
-            data,
-            recurrence: None,
-            metadata: Value::Null,
-        }
-    }
-}
-
-/// How a task repeats, in the shape users of Zart know.
-///
-/// Recurring schedules are not implemented by the plain queue yet; this type exists so
-/// that [`ScheduleAtParams`] keeps its familiar shape.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Recurrence {
-    /// Run again `duration_ms` after the previous run ended.
-    FixedDelay {
-        /// The delay in milliseconds.
-        duration_ms: u64,
-    },
-    /// Run at the slots of a cron expression, evaluated in an IANA time zone.
-    Cron {
-        /// The cron expression.
-        expression: String,
-        /// The IANA time zone name.
-        timezone: String,
-    },
 }
 
 /// Why a task handler failed.
@@ -245,99 +184,20 @@ impl From<&str> for SchedulerTaskError {
     }
 }
 
-/// Where a task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    /// Waiting to become due or to be claimed (also between retries).
-    Pending,
-    /// Parked until something wakes it (a recurring schedule's tick waiting for a run to
-    /// end, or for a resume); never claimed meanwhile.
-    Waiting,
-    /// Claimed by a worker that holds its lease.
-    Running,
-    /// Finished successfully.
-    Completed,
-    /// Finished with an error after its last attempt, or a permanent error.
-    Failed,
-    /// Its lease expired more often than allowed (its worker kept dying); not retried.
-    Dead,
-    /// Cancelled before it ran.
-    Cancelled,
-}
-
-impl TaskStatus {
-    /// The name stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Waiting => "waiting",
-            TaskStatus::Running => "running",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Dead => "dead",
-            TaskStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses a stored status name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "pending" => TaskStatus::Pending,
-            "waiting" => TaskStatus::Waiting,
-            "running" => TaskStatus::Running,
-            "completed" => TaskStatus::Completed,
-            "failed" => TaskStatus::Failed,
-            "dead" => TaskStatus::Dead,
-            "cancelled" => TaskStatus::Cancelled,
-            _ => return None,
-        })
-    }
-
-    /// Whether the task has ended and will not run again.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Dead | TaskStatus::Cancelled
-        )
-    }
-}
-
-impl fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Everything stored about one task.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TaskRecord {
-    /// The task's id.
-    pub task_id: String,
-    /// The handler name.
-    pub task_name: String,
-    /// Current status.
-    pub status: TaskStatus,
-    /// When it is (or was) due.
-    pub run_at: DateTime<Utc>,
-    /// Its input.
-    pub data: Value,
-    /// Its metadata.
-    pub metadata: Value,
-    /// Attempts started so far.
-    pub attempts: u32,
-    /// How often an expired lease was rescued.
-    pub rescues: u32,
-    /// The worker holding its lease, while running.
-    pub worker_id: Option<String>,
-    /// The result of a completed task.
-    pub result: Option<Value>,
-    /// The last error, if any attempt failed.
-    pub error: Option<String>,
-    /// When it was scheduled.
-    pub created_at: DateTime<Utc>,
-    /// When its latest attempt started.
-    pub started_at: Option<DateTime<Utc>>,
-    /// When it ended.
-    pub finished_at: Option<DateTime<Utc>>,
+/// Where a run came from, when a recurring schedule started it:
+/// [`TaskInstance::run_context`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunContext {
+    /// The schedule's id.
+    pub schedule_id: String,
+    /// The slot this run is for (the trigger time, for a manual trigger).
+    pub slot: DateTime<Utc>,
+    /// The run's number, from 0.
+    pub occurrence: u64,
+    /// Whether the run makes up for a missed slot.
+    pub catch_up: bool,
+    /// Whether the run was triggered by hand.
+    pub manual: bool,
+    /// The schedule's time zone (IANA name).
+    pub timezone: String,
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{Checkpointed, Lease, StepRecord, TaskBackend};
+use zart_core::queue::Lease;
+use zart_core::steps::{Checkpointed, StepRecord};
+use zart_core::store::Store;
 
 /// Most checkpoints written by one statement.
 const MAX_BATCH: usize = 500;
@@ -22,12 +24,12 @@ struct Request {
 pub(crate) struct Checkpoints(mpsc::UnboundedSender<Request>);
 
 impl Checkpoints {
-    /// A writer over `backend`, and the future that runs it (until every handle is gone).
+    /// A writer over `store`, and the future that runs it (until every handle is gone).
     pub(crate) fn start(
-        backend: Arc<dyn TaskBackend>,
+        store: Arc<dyn Store>,
     ) -> (Checkpoints, impl std::future::Future<Output = ()>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (Checkpoints(sender), write(backend, receiver))
+        (Checkpoints(sender), write(store, receiver))
     }
 
     /// Writes one checkpoint with the next batch; `Err`: the batch could not be written.
@@ -51,7 +53,7 @@ impl Checkpoints {
     }
 }
 
-async fn write(backend: Arc<dyn TaskBackend>, mut requests: mpsc::UnboundedReceiver<Request>) {
+async fn write(store: Arc<dyn Store>, mut requests: mpsc::UnboundedReceiver<Request>) {
     let mut batch = Vec::new();
     while let Some(first) = requests.recv().await {
         batch.push(first);
@@ -65,7 +67,7 @@ async fn write(backend: Arc<dyn TaskBackend>, mut requests: mpsc::UnboundedRecei
             .iter()
             .map(|r| (r.lease.clone(), r.record.clone()))
             .collect();
-        match backend.save_steps(&steps).await {
+        match store.save_steps(&steps).await {
             Ok(saved) => {
                 for (request, saved) in batch.drain(..).zip(saved) {
                     let _ = request.reply.send(Ok(saved));

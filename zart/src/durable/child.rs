@@ -10,7 +10,9 @@ use super::context::ExecutionContext;
 use super::events::wait_for_event;
 use super::step::step;
 use super::StepError;
-use crate::task::ScheduleAtParams;
+use zart_core::task::ScheduleAtParams;
+
+use crate::enqueue::validate;
 
 /// Starts the durable execution (or task) registered as `name` with id `child_id` and
 /// `input`, as a child of the running execution, and waits for its result, durably: the
@@ -44,11 +46,12 @@ pub async fn child<T: DeserializeOwned>(
         ))
     })?;
     let params = ScheduleAtParams::now(child_id, name, input);
+    validate(&params).map_err(|e| StepError::Permanent(format!("child {child_id:?} cannot start: {e}")))?;
     step(&format!("child-start:{child_id}"), || {
         let (runtime, params) = (runtime.clone(), params.clone());
         async move {
             runtime
-                .backend
+                .store
                 .start_child(&runtime.lease.task_id, &params)
                 .await
                 .map(drop)

@@ -6,8 +6,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use zart_core::queue::Lease;
+use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
+use zart_core::store::Store;
+
 use super::checkpoints::Checkpoints;
-use crate::backend::{Checkpointed, Lease, StepOutcome, StepRecord, TaskBackend};
 use crate::task::{SchedulerTaskError, TaskInstance};
 
 use super::TaskError;
@@ -22,7 +25,7 @@ tokio::task_local! {
 /// The store and the claim a handler runs under.
 #[derive(Clone)]
 pub(crate) struct Runtime {
-    pub backend: Arc<dyn TaskBackend>,
+    pub store: Arc<dyn Store>,
     pub checkpoints: Checkpoints,
     pub lease: Lease,
     /// The step log, when it came with the claim (shared: the runtime is cloned per body).
@@ -283,7 +286,7 @@ pub(crate) async fn run_body<T>(
             steps: Some(steps), ..
         }) => steps.to_vec(),
         Some(runtime) => runtime
-            .backend
+            .store
             .load_steps(&instance.task_id)
             .await
             .map_err(|error| {

@@ -2,47 +2,16 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use zart_core::steps::{StepOutcome, StepRecord};
 
 use super::context::ExecutionContext;
 use super::StepError;
-use crate::backend::{StepOutcome, StepRecord};
 
-/// Controls executions (and tasks) by id: events, waiting for the end, retry, restart.
-#[async_trait]
-pub trait ExecutionControl: Send + Sync {
-    /// Sends event `name` with `payload` to execution `execution_id`. Events are kept: one
-    /// sent before the execution waits for it is not lost (the n-th wait for a name takes
-    /// the n-th event of that name). Returns whether a suspended execution was woken.
-    async fn send_event(
-        &self,
-        execution_id: &str,
-        name: &str,
-        payload: Value,
-    ) -> crate::Result<bool>;
-
-    /// Waits until execution (or any task) `execution_id` has ended, at most `timeout`, and
-    /// returns its record: check [`TaskStatus::is_terminal`](crate::TaskStatus::is_terminal)
-    /// to tell an end from a timeout. Woken by the store's notifications, not by tight
-    /// polling. [`Error::NotFound`](crate::Error::NotFound) for an unknown id.
-    async fn wait(&self, execution_id: &str, timeout: Duration)
-        -> crate::Result<crate::TaskRecord>;
-
-    /// Runs an ended (failed, dead or cancelled) execution again, from its record: the
-    /// steps it completed return their stored results. Attempts start over. Returns
-    /// whether the execution had ended and was rescheduled.
-    async fn retry(&self, execution_id: &str) -> crate::Result<bool>;
-
-    /// Runs an ended execution again from scratch: its record (steps, events) is
-    /// deleted, so every step runs again. Returns whether it was rescheduled.
-    async fn restart(&self, execution_id: &str) -> crate::Result<bool>;
-}
-
-/// Waits, durably, for event `name` sent to this execution with
-/// [`ExecutionControl::send_event`], at most `timeout` (counted from the first time this
+/// Waits, durably, for event `name` sent to this execution (with
+/// [`DurableScheduler::send_event`](super::DurableScheduler::send_event), say), at most `timeout` (counted from the first time this
 /// wait ran, across restarts). While it waits the execution is suspended and its worker
 /// free; the event wakes it. Times out with [`StepError::Exhausted`].
 ///
@@ -98,7 +67,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
         };
     }
     let found = runtime
-        .backend
+        .store
         .find_event(&runtime.lease.task_id, name, call.occurrence)
         .await
         .map_err(|e| context.interrupt(format!("looking for event {name:?} failed: {e}"), true))?;
@@ -135,6 +104,7 @@ fn record(seq: u32, name: &str, occurrence: u32, value: Value) -> StepRecord {
         outcome: StepOutcome::Completed(value),
         attempts: 1,
         started_at: Utc::now(),
+        finished_at: None,
     }
 }
 

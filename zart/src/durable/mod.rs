@@ -41,6 +41,7 @@ mod scheduler;
 mod step;
 mod timer;
 mod transactional;
+mod wait;
 
 use std::time::Duration;
 
@@ -54,12 +55,14 @@ use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskErr
 pub(crate) use checkpoints::Checkpoints;
 pub use child::child;
 pub(crate) use context::{scope_runtime, Runtime};
-pub use events::{wait_for_event, ExecutionControl};
+pub use events::wait_for_event;
 pub(crate) use scheduler::to_value as input_json;
+pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
 pub use scheduler::DurableScheduler;
 pub use step::{require, step, step_with, DurableStep, StepOptions, SUSPEND_LONGER_THAN};
 pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
+pub use zart_core::steps::{StepOutcome, StepRecord};
 
 /// The id of the durable execution whose body is running on this task, if any.
 pub fn execution_id() -> Option<String> {
@@ -79,8 +82,8 @@ pub fn in_execution() -> bool {
 /// A durable workflow: [`run`](Self::run) is re-run from the top whenever the execution
 /// resumes; its [`step`]s are checkpointed.
 ///
-/// Register it with [`TaskRegistry::durable`](crate::TaskRegistry::durable) and start it
-/// by scheduling a task of that name with its input.
+/// Register it with [`TaskRegistry::durable`](crate::scheduler::TaskRegistry::durable) and
+/// start it by scheduling a task of that name with its input.
 #[async_trait]
 pub trait DurableExecution: Send + Sync + 'static {
     /// The execution's input.

@@ -6,17 +6,20 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use zart_core::steps::StepRecord;
+use zart_core::store::Store;
+use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 
-use crate::backend::{StepRecord, TaskBackend};
+use super::wait::{wait, LOOK_AGAIN_EVERY};
+use crate::enqueue::{insert, IfExists};
 use crate::error::{Error, Result};
-use crate::scheduler::IfExists;
-use crate::task::{ScheduleAtParams, TaskRecord, TaskStatus};
 
-/// Starts, watches and controls durable executions (any backend).
+/// Starts, watches and controls durable executions (on any store).
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use zart::{DurableScheduler, PostgresScheduler};
+/// use zart::postgres::PostgresTaskScheduler as PostgresScheduler;
+/// use zart::DurableScheduler;
 ///
 /// # async fn demo(pg: PostgresScheduler) -> Result<(), zart::Error> {
 /// let durable = DurableScheduler::from_backend(&pg);
@@ -29,17 +32,17 @@ use crate::task::{ScheduleAtParams, TaskRecord, TaskStatus};
 /// ```
 #[derive(Clone)]
 pub struct DurableScheduler {
-    backend: Arc<dyn TaskBackend>,
+    store: Arc<dyn Store>,
 }
 
 impl DurableScheduler {
-    /// A scheduler over `backend` (a clone of it: backends share their pool).
-    pub fn from_backend<B: TaskBackend + Clone>(backend: &B) -> Self {
-        DurableScheduler::from_arc(Arc::new(backend.clone()))
+    /// A scheduler over `store` (a clone of it: stores share their pool).
+    pub fn from_backend<S: Store + Clone>(store: &S) -> Self {
+        DurableScheduler::from_arc(Arc::new(store.clone()))
     }
 
-    pub(crate) fn from_arc(backend: Arc<dyn TaskBackend>) -> Self {
-        DurableScheduler { backend }
+    pub(crate) fn from_arc(store: Arc<dyn Store>) -> Self {
+        DurableScheduler { store }
     }
 
     /// Starts execution `execution_id` of the durable execution registered as `name`, with
@@ -52,7 +55,9 @@ impl DurableScheduler {
         input: &impl Serialize,
     ) -> Result<()> {
         let params = ScheduleAtParams::now(execution_id, name, to_value(execution_id, input)?);
-        self.backend.schedule_at(params).await
+        insert(self.store.as_ref(), &[params], IfExists::Error)
+            .await
+            .map(drop)
     }
 
     /// Starts the execution unless one with this id exists. Returns whether it started.
@@ -63,28 +68,25 @@ impl DurableScheduler {
         input: &impl Serialize,
     ) -> Result<bool> {
         let params = ScheduleAtParams::now(execution_id, name, to_value(execution_id, input)?);
-        let inserted = self
-            .backend
-            .schedule_many_with(vec![params], IfExists::Skip)
-            .await?;
+        let inserted = insert(self.store.as_ref(), &[params], IfExists::Skip).await?;
         Ok(!inserted.is_empty())
     }
 
     /// The execution's status, or `None` for an unknown id.
     pub async fn status(&self, execution_id: &str) -> Result<Option<TaskStatus>> {
-        self.backend.status(execution_id).await
+        Ok(self.get(execution_id).await?.map(|record| record.status))
     }
 
     /// Everything stored about the execution (input, status, result, error, attempts,
     /// timing), or `None`.
     pub async fn get(&self, execution_id: &str) -> Result<Option<TaskRecord>> {
-        self.backend.get_task(execution_id).await
+        Ok(self.store.get_task(execution_id).await?)
     }
 
-    /// The execution's steps, in call order, each with its outcome, attempts and start
-    /// (timers and event waits included, as `sleep:<name>`, `event:<name>`, ...).
+    /// The execution's steps, in call order, each with its outcome, attempts, start and
+    /// finish (timers and event waits included, as `sleep:<name>`, `event:<name>`, ...).
     pub async fn steps(&self, execution_id: &str) -> Result<Vec<StepRecord>> {
-        self.backend.load_steps(execution_id).await
+        Ok(self.store.load_steps(execution_id).await?)
     }
 
     /// The executions of the durable execution registered as `name` (all names when
@@ -95,13 +97,20 @@ impl DurableScheduler {
         status: Option<TaskStatus>,
         limit: usize,
     ) -> Result<Vec<TaskRecord>> {
-        self.backend.list_tasks(name, status, limit).await
+        let mut filter = TaskFilter::default();
+        if let Some(name) = name {
+            filter = filter.name(name);
+        }
+        if let Some(status) = status {
+            filter = filter.status(status);
+        }
+        Ok(self.store.list_tasks(&filter, limit).await?)
     }
 
     /// The typed result of a completed execution: `None` while it has not completed
     /// (see [`wait`](Self::wait)); an error if the stored result does not decode into `T`.
     pub async fn result<T: DeserializeOwned>(&self, execution_id: &str) -> Result<Option<T>> {
-        let Some(record) = self.backend.get_task(execution_id).await? else {
+        let Some(record) = self.store.get_task(execution_id).await? else {
             return Err(Error::NotFound(execution_id.to_owned()));
         };
         if record.status != TaskStatus::Completed {
@@ -116,35 +125,44 @@ impl DurableScheduler {
             })
     }
 
-    /// Waits until the execution ends, at most `timeout` (see [`ExecutionControl::wait`](super::ExecutionControl::wait)).
-    /// `poll` is accepted for compatibility and ignored: waiting is driven by the store's
-    /// notifications (with a one-second safety net).
+    /// Waits until the execution (or any task) ends, at most `timeout`, and returns its
+    /// record: check [`TaskStatus::is_terminal`] to tell an end from a timeout. Woken by
+    /// the store's notifications, not by polling; since a notification can be lost, it
+    /// looks again at least every `poll` (default: every second).
+    /// [`Error::NotFound`] for an unknown id.
     pub async fn wait(
         &self,
         execution_id: &str,
         timeout: Duration,
         poll: Option<Duration>,
     ) -> Result<TaskRecord> {
-        let _ = poll;
-        self.backend.wait(execution_id, timeout).await
+        let look_again = poll.unwrap_or(LOOK_AGAIN_EVERY);
+        wait(self.store.as_ref(), execution_id, timeout, look_again).await
     }
 
-    /// Cancels the execution (a running one stops at its next step boundary).
+    /// Cancels the execution: one that is not running ends cancelled at once; a running
+    /// one stops at its next step boundary. Returns whether it was cancelled or asked to
+    /// stop; an unknown or ended execution is left alone.
     pub async fn cancel(&self, execution_id: &str) -> Result<bool> {
-        self.backend.cancel(execution_id).await
+        Ok(self.store.cancel(execution_id).await?.is_some())
     }
 
-    /// Runs an ended execution again from its record.
+    /// Runs an ended (failed, dead or cancelled) execution again, from its record: the
+    /// steps it completed return their stored results. Attempts start over. Returns
+    /// whether the execution had ended and was rescheduled.
     pub async fn retry(&self, execution_id: &str) -> Result<bool> {
-        self.backend.retry(execution_id).await
+        Ok(self.store.rerun(execution_id, false).await?)
     }
 
-    /// Runs an ended execution again from scratch.
+    /// Runs an ended execution again from scratch: its record (steps, events) is deleted,
+    /// so every step runs again. Returns whether it was rescheduled.
     pub async fn restart(&self, execution_id: &str) -> Result<bool> {
-        self.backend.restart(execution_id).await
+        Ok(self.store.rerun(execution_id, true).await?)
     }
 
-    /// Sends an event to the execution.
+    /// Sends event `name` with `payload` to the execution. Events are kept: one sent
+    /// before the execution waits for it is not lost (the n-th wait for a name takes the
+    /// n-th event of that name). Returns whether a suspended execution was woken.
     pub async fn send_event(
         &self,
         execution_id: &str,
@@ -152,13 +170,13 @@ impl DurableScheduler {
         payload: &impl Serialize,
     ) -> Result<bool> {
         let payload = to_value(execution_id, payload)?;
-        self.backend.send_event(execution_id, name, payload).await
+        Ok(self.store.send_event(execution_id, name, &payload).await?)
     }
 
     /// Stops a recurring schedule: no new occurrences; those already running finish
     /// normally. Returns whether it was active or paused.
     pub async fn stop_recurring(&self, schedule_id: &str) -> Result<bool> {
-        self.backend.stop(schedule_id).await
+        crate::recurring::stop(self.store.as_ref(), schedule_id).await
     }
 }
 

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::context::ExecutionContext;
 use super::StepError;
-use crate::backend::{StepOutcome, StepRecord};
+use zart_core::steps::{StepOutcome, StepRecord};
+
+use crate::error::panic_message;
 use crate::retry::RetryConfig;
 
 /// Retry backoffs longer than this suspend the execution (its worker is free meanwhile)
@@ -133,7 +135,7 @@ where
             Ok(Err(error)) => error,
             Err(panic) => StepError::Failed(format!(
                 "step panicked: {}",
-                crate::worker::panic_message(panic.as_ref())
+                panic_message(panic.as_ref())
             )),
         };
         let delay = match &error {
@@ -157,6 +159,7 @@ where
                             },
                             attempts,
                             started_at,
+                            finished_at: None,
                         })
                         .await?;
                     return Err(context.suspend(until));
@@ -198,6 +201,7 @@ where
             outcome: stored,
             attempts,
             started_at,
+            finished_at: None,
         })
         .await?;
     outcome

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::context::ExecutionContext;
 use super::StepError;
-use crate::backend::{StepOutcome, StepRecord};
+use zart_core::steps::{StepOutcome, StepRecord};
 
 /// Remaining sleeps shorter than this are slept in place: suspending would cost more.
 const SLEEP_IN_PLACE: Duration = Duration::from_millis(50);
@@ -42,6 +42,7 @@ pub async fn sleep_until(name: &str, until: DateTime<Utc>) -> Result<(), StepErr
                     outcome: StepOutcome::Completed(json!({ "until": until })),
                     attempts: 1,
                     started_at: Utc::now(),
+                    finished_at: None,
                 })
                 .await?;
             until

@@ -7,25 +7,27 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::PgConnection;
+use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
 
 use super::context::ExecutionContext;
 use super::step::{replay, StepOptions};
 use super::StepError;
-use crate::backend::{Checkpointed, StepOutcome, StepRecord};
-use crate::postgres::PostgresTaskScheduler;
+use crate::error::panic_message;
 
-/// Runs `f` in a transaction of the execution's PostgreSQL database and records the step
-/// in that same transaction: the step's writes and its checkpoint commit together or not
-/// at all. A worker killed at any point leaves the side effect exactly once: before the
-/// commit nothing happened and the replay runs the step; after it, the replay returns the
-/// stored result.
+/// Runs `f` in a transaction of the store the execution runs on, handing it the driver's
+/// connection of type `C`, and records the step in that same transaction: the step's writes
+/// and its checkpoint commit together or not at all. A worker killed at any point leaves
+/// the side effect exactly once: before the commit nothing happened and the replay runs the
+/// step; after it, the replay returns the stored result.
+///
+/// `C` is the driver's connection type: `zart::postgres::sqlx::PgConnection` on PostgreSQL.
 ///
 /// ```no_run
 /// use zart::durable::{transactional_step, StepError, StepOptions};
+/// use zart::postgres::sqlx::{self, PgConnection};
 ///
 /// # async fn body() -> Result<(), StepError> {
-/// let order_id: i64 = transactional_step("create-order", StepOptions::default(), |tx| {
+/// let order_id: i64 = transactional_step("create-order", StepOptions::default(), |tx: &mut PgConnection| {
 ///     Box::pin(async move {
 ///         sqlx::query_scalar("INSERT INTO orders (total) VALUES (42) RETURNING id")
 ///             .fetch_one(&mut *tx)
@@ -39,16 +41,17 @@ use crate::postgres::PostgresTaskScheduler;
 /// # }
 /// ```
 ///
-/// Only inside a durable execution run by a worker on the PostgreSQL backend; elsewhere it
-/// returns [`StepError::Permanent`].
-pub async fn transactional_step<T, F>(
+/// Only inside a durable execution run by a worker on a store whose transactions offer a
+/// `C` connection; elsewhere it returns [`StepError::Permanent`] saying why.
+pub async fn transactional_step<C, T, F>(
     name: &str,
     options: StepOptions,
     mut f: F,
 ) -> Result<T, StepError>
 where
+    C: std::any::Any + Send,
     T: Serialize + DeserializeOwned + Send,
-    F: for<'c> FnMut(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StepError>>,
+    F: for<'c> FnMut(&'c mut C) -> BoxFuture<'c, Result<T, StepError>>,
 {
     let Some(context) = ExecutionContext::current() else {
         return Err(StepError::Permanent(format!(
@@ -64,21 +67,12 @@ where
             "transactional_step({name:?}) needs a worker to run the execution"
         )));
     };
-    let Some(postgres) = runtime
-        .backend
-        .as_any()
-        .downcast_ref::<PostgresTaskScheduler>()
-    else {
-        return Err(StepError::Permanent(format!(
-            "transactional_step({name:?}) needs the PostgreSQL backend"
-        )));
-    };
     let started_at = Utc::now();
     let mut attempts = 0;
     let error = loop {
         attempts += 1;
-        let mut tx = match postgres.pool().begin().await {
-            Ok(tx) => tx,
+        let mut work = match runtime.store.begin().await {
+            Ok(work) => work,
             Err(error) => {
                 return Err(context.interrupt(
                     format!("step {name:?} could not open a transaction: {error}"),
@@ -86,7 +80,16 @@ where
                 ))
             }
         };
-        let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
+        let Some(connection) = work
+            .connection()
+            .and_then(|connection| connection.downcast_mut::<C>())
+        else {
+            return Err(StepError::Permanent(format!(
+                "transactional_step({name:?}) asks for a {} connection, which the store this execution runs on does not offer",
+                std::any::type_name::<C>()
+            )));
+        };
+        let outcome = AssertUnwindSafe(f(connection)).catch_unwind().await;
         let error = match outcome {
             Ok(Ok(value)) => {
                 let output = serde_json::to_value(&value).map_err(|e| {
@@ -101,12 +104,11 @@ where
                     outcome: StepOutcome::Completed(output),
                     attempts,
                     started_at,
+                    finished_at: None,
                 };
-                let saved = postgres
-                    .save_steps_on(&mut *tx, &[(runtime.lease.clone(), record)])
-                    .await;
+                let saved = work.save_steps(&[(runtime.lease.clone(), record)]).await;
                 return match saved.as_deref() {
-                    Ok([Checkpointed::Saved]) => match tx.commit().await {
+                    Ok([Checkpointed::Saved]) => match work.commit().await {
                         Ok(()) => Ok(value),
                         // Committed or not, the record tells: a replay finds out.
                         Err(error) => Err(context.interrupt(
@@ -132,10 +134,10 @@ where
             Ok(Err(error)) => error,
             Err(panic) => StepError::Failed(format!(
                 "step panicked: {}",
-                crate::worker::panic_message(panic.as_ref())
+                panic_message(panic.as_ref())
             )),
         };
-        drop(tx); // rolls back the attempt's writes
+        drop(work); // rolls back the attempt's writes
         let delay = match &error {
             StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
             _ => None,
@@ -157,6 +159,7 @@ where
             outcome: StepOutcome::Failed(message.clone()),
             attempts,
             started_at,
+            finished_at: None,
         })
         .await?;
     Err(StepError::Exhausted {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{MissedRunPolicy, OverlapPolicy, RecurringTask, ScheduleState};
-use crate::schedule::Schedule;
+use zart_schedule::Schedule;
 
 /// Most due slots one tick looks at one by one; past that, the older ones are dropped
 /// unrecorded (they would be skipped or replayed by the thousand).

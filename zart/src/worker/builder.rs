@@ -6,15 +6,17 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use zart_core::schedule::Schedule;
+use zart_core::schedules::{OverlapPolicy, RecurringError, RecurringTask};
+use zart_core::store::Store;
+use zart_core::task::Recurrence;
+
 use super::{Worker, WorkerConfig};
-use crate::backend::TaskBackend;
 use crate::durable::DurableExecution;
-use crate::error::{Error, Result};
-use crate::observer::TaskObserver;
-use crate::recurring::{OverlapPolicy, RecurringError, RecurringTask};
-use crate::registry::{RegistryError, TaskRegistry};
-use crate::schedule::Schedule;
-use crate::task::{Recurrence, ScheduledTask};
+use crate::error::{Error, RegistryError, Result};
+use crate::observe::TaskObserver;
+use crate::registry::TaskRegistry;
+use crate::task::ScheduledTask;
 
 /// Builds a [`Worker`]: handlers, durable executions and recurring durable executions,
 /// then [`build`](Self::build).
@@ -22,8 +24,9 @@ use crate::task::{Recurrence, ScheduledTask};
 /// ```no_run
 /// use serde_json::{json, Value};
 /// use zart::durable::{DurableExecution, TaskError};
-/// use zart::recurring::OverlapPolicy;
-/// use zart::{PostgresScheduler, Recurrence, WorkerBuilder};
+/// use zart::postgres::PostgresTaskScheduler as PostgresScheduler;
+/// use zart::scheduler::Recurrence;
+/// use zart::{OverlapPolicy, WorkerBuilder};
 ///
 /// struct NightlyReport;
 ///
@@ -51,7 +54,7 @@ use crate::task::{Recurrence, ScheduledTask};
 /// # }
 /// ```
 pub struct WorkerBuilder {
-    backend: Arc<dyn TaskBackend>,
+    store: Arc<dyn Store>,
     registry: TaskRegistry,
     config: WorkerConfig,
     observers: Vec<Arc<dyn TaskObserver>>,
@@ -59,14 +62,14 @@ pub struct WorkerBuilder {
 }
 
 impl WorkerBuilder {
-    /// A builder for a worker over `backend` (a clone of it: backends share their pool).
-    pub fn from_backend<B: TaskBackend + Clone>(backend: &B) -> Self {
-        WorkerBuilder::from_arc(Arc::new(backend.clone()))
+    /// A builder for a worker over `store` (a clone of it: stores share their pool).
+    pub fn from_backend<S: Store + Clone>(store: &S) -> Self {
+        WorkerBuilder::from_arc(Arc::new(store.clone()))
     }
 
-    pub(crate) fn from_arc(backend: Arc<dyn TaskBackend>) -> Self {
+    pub(crate) fn from_arc(store: Arc<dyn Store>) -> Self {
         WorkerBuilder {
-            backend,
+            store,
             registry: TaskRegistry::new(),
             config: WorkerConfig::default(),
             observers: Vec::new(),
@@ -188,8 +191,8 @@ impl WorkerBuilder {
     /// The worker, to run with [`Worker::run`]. A refused registration surfaces when it
     /// runs ([`Error::Registry`](crate::Error::Registry)).
     pub fn build(self) -> Worker {
-        Worker::with_backend(
-            self.backend,
+        Worker::with_store(
+            self.store,
             Arc::new(self.registry),
             self.config,
             self.observers,
@@ -238,6 +241,7 @@ fn schedule_of(recurrence: Recurrence) -> Result<Schedule, String> {
             expression,
             timezone,
         } => Schedule::cron(&expression, &timezone),
+        other => return Err(format!("{other:?} is not a recurrence this version of Zart runs")),
     };
     schedule.map_err(|e| e.to_string())
 }

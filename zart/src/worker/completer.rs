@@ -7,8 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use crate::backend::{FollowUpCompletion, Lease, Outcome, OutcomeKind, TaskBackend, WakeSignal};
-use crate::observer::TaskEvent;
+use zart_core::queue::{Lease, Outcome, OutcomeKind};
+use zart_core::store::Store;
+use zart_core::task::{ScheduleAtParams, TaskStatus};
+
+use super::wake::WakeSignal;
+use crate::enqueue::missing_ids;
+use crate::observe::TaskEvent;
 use crate::recurring::{Decision, ScheduleState, SkipReason, TickReport};
 use crate::task::OnComplete;
 
@@ -29,7 +34,7 @@ pub(crate) struct Report {
 }
 
 pub(crate) struct Completer {
-    pub backend: Arc<dyn TaskBackend>,
+    pub store: Arc<dyn Store>,
     pub observers: Observers,
     pub wake: WakeSignal,
     /// How long to keep retrying a failed write: past the lease, the tasks will have been
@@ -102,10 +107,11 @@ impl Completer {
         elapsed: Duration,
     ) -> Option<Outcome> {
         let attempt = || {
-            self.backend.complete_with_follow_ups(
+            complete_with_follow_ups(
+                self.store.as_ref(),
                 lease,
-                completion.result.clone(),
-                completion.schedule_next.clone(),
+                completion.result.as_ref(),
+                &completion.schedule_next,
             )
         };
         let error = match self
@@ -155,7 +161,7 @@ impl Completer {
         }
         let (outcomes, elapsed): (Vec<Outcome>, Vec<Duration>) = outcomes.into_iter().unzip();
         match self
-            .retrying("storing task outcomes", || self.backend.finish(&outcomes))
+            .retrying("storing task outcomes", || self.store.finish(&outcomes))
             .await
         {
             None => {}
@@ -173,7 +179,7 @@ impl Completer {
         let one = std::slice::from_ref;
         let rejection = match self
             .retrying("storing a task outcome", || {
-                self.backend.finish(one(&outcome))
+                self.store.finish(one(&outcome))
             })
             .await
         {
@@ -189,7 +195,7 @@ impl Completer {
         };
         match self
             .retrying("storing a task failure", || {
-                self.backend.finish(one(&fallback))
+                self.store.finish(one(&fallback))
             })
             .await
         {
@@ -324,19 +330,20 @@ impl Completer {
     /// Runs `write` until it succeeds (`Some(Ok)`), the database refuses it so that running
     /// it again cannot help (`Some(Err)`), or `give_up_after` has passed (`None`: the
     /// leases will expire and the tasks be rescued).
-    async fn retrying<T, F, Fut>(
+    async fn retrying<T, E, F, Fut>(
         &self,
         what: &'static str,
         mut write: F,
     ) -> Option<crate::Result<T>>
     where
+        E: Into<crate::Error>,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = crate::Result<T>>,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         let deadline = tokio::time::Instant::now() + self.give_up_after;
         let mut pause = Duration::from_millis(50);
         loop {
-            match write().await {
+            match write().await.map_err(Into::into) {
                 Ok(value) => return Some(Ok(value)),
                 Err(error) if error.is_rejection() => return Some(Err(error)),
                 Err(error) if tokio::time::Instant::now() + pause < deadline => {
@@ -351,4 +358,42 @@ impl Completer {
             }
         }
     }
+}
+
+/// How a completion with follow-up tasks went.
+enum FollowUpCompletion {
+    /// The task is completed and every follow-up scheduled.
+    Completed,
+    /// The lease was lost: nothing was written.
+    LeaseLost,
+    /// These follow-up ids already exist: nothing was written.
+    Conflict(Vec<String>),
+    /// The task was cancelled while it ran: it ended cancelled, no follow-up scheduled.
+    Cancelled,
+}
+
+/// Completes a task, stores its result and schedules its follow-ups in one unit of work:
+/// all of it, or nothing.
+async fn complete_with_follow_ups(
+    store: &dyn Store,
+    lease: &Lease,
+    result: Option<&serde_json::Value>,
+    follow_ups: &[ScheduleAtParams],
+) -> crate::Result<FollowUpCompletion> {
+    let mut work = store.begin().await?;
+    match work.complete(lease, result).await? {
+        None => return Ok(FollowUpCompletion::LeaseLost),
+        Some(TaskStatus::Cancelled) => {
+            work.commit().await?;
+            return Ok(FollowUpCompletion::Cancelled);
+        }
+        Some(_) => {}
+    }
+    let inserted = work.insert(follow_ups, None).await?;
+    if inserted.len() < follow_ups.len() {
+        // Dropping the unit of work rolls the completion back too.
+        return Ok(FollowUpCompletion::Conflict(missing_ids(follow_ups, &inserted)));
+    }
+    work.commit().await?;
+    Ok(FollowUpCompletion::Completed)
 }

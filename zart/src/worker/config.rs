@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use crate::backend::ClaimScope;
-use crate::recurring::TICK_TASK;
+use zart_core::queue::ClaimScope;
+use zart_core::schedules::TICK_TASK;
+
+use crate::error::ConfigError;
 use crate::registry::TaskRegistry;
 
 /// How a [`Worker`](crate::Worker) claims, runs and guards tasks.
@@ -150,10 +152,6 @@ impl WorkerConfig {
     }
 }
 
-/// A [`WorkerConfig`] a worker cannot run with; the message names the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid worker configuration: {0}")]
-pub struct ConfigError(String);
 
 pub(crate) fn default_worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
@@ -197,12 +195,12 @@ mod tests {
     fn a_worker_claims_what_it_runs_in_the_queues_it_serves_and_ticks() {
         struct Noop;
         #[async_trait::async_trait]
-        impl crate::ScheduledTask for Noop {
+        impl crate::task::ScheduledTask for Noop {
             async fn execute(
                 &self,
-                _: &crate::TaskInstance,
-            ) -> Result<Box<dyn crate::CompletionHandler>, crate::SchedulerTaskError> {
-                Ok(crate::OnComplete::done())
+                _: &crate::task::TaskInstance,
+            ) -> Result<Box<dyn crate::task::CompletionHandler>, crate::task::SchedulerTaskError> {
+                Ok(crate::task::OnComplete::done())
             }
         }
         let mut registry = TaskRegistry::new();

@@ -5,11 +5,14 @@ use std::panic::AssertUnwindSafe;
 use chrono::Utc;
 use futures_util::FutureExt;
 
-use crate::backend::{ClaimedTask, OutcomeKind, TaskBackend};
+use zart_core::queue::{ClaimedTask, OutcomeKind};
+use zart_core::store::Store;
+
+use crate::enqueue::validate;
+use crate::error::panic_message;
 use crate::recurring::TickReport;
 use crate::registry::TaskRegistry;
 use crate::retry::RetryConfig;
-use crate::scheduler::validate;
 use crate::task::{OnComplete, SchedulerTaskError, TaskInstance};
 
 /// The end of an attempt, before it is stored.
@@ -27,8 +30,8 @@ pub(crate) enum Finished {
 const TICK_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs a recurring schedule's tick.
-pub(crate) async fn tick(backend: &dyn TaskBackend, task: &ClaimedTask) -> Finished {
-    match backend.fire_tick(&task.lease, Utc::now()).await {
+pub(crate) async fn tick(store: &dyn Store, task: &ClaimedTask) -> Finished {
+    match crate::recurring::fire_tick(store, &task.lease, Utc::now()).await {
         Ok(report) => Finished::Tick(report),
         Err(error) => Finished::Failed(OutcomeKind::Retry {
             error: format!("tick failed, retrying: {error}"),
@@ -61,7 +64,7 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         data: task.data.clone(),
         metadata: task.metadata.clone(),
         attempt: task.attempt,
-        scheduled_at: task.run_at,
+        run_at: task.run_at,
         worker_id: worker_id.to_owned(),
     });
     let attempt = async {
@@ -130,15 +133,5 @@ fn decide(retry: &RetryConfig, attempt: u32, failure: Failure) -> OutcomeKind {
         None => OutcomeKind::Failed {
             error: failure.error,
         },
-    }
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message
-    } else {
-        "(a non-string panic payload)"
     }
 }

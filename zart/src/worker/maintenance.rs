@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::TaskBackend;
+use zart_core::store::Store;
 
 /// Extends the leases of every task `worker_id` holds, every `interval`, in one statement.
 pub(crate) async fn heartbeat(
-    backend: Arc<dyn TaskBackend>,
+    store: Arc<dyn Store>,
     worker_id: String,
     interval: Duration,
     lease: Duration,
@@ -16,7 +16,7 @@ pub(crate) async fn heartbeat(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match backend.heartbeat(&worker_id, lease).await {
+        match store.heartbeat(&worker_id, lease).await {
             Ok(extended) => tracing::trace!(extended, "leases extended"),
             Err(error) => tracing::warn!(%error, "heartbeat failed; leases may expire"),
         }
@@ -24,11 +24,11 @@ pub(crate) async fn heartbeat(
 }
 
 /// Every `interval` (with jitter, so that workers started together do not collide), tries
-/// to run one maintenance pass. The backend lets one worker at a time through.
-pub(crate) async fn rescue(backend: Arc<dyn TaskBackend>, interval: Duration, max_rescues: u32) {
+/// to run one maintenance pass. The store lets one worker at a time through.
+pub(crate) async fn rescue(store: Arc<dyn Store>, interval: Duration, max_rescues: u32) {
     loop {
         tokio::time::sleep(interval.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
-        match backend.rescue_expired(max_rescues).await {
+        match store.rescue_expired(max_rescues).await {
             Ok(Some(report)) => {
                 if !report.requeued.is_empty() {
                     tracing::warn!(tasks = ?report.requeued, "re-queued tasks whose lease expired");

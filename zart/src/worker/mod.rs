@@ -10,6 +10,7 @@ mod completer;
 mod config;
 mod executor;
 mod maintenance;
+mod wake;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -23,18 +24,20 @@ use tokio::time::Instant;
 
 use futures_util::FutureExt;
 
-use crate::backend::{ClaimScope, ClaimedTask, Lease, OutcomeKind, TaskBackend, WakeSignal};
+use zart_core::queue::{ClaimScope, ClaimedTask, Lease, OutcomeKind};
+use zart_core::schedules::TICK_TASK;
+use zart_core::store::Store;
+
 use crate::durable::{scope_runtime, Checkpoints, Runtime};
-use crate::error::{Error, Result};
-use crate::observer::{TaskEvent, TaskObserver};
-use crate::recurring::TICK_TASK;
+use crate::error::{panic_message, Error, Result};
+use crate::observe::{TaskEvent, TaskObserver};
 use crate::registry::TaskRegistry;
 
 pub use builder::{RunningWorker, WorkerBuilder};
 use completer::{Completer, Report};
-pub use config::{ConfigError, WorkerConfig};
-pub(crate) use executor::panic_message;
+pub use config::WorkerConfig;
 use executor::Finished;
+use wake::WakeSignal;
 
 /// Longest pause after a failed claim before trying again.
 const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
@@ -43,9 +46,10 @@ const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use zart::{PostgresTaskScheduler, TaskRegistry, Worker, WorkerConfig};
+/// use zart::postgres::PostgresTaskScheduler;
+/// use zart::scheduler::{TaskRegistry, Worker, WorkerConfig};
 ///
-/// # async fn demo(pool: sqlx::PgPool) -> Result<(), zart::Error> {
+/// # async fn demo(pool: zart::postgres::sqlx::PgPool) -> Result<(), zart::Error> {
 /// let scheduler = Arc::new(PostgresTaskScheduler::new(pool));
 /// scheduler.migrate().await?;
 /// let registry = TaskRegistry::new(); // register handlers here
@@ -62,7 +66,7 @@ const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
 /// # }
 /// ```
 pub struct Worker {
-    backend: Arc<dyn TaskBackend>,
+    store: Arc<dyn Store>,
     registry: Arc<TaskRegistry>,
     config: WorkerConfig,
     observers: Observers,
@@ -88,7 +92,7 @@ impl Observers {
             let call = AssertUnwindSafe(|| observer.on_event(&event));
             if let Err(panic) = std::panic::catch_unwind(call) {
                 tracing::error!(
-                    panic = executor::panic_message(panic.as_ref()),
+                    panic = panic_message(panic.as_ref()),
                     "a task observer panicked"
                 );
             }
@@ -97,19 +101,19 @@ impl Observers {
 }
 
 impl Worker {
-    /// A worker running `registry`'s handlers for tasks stored in `backend`, reporting to
+    /// A worker running `registry`'s handlers for tasks kept in `store`, reporting to
     /// `observers`. Nothing happens until [`run`](Self::run).
-    pub fn new<B: TaskBackend>(
-        backend: Arc<B>,
+    pub fn new<S: Store>(
+        store: Arc<S>,
         registry: Arc<TaskRegistry>,
         config: WorkerConfig,
         observers: Vec<Arc<dyn TaskObserver>>,
     ) -> Self {
-        Worker::with_backend(backend, registry, config, observers)
+        Worker::with_store(store, registry, config, observers)
     }
 
-    pub(crate) fn with_backend(
-        backend: Arc<dyn TaskBackend>,
+    pub(crate) fn with_store(
+        store: Arc<dyn Store>,
         registry: Arc<TaskRegistry>,
         config: WorkerConfig,
         observers: Vec<Arc<dyn TaskObserver>>,
@@ -119,7 +123,7 @@ impl Worker {
             .clone()
             .unwrap_or_else(config::default_worker_id);
         Worker {
-            backend,
+            store,
             registry,
             config,
             observers: Observers(observers.into()),
@@ -169,14 +173,14 @@ impl Worker {
         let mut completer = JoinSet::new();
         completer.spawn(
             Completer {
-                backend: self.backend.clone(),
+                store: self.store.clone(),
                 observers: self.observers.clone(),
                 wake: wake.clone(),
                 give_up_after: self.config.lease_duration,
             }
             .run(outcomes),
         );
-        let (checkpoints, checkpoint_writer) = Checkpoints::start(self.backend.clone());
+        let (checkpoints, checkpoint_writer) = Checkpoints::start(self.store.clone());
         services.spawn(checkpoint_writer);
         let mut tasks = Tasks {
             checkpoints,
@@ -216,7 +220,7 @@ impl Worker {
         let mut pause = Duration::from_millis(100);
         for task in self.registry.recurring_tasks() {
             loop {
-                match self.backend.upsert_recurring(task).await {
+                match crate::recurring::register(self.store.as_ref(), task).await {
                     Ok(()) => break,
                     Err(error) => {
                         tracing::warn!(%error, schedule_id = task.schedule_id(), "registering a schedule failed; retrying");
@@ -235,20 +239,20 @@ impl Worker {
     /// Notifications, heartbeats and maintenance, for as long as the worker runs.
     fn start_services(&self, wake: &WakeSignal) -> JoinSet<()> {
         let mut services = JoinSet::new();
-        let (backend, wake) = (self.backend.clone(), wake.clone());
+        let (store, wake) = (self.store.clone(), wake.clone());
         services.spawn(async move {
-            if let Err(error) = backend.listen(wake).await {
+            if let Err(error) = store.listen(&|heard| wake.heard(heard)).await {
                 tracing::warn!(%error, "task notifications unavailable; polling only");
             }
         });
         services.spawn(maintenance::heartbeat(
-            self.backend.clone(),
+            self.store.clone(),
             self.worker_id.clone(),
             self.config.heartbeat_interval,
             self.config.lease_duration,
         ));
         services.spawn(maintenance::rescue(
-            self.backend.clone(),
+            self.store.clone(),
             self.config.rescue_interval,
             self.config.max_rescues,
         ));
@@ -287,8 +291,8 @@ impl Worker {
             }
             let asked = permits.len();
             let claimed = match self
-                .backend
-                .claim_in(&self.worker_id, asked, config.lease_duration, scope)
+                .store
+                .claim(&self.worker_id, asked, config.lease_duration, scope)
                 .await
             {
                 Ok(claimed) => claimed,
@@ -333,7 +337,7 @@ impl Worker {
         permit: OwnedSemaphorePermit,
     ) {
         let registry = self.registry.clone();
-        let backend = self.backend.clone();
+        let store = self.store.clone();
         let observers = self.observers.clone();
         let worker_id = self.worker_id.clone();
         let reports = tasks.reports.clone();
@@ -356,7 +360,7 @@ impl Worker {
             // Handler panics are caught inside; this catches one from any other user code
             // (retry policy, timeout), so that no task is ever left without an outcome.
             let runtime = Runtime {
-                backend: backend.clone(),
+                store: store.clone(),
                 checkpoints: checkpoints.clone(),
                 lease: task.lease.clone(),
                 steps: task.steps.take().map(Arc::from),
@@ -364,7 +368,7 @@ impl Worker {
             };
             let attempt = async {
                 match task.task_name == TICK_TASK {
-                    true => executor::tick(backend.as_ref(), &task).await,
+                    true => executor::tick(store.as_ref(), &task).await,
                     false => {
                         scope_runtime(runtime, executor::run(&registry, &task, &worker_id)).await
                     }
@@ -377,7 +381,7 @@ impl Worker {
                     Finished::Failed(OutcomeKind::Failed {
                         error: format!(
                             "task code panicked: {}",
-                            executor::panic_message(panic.as_ref())
+                            panic_message(panic.as_ref())
                         ),
                     })
                 });
@@ -412,7 +416,7 @@ impl Worker {
         if leases.is_empty() {
             return;
         }
-        match self.backend.release(&leases).await {
+        match self.store.release(&leases).await {
             Ok(released) => {
                 tracing::warn!(tasks = ?released, "released unfinished tasks at shutdown");
                 for task_id in released {

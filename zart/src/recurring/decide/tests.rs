@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 
 use super::*;
-use crate::schedule::TimeWindow;
+use zart_schedule::TimeWindow;
 
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     match Utc.with_ymd_and_hms(2026, 1, 5, h, m, s) {

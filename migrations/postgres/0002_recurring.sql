@@ -2,7 +2,8 @@
 -- `__zart_recurring__:<schedule_id>` (task name `__zart_tick`), due at the schedule's next
 -- slot; whichever worker claims it decides, in one transaction, what the slot does.
 -- Placeholders: {{tasks}}, {{schedules}}, {{schedule_runs}} (qualified table names),
--- {{occurrence_finished}} (qualified function name), {{prefix}}.
+-- {{occurrence_finished}} (qualified function name), {{prefix}}, {{tick_id_prefix}} (what a tick's
+-- id starts with; the schedule id follows).
 CREATE TABLE IF NOT EXISTS {{schedules}} (
     schedule_id       text        PRIMARY KEY,
     task_name         text        NOT NULL,
@@ -59,7 +60,7 @@ BEGIN
     WHERE schedule_id = NEW.schedule_id;
     UPDATE {{tasks}}
     SET status = 'pending', run_at = now(), lease_token = lease_token + 1
-    WHERE task_id = '__zart_recurring__:' || NEW.schedule_id
+    WHERE task_id = '{{tick_id_prefix}}' || NEW.schedule_id
       AND status IN ('pending', 'waiting')
       AND (metadata ->> 'wake_on_finish')::boolean IS TRUE;
     RETURN NULL;

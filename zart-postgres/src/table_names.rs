@@ -1,4 +1,5 @@
-//! Where Zart keeps its tables: an optional schema and a table-name prefix.
+//! Where the PostgreSQL driver keeps Zart's tables: an optional schema and a table-name
+//! prefix, each checked against PostgreSQL's identifier rules.
 
 use std::fmt;
 
@@ -22,13 +23,13 @@ pub const SCHEMA_ENV: &str = "ZART_SCHEMA";
 /// `TableNames` that differ never see each other's tasks.
 ///
 /// ```
-/// use zart::TableNames;
+/// use zart_postgres::TableNames;
 ///
 /// let names = TableNames::with_prefix("svc_")?.with_schema("tenant_a")?;
 /// assert_eq!(names.tasks(), r#""tenant_a"."svc_tasks""#);
 ///
 /// assert!(TableNames::with_prefix("x; drop table y").is_err());
-/// # Ok::<(), zart::TableNamesError>(())
+/// # Ok::<(), zart_postgres::TableNamesError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TableNames {
@@ -125,6 +126,14 @@ impl TableNames {
     /// The quoted, schema-qualified name of the table that records applied migrations.
     pub fn migrations(&self) -> String {
         self.qualified("migrations")
+    }
+
+    /// Where these names look, for messages: `schema "tenant_a", prefix "svc_"`.
+    pub(crate) fn describe(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("schema {schema:?}, prefix {:?}", self.prefix),
+            None => format!("the search path's schema, prefix {:?}", self.prefix),
+        }
     }
 
     /// A quoted, schema-qualified table name for `suffix` (`tasks` → `"zart_tasks"`).

@@ -1,12 +1,15 @@
 //! The embedded migrations and the runner that applies them.
 //!
-//! The SQL lives in the workspace's `migrations/` folder with `{{tasks}}`-style
-//! placeholders, rendered for the [`TableNames`] in use: so prefixes and schemas apply to
-//! the migrations too (which `sqlx::migrate!`, with its fixed SQL, could not do).
+//! The SQL lives in the workspace's `migrations/postgres/` folder (packaged with this crate
+//! as `migrations/`) with `{{tasks}}`-style placeholders, rendered for the [`TableNames`] in
+//! use: so prefixes and schemas apply to the migrations too (which `sqlx::migrate!`, with
+//! its fixed SQL, could not do). Names the engine owns (a tick's id prefix) are rendered
+//! from the constants of `zart-core`, so that they are written once.
 
-use sqlx::{Connection, Executor, PgConnection, PgPool, Row};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Row};
+use zart_core::{StoreError, StoreResult};
 
-use crate::error::{db, Error, Result};
+use crate::error::store_error;
 use crate::table_names::TableNames;
 
 /// One embedded migration.
@@ -20,22 +23,27 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "tasks",
-        sql: include_str!("../../../migrations/0001_tasks.sql"),
+        sql: include_str!("../migrations/0001_tasks.sql"),
     },
     Migration {
         version: 2,
         name: "recurring",
-        sql: include_str!("../../../migrations/0002_recurring.sql"),
+        sql: include_str!("../migrations/0002_recurring.sql"),
     },
     Migration {
         version: 3,
         name: "durable",
-        sql: include_str!("../../../migrations/0003_durable.sql"),
+        sql: include_str!("../migrations/0003_durable.sql"),
     },
     Migration {
         version: 4,
         name: "claim by name",
-        sql: include_str!("../../../migrations/0004_claim_by_name.sql"),
+        sql: include_str!("../migrations/0004_claim_by_name.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "last worker",
+        sql: include_str!("../migrations/0005_last_worker.sql"),
     },
 ];
 
@@ -46,7 +54,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x7a61_7274_6d69_6772; // "zartmigr"
 /// Applies the migrations `names` has not seen yet, in one transaction. Safe to call twice,
 /// and from many processes at once: they queue on an advisory lock and all but the first
 /// find nothing to do.
-pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> Result<()> {
+pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> StoreResult<()> {
+    let db = |context| move |error| store_error(names, context, error);
     let mut conn = pool
         .acquire()
         .await
@@ -91,11 +100,15 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> Result<()> {
     for migration in pending {
         let sql = render(migration.sql, names);
         if let Err(source) = apply(&mut tx, &table, migration, &sql).await {
-            return Err(Error::Migration {
-                version: migration.version,
-                name: migration.name,
-                source,
-            });
+            let failed = format!(
+                "migration {} ({}) failed, nothing was applied: {source}",
+                migration.version, migration.name
+            );
+            return Err(StoreError::new(
+                crate::error::classify(&source),
+                "applying migrations",
+                failed,
+            ));
         }
         tracing::info!(
             version = migration.version,
@@ -111,14 +124,14 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> Result<()> {
 // only, and callers must be able to `tokio::spawn` a migration.
 async fn execute(conn: &mut PgConnection, sql: &str) -> std::result::Result<(), sqlx::Error> {
     // A plain string runs over the simple-query protocol: several statements are fine.
-    conn.execute(sql).await.map(drop)
+    conn.execute(AssertSqlSafe(sql)).await.map(drop)
 }
 
 async fn applied_versions(
     conn: &mut PgConnection,
     table: &str,
 ) -> std::result::Result<Vec<i64>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT version FROM {table}"))
+    let rows = sqlx::query(AssertSqlSafe(format!("SELECT version FROM {table}")))
         .fetch_all(conn)
         .await?;
     rows.iter().map(|row| row.try_get(0)).collect()
@@ -131,9 +144,9 @@ async fn apply(
     sql: &str,
 ) -> std::result::Result<(), sqlx::Error> {
     execute(&mut *conn, sql).await?;
-    sqlx::query(&format!(
+    sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {table} (version, name) VALUES ($1, $2)"
-    ))
+    )))
     .bind(migration.version)
     .bind(migration.name)
     .execute(conn)
@@ -153,6 +166,7 @@ fn render(sql: &str, names: &TableNames) -> String {
         )
         .replace("{{child_finished}}", &names.qualified("child_finished"))
         .replace("{{prefix}}", names.prefix())
+        .replace("{{tick_id_prefix}}", zart_core::schedules::TICK_ID_PREFIX)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Hooks for programs that want to see what a worker does.
+//! Observing workers: the events a worker reports ([`TaskEvent`]) and the hook that receives
+//! them ([`TaskObserver`]).
 
 use std::time::Duration;
 
@@ -65,7 +66,7 @@ pub enum TaskEvent {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use zart::{TaskEvent, TaskObserver};
+/// use zart::observe::{TaskEvent, TaskObserver};
 ///
 /// #[derive(Default)]
 /// struct Recorder(Mutex<Vec<TaskEvent>>);

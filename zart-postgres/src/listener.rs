@@ -6,8 +6,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::backend::WakeSignal;
-use crate::error::Result;
+use zart_core::queue::Wake;
 
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -67,19 +66,20 @@ async fn listen(pool: &PgPool, channel: &str, mut on: impl FnMut(Heard<'_>) -> b
 
 /// Forwards notifications of new tasks on `channel` to `wake` until the pool closes. Every
 /// (re)connection also wakes the worker, since notifications sent meanwhile are gone.
-pub(crate) async fn run(pool: &PgPool, channel: &str, wake: WakeSignal) -> Result<()> {
+pub(crate) async fn run(pool: &PgPool, channel: &str, wake: &(dyn Fn(Wake) + Send + Sync)) {
     listen(pool, channel, |heard| {
-        match heard {
-            Heard::Notification(payload) => match payload.parse::<i64>() {
-                Ok(due) => wake.due_at_millis(due),
-                Err(_) => wake.wake(),
-            },
-            Heard::Connected => wake.wake(),
-        }
+        let heard = match heard {
+            Heard::Notification(payload) => payload
+                .parse::<i64>()
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map_or(Wake::Now, Wake::At),
+            Heard::Connected => Wake::Now,
+        };
+        wake(heard);
         true
     })
     .await;
-    Ok(())
 }
 
 /// A counter that goes up whenever tasks end (notifications on `channel`), kept by a

@@ -3,8 +3,17 @@
 //! Queries are checked at run time (the crates build with no database in reach); the
 //! integration tests run each of them against a real server.
 
-use crate::recurring::TICK_TASK;
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+use zart_core::schedules::TICK_TASK;
+
 use crate::table_names::TableNames;
+
+/// A statement rendered for one set of table names; clones share it.
+fn sql(text: String) -> SqlStr {
+    AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
+}
 
 /// The backend's statements for one set of table names.
 #[derive(Debug)]
@@ -13,89 +22,93 @@ pub(crate) struct Queries {
     /// `$7` notify channel.
     /// Inserts skipping existing ids; returns the inserted ids and, in the same statement
     /// (so in the inserting transaction), notifies listeners with the earliest due instant.
-    pub insert: String,
+    pub insert: SqlStr,
     /// `$1` limit, `$2` worker id, `$3` lease seconds, `$4` durable task names (whose step
     /// logs come along, as a JSON array of `[seq, name, occurrence, status, output, error,
     /// attempts, started_at]`), `$5` the names that may be claimed (null: any).
-    pub claim: String,
+    pub claim: SqlStr,
     /// `$1` worker id, `$2` lease seconds.
-    pub heartbeat: String,
+    pub heartbeat: SqlStr,
     /// `$1` ids, `$2` tokens, `$3` statuses (or `suspended`: pending again without counting
     /// the attempt), `$4` results, `$5` errors, `$6` run_at overrides, `$7` ended channel.
-    pub finish: String,
+    pub finish: SqlStr,
     /// `$1` id, `$2` token, `$3` result, `$4` ended channel.
-    pub complete_one: String,
+    pub complete_one: SqlStr,
     /// `$1` ids, `$2` tokens, `$3` notify channel.
-    pub release: String,
+    pub release: SqlStr,
     /// `$1` max rescues, `$2` notify channel. A recurring schedule's tick is never marked
     /// dead: a schedule must not stop because its workers kept dying.
-    pub rescue: String,
+    pub rescue: SqlStr,
     /// `$1` id. Ends a task that is not running; asks a running one to stop. Returns the
     /// status: `cancelled`, or `running` for a request.
-    pub cancel: String,
+    pub cancel: SqlStr,
     /// `$1` id.
-    pub get: String,
+    pub get: SqlStr,
     /// `$1` task name or null, `$2` status or null, `$3` limit. Newest first.
-    pub list: String,
+    pub list: SqlStr,
+    /// `$1` task name or null, `$2` status or null.
+    pub count: SqlStr,
     pub recurring: RecurringQueries,
     /// `$1` task id.
-    pub load_steps: String,
+    pub load_steps: SqlStr,
     /// Arrays: `$1` task ids, `$2` tokens, `$3` seqs, `$4` names, `$5` occurrences,
     /// `$6` statuses, `$7` outputs, `$8` errors, `$9` attempts, `$10` start times. Each row
     /// fenced by its token. Returns each input's (task id, seq) with `saved`, `cancelled`
     /// (a cancel was asked for) or `refused` (lease lost, position taken).
-    pub save_steps: String,
+    pub save_steps: SqlStr,
     /// `$1` task id, `$2` whether to forget its record, `$3` notify channel. Puts an ended
     /// task back to pending, due now, attempts reset; with `$2`, deletes its steps and
     /// events too.
-    pub rerun: String,
+    pub rerun: SqlStr,
     /// `$1` child id, `$2` name, `$3` input, `$4` parent id, `$5` notify channel. Starts a
     /// child execution unless the id exists; returns how many were inserted.
-    pub start_child: String,
+    pub start_child: SqlStr,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
-    pub find_event: String,
+    pub find_event: SqlStr,
     /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
     /// suspended execution due now.
-    pub send_event: String,
+    pub send_event: SqlStr,
 }
 
 /// The statements behind recurring schedules.
 #[derive(Debug)]
 pub(crate) struct RecurringQueries {
-    /// `$1` schedule id. With `FOR UPDATE` appended by the caller when it decides.
-    pub select: String,
+    /// `$1` schedule id.
+    pub select: SqlStr,
+    /// `$1` schedule id; locks the row for the transaction.
+    pub select_for_update: SqlStr,
     /// `$1`..`$12`: id, task name, schedule, data, template, missed, overlap, window,
     /// max runs, grace ms, state, next slot. Skips an existing id.
-    pub insert: String,
+    pub insert: SqlStr,
     /// `$1`..`$10` as in `insert`.
-    pub update_definition: String,
+    pub update_definition: SqlStr,
     /// `$1` id, `$2` next slot.
-    pub update_next_slot: String,
+    pub update_next_slot: SqlStr,
     /// `$1` id, `$2` occurrence, `$3` next slot, `$4` buffered slot, `$5` state.
-    pub after_tick: String,
+    pub after_tick: SqlStr,
     /// `$1` id, `$2` from state, `$3` to state. Returns the id if the state changed.
-    pub change_state: String,
+    pub change_state: SqlStr,
     /// `$1` id. Records a trigger request on an active schedule.
-    pub request_trigger: String,
+    pub request_trigger: SqlStr,
     /// `$1` schedule id.
-    pub active_runs: String,
+    pub active_runs: SqlStr,
     /// `$1` run ids. Ends them cancelled at once; a worker still running one keeps its
     /// lease token, so a durable body learns at its next checkpoint that it was cancelled,
     /// and whatever outcome the worker stores, the task stays cancelled.
-    pub cancel_runs: String,
+    pub cancel_runs: SqlStr,
     /// `$1` schedule id, then arrays: `$2` slots, `$3` decisions, `$4` reasons,
     /// `$5` occurrences, `$6` task ids, `$7` catch-up flags.
-    pub record: String,
+    pub record: SqlStr,
     /// `$1` schedule id, `$2` how many to keep.
-    pub prune: String,
+    pub prune: SqlStr,
     /// `$1` schedule id, `$2` limit.
-    pub history: String,
+    pub history: SqlStr,
     /// `$1` tick id, `$2` status, `$3` run_at, `$4` metadata patch, `$5` channel. Creates
     /// or resets the tick unless a worker is running it.
-    pub set_tick: String,
-    /// `$1` tick id, `$2` token, `$3` status, `$4` run_at, `$5` metadata, `$6` channel.
+    pub set_tick: SqlStr,
+    /// `$1` tick id, `$2` token, `$3` status, `$4` run_at, `$5` metadata patch, `$6` channel.
     /// Fenced.
-    pub after_fire: String,
+    pub after_fire: SqlStr,
 }
 
 /// The fence of every write a worker makes about a claimed task: the task still carries the
@@ -107,6 +120,18 @@ pub(crate) struct RecurringQueries {
 /// statistics (few rows were running at the last ANALYZE) and pick a nested loop over
 /// the whole batch for every running row, instead of one primary-key lookup per outcome.
 const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
+
+/// A `LIKE` pattern matching ids and names reserved for Zart's own tasks.
+fn reserved_pattern() -> String {
+    let escaped: String = zart_core::task::RESERVED_PREFIX
+        .chars()
+        .flat_map(|c| match c {
+            '_' | '%' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("{escaped}%")
+}
 
 /// Tells waiters (`wait`) that tasks ended: one notification per statement on the channel
 /// bound to `param`, whatever the number of rows.
@@ -126,8 +151,12 @@ impl Queries {
     pub(crate) fn new(names: &TableNames) -> Self {
         let tasks = names.tasks();
         let events = names.events();
+        let reserved = reserved_pattern();
+        let record_columns = "task_id, task_name, status, run_at, data, metadata, attempts, rescues,
+                        worker_id, lease_expires_at, last_worker_id, result, error, created_at,
+                        started_at, finished_at";
         Queries {
-            insert: format!(
+            insert: sql(format!(
                 "WITH ins AS (
                     INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
                     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[])
@@ -139,8 +168,8 @@ impl Queries {
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT ins.task_id FROM ins, wake"
-            ),
-            claim: format!(
+            )),
+            claim: sql(format!(
                 "WITH due AS (
                     SELECT task_id FROM {tasks}
                     WHERE status = 'pending' AND run_at <= now()
@@ -150,7 +179,7 @@ impl Queries {
                     FOR UPDATE SKIP LOCKED
                  )
                  UPDATE {tasks} t
-                 SET status = 'running', worker_id = $2, lease_token = t.lease_token + 1,
+                 SET status = 'running', worker_id = $2, last_worker_id = $2, lease_token = t.lease_token + 1,
                      lease_expires_at = now() + $3::float8 * interval '1 second',
                      attempts = t.attempts + 1, started_at = now()
                  FROM due WHERE t.task_id = due.task_id
@@ -158,16 +187,16 @@ impl Queries {
                      t.created_at,
                      CASE WHEN t.task_name = ANY($4) THEN (
                          SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
-                                        s.output, s.error, s.attempts, s.started_at) ORDER BY s.seq), '[]')
+                                        s.output, s.error, s.attempts, s.started_at, s.finished_at) ORDER BY s.seq), '[]')
                          FROM {steps} s WHERE s.task_id = t.task_id
                      ) END",
                 steps = names.steps()
-            ),
-            heartbeat: format!(
+            )),
+            heartbeat: sql(format!(
                 "UPDATE {tasks} SET lease_expires_at = now() + $2::float8 * interval '1 second'
                  WHERE worker_id = $1 AND status = 'running'"
-            ),
-            finish: format!(
+            )),
+            finish: sql(format!(
                 "WITH updated AS (
                  UPDATE {tasks} t
                  SET status = CASE WHEN t.cancel_requested THEN 'cancelled'
@@ -196,8 +225,8 @@ impl Queries {
                  {}
                  SELECT updated.task_id FROM updated LEFT JOIN ended ON true",
                 ended("$7")
-            ),
-            complete_one: format!(
+            )),
+            complete_one: sql(format!(
                 "WITH updated AS (
                  UPDATE {tasks} t
                  SET status = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE 'completed' END,
@@ -212,8 +241,8 @@ impl Queries {
                  {}
                  SELECT updated.status FROM updated LEFT JOIN ended ON true",
                 ended("$4")
-            ),
-            release: format!(
+            )),
+            release: sql(format!(
                 "WITH released AS (
                     UPDATE {tasks} t
                     SET status = 'pending', run_at = now(), attempts = greatest(t.attempts - 1, 0),
@@ -227,8 +256,8 @@ impl Queries {
                     FROM released HAVING count(*) > 0
                  )
                  SELECT released.task_id FROM released, wake"
-            ),
-            rescue: format!(
+            )),
+            rescue: sql(format!(
                 "WITH rescued AS (
                     UPDATE {tasks} t
                     SET status = CASE WHEN (rescues >= $1 AND task_name <> '{TICK_TASK}') THEN 'dead' ELSE 'pending' END,
@@ -247,26 +276,26 @@ impl Queries {
                     FROM rescued WHERE status = 'pending' HAVING count(*) > 0
                  )
                  SELECT task_id, status, (SELECT count(*) FROM wake) AS woken FROM rescued"
-            ),
-            cancel: format!(
+            )),
+            cancel: sql(format!(
                 "UPDATE {tasks}
                  SET status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
                      finished_at = CASE WHEN status = 'running' THEN finished_at ELSE now() END,
                      error = CASE WHEN status = 'running' THEN 'cancelled while running' ELSE error END,
                      cancel_requested = (status = 'running')
                  WHERE task_id = $1 AND status IN ('pending', 'waiting', 'running')
-                   AND task_name NOT LIKE '\\_\\_zart%'
+                   AND task_name NOT LIKE '{reserved}'
                  RETURNING status"
-            ),
+            )),
             recurring: RecurringQueries::new(names),
-            rerun: format!(
+            rerun: sql(format!(
                 "WITH rerun AS (
                     UPDATE {tasks} t
                     SET status = 'pending', run_at = now(), attempts = 0, rescues = 0, error = NULL,
                         result = NULL, finished_at = NULL, cancel_requested = false,
                         lease_token = t.lease_token + 1
                     WHERE task_id = $1 AND status IN ('completed', 'failed', 'dead', 'cancelled')
-                      AND task_name NOT LIKE '\\_\\_zart%'
+                      AND task_name NOT LIKE '{reserved}'
                     RETURNING task_id, run_at
                  ),
                  forget_steps AS (
@@ -281,8 +310,8 @@ impl Queries {
                  )
                  SELECT count(*) FROM rerun LEFT JOIN wake ON true",
                 steps = names.steps()
-            ),
-            start_child: format!(
+            )),
+            start_child: sql(format!(
                 "WITH ins AS (
                     INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id)
                     VALUES ($1, $2, now(), $3, $4)
@@ -294,12 +323,12 @@ impl Queries {
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT count(*) FROM ins LEFT JOIN wake ON true"
-            ),
-            find_event: format!(
+            )),
+            find_event: sql(format!(
                 "SELECT payload FROM {events} WHERE task_id = $1 AND name = $2 ORDER BY id OFFSET $3 LIMIT 1",
                 events = names.events()
-            ),
-            send_event: format!(
+            )),
+            send_event: sql(format!(
                 "WITH sent AS (
                     INSERT INTO {events} (task_id, name, payload) VALUES ($1, $2, $3) RETURNING task_id
                  ),
@@ -314,14 +343,14 @@ impl Queries {
                  )
                  SELECT (SELECT count(*) FROM woken), (SELECT count(*) FROM wake)",
                 events = names.events()
-            ),
-            load_steps: format!(
+            )),
+            load_steps: sql(format!(
                 "SELECT coalesce(jsonb_agg(jsonb_build_array(seq, name, occurrence, status, output,
-                                                             error, attempts, started_at) ORDER BY seq), '[]')
+                                                             error, attempts, started_at, finished_at) ORDER BY seq), '[]')
                  FROM {steps} WHERE task_id = $1",
                 steps = names.steps()
-            ),
-            save_steps: format!(
+            )),
+            save_steps: sql(format!(
                 "WITH input AS (
                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::int[],
                                          $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::timestamptz[])
@@ -355,22 +384,23 @@ impl Queries {
                  LEFT JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
                  LEFT JOIN saved s ON s.task_id = i.task_id AND s.seq = i.seq",
                 steps = names.steps()
-            ),
-            get: format!(
-                "SELECT task_id, task_name, status, run_at, data, metadata, attempts, rescues,
-                        worker_id, result, error, created_at, started_at, finished_at
-                 FROM {tasks} WHERE task_id = $1"
-            ),
-            list: format!(
-                "SELECT task_id, task_name, status, run_at, data, metadata, attempts, rescues,
-                        worker_id, result, error, created_at, started_at, finished_at
+            )),
+            get: sql(format!("SELECT {record_columns} FROM {tasks} WHERE task_id = $1")),
+            list: sql(format!(
+                "SELECT {record_columns}
                  FROM {tasks}
                  WHERE ($1::text IS NULL OR task_name = $1)
                    AND ($2::text IS NULL OR status = $2)
-                   AND task_name NOT LIKE '\\_\\_zart%'
+                   AND task_name NOT LIKE '{reserved}'
                  ORDER BY created_at DESC, task_id
                  LIMIT $3"
-            ),
+            )),
+            count: sql(format!(
+                "SELECT count(*) FROM {tasks}
+                 WHERE ($1::text IS NULL OR task_name = $1)
+                   AND ($2::text IS NULL OR status = $2)
+                   AND task_name NOT LIKE '{reserved}'"
+            )),
         }
     }
 }
@@ -389,74 +419,80 @@ impl RecurringQueries {
             )
         };
         RecurringQueries {
-            select: format!(
+            select: sql(format!(
                 "SELECT task_name, schedule, data, id_template, missed, overlap, time_window,
                         max_runs, grace_ms, state, occurrence, next_slot, buffered_slot,
                         trigger_requested, last_finished_at
                  FROM {schedules} WHERE schedule_id = $1"
-            ),
-            insert: format!(
+            )),
+            select_for_update: sql(format!(
+                "SELECT task_name, schedule, data, id_template, missed, overlap, time_window,
+                        max_runs, grace_ms, state, occurrence, next_slot, buffered_slot,
+                        trigger_requested, last_finished_at
+                 FROM {schedules} WHERE schedule_id = $1 FOR UPDATE"
+            )),
+            insert: sql(format!(
                 "INSERT INTO {schedules} (schedule_id, task_name, schedule, data, id_template, missed,
                         overlap, time_window, max_runs, grace_ms, state, next_slot)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (schedule_id) DO NOTHING
                  RETURNING schedule_id"
-            ),
-            update_definition: format!(
+            )),
+            update_definition: sql(format!(
                 "UPDATE {schedules}
                  SET task_name = $2, schedule = $3, data = $4, id_template = $5, missed = $6,
                      overlap = $7, time_window = $8, max_runs = $9, grace_ms = $10, updated_at = now()
                  WHERE schedule_id = $1"
-            ),
-            update_next_slot: format!(
+            )),
+            update_next_slot: sql(format!(
                 "UPDATE {schedules} SET next_slot = $2, updated_at = now() WHERE schedule_id = $1"
-            ),
-            after_tick: format!(
+            )),
+            after_tick: sql(format!(
                 "UPDATE {schedules}
                  SET occurrence = $2, next_slot = $3, buffered_slot = $4, state = $5,
                      trigger_requested = false, updated_at = now()
                  WHERE schedule_id = $1"
-            ),
-            change_state: format!(
+            )),
+            change_state: sql(format!(
                 "UPDATE {schedules} SET state = $3, updated_at = now()
                  WHERE schedule_id = $1 AND state = ANY($2::text[])
                  RETURNING schedule_id"
-            ),
-            request_trigger: format!(
+            )),
+            request_trigger: sql(format!(
                 "UPDATE {schedules} SET trigger_requested = true, updated_at = now()
                  WHERE schedule_id = $1 AND state = 'active'
                  RETURNING schedule_id"
-            ),
-            active_runs: format!(
+            )),
+            active_runs: sql(format!(
                 "SELECT task_id FROM {tasks}
                  WHERE schedule_id = $1 AND status IN ('pending', 'waiting', 'running')
                  ORDER BY run_at"
-            ),
-            cancel_runs: format!(
+            )),
+            cancel_runs: sql(format!(
                 "UPDATE {tasks} t
                  SET status = 'cancelled', finished_at = now(), cancel_requested = true,
                      error = 'cancelled: a newer run of its schedule replaced it (cancel_and_restart)'
                  WHERE task_id = ANY($1) AND status IN ('pending', 'waiting', 'running')"
-            ),
-            record: format!(
+            )),
+            record: sql(format!(
                 "INSERT INTO {runs} (schedule_id, slot, decision, reason, occurrence, task_id, catch_up)
                  SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::bigint[],
                                          $6::text[], $7::bool[])"
-            ),
-            prune: format!(
+            )),
+            prune: sql(format!(
                 "DELETE FROM {runs}
                  WHERE schedule_id = $1 AND id <= (
                     SELECT id FROM {runs} WHERE schedule_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1
                  )"
-            ),
-            history: format!(
+            )),
+            history: sql(format!(
                 "SELECT r.slot, r.decision, r.reason, r.occurrence, r.task_id, r.recorded_at,
                         t.status, t.started_at, t.finished_at, t.error
                  FROM (SELECT * FROM {runs} WHERE schedule_id = $1 ORDER BY id DESC LIMIT $2) r
                  LEFT JOIN {tasks} t ON t.task_id = r.task_id
                  ORDER BY r.id"
-            ),
-            set_tick: format!(
+            )),
+            set_tick: sql(format!(
                 "WITH tick AS (
                     INSERT INTO {tasks} (task_id, task_name, status, run_at, metadata)
                     VALUES ($1, '{TICK_TASK}', $2, $3, $4)
@@ -471,11 +507,11 @@ impl RecurringQueries {
                  {}
                  SELECT count(*) FROM tick LEFT JOIN wake ON true",
                 wake("tick", "$5")
-            ),
-            after_fire: format!(
+            )),
+            after_fire: sql(format!(
                 "WITH tick AS (
                     UPDATE {tasks} t
-                    SET status = $3, run_at = $4, metadata = $5, attempts = 0, error = NULL,
+                    SET status = $3, run_at = $4, metadata = t.metadata || $5, attempts = 0, error = NULL,
                         finished_at = CASE WHEN $3 = 'completed' THEN now() END,
                         {END_LEASE}
                     FROM (SELECT $1::text AS task_id, $2::bigint AS token) o
@@ -485,7 +521,7 @@ impl RecurringQueries {
                  {}
                  SELECT count(*) FROM tick LEFT JOIN wake ON true",
                 wake("tick", "$6")
-            ),
+            )),
         }
     }
 }

@@ -1,0 +1,111 @@
+//! The queue's records: a worker's claim on a task ([`Lease`], [`ClaimedTask`]), which tasks
+//! it may claim ([`ClaimScope`]), what became of an attempt ([`Outcome`]), and what a
+//! maintenance pass did ([`RescueReport`]).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::steps::StepRecord;
+
+/// A worker's claim on one task: the fencing token proves the worker still owns it.
+///
+/// Every write a worker makes about a claimed task names the token it got at claim time;
+/// the store applies the write only while the task still carries that same token, so a
+/// worker whose lease expired (and whose task was rescued and claimed again) cannot
+/// overwrite what the new owner does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The claimed task's id.
+    pub task_id: String,
+    /// The fencing token. Every statement that starts or ends a lease changes it.
+    pub token: i64,
+}
+
+/// A task claimed by a worker.
+#[derive(Clone, Debug)]
+pub struct ClaimedTask {
+    /// The claim.
+    pub lease: Lease,
+    /// The handler name.
+    pub task_name: String,
+    /// The input.
+    pub data: Value,
+    /// The metadata.
+    pub metadata: Value,
+    /// When it was due.
+    pub run_at: DateTime<Utc>,
+    /// The attempt this claim starts, from 1.
+    pub attempt: u32,
+    /// When the task was scheduled (the start of a durable execution's deadline).
+    pub created_at: DateTime<Utc>,
+    /// The step log, for a task whose name is in [`ClaimScope::durable`].
+    pub steps: Option<Vec<StepRecord>>,
+}
+
+/// Which tasks a claim may take: a worker claims only the tasks it can run, so that a task
+/// only newer code knows waits for a worker that knows it (during a rolling deploy, say)
+/// instead of failing on an older one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimScope {
+    /// The task names that may be claimed; `None` claims every name.
+    pub names: Option<Vec<String>>,
+    /// The names among them that are durable executions, claimed with their step logs.
+    pub durable: Vec<String>,
+}
+
+/// What became of an attempt, as the worker reports it to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The claim the attempt ran under.
+    pub lease: Lease,
+    /// What happened.
+    pub kind: OutcomeKind,
+}
+
+/// The ways an attempt ends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutcomeKind {
+    /// Completed with an optional result.
+    Completed {
+        /// The stored result.
+        result: Option<Value>,
+    },
+    /// Failed; try again at `run_at`.
+    Retry {
+        /// The error of this attempt.
+        error: String,
+        /// When the next attempt is due.
+        run_at: DateTime<Utc>,
+    },
+    /// Failed for good.
+    Failed {
+        /// The error of the last attempt.
+        error: String,
+    },
+    /// Not finished: run again at `run_at`, without counting this attempt (a durable
+    /// execution sleeping, say). Due at once instead if an event was sent to the task
+    /// since its attempt started (it may have looked for the event before it arrived).
+    Suspended {
+        /// When to run again.
+        run_at: DateTime<Utc>,
+    },
+}
+
+/// What one maintenance pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RescueReport {
+    /// Tasks whose lease had expired, put back to pending.
+    pub requeued: Vec<String>,
+    /// Tasks whose lease had expired once too often, marked dead.
+    pub dead: Vec<String>,
+}
+
+/// What a store's notification tells a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Work may be due now (also sent when a lost listener reconnects: notifications sent
+    /// meanwhile are gone).
+    Now,
+    /// Work becomes due at this instant.
+    At(DateTime<Utc>),
+}

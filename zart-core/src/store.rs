@@ -1,0 +1,279 @@
+//! The store contract: what a driver implements so that the engine runs on it unchanged.
+//!
+//! Small traits, one concern each, made of batched primitives:
+//!
+//! - [`QueueStore`]: inserting, claiming, leasing, finishing, releasing, rescuing and
+//!   cancelling tasks, and the notifications that wake workers and waiters;
+//! - [`StepStore`]: durable executions' step logs, events and children;
+//! - [`ScheduleStore`]: reading recurring schedules and their history;
+//! - [`InspectStore`]: reading tasks for programs and the admin;
+//! - [`Store`]: all four, plus [`begin`](Store::begin), the unit of work through which the
+//!   engine composes several primitives in one database transaction ([`UnitOfWork`]).
+//!
+//! A store method writes, reads or notifies; it decides nothing. The decisions (retry or
+//! fail, what a tick does with its due slots, how long to wait) are the engine's.
+//!
+//! # Fencing
+//!
+//! Every write about a claimed task names its [`Lease`] and is applied only while the task
+//! still carries the lease's token. Every statement that starts or ends a lease (claim,
+//! finish, release, rescue, rerun, a tick's reset) changes the token.
+//!
+//! # End effects
+//!
+//! Two rules hold however a task ends (a worker's outcome, a rescue marking it dead, a
+//! cancel), in the transaction that ends it; a driver implements them with triggers or in
+//! each statement that can end a task:
+//!
+//! - **An occurrence that ends wakes its schedule's tick.** When a task inserted with a
+//!   `schedule_id` ([`UnitOfWork::insert`]) goes from pending, waiting or running to an end
+//!   status, the store sets the schedule's `last_finished_at` to now and, if the schedule's
+//!   tick is pending or waiting with [`TickState::wake_on_finish`] set, makes the tick
+//!   pending and due now.
+//! - **A child that ends notifies its parent.** When a task started with
+//!   [`StepStore::start_child`] ends, the store sends its parent the event
+//!   `child:<child id>` with payload `{"status": .., "result": .., "error": ..}` and, if the
+//!   parent is pending with a due instant in the future (suspended), makes it due now.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::error::StoreResult;
+use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
+use crate::schedules::{
+    HistoryEntry, RecurringTask, RunRecord, ScheduleInfo, ScheduleProgress, ScheduleState,
+    TickState,
+};
+use crate::steps::{Checkpointed, StepRecord};
+use crate::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+
+/// The task queue: what workers and producers do with tasks.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Inserts `tasks` in one statement, skipping ids that exist, and in the same
+    /// transaction wakes listening workers. Returns the inserted ids, in input order. Ids
+    /// repeated within `tasks` are inserted once. The engine validates tasks first; the
+    /// store stores what it is given (`recurrence` is not stored).
+    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>>;
+
+    /// Claims up to `limit` due pending tasks (`run_at <= now`) within `scope`, oldest due
+    /// first, skipping rows other workers hold. Each claimed task becomes running with
+    /// `worker_id`, a lease of `lease`, a fresh token, one more attempt and `started_at`
+    /// now; a durable one (named in [`ClaimScope::durable`]) comes with its step log.
+    async fn claim(
+        &self,
+        worker_id: &str,
+        limit: usize,
+        lease: Duration,
+        scope: &ClaimScope,
+    ) -> StoreResult<Vec<ClaimedTask>>;
+
+    /// Extends the leases of every running task `worker_id` holds to `lease` from now, in
+    /// one statement. Returns how many were extended.
+    async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64>;
+
+    /// Stores many outcomes in one statement, each fenced by its lease; each ends its lease.
+    /// A task that was asked to stop while it ran ([`cancel`](Self::cancel)) ends cancelled
+    /// whatever its outcome. Notifies waiters ([`ended`](Self::ended)) if any task ended.
+    /// Returns the ids whose outcome was stored; the others had lost their lease.
+    async fn finish(&self, outcomes: &[Outcome]) -> StoreResult<Vec<String>>;
+
+    /// Puts claimed tasks back to pending, due now, without counting the interrupted
+    /// attempt, and wakes listening workers. Fenced. Returns the released ids.
+    async fn release(&self, leases: &[Lease]) -> StoreResult<Vec<String>>;
+
+    /// One maintenance pass: tasks whose lease expired go back to pending, due now, with one
+    /// more rescue counted, or are marked dead once they were rescued `max_rescues` times
+    /// (recurring ticks are never marked dead: a schedule must not stop because its
+    /// workers kept dying). Only one caller at a time runs a pass, across every process
+    /// sharing the store; the others get `None` at once.
+    async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>>;
+
+    /// Cancels task `task_id`: one that is pending or waiting ends cancelled at once; one
+    /// that is running is asked to stop (its outcome will be discarded, and a durable
+    /// execution's next checkpoint is refused as [`Checkpointed::Cancelled`]). Zart's own
+    /// tasks and ended tasks are left alone. Returns the status the task had, or `None` if
+    /// nothing was cancelled.
+    async fn cancel(&self, task_id: &str) -> StoreResult<Option<TaskStatus>>;
+
+    /// Puts an ended task back to pending, due now, with attempts, rescues, error, result
+    /// and any stop request cleared; with `forget`, deletes its step log and events too.
+    /// Wakes listening workers. Returns whether the task had ended and was put back.
+    async fn rerun(&self, task_id: &str, forget: bool) -> StoreResult<bool>;
+
+    /// Calls `wake` for every notification that work was scheduled, until an error the
+    /// store cannot recover from. A lost connection is re-opened (reporting
+    /// [`Wake::Now`], since notifications sent meanwhile are gone). A store without push
+    /// notifications never calls `wake` and never returns: workers poll.
+    async fn listen(&self, wake: &(dyn Fn(Wake) + Send + Sync)) -> StoreResult<()>;
+
+    /// A counter that goes up (at least) whenever tasks end, for waiters. Notifications can
+    /// be lost; waiters look again now and then.
+    async fn ended(&self) -> StoreResult<watch::Receiver<u64>>;
+}
+
+/// Durable executions' step logs, events and children.
+#[async_trait]
+pub trait StepStore: Send + Sync {
+    /// The step log of execution `task_id`, in call order, in one query.
+    async fn load_steps(&self, task_id: &str) -> StoreResult<Vec<StepRecord>>;
+
+    /// Records steps, each fenced by the lease it was taken under, in one statement. A
+    /// position already recorded is refused, except a `retrying` step, which a later
+    /// attempt of the same step replaces. A step of an execution asked to stop is not
+    /// written ([`Checkpointed::Cancelled`]). Returns, for each step in order, what became
+    /// of it.
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>>;
+
+    /// Stores event `name` with `payload` for execution `task_id` (events are kept: the
+    /// n-th wait for a name takes the n-th event of that name) and, if the execution is
+    /// pending with a due instant in the future (suspended), makes it due now and wakes
+    /// listening workers. Returns whether it was woken.
+    async fn send_event(&self, task_id: &str, name: &str, payload: &Value) -> StoreResult<bool>;
+
+    /// The `index`-th event (from 0) named `name` sent to execution `task_id`.
+    async fn find_event(&self, task_id: &str, name: &str, index: u32)
+        -> StoreResult<Option<Value>>;
+
+    /// Inserts `child`, due now, as a child of execution `parent` (see the end effects in
+    /// the [module docs](self)), unless its id exists, and wakes listening workers. Returns
+    /// whether it was inserted.
+    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool>;
+}
+
+/// Reading recurring schedules. They are written through a [`UnitOfWork`].
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// The stored schedule, or `None`.
+    async fn schedule(&self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>>;
+
+    /// The latest `limit` decisions of a schedule, oldest first, each with its run's
+    /// status and timing while the run's task exists.
+    async fn history(&self, schedule_id: &str, limit: usize) -> StoreResult<Vec<RunRecord>>;
+}
+
+/// Reading tasks, for programs and the admin.
+#[async_trait]
+pub trait InspectStore: Send + Sync {
+    /// Everything stored about task `task_id`, or `None`.
+    async fn get_task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+
+    /// Tasks matching `filter` (Zart's own ticks excluded), newest first (then by id), at
+    /// most `limit`.
+    async fn list_tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>>;
+
+    /// How many tasks match `filter` (Zart's own ticks excluded).
+    async fn count_tasks(&self, filter: &TaskFilter) -> StoreResult<u64>;
+}
+
+/// A whole store: every concern, and units of work.
+#[async_trait]
+pub trait Store: QueueStore + StepStore + ScheduleStore + InspectStore + 'static {
+    /// Starts a unit of work: one database transaction. Dropping it without
+    /// [`commit`](UnitOfWork::commit) rolls everything back, notifications included.
+    async fn begin(&self) -> StoreResult<Box<dyn UnitOfWork>>;
+}
+
+/// Several primitives in one database transaction: a completion with its follow-ups, a
+/// whole tick, a change to a schedule, a transactional step.
+#[async_trait]
+pub trait UnitOfWork: Send {
+    /// [`QueueStore::insert`] in this transaction; with `schedule_id`, the tasks are runs of
+    /// that schedule (see the end effects in the [module docs](self)).
+    async fn insert(
+        &mut self,
+        tasks: &[ScheduleAtParams],
+        schedule_id: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Completes the task `lease` holds with `result`, fenced, ending the lease and
+    /// notifying waiters. Returns the status it ended with (`cancelled` if it was asked to
+    /// stop while it ran; its result is then not stored), or `None` if the lease was lost.
+    async fn complete(
+        &mut self,
+        lease: &Lease,
+        result: Option<&Value>,
+    ) -> StoreResult<Option<TaskStatus>>;
+
+    /// [`StepStore::save_steps`] in this transaction.
+    async fn save_steps(&mut self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>>;
+
+    /// The schedule, locked until the end of the transaction, or `None`.
+    async fn lock_schedule(&mut self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>>;
+
+    /// Stores a new schedule in `state` with `next_slot`, unless one with its id exists.
+    /// Returns whether it was stored.
+    async fn insert_schedule(
+        &mut self,
+        task: &RecurringTask,
+        state: ScheduleState,
+        next_slot: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+
+    /// Replaces an existing schedule's declaration (its state, counter and slots stay).
+    async fn update_schedule(&mut self, task: &RecurringTask) -> StoreResult<()>;
+
+    /// Sets a schedule's next slot.
+    async fn set_next_slot(
+        &mut self,
+        schedule_id: &str,
+        next_slot: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+
+    /// Moves a schedule from one of the states `from` to `to`. Returns whether it moved.
+    async fn change_state(
+        &mut self,
+        schedule_id: &str,
+        from: &[ScheduleState],
+        to: ScheduleState,
+    ) -> StoreResult<bool>;
+
+    /// Records a manual trigger on an active schedule. Returns whether it was recorded.
+    async fn request_trigger(&mut self, schedule_id: &str) -> StoreResult<bool>;
+
+    /// Writes what a tick decided about its schedule, and clears a trigger request.
+    async fn save_progress(
+        &mut self,
+        schedule_id: &str,
+        progress: &ScheduleProgress,
+    ) -> StoreResult<()>;
+
+    /// Ids of the schedule's runs that are pending, waiting or running, oldest due first.
+    async fn active_runs(&mut self, schedule_id: &str) -> StoreResult<Vec<String>>;
+
+    /// Ends runs cancelled at once (replaced by a newer run), with a stop request, so
+    /// that a worker still running one learns of it at its next checkpoint and whatever
+    /// outcome it stores, the run stays cancelled.
+    async fn cancel_runs(&mut self, task_ids: &[String]) -> StoreResult<()>;
+
+    /// Appends decisions to the schedule's history, keeping only its latest `keep`.
+    async fn record_history(
+        &mut self,
+        schedule_id: &str,
+        entries: &[HistoryEntry],
+        keep: usize,
+    ) -> StoreResult<()>;
+
+    /// Creates the schedule's tick or resets it to `tick` (its token changes, its attempts
+    /// and error are cleared), unless a worker is running it: that worker's decision, taken
+    /// under the schedule's lock, comes after this one. Wakes listening workers if the
+    /// tick is pending.
+    async fn set_tick(&mut self, schedule_id: &str, tick: &TickState) -> StoreResult<()>;
+
+    /// Ends the claim `lease` holds on a tick and sets the tick to `tick`, fenced. Wakes
+    /// listening workers if the tick is pending. Returns whether the lease held.
+    async fn end_tick(&mut self, lease: &Lease, tick: &TickState) -> StoreResult<bool>;
+
+    /// The driver's connection behind this transaction, for user code that joins it (a
+    /// transactional step). `None` if the driver offers none.
+    fn connection(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
+        None
+    }
+
+    /// Commits everything this unit of work did.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

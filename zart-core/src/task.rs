@@ -1,0 +1,221 @@
+//! Tasks as stored: what is scheduled ([`ScheduleAtParams`]), where a task is in its life
+//! ([`TaskStatus`]) and everything kept about it ([`TaskRecord`]).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest task id accepted, in bytes. Ids are primary keys; a store keeps ids of at least
+/// this length, and the engine refuses longer ones before they reach it.
+pub const MAX_ID_LEN: usize = 512;
+
+/// Longest task name (and queue name) accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Ids and names that start with this are Zart's own (recurring ticks, say): users cannot
+/// schedule them, and listings leave them out.
+pub const RESERVED_PREFIX: &str = "__zart";
+
+/// A task to schedule: its id, the handler name, when it is due and its input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleAtParams {
+    /// Unique id and idempotency key.
+    pub task_id: String,
+    /// Name of the registered handler that runs it.
+    pub task_name: String,
+    /// When it becomes due.
+    pub execution_time: DateTime<Utc>,
+    /// Input handed to the handler.
+    pub data: Value,
+    /// Repetition. Not supported by the plain queue: a task with a recurrence is refused
+    /// (declare a recurring task instead).
+    pub recurrence: Option<Recurrence>,
+    /// Free-form metadata stored with the task.
+    pub metadata: Value,
+}
+
+impl ScheduleAtParams {
+    /// A task due now, with no metadata.
+    pub fn now(task_id: impl Into<String>, task_name: impl Into<String>, data: Value) -> Self {
+        ScheduleAtParams::at(task_id, task_name, Utc::now(), data)
+    }
+
+    /// A task due at `execution_time`, with no metadata.
+    pub fn at(
+        task_id: impl Into<String>,
+        task_name: impl Into<String>,
+        execution_time: DateTime<Utc>,
+        data: Value,
+    ) -> Self {
+        ScheduleAtParams {
+            task_id: task_id.into(),
+            task_name: task_name.into(),
+            execution_time,
+            data,
+            recurrence: None,
+            metadata: Value::Null,
+        }
+    }
+}
+
+/// How a task repeats, in the shape users of Zart know (a recurring durable execution's
+/// schedule, for one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Recurrence {
+    /// Run again `duration_ms` after the previous run ended.
+    FixedDelay {
+        /// The delay in milliseconds.
+        duration_ms: u64,
+    },
+    /// Run at the slots of a cron expression, evaluated in an IANA time zone.
+    Cron {
+        /// The cron expression.
+        expression: String,
+        /// The IANA time zone name.
+        timezone: String,
+    },
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Waiting to become due or to be claimed (also between retries).
+    Pending,
+    /// Parked until something wakes it (a recurring schedule's tick waiting for a run to
+    /// end, or for a resume); never claimed meanwhile.
+    Waiting,
+    /// Claimed by a worker that holds its lease.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error after its last attempt, or a permanent error.
+    Failed,
+    /// Its lease expired more often than allowed (its worker kept dying); not retried.
+    Dead,
+    /// Cancelled before it ran, or while it ran.
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every status, in life order.
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Pending,
+        TaskStatus::Waiting,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Dead,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The stored name: `pending`, `waiting`, `running`, `completed`, `failed`, `dead` or
+    /// `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Waiting => "waiting",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Dead => "dead",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored status name.
+    pub fn parse(name: &str) -> Option<Self> {
+        TaskStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether the task has ended and will not run again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Dead | TaskStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything stored about one task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// The task's id.
+    pub task_id: String,
+    /// The handler name.
+    pub task_name: String,
+    /// Current status.
+    pub status: TaskStatus,
+    /// When it is (or was) due.
+    pub run_at: DateTime<Utc>,
+    /// Its input.
+    pub data: Value,
+    /// Its metadata.
+    pub metadata: Value,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// How often an expired lease was rescued.
+    pub rescues: u32,
+    /// The worker holding its lease, while running.
+    pub worker_id: Option<String>,
+    /// When the lease of the worker running it expires, while running.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The worker that claimed it last (kept after the lease ends).
+    pub last_worker_id: Option<String>,
+    /// The result of a completed task.
+    pub result: Option<Value>,
+    /// The last error, if any attempt failed.
+    pub error: Option<String>,
+    /// When it was scheduled.
+    pub created_at: DateTime<Utc>,
+    /// When its latest attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Which tasks a listing or a count takes. The default takes every task (Zart's own ticks
+/// are never listed).
+///
+/// ```
+/// use zart_core::task::{TaskFilter, TaskStatus};
+///
+/// let failed_emails = TaskFilter::default().name("send-email").status(TaskStatus::Failed);
+/// assert_eq!(failed_emails.status, Some(TaskStatus::Failed));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskFilter {
+    /// Only tasks of this name.
+    pub name: Option<String>,
+    /// Only tasks with this status.
+    pub status: Option<TaskStatus>,
+}
+
+impl TaskFilter {
+    /// Only tasks named `name`.
+    pub fn name(self, name: impl Into<String>) -> Self {
+        TaskFilter {
+            name: Some(name.into()),
+            ..self
+        }
+    }
+
+    /// Only tasks with `status`.
+    pub fn status(self, status: TaskStatus) -> Self {
+        TaskFilter {
+            status: Some(status),
+            ..self
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! How PostgreSQL's errors map to the store's [`ErrorKind`]s.
+
+use zart_core::{ErrorKind, StoreError};
+
+use crate::table_names::TableNames;
+
+/// The kind of a driver error: whether trying again may help, and if not, why.
+pub(crate) fn classify(error: &sqlx::Error) -> ErrorKind {
+    match error {
+        sqlx::Error::Database(error) => match error.code().as_deref() {
+            // unique_violation
+            Some("23505") => ErrorKind::Conflict,
+            // 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55 lock
+            // not available, 57 operator intervention (shutdown, cancel): worth retrying.
+            Some(code) if ["08", "40", "53", "55", "57"].contains(&code.get(..2).unwrap_or("")) => {
+                ErrorKind::Transient
+            }
+            _ => ErrorKind::Rejected,
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => ErrorKind::Transient,
+        sqlx::Error::RowNotFound => ErrorKind::NotFound,
+        _ => ErrorKind::Rejected,
+    }
+}
+
+/// Zart's tables (or their schema) are not where these names point: said with what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("Zart's tables are missing ({source}; looked in {place}): run `migrate()` on the store first (`Zart::connect` and `PostgresTaskScheduler::connect` do)")]
+struct NotMigrated {
+    place: String,
+    source: sqlx::Error,
+}
+
+/// The store error for `error`, raised while doing `context` on the tables of `names`.
+pub(crate) fn store_error(names: &TableNames, context: &'static str, error: sqlx::Error) -> StoreError {
+    let missing = match &error {
+        // undefined_table, invalid_schema_name, undefined_function
+        sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("42P01" | "3F000")),
+        _ => false,
+    };
+    if missing {
+        let place = names.describe();
+        return StoreError::new(ErrorKind::Rejected, context, NotMigrated { place, source: error });
+    }
+    StoreError::new(classify(&error), context, error)
+}
+
+/// A decoding failure: what the store read is not what Zart wrote.
+pub(crate) fn corrupt(context: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::new(ErrorKind::Rejected, context, detail.into())
+}

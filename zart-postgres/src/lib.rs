@@ -1,0 +1,206 @@
+//! # zart-postgres
+//!
+//! Zart's PostgreSQL driver: the [store contract](zart_core::store) on PostgreSQL.
+//! Batched `FOR UPDATE SKIP LOCKED` claims under fenced leases, one heartbeat statement,
+//! advisory-locked maintenance, `LISTEN/NOTIFY` sent in the inserting transaction, and the
+//! embedded migrations (in the workspace's `migrations/postgres/`) rendered for the
+//! [`TableNames`] in use.
+//!
+//! Most programs use it through `zart` (`Zart::connect("postgres://...")`); the hand-written
+//! style builds the store itself:
+//!
+//! ```no_run
+//! use zart_postgres::{PostgresTaskScheduler, TableNames};
+//!
+//! # async fn demo() -> Result<(), zart_core::StoreError> {
+//! let pool = zart_postgres::sqlx::PgPool::connect_lazy("postgres://localhost/app")
+//!     .map_err(|e| zart_core::StoreError::new(zart_core::ErrorKind::Rejected, "parsing the URL", e))?;
+//! let scheduler = PostgresTaskScheduler::with_table_names(pool, TableNames::with_prefix("myapp_").unwrap_or_default());
+//! scheduler.migrate().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The `sqlx` this driver is built with is re-exported as [`zart_postgres::sqlx`](sqlx), so
+//! that a program passing its own pool names the same version.
+#![warn(missing_docs)]
+
+mod error;
+mod listener;
+mod migrate;
+mod queries;
+mod queue;
+mod schedules;
+mod steps;
+mod table_names;
+mod unit_of_work;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+use zart_core::{ErrorKind, StoreError, StoreResult};
+
+pub use sqlx;
+pub use table_names::{TableNames, TableNamesError, PREFIX_ENV, SCHEMA_ENV};
+pub use unit_of_work::PgUnitOfWork;
+
+use queries::Queries;
+
+/// Connection pool settings for [`PostgresTaskScheduler::connect_with_pool`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long to wait for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    /// 10 connections at most, none kept idle, 30 s to acquire one.
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Zart's store on PostgreSQL. Cheap to clone; clones share the pool.
+///
+/// ```no_run
+/// use zart_postgres::PostgresTaskScheduler;
+///
+/// # async fn demo() -> Result<(), zart_core::StoreError> {
+/// let scheduler = PostgresTaskScheduler::connect("postgres://localhost/app").await?; // migrates
+/// # let _ = scheduler;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresTaskScheduler {
+    pool: PgPool,
+    shared: Arc<Shared>,
+}
+
+/// What every statement of one store needs: its names, its SQL, its channels.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub names: TableNames,
+    pub sql: Queries,
+    /// Announces new due work (payload: the earliest due instant, epoch milliseconds).
+    pub channel: String,
+    /// Announces that tasks ended (for waiters).
+    pub ended_channel: String,
+    pub ended: tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>,
+    pub maintenance_lock: i64,
+}
+
+impl Shared {
+    /// Maps a driver error raised while doing `context`.
+    pub(crate) fn db(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |error| error::store_error(&self.names, context, error)
+    }
+}
+
+impl PostgresTaskScheduler {
+    /// A store over `pool` with the default table names. Does not touch the database:
+    /// call [`migrate`](Self::migrate) once before use if the tables may be missing.
+    pub fn new(pool: PgPool) -> Self {
+        PostgresTaskScheduler::with_table_names(pool, TableNames::default())
+    }
+
+    /// A store over `pool` using `names` for its tables.
+    pub fn with_table_names(pool: PgPool, names: TableNames) -> Self {
+        let shared = Shared {
+            channel: format!("zart_{:016x}", names.fingerprint("notify")),
+            ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
+            ended: tokio::sync::OnceCell::new(),
+            maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
+            sql: Queries::new(&names),
+            names,
+        };
+        PostgresTaskScheduler {
+            pool,
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Connects with [`PoolConfig::default`] and applies pending migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        PostgresTaskScheduler::connect_with_pool(url, PoolConfig::default()).await
+    }
+
+    /// Connects with `config` and applies pending migrations.
+    ///
+    /// A server that cannot be reached is reported at once, with its address (a pool
+    /// alone would retry until its acquire timeout and say only that it timed out).
+    pub async fn connect_with_pool(url: &str, config: PoolConfig) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse().map_err(|e| {
+            StoreError::new(ErrorKind::Rejected, "parsing the PostgreSQL URL", e)
+        })?;
+        let address = format!("{}:{}", options.get_host(), options.get_port());
+        let unreachable = |e: sqlx::Error| {
+            let kind = error::classify(&e);
+            StoreError::new(kind, "connecting to PostgreSQL", format!("cannot connect to PostgreSQL at {address}: {e}"))
+        };
+        options.connect().await.map_err(unreachable)?.close().await.map_err(unreachable)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_lazy_with(options);
+        let scheduler = PostgresTaskScheduler::new(pool);
+        scheduler.migrate().await?;
+        Ok(scheduler)
+    }
+
+    /// Creates or upgrades the tables for this store's [`TableNames`] from the embedded
+    /// migrations. Idempotent, and safe to run from several processes at once.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        migrate::run(&self.pool, &self.shared.names).await
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The table names in use.
+    pub fn table_names(&self) -> &TableNames {
+        &self.shared.names
+    }
+
+    /// The `LISTEN`/`NOTIFY` channel that announces new tasks for these table names.
+    pub fn notify_channel(&self) -> &str {
+        &self.shared.channel
+    }
+
+    /// The advisory-lock key a maintenance pass holds for these table names (visible in
+    /// `pg_locks` as `objid`/`classid` halves).
+    pub fn maintenance_lock_key(&self) -> i64 {
+        self.shared.maintenance_lock
+    }
+
+    /// Starts a unit of work on this store, as the driver's own type: what a transactional
+    /// step's connection comes from.
+    pub async fn begin_work(&self) -> StoreResult<PgUnitOfWork> {
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(self.shared.db("starting a transaction"))?;
+        Ok(PgUnitOfWork::new(tx, self.shared.clone()))
+    }
+}
+
+#[async_trait::async_trait]
+impl zart_core::store::Store for PostgresTaskScheduler {
+    async fn begin(&self) -> StoreResult<Box<dyn zart_core::store::UnitOfWork>> {
+        Ok(Box::new(self.begin_work().await?))
+    }
+}

@@ -1,0 +1,349 @@
+//! The task queue on PostgreSQL: inserting, claiming, leases, outcomes, maintenance and the
+//! reads of tasks.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use tokio::sync::watch;
+use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
+use zart_core::store::{InspectStore, QueueStore};
+use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart_core::StoreResult;
+
+use crate::error::corrupt;
+use crate::{listener, steps, PostgresTaskScheduler, Shared};
+
+/// Inserts `tasks` (the runs of `schedule_id`, if given) on `executor`, skipping existing
+/// ids, and notifies listeners in the same statement. Returns the inserted ids.
+pub(crate) async fn insert_on(
+    shared: &Shared,
+    executor: impl sqlx::PgExecutor<'_>,
+    tasks: &[ScheduleAtParams],
+    schedule_id: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = tasks.len();
+    let (mut ids, mut names, mut run_at) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut data, mut metadata) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for task in tasks {
+        ids.push(task.task_id.as_str());
+        names.push(task.task_name.as_str());
+        run_at.push(task.execution_time);
+        data.push(&task.data);
+        metadata.push(&task.metadata);
+    }
+    sqlx::query_scalar(shared.sql.insert.clone())
+        .bind(ids)
+        .bind(names)
+        .bind(run_at)
+        .bind(data)
+        .bind(metadata)
+        .bind(vec![schedule_id; n])
+        .bind(&shared.channel)
+        .fetch_all(executor)
+        .await
+        .map_err(shared.db("scheduling tasks"))
+}
+
+/// Completes the task `lease` holds with `result`, fenced, on `executor`. Returns the
+/// status it ended with, or `None` if the lease was lost.
+pub(crate) async fn complete_on(
+    shared: &Shared,
+    executor: impl sqlx::PgExecutor<'_>,
+    lease: &Lease,
+    result: Option<&Value>,
+) -> StoreResult<Option<TaskStatus>> {
+    let status: Option<String> = sqlx::query_scalar(shared.sql.complete_one.clone())
+        .bind(&lease.task_id)
+        .bind(lease.token)
+        .bind(result)
+        .bind(&shared.ended_channel)
+        .fetch_optional(executor)
+        .await
+        .map_err(shared.db("completing a task"))?;
+    status.map(|s| parse_status(&s)).transpose()
+}
+
+fn parse_status(status: &str) -> StoreResult<TaskStatus> {
+    TaskStatus::parse(status)
+        .ok_or_else(|| corrupt("decoding a task", format!("unknown task status {status:?}")))
+}
+
+pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(TaskRecord {
+        task_id: row.try_get("task_id")?,
+        task_name: row.try_get("task_name")?,
+        status: TaskStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "status".to_owned(),
+            source: format!("unknown task status {status:?}").into(),
+        })?,
+        run_at: row.try_get("run_at")?,
+        data: row.try_get("data")?,
+        metadata: row.try_get("metadata")?,
+        attempts: non_negative(row.try_get("attempts")?),
+        rescues: non_negative(row.try_get("rescues")?),
+        worker_id: row.try_get("worker_id")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        last_worker_id: row.try_get("last_worker_id")?,
+        result: row.try_get("result")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+pub(crate) fn non_negative(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
+    Ok(ClaimedTask {
+        lease: Lease {
+            task_id: row.try_get(0)?,
+            token: row.try_get(1)?,
+        },
+        task_name: row.try_get(2)?,
+        data: row.try_get(3)?,
+        metadata: row.try_get(4)?,
+        run_at: row.try_get(5)?,
+        attempt: non_negative(row.try_get(6)?),
+        created_at: row.try_get(7)?,
+        steps: row
+            .try_get::<Option<Value>, _>(8)?
+            .map(|log| steps::step_log(&log))
+            .transpose()?,
+    })
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl QueueStore for PostgresTaskScheduler {
+    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
+        insert_on(&self.shared, &self.pool, tasks, None).await
+    }
+
+    async fn claim(
+        &self,
+        worker_id: &str,
+        limit_to: usize,
+        lease: Duration,
+        scope: &ClaimScope,
+    ) -> StoreResult<Vec<ClaimedTask>> {
+        // Planned afresh for each call (an unnamed statement): a cached generic plan
+        // cannot know how selective the claimed names are, and would walk the run_at index
+        // past every due task of other names.
+        let rows = sqlx::query(self.shared.sql.claim.clone())
+            .persistent(false)
+            .bind(limit(limit_to))
+            .bind(worker_id)
+            .bind(lease.as_secs_f64())
+            .bind(&scope.durable)
+            .bind(&scope.names)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("claiming tasks"))?;
+        rows.iter()
+            .map(claimed_task)
+            .collect::<Result<_, _>>()
+            .map_err(self.shared.db("decoding claimed tasks"))
+    }
+
+    async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64> {
+        let done = sqlx::query(self.shared.sql.heartbeat.clone())
+            .bind(worker_id)
+            .bind(lease.as_secs_f64())
+            .execute(&self.pool)
+            .await
+            .map_err(self.shared.db("extending leases"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn finish(&self, outcomes: &[Outcome]) -> StoreResult<Vec<String>> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = outcomes.len();
+        let (mut ids, mut tokens, mut statuses) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut results, mut errors, mut run_at) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for outcome in outcomes {
+            ids.push(outcome.lease.task_id.as_str());
+            tokens.push(outcome.lease.token);
+            let (status, result, error, due): (_, _, _, Option<DateTime<Utc>>) = match &outcome.kind
+            {
+                OutcomeKind::Completed { result } => {
+                    (TaskStatus::Completed.as_str(), result.as_ref(), None, None)
+                }
+                OutcomeKind::Retry { error, run_at } => (
+                    TaskStatus::Pending.as_str(),
+                    None,
+                    Some(error.as_str()),
+                    Some(*run_at),
+                ),
+                OutcomeKind::Failed { error } => (
+                    TaskStatus::Failed.as_str(),
+                    None,
+                    Some(error.as_str()),
+                    None,
+                ),
+                OutcomeKind::Suspended { run_at } => ("suspended", None, None, Some(*run_at)),
+            };
+            statuses.push(status);
+            results.push(result);
+            errors.push(error);
+            run_at.push(due);
+        }
+        sqlx::query_scalar(self.shared.sql.finish.clone())
+            .bind(ids)
+            .bind(tokens)
+            .bind(statuses)
+            .bind(results)
+            .bind(errors)
+            .bind(run_at)
+            .bind(&self.shared.ended_channel)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("storing task outcomes"))
+    }
+
+    async fn release(&self, leases: &[Lease]) -> StoreResult<Vec<String>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = leases.iter().map(|l| l.task_id.as_str()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| l.token).collect();
+        sqlx::query_scalar(self.shared.sql.release.clone())
+            .bind(ids)
+            .bind(tokens)
+            .bind(&self.shared.channel)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("releasing tasks"))
+    }
+
+    async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>> {
+        let db = |context| self.shared.db(context);
+        let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(self.shared.maintenance_lock)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("taking the maintenance lock"))?;
+        if !locked {
+            return Ok(None);
+        }
+        let rows = sqlx::query(self.shared.sql.rescue.clone())
+            .bind(i32::try_from(max_rescues).unwrap_or(i32::MAX))
+            .bind(&self.shared.channel)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("rescuing expired leases"))?;
+        tx.commit().await.map_err(db("committing rescued tasks"))?;
+        let mut report = RescueReport::default();
+        for row in rows {
+            let id: String = row.try_get(0).map_err(db("decoding rescued tasks"))?;
+            let status: String = row.try_get(1).map_err(db("decoding rescued tasks"))?;
+            match status.as_str() {
+                "dead" => report.dead.push(id),
+                _ => report.requeued.push(id),
+            }
+        }
+        Ok(Some(report))
+    }
+
+    async fn cancel(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
+        let status: Option<String> = sqlx::query_scalar(self.shared.sql.cancel.clone())
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.shared.db("cancelling a task"))?;
+        status.map(|s| parse_status(&s)).transpose()
+    }
+
+    async fn rerun(&self, task_id: &str, forget: bool) -> StoreResult<bool> {
+        let rescheduled: i64 = sqlx::query_scalar(self.shared.sql.rerun.clone())
+            .bind(task_id)
+            .bind(forget)
+            .bind(&self.shared.channel)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.shared.db("rescheduling an ended task"))?;
+        Ok(rescheduled > 0)
+    }
+
+    async fn listen(&self, wake: &(dyn Fn(Wake) + Send + Sync)) -> StoreResult<()> {
+        listener::run(&self.pool, &self.shared.channel, wake).await;
+        Ok(())
+    }
+
+    async fn ended(&self) -> StoreResult<watch::Receiver<u64>> {
+        let receiver = self
+            .shared
+            .ended
+            .get_or_init(|| async {
+                listener::watch_ended(self.pool.clone(), self.shared.ended_channel.clone())
+            })
+            .await;
+        Ok(receiver.clone())
+    }
+}
+
+#[async_trait]
+impl InspectStore for PostgresTaskScheduler {
+    async fn get_task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+        let row = sqlx::query(self.shared.sql.get.clone())
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.shared.db("reading a task"))?;
+        row.map(|row| task_record(&row))
+            .transpose()
+            .map_err(self.shared.db("decoding a task"))
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter, limit_to: usize) -> StoreResult<Vec<TaskRecord>> {
+        let rows = sqlx::query(self.shared.sql.list.clone())
+            .bind(filter.name.as_deref())
+            .bind(filter.status.map(TaskStatus::as_str))
+            .bind(limit(limit_to))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("listing tasks"))?;
+        rows.iter()
+            .map(task_record)
+            .collect::<Result<_, _>>()
+            .map_err(self.shared.db("decoding tasks"))
+    }
+
+    async fn count_tasks(&self, filter: &TaskFilter) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar(self.shared.sql.count.clone())
+            .bind(filter.name.as_deref())
+            .bind(filter.status.map(TaskStatus::as_str))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.shared.db("counting tasks"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

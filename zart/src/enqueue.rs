@@ -1,0 +1,133 @@
+//! Putting tasks into the store: what every scheduling path checks first, and the one way
+//! a batch goes in (all or nothing, or skipping existing ids).
+
+use zart_core::store::Store;
+use zart_core::task::{ScheduleAtParams, MAX_ID_LEN, MAX_NAME_LEN, RESERVED_PREFIX};
+
+use crate::error::{Error, Result};
+
+/// What to do when a task id being scheduled already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfExists {
+    /// Schedule nothing and return [`Error::AlreadyExists`] naming the existing ids.
+    Error,
+    /// Skip the existing ids and schedule the rest.
+    Skip,
+}
+
+/// Checks what no store may be given: empty, reserved or oversized ids and names, and
+/// recurrences (declared as recurring tasks instead).
+pub(crate) fn validate(task: &ScheduleAtParams) -> Result<()> {
+    let invalid = |reason: String| {
+        Err(Error::InvalidTask {
+            task_id: shortened(&task.task_id),
+            reason,
+        })
+    };
+    if task.task_id.is_empty() {
+        return invalid("the task id is empty".into());
+    }
+    if task.task_name.is_empty() {
+        return invalid("the task name is empty".into());
+    }
+    if task.task_id.len() > MAX_ID_LEN {
+        return invalid(format!(
+            "the task id is {} bytes long; at most {MAX_ID_LEN} are allowed",
+            task.task_id.len()
+        ));
+    }
+    if task.task_name.len() > MAX_NAME_LEN {
+        return invalid(format!(
+            "the task name is {} bytes long; at most {MAX_NAME_LEN} are allowed",
+            task.task_name.len()
+        ));
+    }
+    if task.task_id.starts_with(RESERVED_PREFIX) || task.task_name.starts_with(RESERVED_PREFIX) {
+        return invalid(format!(
+            "ids and names starting with {RESERVED_PREFIX:?} are reserved for Zart's own tasks"
+        ));
+    }
+    if task.recurrence.is_some() {
+        return invalid(
+            "the plain task queue does not repeat tasks: declare a recurring task instead \
+             (#[zart::recurring], RecurringTask, or WorkerBuilder::register_recurring_durable)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// An id as it is quoted in an error: whole, or its first 64 characters and its length.
+fn shortened(id: &str) -> String {
+    match id.char_indices().nth(64) {
+        None => id.to_owned(),
+        Some((end, _)) => format!("{}... ({} bytes)", &id[..end], id.len()),
+    }
+}
+
+/// Inserts `tasks` into `store`. With [`IfExists::Error`] either all are inserted or none
+/// (an id that exists, or one given twice, is named in [`Error::AlreadyExists`]); with
+/// [`IfExists::Skip`] existing ids are left alone. Returns the inserted ids.
+pub(crate) async fn insert(
+    store: &dyn Store,
+    tasks: &[ScheduleAtParams],
+    if_exists: IfExists,
+) -> Result<Vec<String>> {
+    tasks.iter().try_for_each(validate)?;
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    if if_exists == IfExists::Skip {
+        return Ok(store.insert(tasks).await?);
+    }
+    if let [task] = tasks {
+        // One statement is its own transaction: nothing to roll back on a conflict.
+        let inserted = store.insert(tasks).await?;
+        return match inserted.is_empty() {
+            true => Err(Error::AlreadyExists(vec![task.task_id.clone()])),
+            false => Ok(inserted),
+        };
+    }
+    let mut work = store.begin().await?;
+    let inserted = work.insert(tasks, None).await?;
+    if inserted.len() < tasks.len() {
+        // Dropping the unit of work rolls it back, notification included.
+        return Err(Error::AlreadyExists(missing_ids(tasks, &inserted)));
+    }
+    work.commit().await?;
+    Ok(inserted)
+}
+
+/// The ids of `tasks` that are not in `inserted`, each once, in input order.
+pub(crate) fn missing_ids(tasks: &[ScheduleAtParams], inserted: &[String]) -> Vec<String> {
+    let mut remaining: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for id in inserted {
+        *remaining.entry(id.as_str()).or_default() += 1;
+    }
+    let mut missing: Vec<String> = Vec::new();
+    for task in tasks {
+        match remaining.get_mut(task.task_id.as_str()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ if missing.contains(&task.task_id) => {}
+            _ => missing.push(task.task_id.clone()),
+        }
+    }
+    missing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_ids_and_names_are_refused_naming_the_field() {
+        let long_id = ScheduleAtParams::now("x".repeat(MAX_ID_LEN + 1), "t", serde_json::Value::Null);
+        let error = validate(&long_id).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("the task id is 513 bytes long; at most 512"), "{error}");
+        assert!(error.len() < 300, "the id is not quoted whole: {error}");
+        assert!(validate(&ScheduleAtParams::now("x".repeat(MAX_ID_LEN), "t", serde_json::Value::Null)).is_ok());
+        let long_name = ScheduleAtParams::now("id", "n".repeat(MAX_NAME_LEN + 1), serde_json::Value::Null);
+        let error = validate(&long_name).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("the task name is 201 bytes long"), "{error}");
+    }
+}
