@@ -1,6 +1,7 @@
-//! A backend that counts the round trips a worker makes, by delegating every call to
-//! PostgreSQL and tallying it by name. Each counted call is one statement (one round trip)
-//! except the transactional ones, which the report names separately.
+//! A store that counts the round trips a worker makes, by delegating every call to
+//! PostgreSQL and tallying it by name. Each counted call is one statement (one round trip),
+//! except `rescue (transaction)`; a unit of work counts its `begin`, each statement in it,
+//! and its `commit`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,18 +10,29 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use zart::backend::{
-    Checkpointed, ClaimScope, ClaimedTask, FollowUpCompletion, Lease, Outcome, RescueReport,
-    StepRecord, TaskBackend, WakeSignal,
+use tokio::sync::watch;
+use zart::durable::StepRecord;
+use zart::postgres::PostgresTaskScheduler;
+use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
+use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart::store::{
+    Checkpointed, ClaimScope, ClaimedTask, HistoryEntry, InspectStore, Lease, Outcome, QueueStore,
+    RescueReport, ScheduleProgress, ScheduleStore, StepStore, Store, StoreResult, TickState,
+    UnitOfWork, Wake,
 };
-use zart::durable::ExecutionControl;
-use zart::recurring::{RecurringScheduler, RecurringTask, RunRecord, ScheduleInfo, TickReport};
-use zart::{IfExists, PostgresTaskScheduler, Result, ScheduleAtParams, TaskRecord, TaskScheduler};
+
+type Tally = Arc<Mutex<BTreeMap<&'static str, u64>>>;
+
+fn count(tally: &Tally, name: &'static str) {
+    if let Ok(mut calls) = tally.lock() {
+        *calls.entry(name).or_default() += 1;
+    }
+}
 
 #[derive(Clone)]
 pub struct Counting {
     inner: PostgresTaskScheduler,
-    calls: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    calls: Tally,
 }
 
 impl Counting {
@@ -32,9 +44,7 @@ impl Counting {
     }
 
     fn count(&self, name: &'static str) {
-        if let Ok(mut calls) = self.calls.lock() {
-            *calls.entry(name).or_default() += 1;
-        }
+        count(&self.calls, name);
     }
 
     /// The tally so far, and a fresh start.
@@ -47,141 +57,264 @@ impl Counting {
 }
 
 #[async_trait]
-impl TaskScheduler for Counting {
-    async fn schedule_many_with(
-        &self,
-        tasks: Vec<ScheduleAtParams>,
-        if_exists: IfExists,
-    ) -> Result<Vec<String>> {
-        self.count("schedule");
-        self.inner.schedule_many_with(tasks, if_exists).await
+impl QueueStore for Counting {
+    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
+        self.count("insert");
+        self.inner.insert(tasks).await
     }
-    async fn cancel(&self, task_id: &str) -> Result<bool> {
-        self.count("cancel");
-        self.inner.cancel(task_id).await
-    }
-    async fn list_tasks(
-        &self,
-        task_name: Option<&str>,
-        status: Option<zart::TaskStatus>,
-        limit: usize,
-    ) -> Result<Vec<TaskRecord>> {
-        self.inner.list_tasks(task_name, status, limit).await
-    }
-    async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
-        self.count("get_task");
-        self.inner.get_task(task_id).await
-    }
-}
 
-#[async_trait]
-impl RecurringScheduler for Counting {
-    async fn upsert_recurring(&self, task: &RecurringTask) -> Result<()> {
-        self.inner.upsert_recurring(task).await
-    }
-    async fn pause(&self, id: &str) -> Result<bool> {
-        self.inner.pause(id).await
-    }
-    async fn resume(&self, id: &str) -> Result<bool> {
-        self.inner.resume(id).await
-    }
-    async fn trigger_now(&self, id: &str) -> Result<bool> {
-        self.inner.trigger_now(id).await
-    }
-    async fn stop(&self, id: &str) -> Result<bool> {
-        self.inner.stop(id).await
-    }
-    async fn schedule_info(&self, id: &str) -> Result<Option<ScheduleInfo>> {
-        self.inner.schedule_info(id).await
-    }
-    async fn history(&self, id: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        self.inner.history(id, limit).await
-    }
-}
-
-#[async_trait]
-impl ExecutionControl for Counting {
-    async fn send_event(&self, id: &str, name: &str, payload: Value) -> Result<bool> {
-        self.inner.send_event(id, name, payload).await
-    }
-    async fn retry(&self, id: &str) -> Result<bool> {
-        self.inner.retry(id).await
-    }
-    async fn restart(&self, id: &str) -> Result<bool> {
-        self.inner.restart(id).await
-    }
-    async fn wait(&self, id: &str, timeout: Duration) -> Result<TaskRecord> {
-        self.inner.wait(id, timeout).await
-    }
-}
-
-#[async_trait]
-impl TaskBackend for Counting {
-    async fn claim_in(
+    async fn claim(
         &self,
         worker_id: &str,
         limit: usize,
         lease: Duration,
         scope: &ClaimScope,
-    ) -> Result<Vec<ClaimedTask>> {
-        let claimed = self.inner.claim_in(worker_id, limit, lease, scope).await?;
+    ) -> StoreResult<Vec<ClaimedTask>> {
+        let claimed = self.inner.claim(worker_id, limit, lease, scope).await?;
         self.count(match claimed.is_empty() {
             true => "claim (found nothing)",
             false => "claim",
         });
         Ok(claimed)
     }
-    async fn heartbeat(&self, worker_id: &str, lease: Duration) -> Result<u64> {
+
+    async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64> {
         self.count("heartbeat");
         self.inner.heartbeat(worker_id, lease).await
     }
-    async fn finish(&self, outcomes: &[Outcome]) -> Result<Vec<String>> {
+
+    async fn finish(&self, outcomes: &[Outcome]) -> StoreResult<Vec<String>> {
         self.count("finish");
         self.inner.finish(outcomes).await
     }
-    async fn complete_with_follow_ups(
-        &self,
-        lease: &Lease,
-        result: Option<Value>,
-        follow_ups: Vec<ScheduleAtParams>,
-    ) -> Result<FollowUpCompletion> {
-        self.count("complete_with_follow_ups (transaction)");
-        self.inner
-            .complete_with_follow_ups(lease, result, follow_ups)
-            .await
-    }
-    async fn release(&self, leases: &[Lease]) -> Result<Vec<String>> {
+
+    async fn release(&self, leases: &[Lease]) -> StoreResult<Vec<String>> {
         self.count("release");
         self.inner.release(leases).await
     }
-    async fn rescue_expired(&self, max_rescues: u32) -> Result<Option<RescueReport>> {
+
+    async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>> {
         self.count("rescue (transaction)");
         self.inner.rescue_expired(max_rescues).await
     }
-    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> Result<bool> {
-        self.count("start_child");
-        self.inner.start_child(parent, child).await
+
+    async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
+        self.count("cancel_task");
+        self.inner.cancel_task(task_id).await
     }
-    async fn find_event(&self, task_id: &str, name: &str, index: u32) -> Result<Option<Value>> {
-        self.count("find_event");
-        self.inner.find_event(task_id, name, index).await
+
+    async fn rerun(&self, task_id: &str, forget: bool) -> StoreResult<bool> {
+        self.count("rerun");
+        self.inner.rerun(task_id, forget).await
     }
-    async fn load_steps(&self, task_id: &str) -> Result<Vec<StepRecord>> {
+
+    async fn listen(&self, wake: &(dyn Fn(Wake) + Send + Sync)) -> StoreResult<()> {
+        self.inner.listen(wake).await
+    }
+
+    async fn ended(&self) -> StoreResult<watch::Receiver<u64>> {
+        self.inner.ended().await
+    }
+}
+
+#[async_trait]
+impl StepStore for Counting {
+    async fn load_steps(&self, task_id: &str) -> StoreResult<Vec<StepRecord>> {
         self.count("load_steps");
         self.inner.load_steps(task_id).await
     }
-    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> Result<Vec<Checkpointed>> {
+
+    async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>> {
         self.count("save_steps");
         self.inner.save_steps(steps).await
     }
-    async fn fire_tick(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Option<TickReport>> {
-        self.count("fire_tick (transaction)");
-        self.inner.fire_tick(lease, now).await
+
+    async fn send_event(&self, task_id: &str, name: &str, payload: &Value) -> StoreResult<bool> {
+        self.count("send_event");
+        self.inner.send_event(task_id, name, payload).await
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self.inner.as_any()
+
+    async fn find_event(
+        &self,
+        task_id: &str,
+        name: &str,
+        index: u32,
+    ) -> StoreResult<Option<Value>> {
+        self.count("find_event");
+        self.inner.find_event(task_id, name, index).await
     }
-    async fn listen(&self, wake: WakeSignal) -> Result<()> {
-        self.inner.listen(wake).await
+
+    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {
+        self.count("start_child");
+        self.inner.start_child(parent, child).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for Counting {
+    async fn schedule(&self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>> {
+        self.count("schedule");
+        self.inner.schedule(schedule_id).await
+    }
+
+    async fn history(&self, schedule_id: &str, limit: usize) -> StoreResult<Vec<RunRecord>> {
+        self.count("history");
+        self.inner.history(schedule_id, limit).await
+    }
+}
+
+#[async_trait]
+impl InspectStore for Counting {
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+        self.count("task");
+        self.inner.task(task_id).await
+    }
+
+    async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>> {
+        self.count("tasks");
+        self.inner.tasks(filter, limit).await
+    }
+
+    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
+        Counting::count(self, "count");
+        self.inner.count(filter).await
+    }
+}
+
+#[async_trait]
+impl Store for Counting {
+    async fn begin(&self) -> StoreResult<Box<dyn UnitOfWork>> {
+        self.count("transaction: begin");
+        Ok(Box::new(CountingWork {
+            inner: self.inner.begin().await?,
+            calls: self.calls.clone(),
+        }))
+    }
+}
+
+/// A unit of work whose statements are counted.
+struct CountingWork {
+    inner: Box<dyn UnitOfWork>,
+    calls: Tally,
+}
+
+#[async_trait]
+impl UnitOfWork for CountingWork {
+    async fn insert(
+        &mut self,
+        tasks: &[ScheduleAtParams],
+        schedule_id: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        count(&self.calls, "transaction: insert");
+        self.inner.insert(tasks, schedule_id).await
+    }
+
+    async fn complete(
+        &mut self,
+        lease: &Lease,
+        result: Option<&Value>,
+    ) -> StoreResult<Option<TaskStatus>> {
+        count(&self.calls, "transaction: complete");
+        self.inner.complete(lease, result).await
+    }
+
+    async fn save_steps(
+        &mut self,
+        steps: &[(Lease, StepRecord)],
+    ) -> StoreResult<Vec<Checkpointed>> {
+        count(&self.calls, "transaction: save_steps");
+        self.inner.save_steps(steps).await
+    }
+
+    async fn lock_schedule(&mut self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>> {
+        count(&self.calls, "transaction: lock_schedule");
+        self.inner.lock_schedule(schedule_id).await
+    }
+
+    async fn insert_schedule(
+        &mut self,
+        task: &RecurringTask,
+        state: ScheduleState,
+        next_slot: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool> {
+        count(&self.calls, "transaction: insert_schedule");
+        self.inner.insert_schedule(task, state, next_slot).await
+    }
+
+    async fn update_schedule(&mut self, task: &RecurringTask) -> StoreResult<()> {
+        count(&self.calls, "transaction: update_schedule");
+        self.inner.update_schedule(task).await
+    }
+
+    async fn set_next_slot(
+        &mut self,
+        schedule_id: &str,
+        next_slot: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        count(&self.calls, "transaction: set_next_slot");
+        self.inner.set_next_slot(schedule_id, next_slot).await
+    }
+
+    async fn change_state(
+        &mut self,
+        schedule_id: &str,
+        from: &[ScheduleState],
+        to: ScheduleState,
+    ) -> StoreResult<bool> {
+        count(&self.calls, "transaction: change_state");
+        self.inner.change_state(schedule_id, from, to).await
+    }
+
+    async fn request_trigger(&mut self, schedule_id: &str) -> StoreResult<bool> {
+        count(&self.calls, "transaction: request_trigger");
+        self.inner.request_trigger(schedule_id).await
+    }
+
+    async fn save_progress(
+        &mut self,
+        schedule_id: &str,
+        progress: &ScheduleProgress,
+    ) -> StoreResult<()> {
+        count(&self.calls, "transaction: save_progress");
+        self.inner.save_progress(schedule_id, progress).await
+    }
+
+    async fn active_runs(&mut self, schedule_id: &str) -> StoreResult<Vec<String>> {
+        count(&self.calls, "transaction: active_runs");
+        self.inner.active_runs(schedule_id).await
+    }
+
+    async fn cancel_runs(&mut self, task_ids: &[String]) -> StoreResult<()> {
+        count(&self.calls, "transaction: cancel_runs");
+        self.inner.cancel_runs(task_ids).await
+    }
+
+    async fn record_history(
+        &mut self,
+        schedule_id: &str,
+        entries: &[HistoryEntry],
+        keep: usize,
+    ) -> StoreResult<()> {
+        count(&self.calls, "transaction: record_history");
+        self.inner.record_history(schedule_id, entries, keep).await
+    }
+
+    async fn set_tick(&mut self, schedule_id: &str, tick: &TickState) -> StoreResult<()> {
+        count(&self.calls, "transaction: set_tick");
+        self.inner.set_tick(schedule_id, tick).await
+    }
+
+    async fn end_tick(&mut self, lease: &Lease, tick: &TickState) -> StoreResult<bool> {
+        count(&self.calls, "transaction: end_tick");
+        self.inner.end_tick(lease, tick).await
+    }
+
+    fn connection(&mut self) -> Option<&mut (dyn std::any::Any + Send)> {
+        self.inner.connection()
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        count(&self.calls, "transaction: commit");
+        self.inner.commit().await
     }
 }

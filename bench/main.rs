@@ -21,10 +21,11 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, Notify};
 use zart::durable::{step, DurableExecution, StepError, TaskError};
-use zart::{
-    CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduleAtParams, ScheduledTask,
-    SchedulerTaskError, TableNames, TaskEvent, TaskInstance, TaskObserver, TaskRegistry,
-    TaskScheduler, Worker, WorkerConfig,
+use zart::observe::{TaskEvent, TaskObserver};
+use zart::postgres::{PostgresTaskScheduler, TableNames};
+use zart::scheduler::{
+    CompletionHandler, OnComplete, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
+    TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -256,9 +257,11 @@ struct Bench {
 impl Bench {
     async fn new(pool: &PgPool, label: &str) -> Result<Bench, BoxError> {
         let schema = format!("zart_bench_{label}_{}", std::process::id());
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(pool)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(&*format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        )))
+        .execute(pool)
+        .await?;
         let names = TableNames::default().with_schema(&schema)?;
         let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
         scheduler.migrate().await?;
@@ -270,10 +273,10 @@ impl Bench {
     }
 
     async fn drop_schema(self) -> Result<(), BoxError> {
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(&*format!(
             "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
             self.schema
-        ))
+        )))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -397,10 +400,10 @@ async fn run_until_done(
 async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
     let bench = Bench::new(pool, "drain").await?;
     backlog(&bench, "noop", DRAIN_TASKS).await?;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "VACUUM ANALYZE {}",
         bench.scheduler.table_names().tasks()
-    ))
+    )))
     .execute(pool)
     .await?;
     let mut registry = TaskRegistry::new();
@@ -412,10 +415,10 @@ async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
     };
     let elapsed = run_until_done(&bench, registry, config, DRAIN_TASKS).await?;
 
-    let completed: i64 = sqlx::query_scalar(&format!(
+    let completed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {} WHERE status = 'completed'",
         bench.scheduler.table_names().tasks()
-    ))
+    )))
     .fetch_one(pool)
     .await?;
     if completed != DRAIN_TASKS as i64 {
@@ -447,10 +450,10 @@ async fn latency(pool: &PgPool, foreign: usize) -> Result<(f64, f64), BoxError> 
     let bench = Bench::new(pool, "latency").await?;
     if foreign > 0 {
         backlog(&bench, "elsewhere", foreign).await?;
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(&*format!(
             "VACUUM ANALYZE {}",
             bench.scheduler.table_names().tasks()
-        ))
+        )))
         .execute(pool)
         .await?;
     }
@@ -537,10 +540,10 @@ async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError>
     let mut registry = TaskRegistry::new();
     registry.durable("noop-steps", noop_steps(steps));
     let elapsed = run_until_done(&bench, registry, durable_config(), n).await?;
-    let checkpoints: i64 = sqlx::query_scalar(&format!(
+    let checkpoints: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {}",
         bench.scheduler.table_names().steps()
-    ))
+    )))
     .fetch_one(pool)
     .await?;
     if checkpoints != (n * steps) as i64 {

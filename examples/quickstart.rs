@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zart::durable::StepError;
-use zart::{State, TaskError, TaskInstance, Zart};
+use zart::scheduler::TaskInstance;
+use zart::{State, TaskError, Zart};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Order {

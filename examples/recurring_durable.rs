@@ -17,8 +17,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 use zart::durable::{execution_id, StepError, TaskError};
-use zart::recurring::RecurringScheduler;
-use zart::{PostgresScheduler, TableNames, TaskStatus, Zart};
+use zart::postgres::{PostgresTaskScheduler as PostgresScheduler, TableNames};
+use zart::scheduler::TaskStatus;
+use zart::Zart;
 
 const SCHEMA: &str = "zart_example_recurring_durable";
 
@@ -95,10 +96,12 @@ async fn audit_window(window: String) -> Result<Summary, TaskError> {
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let pool = sqlx::PgPool::connect(&url).await?;
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        .execute(&pool)
-        .await?;
+    let pool = zart::postgres::sqlx::PgPool::connect(&url).await?;
+    zart::postgres::sqlx::query(zart::postgres::sqlx::AssertSqlSafe(&*format!(
+        "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"
+    )))
+    .execute(&pool)
+    .await?;
     let pg = PostgresScheduler::with_table_names(
         pool.clone(),
         TableNames::default().with_schema(SCHEMA)?,
@@ -120,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
     sleep(Duration::from_secs(8)).await;
 
     for id in ["inventory-snapshot", "config-refresh", "audit-window"] {
-        zart.durable().stop_recurring(id).await?;
+        zart.executions().stop_recurring(id).await?;
     }
     println!("\n--- schedules stopped; waiting for the runs in flight ---");
     let snapshot = inventory_snapshot::handle(&zart, "snapshot-0")
@@ -136,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
         ("config-refresh", "CancelAndRestart"),
         ("audit-window", "AlwaysStart"),
     ] {
-        let history = pg.history(id, 100).await?;
+        let history = zart.schedules().history(id, 100).await?;
         let started = history.iter().filter(|r| r.decision == "started").count();
         let skipped = history
             .iter()
@@ -146,9 +149,9 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|r| r.status == Some(TaskStatus::Cancelled))
             .count();
-        let occurrence: Option<String> = sqlx::query_scalar(&format!(
+        let occurrence: Option<String> = zart::postgres::sqlx::query_scalar(zart::postgres::sqlx::AssertSqlSafe(&*format!(
             "SELECT metadata->>'occurrence' FROM {SCHEMA}.zart_tasks WHERE task_id = '__zart_recurring__:{id}'"
-        ))
+        )))
         .fetch_one(&pool)
         .await?;
         println!(
@@ -156,11 +159,11 @@ async fn main() -> anyhow::Result<()> {
             occurrence.unwrap_or_default()
         );
     }
-    let overlapped = sqlx::query_scalar::<_, i64>(&format!(
+    let overlapped = zart::postgres::sqlx::query_scalar::<_, i64>(zart::postgres::sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {SCHEMA}.zart_tasks a JOIN {SCHEMA}.zart_tasks b
            ON a.task_name = 'audit-window' AND b.task_name = 'audit-window' AND a.task_id < b.task_id
           AND a.started_at < b.finished_at AND b.started_at < a.finished_at"
-    ))
+    )))
     .fetch_one(&pool)
     .await?;
     println!("  audit-window runs that overlapped another: {overlapped} pair(s)");

@@ -9,8 +9,9 @@
 use std::time::Duration;
 
 use tokio::time::sleep;
-use zart::recurring::RecurringScheduler;
-use zart::{PostgresTaskScheduler, TableNames, TaskError, TaskInstance, Zart};
+use zart::postgres::{PostgresTaskScheduler, TableNames};
+use zart::scheduler::TaskInstance;
+use zart::{TaskError, Zart};
 
 const SCHEMA: &str = "zart_example_recurring";
 
@@ -74,14 +75,17 @@ async fn warm_cache(region: String, task: &TaskInstance) -> Result<(), TaskError
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let pool = sqlx::PgPool::connect(&url).await?;
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        .execute(&pool)
-        .await?;
+    let pool = zart::postgres::sqlx::PgPool::connect(&url).await?;
+    zart::postgres::sqlx::query(zart::postgres::sqlx::AssertSqlSafe(&*format!(
+        "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"
+    )))
+    .execute(&pool)
+    .await?;
     let names = TableNames::default().with_schema(SCHEMA)?;
     let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
     scheduler.migrate().await?;
     let zart = Zart::from_backend(&scheduler);
+    let schedules = zart.schedules();
 
     let worker = zart
         .worker()
@@ -93,21 +97,21 @@ async fn main() -> anyhow::Result<()> {
     sleep(Duration::from_secs(7)).await;
 
     println!("\n--- The nightly report, triggered by hand ---");
-    scheduler.trigger_now("nightly").await?;
+    schedules.trigger_now("nightly").await?;
     sleep(Duration::from_millis(500)).await;
 
     println!("\n--- berlin-clock paused for 4 seconds ---");
-    scheduler.pause("berlin-clock").await?;
+    schedules.pause("berlin-clock").await?;
     sleep(Duration::from_secs(4)).await;
     println!("--- resumed: the slots missed while paused are skipped ---");
-    scheduler.resume("berlin-clock").await?;
+    schedules.resume("berlin-clock").await?;
     sleep(Duration::from_secs(4)).await;
 
     worker.shutdown().await?;
 
     println!("\n--- What each schedule decided ---");
     for id in ["berlin-clock", "busy-beat", "cool-down", "nightly"] {
-        let history = scheduler.history(id, 50).await?;
+        let history = schedules.history(id, 50).await?;
         let started = history.iter().filter(|r| r.decision == "started").count();
         let mut skipped: Vec<String> = history
             .iter()
@@ -115,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
             .filter_map(|r| r.reason.clone())
             .collect();
         skipped.dedup();
-        let info = scheduler.schedule_info(id).await?;
+        let info = schedules.info(id).await?;
         println!(
             "  {id}: {started} run(s) started, {} slot(s) skipped {:?}; next slot {}",
             history.len() - started,

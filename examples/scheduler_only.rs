@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::sleep;
 use uuid::Uuid;
+use zart::postgres::{sqlx, PostgresTaskScheduler};
 use zart::scheduler::{
-    CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduleAtParams, ScheduledTask,
-    SchedulerTaskError, TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
+    CompletionHandler, OnComplete, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
+    TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
 };
 
 #[derive(Deserialize)]
@@ -240,7 +241,7 @@ async fn wait_for_name(
         scheduler.table_names().tasks()
     );
     for _ in 0..200 {
-        let done: i64 = sqlx::query_scalar(&query)
+        let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*query))
             .bind(task_name)
             .bind(started)
             .fetch_one(scheduler.pool())

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use zart::durable::{sleep, step, DurableExecution, StepError, TaskError};
-use zart::{OnComplete, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{OnComplete, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, task, TestDb};
 
 use crate::Ran;
@@ -12,7 +12,7 @@ struct Slow {
     ran: Ran,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Slow {
     type Data = Value;
     type Output = Value;
@@ -62,7 +62,7 @@ async fn a_running_execution_stops_at_its_next_step_boundary() {
 
 struct Napper;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Napper {
     type Data = Value;
     type Output = Value;
@@ -104,7 +104,8 @@ async fn a_running_plain_task_ends_cancelled_and_its_outcome_is_discarded() {
             Ok(Box::new(OnComplete {
                 result: Some(json!("done")),
                 schedule_next: vec![ScheduleAtParams::now("next", "chain", json!({}))],
-            }) as Box<dyn zart::CompletionHandler>)
+            })
+                as Box<dyn zart::scheduler::CompletionHandler>)
         }),
     );
     let worker = db.start_worker(registry, quick_config());

@@ -2,12 +2,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use zart::durable::{child, execution_id, step, DurableExecution, StepError, TaskError};
-use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 
 struct Double;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Double {
     type Data = Value;
     type Output = i64;
@@ -30,7 +30,7 @@ impl DurableExecution for Double {
 
 struct Parent;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Parent {
     type Data = Value;
     type Output = Value;

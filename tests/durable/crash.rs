@@ -2,7 +2,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use zart::{TaskScheduler, TaskStatus};
+use zart::scheduler::{TaskScheduler, TaskStatus};
 use zart_tests::{database_url, TestDb};
 
 fn worker_process(db: &TestDb, name: &str) -> tokio::process::Child {
@@ -21,10 +21,12 @@ fn worker_process(db: &TestDb, name: &str) -> tokio::process::Child {
 async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
     let db = TestDb::new().await;
     let effects = format!("\"{}\".side_effects", db.schema);
-    sqlx::query(&format!("CREATE TABLE {effects} (step text NOT NULL)"))
-        .execute(&db.pool)
-        .await
-        .expect("side effects table");
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
+        "CREATE TABLE {effects} (step text NOT NULL)"
+    )))
+    .execute(&db.pool)
+    .await
+    .expect("side effects table");
     db.scheduler
         .schedule_now("wf-1", "four-steps", json!({}))
         .await
@@ -37,7 +39,7 @@ async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let steps: i64 = sqlx::query_scalar(&recorded)
+        let steps: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*recorded))
             .fetch_one(&db.pool)
             .await
             .expect("count steps");
@@ -59,9 +61,9 @@ async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
         .expect("waited");
     assert!(status.success(), "{status}");
 
-    let counts: Vec<(String, i64)> = sqlx::query_as(&format!(
+    let counts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
         "SELECT step, count(*) FROM {effects} GROUP BY step ORDER BY min(ctid)"
-    ))
+    )))
     .fetch_all(&db.pool)
     .await
     .expect("count side effects");
@@ -74,20 +76,23 @@ async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
 }
 
 async fn side_effects(db: &TestDb) -> Vec<String> {
-    sqlx::query_scalar(&format!("SELECT step FROM \"{}\".side_effects", db.schema))
-        .fetch_all(&db.pool)
-        .await
-        .expect("read side effects")
+    sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
+        "SELECT step FROM \"{}\".side_effects",
+        db.schema
+    )))
+    .fetch_all(&db.pool)
+    .await
+    .expect("read side effects")
 }
 
 /// Starts `tx-steps`, kills its worker when `kill_when` says so, lets a second worker
 /// finish, and checks the transactional step's side effect happened exactly once.
 async fn killed_during_tx_steps(kill_when: &str) {
     let db = TestDb::new().await;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "CREATE TABLE \"{}\".side_effects (step text NOT NULL)",
         db.schema
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("side effects table");

@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zart::durable::{wait_for_event, DurableExecution, ExecutionControl, StepError, TaskError};
-use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::durable::{wait_for_event, DurableExecution, StepError, TaskError};
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 
 /// Waits for `shipped` (at most `timeout`) and returns what it got.
@@ -10,7 +10,7 @@ struct AwaitShipping {
     timeout: Duration,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for AwaitShipping {
     type Data = Value;
     type Output = Value;
@@ -51,8 +51,8 @@ async fn an_event_wakes_a_waiting_execution() {
     }
     let sent = Instant::now();
     let woken = db
-        .scheduler
-        .send_event("order-7", "shipped", json!({ "carrier": "DHL" }))
+        .executions()
+        .send_event("order-7", "shipped", &json!({ "carrier": "DHL" }))
         .await
         .expect("sent");
     assert!(woken);
@@ -75,8 +75,8 @@ async fn an_event_wakes_a_waiting_execution() {
 async fn an_event_sent_before_the_wait_is_not_lost() {
     let db = TestDb::new().await;
     let woken = db
-        .scheduler
-        .send_event("order-8", "shipped", json!("early"))
+        .executions()
+        .send_event("order-8", "shipped", &json!("early"))
         .await
         .expect("sent");
     assert!(!woken, "nothing to wake yet");

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use zart::durable::{
     require, step, step_with, DurableExecution, DurableStep, StepError, StepOptions, TaskError,
 };
-use zart::{RetryConfig, TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{RetryConfig, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, quick_retry, TestDb};
 
 /// Counts how often each step's code actually ran.
@@ -47,7 +47,7 @@ struct FourSteps {
     attempts: Arc<AtomicU32>,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for FourSteps {
     type Data = Value;
     type Output = Value;
@@ -109,10 +109,10 @@ async fn a_resumed_execution_never_runs_a_completed_step_again() {
     for name in ["one", "two", "three", "four"] {
         assert_eq!(ran.count(name), 1, "step {name} ran once");
     }
-    let steps: Vec<(i32, String, String)> = sqlx::query_as(&format!(
+    let steps: Vec<(i32, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
         "SELECT seq, name, status FROM {} WHERE task_id = 'exec-1' ORDER BY seq",
         db.scheduler.table_names().steps()
-    ))
+    )))
     .fetch_all(&db.pool)
     .await
     .expect("read steps");
@@ -122,8 +122,7 @@ async fn a_resumed_execution_never_runs_a_completed_step_again() {
         .map(|(i, n)| (i as i32, n.to_string(), "completed".to_owned()))
         .collect();
     assert_eq!(steps, expected);
-    use zart::backend::TaskBackend;
-    let log = db.scheduler.load_steps("exec-1").await.expect("log");
+    let log = db.executions().steps("exec-1").await.expect("log");
     let names: Vec<&str> = log.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["one", "two", "three", "four"]);
     assert!(log.iter().all(|s| s.attempts == 1));
@@ -134,7 +133,7 @@ struct Drifting {
     attempts: Arc<AtomicU32>,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Drifting {
     type Data = Value;
     type Output = Value;
@@ -191,7 +190,7 @@ struct Resilient {
     ran: Ran,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Resilient {
     type Data = Value;
     type Output = Value;
@@ -264,13 +263,14 @@ async fn steps_retry_and_exhausted_retries_reach_the_body() {
         }))
     );
     assert_eq!((ran.count("flaky"), ran.count("broken")), (3, 2));
-    let steps: Vec<(String, String, i32, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT name, status, attempts, error FROM {} WHERE task_id = 'res-1' ORDER BY seq",
-        db.scheduler.table_names().steps()
-    ))
-    .fetch_all(&db.pool)
-    .await
-    .expect("read steps");
+    let steps: Vec<(String, String, i32, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
+            "SELECT name, status, attempts, error FROM {} WHERE task_id = 'res-1' ORDER BY seq",
+            db.scheduler.table_names().steps()
+        )))
+        .fetch_all(&db.pool)
+        .await
+        .expect("read steps");
     assert_eq!(
         steps,
         [
@@ -289,7 +289,7 @@ struct Reserve {
     ran: Ran,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableStep for Reserve {
     type Output = String;
 
@@ -311,7 +311,7 @@ struct Parallel {
     first_took: Arc<Mutex<Option<Duration>>>,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Parallel {
     type Data = Value;
     type Output = Value;
@@ -384,10 +384,10 @@ async fn parallel_steps_run_together_and_replay_by_position() {
         took < Duration::from_millis(380),
         "two 200 ms steps ran side by side: {took:?}"
     );
-    let first_error = sqlx::query_scalar::<_, i64>(&format!(
+    let first_error = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {} WHERE task_id = 'par-1'",
         db.scheduler.table_names().steps()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("count");
@@ -397,7 +397,7 @@ async fn parallel_steps_run_together_and_replay_by_position() {
 /// A step that outlives its timeout on the first attempt.
 struct Impatient;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Impatient {
     type Data = Value;
     type Output = Value;

@@ -3,13 +3,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use zart::durable::{step, DurableExecution, StepError, TaskError};
-use zart::recurring::{OverlapPolicy, RecurringScheduler, ScheduleState};
-use zart::{DurableScheduler, Recurrence, TaskStatus, WorkerBuilder};
+use zart::recurring::{OverlapPolicy, ScheduleState};
+use zart::scheduler::{Recurrence, TaskStatus};
+use zart::{DurableScheduler, WorkerBuilder};
 use zart_tests::{quick_config, TestDb};
 
 struct Report;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Report {
     type Data = Value;
     type Output = Value;
@@ -22,7 +23,7 @@ impl DurableExecution for Report {
 
 struct Unregistered;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Unregistered {
     type Data = Value;
     type Output = Value;
@@ -90,8 +91,8 @@ async fn recurring_durable_executions_as_seed_users_write_them() {
         .stop_recurring("nightly-report")
         .await
         .expect("stopped"));
-    let info = pg
-        .schedule_info("nightly-report")
+    let info = zart::recurring::Schedules::from_backend(&pg)
+        .info("nightly-report")
         .await
         .expect("read")
         .expect("exists");

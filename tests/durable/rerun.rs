@@ -3,8 +3,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use zart::durable::{step, DurableExecution, ExecutionControl, StepError, TaskError};
-use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::durable::{step, DurableExecution, StepError, TaskError};
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 
 use crate::Ran;
@@ -15,7 +15,7 @@ struct Fragile {
     broken: Arc<AtomicBool>,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Fragile {
     type Data = Value;
     type Output = Value;
@@ -55,13 +55,17 @@ async fn retry_replays_the_record_and_restart_starts_from_scratch() {
     db.wait_for_status("f-1", TaskStatus::Failed, Duration::from_secs(10))
         .await;
     assert_eq!(ran.count("charge"), 1);
-    assert!(!db.scheduler.retry("missing").await.expect("retry unknown"));
+    assert!(!db
+        .executions()
+        .retry("missing")
+        .await
+        .expect("retry unknown"));
 
     // Fixed, then retried: the charge is not made again.
     broken.store(false, Ordering::SeqCst);
-    assert!(db.scheduler.retry("f-1").await.expect("retry"));
+    assert!(db.executions().retry("f-1").await.expect("retry"));
     assert!(
-        !db.scheduler
+        !db.executions()
             .retry("f-1")
             .await
             .expect("retry a pending one"),
@@ -75,7 +79,7 @@ async fn retry_replays_the_record_and_restart_starts_from_scratch() {
     assert_eq!(ran.count("charge"), 1, "replayed from the record");
 
     // Restarted: the record is forgotten, the charge runs again.
-    assert!(db.scheduler.restart("f-1").await.expect("restart"));
+    assert!(db.executions().restart("f-1").await.expect("restart"));
     db.wait_for_status("f-1", TaskStatus::Completed, Duration::from_secs(10))
         .await;
     worker.stop().await;

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use zart::durable::{sleep, step, DurableExecution, StepError, TaskError};
-use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 
 use crate::Ran;
@@ -11,7 +11,7 @@ struct Settle {
     ran: Ran,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Settle {
     type Data = Value;
     type Output = Value;
@@ -78,7 +78,7 @@ struct Patient {
     ran: Ran,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Patient {
     type Data = Value;
     type Output = Value;
@@ -86,7 +86,7 @@ impl DurableExecution for Patient {
     async fn run(&self, _: Value) -> Result<Value, TaskError> {
         let ran = self.ran.clone();
         let options = zart::durable::StepOptions {
-            retry: zart::RetryConfig {
+            retry: zart::scheduler::RetryConfig {
                 max_attempts: 3,
                 initial_delay: Duration::from_millis(1500),
                 backoff_multiplier: 2.0,
@@ -131,10 +131,10 @@ async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(
         "suspended during the backoff: {waiting:?}"
     );
     assert_eq!(waiting.worker_id, None);
-    let (status, attempts): (String, i32) = sqlx::query_as(&format!(
+    let (status, attempts): (String, i32) = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
         "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
         db.scheduler.table_names().steps()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("step row");
@@ -147,10 +147,10 @@ async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(done.result, Some(json!({ "answered_on_attempt": 2 })));
     assert_eq!(done.attempts, 1, "suspensions are not attempts");
-    let (status, attempts): (String, i32) = sqlx::query_as(&format!(
+    let (status, attempts): (String, i32) = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
         "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
         db.scheduler.table_names().steps()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("step row");
@@ -160,7 +160,7 @@ async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(
 /// Sleeps longer than its deadline allows.
 struct Overdue;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Overdue {
     type Data = Value;
     type Output = Value;

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use zart::durable::{transactional_step, DurableExecution, StepError, StepOptions, TaskError};
-use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::postgres::sqlx::PgConnection;
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, quick_retry, TestDb};
 
 /// Writes a row in a transactional step whose first attempt fails after the write, then
@@ -15,7 +16,7 @@ struct Ledger {
     runs: Arc<AtomicU32>,
 }
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Ledger {
     type Data = Value;
     type Output = Value;
@@ -31,11 +32,11 @@ impl DurableExecution for Ledger {
             retry: quick_retry(3),
             timeout: None,
         };
-        let id: i64 = transactional_step("credit", options, move |tx| {
+        let id: i64 = transactional_step("credit", options, move |tx: &mut PgConnection| {
             let insert = insert.clone();
             let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
             Box::pin(async move {
-                let id: i64 = sqlx::query_scalar(&insert)
+                let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*insert))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(StepError::failed)?;
@@ -52,7 +53,7 @@ impl DurableExecution for Ledger {
         Ok(json!({ "id": id }))
     }
 
-    fn retry_config(&self) -> zart::RetryConfig {
+    fn retry_config(&self) -> zart::scheduler::RetryConfig {
         quick_retry(2)
     }
 }
@@ -61,9 +62,9 @@ impl DurableExecution for Ledger {
 async fn a_transactional_step_commits_its_writes_with_its_checkpoint() {
     let db = TestDb::new().await;
     let table = format!("\"{}\".ledger", db.schema);
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "CREATE TABLE {table} (id bigserial PRIMARY KEY, entry text NOT NULL)"
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("ledger");
@@ -87,10 +88,11 @@ async fn a_transactional_step_commits_its_writes_with_its_checkpoint() {
         .await;
     worker.stop().await;
 
-    let rows: Vec<i64> = sqlx::query_scalar(&format!("SELECT id FROM {table}"))
-        .fetch_all(&db.pool)
-        .await
-        .expect("rows");
+    let rows: Vec<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!("SELECT id FROM {table}")))
+            .fetch_all(&db.pool)
+            .await
+            .expect("rows");
     assert_eq!(
         rows.len(),
         1,

@@ -1,13 +1,14 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zart::durable::{sleep, DurableExecution, ExecutionControl, TaskError};
-use zart::{Error, TaskRegistry, TaskScheduler, TaskStatus};
+use zart::durable::{sleep, DurableExecution, TaskError};
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::Error;
 use zart_tests::{quick_config, TestDb};
 
 struct Nap;
 
-#[zart::async_trait]
+#[zart::prelude::async_trait]
 impl DurableExecution for Nap {
     type Data = Value;
     type Output = Value;
@@ -34,8 +35,8 @@ async fn wait_returns_when_the_execution_ends_woken_by_notification() {
             .await
             .expect("scheduled");
         let record = db
-            .scheduler
-            .wait(&id, Duration::from_secs(10))
+            .executions()
+            .wait(&id, Duration::from_secs(10), None)
             .await
             .expect("waited");
         let returned = chrono::Utc::now();
@@ -54,7 +55,7 @@ async fn wait_returns_when_the_execution_ends_woken_by_notification() {
 async fn wait_gives_up_at_its_timeout_and_knows_unknown_ids() {
     let db = TestDb::new().await;
     db.scheduler
-        .schedule_at(zart::ScheduleAtParams::at(
+        .schedule_at(zart::scheduler::ScheduleAtParams::at(
             "later",
             "nap",
             chrono::Utc::now() + chrono::Duration::hours(1),
@@ -64,15 +65,15 @@ async fn wait_gives_up_at_its_timeout_and_knows_unknown_ids() {
         .expect("scheduled");
     let started = Instant::now();
     let record = db
-        .scheduler
-        .wait("later", Duration::from_millis(300))
+        .executions()
+        .wait("later", Duration::from_millis(300), None)
         .await
         .expect("waited");
     assert_eq!(record.status, TaskStatus::Pending);
     assert!(started.elapsed() >= Duration::from_millis(300));
     let missing = db
-        .scheduler
-        .wait("missing", Duration::from_millis(100))
+        .executions()
+        .wait("missing", Duration::from_millis(100), None)
         .await;
     assert!(
         matches!(&missing, Err(Error::NotFound(id)) if id == "missing"),

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 use zart::durable::StepError;
-use zart::{TaskError, TaskStatus, WaitError};
+use zart::scheduler::TaskStatus;
+use zart::{TaskError, WaitError};
 use zart_tests::TestDb;
 
 use super::{quick_worker, WAIT};
@@ -80,7 +81,7 @@ async fn completed_steps_are_replayed_not_rerun_and_several_inputs_are_packed() 
     assert_eq!(record.data["order"]["id"], "o-42");
     assert_eq!(record.data["gift_wrap"], true);
     let steps: Vec<String> = zart
-        .durable()
+        .executions()
         .steps("checkout-1")
         .await
         .expect("steps")

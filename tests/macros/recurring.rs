@@ -2,9 +2,10 @@
 //! the task, stored when the worker starts, and fire.
 
 use serde::{Deserialize, Serialize};
-use zart::recurring::{MissedRunPolicy, OverlapPolicy, RecurringScheduler};
+use zart::recurring::{MissedRunPolicy, OverlapPolicy};
 use zart::schedule::Schedule;
-use zart::{TaskError, TaskStatus};
+use zart::scheduler::TaskStatus;
+use zart::TaskError;
 use zart_tests::TestDb;
 
 use super::quick_worker;
@@ -48,8 +49,8 @@ async fn recurring_attributes_register_their_schedules_and_they_fire() {
     db.wait_for_status("ping-1", TaskStatus::Completed, super::WAIT)
         .await;
 
-    let scheduler = db.scheduler.clone();
-    let nightly = wait_for_schedule(&*scheduler, "report").await;
+    let schedules = db.schedules();
+    let nightly = wait_for_schedule(&schedules, "report").await;
     assert_eq!(
         nightly.task.schedule_id(),
         "report",
@@ -67,7 +68,7 @@ async fn recurring_attributes_register_their_schedules_and_they_fire() {
     .grace(std::time::Duration::from_secs(300));
     assert_eq!(nightly.task, expected);
 
-    let us = wait_for_schedule(&*scheduler, "report-us").await;
+    let us = wait_for_schedule(&schedules, "report-us").await;
     assert_eq!(
         us.task,
         zart::recurring::RecurringTask::new(
@@ -77,21 +78,17 @@ async fn recurring_attributes_register_their_schedules_and_they_fire() {
         )
         .data(serde_json::json!({ "name": "us" }))
     );
-    let ping = wait_for_schedule(&*scheduler, "ping").await;
+    let ping = wait_for_schedule(&schedules, "ping").await;
     assert_eq!(ping.occurrence, 2);
     worker.shutdown().await.expect("clean stop");
 }
 
 async fn wait_for_schedule(
-    scheduler: &dyn RecurringScheduler,
+    schedules: &zart::recurring::Schedules,
     id: &str,
 ) -> zart::recurring::ScheduleInfo {
     for _ in 0..200 {
-        if let Some(info) = scheduler
-            .schedule_info(id)
-            .await
-            .expect("reading a schedule")
-        {
+        if let Some(info) = schedules.info(id).await.expect("reading a schedule") {
             return info;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

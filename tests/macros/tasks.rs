@@ -5,10 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use zart::{
-    OnComplete, ScheduleAtParams, SchedulerTaskError, State, TaskError, TaskInstance, TaskStatus,
-    WaitError,
-};
+use zart::scheduler::{OnComplete, ScheduleAtParams, SchedulerTaskError, TaskInstance, TaskStatus};
+use zart::{State, TaskError, WaitError};
 use zart_tests::TestDb;
 
 use super::{quick_worker, WAIT};
@@ -196,8 +194,8 @@ async fn bad_stored_input_fails_the_run_with_a_typed_error_and_the_worker_goes_o
         .start()
         .expect("the worker starts");
     // Scheduled by name, untyped, with input the function cannot take.
-    zart::TaskScheduler::schedule_now(
-        zart.backend(),
+    zart::scheduler::TaskScheduler::schedule_now(
+        &zart.tasks(),
         "bad-1",
         "needs_a_number",
         serde_json::json!("seven"),
@@ -241,11 +239,14 @@ async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue() {
     let zart = db.zart();
     let registry = || zart::registry![send_receipt, archive];
     assert_eq!(registry().queue_of("send_receipt"), Some("emails"));
-    assert_eq!(registry().queue_of("archive"), Some(zart::DEFAULT_QUEUE));
+    assert_eq!(
+        registry().queue_of("archive"),
+        Some(zart::scheduler::DEFAULT_QUEUE)
+    );
 
     let default_worker = quick_worker(&zart)
         .register(registry())
-        .queues([zart::DEFAULT_QUEUE])
+        .queues([zart::scheduler::DEFAULT_QUEUE])
         .start()
         .expect("the default-queue worker starts");
     let email = send_receipt::schedule_now(&zart, "receipt-1", "ada@example.com".into())

@@ -2,8 +2,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::json;
-use zart::backend::TaskBackend;
-use zart::{ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart::scheduler::{ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart::store::{ClaimScope, QueueStore};
 use zart_tests::TestDb;
 
 async fn schedule(db: &TestDb, n: usize) {
@@ -20,7 +20,12 @@ async fn claims_come_in_batches_with_a_lease_each() {
 
     let claimed = db
         .scheduler
-        .claim("worker-a", 10, Duration::from_secs(30))
+        .claim(
+            "worker-a",
+            10,
+            Duration::from_secs(30),
+            &ClaimScope::default(),
+        )
         .await
         .expect("claimed");
     assert_eq!(claimed.len(), 10);
@@ -34,11 +39,11 @@ async fn claims_come_in_batches_with_a_lease_each() {
         assert_eq!(record.status, TaskStatus::Running);
         assert_eq!(record.worker_id.as_deref(), Some("worker-a"));
     }
-    let expiry: Vec<bool> = sqlx::query_scalar(&format!(
+    let expiry: Vec<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT lease_expires_at BETWEEN now() + interval '25 seconds' AND now() + interval '31 seconds'
          FROM {} WHERE status = 'running'",
         db.tasks_table()
-    ))
+    )))
     .fetch_all(&db.pool)
     .await
     .expect("read leases");
@@ -54,7 +59,12 @@ async fn concurrent_claims_never_share_a_task() {
         let scheduler = db.scheduler.clone();
         tokio::spawn(async move {
             scheduler
-                .claim(&format!("worker-{w}"), 30, Duration::from_secs(30))
+                .claim(
+                    &format!("worker-{w}"),
+                    30,
+                    Duration::from_secs(30),
+                    &ClaimScope::default(),
+                )
                 .await
                 .expect("claimed")
         })
@@ -106,13 +116,13 @@ async fn claims_skip_tasks_not_yet_due_and_take_the_oldest_first() {
         .expect("scheduled");
     let claimed = db
         .scheduler
-        .claim("w", 1, Duration::from_secs(30))
+        .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
         .await
         .expect("claimed");
     assert_eq!(claimed[0].lease.task_id, "older");
     let claimed = db
         .scheduler
-        .claim("w", 10, Duration::from_secs(30))
+        .claim("w", 10, Duration::from_secs(30), &ClaimScope::default())
         .await
         .expect("claimed");
     let ids: Vec<_> = claimed.iter().map(|t| t.lease.task_id.as_str()).collect();
@@ -124,11 +134,11 @@ async fn one_heartbeat_extends_every_lease_of_its_worker() {
     let db = TestDb::new().await;
     schedule(&db, 6).await;
     db.scheduler
-        .claim("mine", 4, Duration::from_secs(5))
+        .claim("mine", 4, Duration::from_secs(5), &ClaimScope::default())
         .await
         .expect("claimed");
     db.scheduler
-        .claim("theirs", 2, Duration::from_secs(5))
+        .claim("theirs", 2, Duration::from_secs(5), &ClaimScope::default())
         .await
         .expect("claimed");
 
@@ -138,10 +148,10 @@ async fn one_heartbeat_extends_every_lease_of_its_worker() {
         .await
         .expect("heartbeat");
     assert_eq!(extended, 4);
-    let long: i64 = sqlx::query_scalar(&format!(
+    let long: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {} WHERE lease_expires_at > now() + interval '500 seconds'",
         db.tasks_table()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("count");

@@ -2,9 +2,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use zart::{
-    OnComplete, ScheduleAtParams, TaskEvent, TaskObserver, TaskRegistry, TaskScheduler, TaskStatus,
-};
+use zart::observe::{TaskEvent, TaskObserver};
+use zart::scheduler::{OnComplete, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, task, TestDb};
 
 #[derive(Default)]
@@ -31,7 +30,8 @@ async fn completion_stores_the_result_and_schedules_follow_ups() {
                         "second",
                         json!({ "n": 2 }),
                     )],
-                }) as Box<dyn zart::CompletionHandler>)
+                })
+                    as Box<dyn zart::scheduler::CompletionHandler>)
             }),
         )
         .register(
@@ -93,7 +93,8 @@ async fn a_follow_up_that_cannot_be_scheduled_leaves_the_task_uncompleted() {
                     ScheduleAtParams::now("fresh", "other", json!("new")),
                     ScheduleAtParams::now("taken", "other", json!("duplicate")),
                 ],
-            }) as Box<dyn zart::CompletionHandler>)
+            })
+                as Box<dyn zart::scheduler::CompletionHandler>)
         }),
     );
     let worker = db.start_worker(registry, quick_config());

@@ -2,7 +2,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use zart::{ScheduleAtParams, TaskScheduler};
+use zart::scheduler::{ScheduleAtParams, TaskScheduler};
 use zart_tests::{database_url, TestDb};
 
 const TASKS: usize = 10_000;
@@ -11,10 +11,10 @@ const PROCESSES: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_worker_processes_run_every_task_exactly_once() {
     let db = TestDb::new().await;
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "CREATE TABLE \"{}\".runs (task_id text NOT NULL, worker text NOT NULL)",
         db.schema
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("runs table");
@@ -46,20 +46,21 @@ async fn four_worker_processes_run_every_task_exactly_once() {
         assert!(status.success(), "worker process failed: {status}");
     }
 
-    let (runs, distinct, processes): (i64, i64, i64) = sqlx::query_as(&format!(
-        "SELECT count(*), count(DISTINCT task_id), count(DISTINCT worker) FROM \"{}\".runs",
-        db.schema
-    ))
-    .fetch_one(&db.pool)
-    .await
-    .expect("count runs");
+    let (runs, distinct, processes): (i64, i64, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
+            "SELECT count(*), count(DISTINCT task_id), count(DISTINCT worker) FROM \"{}\".runs",
+            db.schema
+        )))
+        .fetch_one(&db.pool)
+        .await
+        .expect("count runs");
     assert_eq!(distinct, TASKS as i64, "no task lost");
     assert_eq!(runs, TASKS as i64, "no task ran twice");
     assert!(processes > 1, "the work was shared between processes");
-    let completed: i64 = sqlx::query_scalar(&format!(
+    let completed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {} WHERE status = 'completed' AND attempts = 1",
         db.tasks_table()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("count completed");

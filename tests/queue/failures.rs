@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use zart::{OnComplete, SchedulerTaskError, TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{OnComplete, SchedulerTaskError, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, quick_retry, task, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,7 +17,7 @@ async fn a_panicking_handler_fails_its_task_and_the_worker_goes_on() {
             Ok(OnComplete::done())
         }),
     );
-    let config = zart::WorkerConfig {
+    let config = zart::scheduler::WorkerConfig {
         max_concurrent_tasks: 1,
         ..quick_config()
     };
@@ -90,7 +90,7 @@ async fn a_result_the_database_refuses_fails_only_its_own_task() {
             Ok(OnComplete::with_result(result))
         }),
     );
-    let config = zart::WorkerConfig {
+    let config = zart::scheduler::WorkerConfig {
         max_concurrent_tasks: 32,
         max_tasks_per_poll: 32,
         ..quick_config()
@@ -98,7 +98,7 @@ async fn a_result_the_database_refuses_fails_only_its_own_task() {
     let tasks: Vec<_> = (0..30)
         .map(|i| {
             let data = if i == 15 { json!("poison") } else { json!(i) };
-            zart::ScheduleAtParams::now(format!("t-{i}"), "echo", data)
+            zart::scheduler::ScheduleAtParams::now(format!("t-{i}"), "echo", data)
         })
         .collect();
     db.scheduler.schedule_many(tasks).await.expect("scheduled");
@@ -134,13 +134,16 @@ async fn unschedulable_follow_ups_fail_the_task_instead_of_completing_it() {
         "chain",
         task(|instance| async move {
             let next = match instance.task_id.as_str() {
-                "nameless" => zart::ScheduleAtParams::now("next-1", "", json!({})),
-                _ => zart::ScheduleAtParams::now("next-2", "other", json!("nul \u{0000}")),
+                "nameless" => zart::scheduler::ScheduleAtParams::now("next-1", "", json!({})),
+                _ => {
+                    zart::scheduler::ScheduleAtParams::now("next-2", "other", json!("nul \u{0000}"))
+                }
             };
             Ok(Box::new(OnComplete {
                 result: Some(json!("done")),
                 schedule_next: vec![next],
-            }) as Box<dyn zart::CompletionHandler>)
+            })
+                as Box<dyn zart::scheduler::CompletionHandler>)
         })
         .retry(quick_retry(3)),
     );
@@ -177,15 +180,15 @@ async fn unschedulable_follow_ups_fail_the_task_instead_of_completing_it() {
 
 struct PanickingObserver;
 
-impl zart::TaskObserver for PanickingObserver {
-    fn on_event(&self, _: &zart::TaskEvent) {
+impl zart::observe::TaskObserver for PanickingObserver {
+    fn on_event(&self, _: &zart::observe::TaskEvent) {
         panic!("observer bug");
     }
 }
 
 struct PanickingCompletion;
 
-impl zart::CompletionHandler for PanickingCompletion {
+impl zart::scheduler::CompletionHandler for PanickingCompletion {
     fn into_on_complete(self: Box<Self>) -> OnComplete {
         panic!("completion bug");
     }
@@ -199,7 +202,10 @@ async fn panics_in_observers_and_completion_handlers_do_not_stop_the_worker() {
         "odd",
         task(|instance| async move {
             match instance.data == json!("bad completion") {
-                true => Ok(Box::new(PanickingCompletion) as Box<dyn zart::CompletionHandler>),
+                true => {
+                    Ok(Box::new(PanickingCompletion)
+                        as Box<dyn zart::scheduler::CompletionHandler>)
+                }
                 false => Ok(OnComplete::done()),
             }
         }),

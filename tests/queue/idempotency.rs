@@ -1,5 +1,6 @@
 use serde_json::json;
-use zart::{Error, IfExists, ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart::scheduler::{IfExists, ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart::Error;
 use zart_tests::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,12 +93,45 @@ async fn invalid_tasks_are_rejected_before_the_database() {
         "{empty_name:?}"
     );
     let mut recurring = ScheduleAtParams::now("r", "noop", json!(null));
-    recurring.recurrence = Some(zart::Recurrence::FixedDelay { duration_ms: 1000 });
+    recurring.recurrence = Some(zart::scheduler::Recurrence::FixedDelay { duration_ms: 1000 });
     let result = db.scheduler.schedule_at(recurring).await;
     assert!(
         matches!(&result, Err(Error::InvalidTask { reason, .. }) if reason.contains("recurrence")),
         "{result:?}"
     );
+    // An id PostgreSQL's index could not hold is refused by name and length, before the
+    // database sees it; so is an oversized name. Nothing is stored.
+    let huge_id = "x".repeat(10_000);
+    let result = db
+        .scheduler
+        .schedule_now(&huge_id, "noop", json!(null))
+        .await;
+    assert!(
+        matches!(&result, Err(Error::InvalidTask { reason, .. })
+            if reason.contains("task id is 10000 bytes long") && reason.contains(&zart::scheduler::MAX_ID_LEN.to_string())),
+        "{result:?}"
+    );
+    let huge_name = "n".repeat(zart::scheduler::MAX_NAME_LEN + 1);
+    let result = db
+        .scheduler
+        .schedule_now("fine-id", &huge_name, json!(null))
+        .await;
+    assert!(
+        matches!(&result, Err(Error::InvalidTask { reason, .. }) if reason.contains("task name is")),
+        "{result:?}"
+    );
+    let longest = "y".repeat(zart::scheduler::MAX_ID_LEN);
+    db.scheduler
+        .schedule_now(&longest, "noop", json!(null))
+        .await
+        .expect("an id of the documented maximum is stored");
+    assert_eq!(db.task(&longest).await.task_id, longest);
+    assert!(db
+        .scheduler
+        .get_task("fine-id")
+        .await
+        .expect("read")
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,10 +153,15 @@ async fn pending_tasks_can_be_cancelled_and_then_never_run() {
         Some(TaskStatus::Cancelled)
     );
     assert_eq!(db.scheduler.status("missing").await.expect("status"), None);
-    use zart::backend::TaskBackend;
+    use zart::store::{ClaimScope, QueueStore};
     let claimed = db
         .scheduler
-        .claim("w", 10, std::time::Duration::from_secs(30))
+        .claim(
+            "w",
+            10,
+            std::time::Duration::from_secs(30),
+            &ClaimScope::default(),
+        )
         .await
         .expect("claim");
     assert!(claimed.is_empty());

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zart::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
+use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
 use zart_tests::{quick_config, task, TestDb};
 
 /// A poll interval so long that only a notification can explain a prompt start.
@@ -89,7 +89,12 @@ async fn a_future_task_starts_when_due_without_waiting_for_a_poll() {
 
     let due = chrono::Utc::now() + chrono::Duration::milliseconds(700);
     db.scheduler
-        .schedule_at(zart::ScheduleAtParams::at("later", "noop", due, json!({})))
+        .schedule_at(zart::scheduler::ScheduleAtParams::at(
+            "later",
+            "noop",
+            due,
+            json!({}),
+        ))
         .await
         .expect("scheduled");
     let record = db
@@ -112,10 +117,10 @@ async fn polling_finds_work_when_notifications_are_missed() {
     let worker = db.start_worker(registry, quick_config());
     tokio::time::sleep(Duration::from_millis(300)).await; // idle now
                                                           // Inserted behind Zart's back: no notification is sent.
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "INSERT INTO {} (task_id, task_name) VALUES ('silent', 'noop')",
         db.tasks_table()
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("insert");

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use zart::backend::{FollowUpCompletion, Lease, Outcome, OutcomeKind, TaskBackend};
-use zart::{ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart::scheduler::{TaskScheduler, TaskStatus};
+use zart::store::{ClaimScope, Lease, Outcome, OutcomeKind, QueueStore, Store};
 use zart_tests::TestDb;
 
 /// Schedules task `id` and lets `worker` claim it with `lease`.
@@ -11,16 +11,20 @@ async fn claimed(db: &TestDb, id: &str, worker: &str, lease: Duration) -> Lease 
         .schedule_now(id, "noop", json!({}))
         .await
         .expect("scheduled");
-    let claimed = db.scheduler.claim(worker, 1, lease).await.expect("claimed");
+    let claimed = db
+        .scheduler
+        .claim(worker, 1, lease, &ClaimScope::default())
+        .await
+        .expect("claimed");
     claimed[0].lease.clone()
 }
 
 /// Makes every running lease look expired, as if its worker had stopped heartbeating.
 async fn expire_leases(db: &TestDb) {
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "UPDATE {} SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'",
         db.tasks_table()
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("expire leases");
@@ -42,7 +46,7 @@ async fn a_worker_whose_lease_was_rescued_cannot_overwrite_the_new_owner() {
 
     let new = db
         .scheduler
-        .claim("new", 1, Duration::from_secs(30))
+        .claim("new", 1, Duration::from_secs(30), &ClaimScope::default())
         .await
         .expect("claimed");
     let new = new[0].lease.clone();
@@ -71,17 +75,10 @@ async fn a_worker_whose_lease_was_rescued_cannot_overwrite_the_new_owner() {
         let stored = db.scheduler.finish(&[late(kind)]).await.expect("finish");
         assert!(stored.is_empty(), "a stale token must not write");
     }
-    let chained = db
-        .scheduler
-        .complete_with_follow_ups(
-            &old,
-            None,
-            vec![ScheduleAtParams::now("from-old", "noop", json!({}))],
-        )
-        .await
-        .expect("complete");
-    assert_eq!(chained, FollowUpCompletion::LeaseLost);
-    assert_eq!(db.scheduler.get_task("from-old").await.expect("read"), None);
+    let mut work = db.scheduler.begin().await.expect("begin");
+    let completed = work.complete(&old, None).await.expect("complete");
+    assert_eq!(completed, None, "a stale token must not complete the task");
+    drop(work);
     assert!(db
         .scheduler
         .release(std::slice::from_ref(&old))
@@ -134,7 +131,7 @@ async fn a_task_rescued_too_often_is_marked_dead() {
     for round in 1..=max_rescues {
         let claimed = db
             .scheduler
-            .claim("w", 1, Duration::from_secs(30))
+            .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
             .await
             .expect("claimed");
         assert_eq!(
@@ -153,7 +150,7 @@ async fn a_task_rescued_too_often_is_marked_dead() {
         assert_eq!(db.task("crasher").await.rescues, round);
     }
     db.scheduler
-        .claim("w", 1, Duration::from_secs(30))
+        .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
         .await
         .expect("claimed");
     expire_leases(&db).await;
@@ -170,7 +167,7 @@ async fn a_task_rescued_too_often_is_marked_dead() {
     assert!(error.contains("marked dead"), "{error}");
     assert!(db
         .scheduler
-        .claim("w", 1, Duration::from_secs(30))
+        .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
         .await
         .expect("claim")
         .is_empty());
@@ -212,12 +209,12 @@ async fn the_workers_maintenance_loop_rescues_expired_leases() {
     // A worker that died holding the task: claimed, then never heard of again.
     claimed(&db, "orphan", "dead-worker", Duration::from_millis(200)).await;
 
-    let mut registry = zart::TaskRegistry::new();
+    let mut registry = zart::scheduler::TaskRegistry::new();
     registry.register(
         "noop",
-        zart_tests::task(|_| async { Ok(zart::OnComplete::done()) }),
+        zart_tests::task(|_| async { Ok(zart::scheduler::OnComplete::done()) }),
     );
-    let config = zart::WorkerConfig {
+    let config = zart::scheduler::WorkerConfig {
         rescue_interval: Duration::from_millis(200),
         ..zart_tests::quick_config()
     };
@@ -233,17 +230,17 @@ async fn the_workers_maintenance_loop_rescues_expired_leases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_long_task_from_being_rescued() {
     let db = TestDb::new().await;
-    let mut registry = zart::TaskRegistry::new();
+    let mut registry = zart::scheduler::TaskRegistry::new();
     registry.register(
         "long",
         zart_tests::task(|_| async {
             tokio::time::sleep(Duration::from_millis(2500)).await;
-            Ok(zart::OnComplete::done())
+            Ok(zart::scheduler::OnComplete::done())
         }),
     );
     // The lease is far shorter than the task: only heartbeats keep it alive, while the
     // maintenance pass runs every 100 ms looking for expired leases.
-    let config = zart::WorkerConfig {
+    let config = zart::scheduler::WorkerConfig {
         lease_duration: Duration::from_millis(800),
         heartbeat_interval: Duration::from_millis(200),
         rescue_interval: Duration::from_millis(100),

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zart::{OnComplete, SchedulerTaskError, TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{OnComplete, SchedulerTaskError, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, quick_retry, task, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

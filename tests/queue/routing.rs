@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use zart::{Error, OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
+use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
+use zart::Error;
 use zart_tests::{quick_config, task, TestDb};
 
-fn done() -> impl zart::ScheduledTask {
+fn done() -> impl zart::scheduler::ScheduledTask {
     task(|_| async { Ok(OnComplete::done()) })
 }
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zart::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
+use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
 use zart_tests::{quick_config, task, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +133,7 @@ async fn a_worker_refuses_to_start_with_two_handlers_for_one_name() {
     let worker = db.start_worker(registry, quick_config());
     let result = worker.handle.await.expect("joined");
     assert!(
-        matches!(&result, Err(zart::Error::Registry(zart::RegistryError::DuplicateName(name))) if name == "twice"),
+        matches!(&result, Err(zart::Error::Registry(zart::scheduler::RegistryError::DuplicateName(name))) if name == "twice"),
         "{result:?}"
     );
 }

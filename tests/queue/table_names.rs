@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use zart::{OnComplete, PostgresScheduler, TableNames, TaskRegistry, TaskScheduler, TaskStatus};
+use zart::postgres::{PostgresTaskScheduler as PostgresScheduler, TableNames};
+use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{database_url, quick_config, task, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,22 +87,25 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
         .migrate()
         .await
         .expect("migrating again is a no-op");
-    let applied: Vec<i64> = sqlx::query_scalar(&format!(
+    let applied: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT version FROM {} ORDER BY version",
         names.migrations()
-    ))
+    )))
     .fetch_all(&db.pool)
     .await
     .expect("read migrations");
-    assert_eq!(applied, vec![1, 2, 3, 4], "each migration recorded once");
+    assert_eq!(applied, vec![1, 2, 3, 4, 5], "each migration recorded once");
     scheduler
         .schedule_now("works", "noop", json!({}))
         .await
         .expect("tables usable");
-    sqlx::query(&format!("DROP SCHEMA \"{}_race\" CASCADE", db.schema))
-        .execute(&db.pool)
-        .await
-        .expect("cleanup");
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
+        "DROP SCHEMA \"{}_race\" CASCADE",
+        db.schema
+    )))
+    .execute(&db.pool)
+    .await
+    .expect("cleanup");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +136,7 @@ fn zart_table_prefix() -> &'static str {
 async fn connect_creates_the_default_tables() {
     let scheduler = PostgresScheduler::connect_with_pool(
         &database_url(),
-        zart::PoolConfig {
+        zart::postgres::PoolConfig {
             max_connections: 2,
             ..Default::default()
         },

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use zart::backend::TaskBackend;
-use zart::recurring::{OverlapPolicy, RecurringScheduler, RecurringTask, ScheduleState};
+use zart::recurring::{OverlapPolicy, RecurringTask, ScheduleState};
 use zart::schedule::Schedule;
-use zart::{TaskRegistry, TaskStatus};
+use zart::scheduler::{TaskRegistry, TaskStatus};
+use zart::store::{ClaimScope, QueueStore};
 use zart_tests::{quick_config, TestDb};
 
 use crate::Runs;
@@ -29,24 +29,24 @@ async fn pause_and_resume_are_shared_and_missed_slots_follow_the_policy() {
     runs.wait_for(2, Duration::from_secs(10)).await;
 
     // Paused through another handle (another process would do the same).
-    assert!(db.scheduler.pause("beat").await.expect("pause"));
-    assert!(!db.scheduler.pause("beat").await.expect("pause twice"));
+    assert!(db.schedules().pause("beat").await.expect("pause"));
+    assert!(!db.schedules().pause("beat").await.expect("pause twice"));
     tokio::time::sleep(Duration::from_millis(200)).await; // a run in flight may finish
     let before = runs.count();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(runs.count(), before, "no runs while paused");
     let info = db
-        .scheduler
-        .schedule_info("beat")
+        .schedules()
+        .info("beat")
         .await
         .expect("read")
         .expect("exists");
     assert_eq!(info.state, ScheduleState::Paused);
 
-    assert!(db.scheduler.resume("beat").await.expect("resume"));
+    assert!(db.schedules().resume("beat").await.expect("resume"));
     runs.wait_for(before + 2, Duration::from_secs(10)).await;
     worker.stop().await;
-    let history = db.scheduler.history("beat", 200).await.expect("history");
+    let history = db.schedules().history("beat", 200).await.expect("history");
     assert!(
         history
             .iter()
@@ -70,31 +70,25 @@ async fn trigger_now_runs_at_once_and_respects_the_overlap_policy() {
         RecurringTask::new("hourly", "report", hourly()).overlap(OverlapPolicy::SkipIfRunning),
     );
     let worker = db.start_worker(registry, quick_config());
-    let before = db.scheduler.schedule_info("hourly").await.expect("read");
+    let before = db.schedules().info("hourly").await.expect("read");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while db
-        .scheduler
-        .schedule_info("hourly")
-        .await
-        .expect("read")
-        .is_none()
-    {
+    while db.schedules().info("hourly").await.expect("read").is_none() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let next_slot = db
-        .scheduler
-        .schedule_info("hourly")
+        .schedules()
+        .info("hourly")
         .await
         .expect("read")
         .and_then(|i| i.next_slot);
 
     let pressed = Utc::now();
-    assert!(db.scheduler.trigger_now("hourly").await.expect("trigger"));
+    assert!(db.schedules().trigger_now("hourly").await.expect("trigger"));
     db.wait_for_status("hourly-0", TaskStatus::Running, Duration::from_secs(5))
         .await;
     // A second trigger while the first run is busy is skipped, as the policy says.
-    assert!(db.scheduler.trigger_now("hourly").await.expect("trigger"));
+    assert!(db.schedules().trigger_now("hourly").await.expect("trigger"));
     let all = runs.wait_for(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     worker.stop().await;
@@ -105,7 +99,7 @@ async fn trigger_now_runs_at_once_and_respects_the_overlap_policy() {
         all[0].started - pressed < chrono::Duration::seconds(2),
         "ran at once"
     );
-    let history = db.scheduler.history("hourly", 10).await.expect("history");
+    let history = db.schedules().history("hourly", 10).await.expect("history");
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history[0].reason.as_deref(), Some("manual"));
     assert_eq!(history[0].status, Some(TaskStatus::Completed));
@@ -114,8 +108,8 @@ async fn trigger_now_runs_at_once_and_respects_the_overlap_policy() {
         ("skipped", Some("overlap"))
     );
     let info = db
-        .scheduler
-        .schedule_info("hourly")
+        .schedules()
+        .info("hourly")
         .await
         .expect("read")
         .expect("exists");
@@ -136,12 +130,12 @@ async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
     };
     let worker = start(&runs);
     runs.wait_for(3, Duration::from_secs(10)).await;
-    assert!(db.scheduler.stop("beat").await.expect("stop"));
+    assert!(db.schedules().stop("beat").await.expect("stop"));
     worker.stop().await;
     let stopped_at = runs.count();
     let info = db
-        .scheduler
-        .schedule_info("beat")
+        .schedules()
+        .info("beat")
         .await
         .expect("read")
         .expect("exists");
@@ -153,7 +147,7 @@ async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
     let worker = start(&runs);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(runs.count(), stopped_at, "a stopped schedule does not fire");
-    assert!(db.scheduler.resume("beat").await.expect("resume"));
+    assert!(db.schedules().resume("beat").await.expect("resume"));
     let all = runs.wait_for(stopped_at + 2, Duration::from_secs(10)).await;
     worker.stop().await;
     let after: Vec<u64> = all[stopped_at..]
@@ -167,16 +161,16 @@ async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
     assert_eq!(after[0], counter);
 
     // The counter is also where users of Zart read it from SQL.
-    let occurrence: Option<String> = sqlx::query_scalar(&format!(
+    let occurrence: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT metadata->>'occurrence' FROM {} WHERE task_id = '__zart_recurring__:beat'",
         db.tasks_table()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("read tick");
     let stored = db
-        .scheduler
-        .schedule_info("beat")
+        .schedules()
+        .info("beat")
         .await
         .expect("read")
         .expect("exists")
@@ -187,8 +181,8 @@ async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
     let db = TestDb::new().await;
-    db.scheduler
-        .upsert_recurring(&RecurringTask::new("job", "work", every(50)))
+    db.schedules()
+        .register(&RecurringTask::new("job", "work", every(50)))
         .await
         .expect("registered");
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -196,14 +190,19 @@ async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
     for _ in 0..3 {
         let claimed = db
             .scheduler
-            .claim("dying-worker", 10, Duration::from_secs(30))
+            .claim(
+                "dying-worker",
+                10,
+                Duration::from_secs(30),
+                &ClaimScope::default(),
+            )
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(&*format!(
             "UPDATE {} SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'",
             db.tasks_table()
-        ))
+        )))
         .execute(&db.pool)
         .await
         .expect("expire");
@@ -216,16 +215,16 @@ async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
         assert!(report.dead.is_empty(), "{report:?}");
     }
     assert_eq!(db.task(tick).await.status, TaskStatus::Pending);
-    use zart::TaskScheduler;
+    use zart::scheduler::TaskScheduler;
     assert!(!db.scheduler.cancel(tick).await.expect("cancel"));
 }
 
 #[derive(Default)]
-struct SlotEvents(std::sync::Mutex<Vec<zart::TaskEvent>>);
+struct SlotEvents(std::sync::Mutex<Vec<zart::observe::TaskEvent>>);
 
-impl zart::TaskObserver for SlotEvents {
-    fn on_event(&self, event: &zart::TaskEvent) {
-        if matches!(event, zart::TaskEvent::Slot { .. }) {
+impl zart::observe::TaskObserver for SlotEvents {
+    fn on_event(&self, event: &zart::observe::TaskEvent) {
+        if matches!(event, zart::observe::TaskEvent::Slot { .. }) {
             self.0.lock().expect("events lock").push(event.clone());
         }
     }
@@ -248,7 +247,7 @@ async fn observers_see_every_decision() {
         .filter(|e| {
             matches!(
                 e,
-                zart::TaskEvent::Slot {
+                zart::observe::TaskEvent::Slot {
                     decision: zart::recurring::Decision::Started { .. },
                     task_id: Some(_),
                     ..
@@ -261,7 +260,7 @@ async fn observers_see_every_decision() {
         .filter(|e| {
             matches!(
                 e,
-                zart::TaskEvent::Slot {
+                zart::observe::TaskEvent::Slot {
                     decision: zart::recurring::Decision::Skipped(
                         zart::recurring::SkipReason::Overlap
                     ),
@@ -271,7 +270,7 @@ async fn observers_see_every_decision() {
         })
         .count();
     assert!(started >= 2 && overlapped >= 1, "{events:?}");
-    let history = db.scheduler.history("job", 200).await.expect("history");
+    let history = db.schedules().history("job", 200).await.expect("history");
     assert_eq!(
         history.len(),
         events.len(),
@@ -287,55 +286,60 @@ async fn the_history_is_bounded() {
         "work",
         Schedule::every(Duration::from_millis(10)).expect("interval"),
     );
-    db.scheduler
-        .upsert_recurring(&task)
-        .await
-        .expect("registered");
-    // Three ticks, each far behind (a minute of 10 ms slots: 6000 missed), each recording
-    // its most recent 100 skips.
+    db.schedules().register(&task).await.expect("registered");
     let names = db.scheduler.table_names();
+    let recorded = || async {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
+            "SELECT count(*) FROM {} WHERE schedule_id = 'fast'",
+            names.schedule_runs()
+        )))
+        .fetch_one(&db.pool)
+        .await
+        .expect("count");
+        n
+    };
+    // Three rounds, each a tick far behind (a minute of 10 ms slots: 6000 missed), each
+    // recording its most recent 100 skips; no worker runs while the schedule is moved back.
     for _ in 0..3 {
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(&*format!(
             "UPDATE {} SET next_slot = now() - interval '1 minute', state = 'active' WHERE schedule_id = 'fast'",
             names.schedules()
-        ))
+        )))
         .execute(&db.pool)
         .await
         .expect("move back");
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(&*format!(
             "UPDATE {} SET status = 'pending', run_at = now() - interval '1 minute' WHERE task_id = '__zart_recurring__:fast'",
             names.tasks()
-        ))
+        )))
         .execute(&db.pool)
         .await
         .expect("move tick back");
-        let claimed = db
-            .scheduler
-            .claim("w", 1, Duration::from_secs(30))
-            .await
-            .expect("claim");
-        let tick = claimed
-            .iter()
-            .find(|t| t.task_name == "__zart_tick")
-            .expect("tick claimed");
-        let report = db
-            .scheduler
-            .fire_tick(&tick.lease, Utc::now())
-            .await
-            .expect("tick")
-            .expect("lease held");
-        assert!(
-            report.unrecorded_skips > 5000,
-            "{}",
-            report.unrecorded_skips
+        let before = recorded().await;
+        let mut registry = TaskRegistry::new();
+        registry.register(
+            "work",
+            zart_tests::task(|_| async { Ok(zart::scheduler::OnComplete::done()) }),
         );
+        let worker = db.start_worker(registry, quick_config());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while recorded().await < (before + 100).min(zart::recurring::HISTORY_LIMIT as i64) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the tick did not record its skips"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        worker.stop().await;
     }
-    let kept: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM {} WHERE schedule_id = 'fast'",
-        names.schedule_runs()
-    ))
-    .fetch_one(&db.pool)
-    .await
-    .expect("count");
-    assert_eq!(kept as usize, zart::recurring::HISTORY_LIMIT);
+    let history = db.schedules().history("fast", 1000).await.expect("history");
+    assert!(
+        history
+            .iter()
+            .filter(|r| r.reason.as_deref() == Some("missed"))
+            .count()
+            >= 100,
+        "the far-behind ticks recorded their latest skips"
+    );
+    assert_eq!(recorded().await as usize, zart::recurring::HISTORY_LIMIT);
 }

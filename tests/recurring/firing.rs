@@ -3,9 +3,9 @@ use std::time::Duration;
 
 use chrono::{Timelike, Utc};
 use serde_json::json;
-use zart::recurring::{RecurringScheduler, RecurringTask, ScheduleState};
+use zart::recurring::{RecurringTask, ScheduleState};
 use zart::schedule::Schedule;
-use zart::{TaskRegistry, TaskStatus};
+use zart::scheduler::{TaskRegistry, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 
 use crate::Runs;
@@ -106,10 +106,10 @@ async fn two_workers_never_fire_one_slot_twice() {
         (0..all.len() as u64).collect::<Vec<_>>(),
         "no gaps, no repeats"
     );
-    let rows: i64 = sqlx::query_scalar(&format!(
+    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
         "SELECT count(*) FROM {} WHERE task_name = '__zart_tick'",
         db.tasks_table()
-    ))
+    )))
     .fetch_one(&db.pool)
     .await
     .expect("count ticks");
@@ -130,15 +130,19 @@ async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
     let joins: Vec<_> = (0..4)
         .map(|_| {
             let (scheduler, task) = (db.scheduler.clone(), hourly.clone());
-            tokio::spawn(async move { scheduler.upsert_recurring(&task).await })
+            tokio::spawn(async move {
+                zart::recurring::Schedules::from_backend(&*scheduler)
+                    .register(&task)
+                    .await
+            })
         })
         .collect();
     for join in joins {
         join.await.expect("joined").expect("registered");
     }
     let info = db
-        .scheduler
-        .schedule_info("report")
+        .schedules()
+        .info("report")
         .await
         .expect("read")
         .expect("exists");
@@ -151,10 +155,10 @@ async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
     );
 
     // The code now says every 5 minutes: the stored schedule follows, from the next slot.
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "UPDATE {} SET occurrence = 7 WHERE schedule_id = 'report'",
         db.scheduler.table_names().schedules()
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("set counter");
@@ -163,13 +167,10 @@ async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
         "make-report",
         Schedule::cron("*/5 * * * *", "UTC").expect("cron"),
     );
-    db.scheduler
-        .upsert_recurring(&changed)
-        .await
-        .expect("updated");
+    db.schedules().register(&changed).await.expect("updated");
     let info = db
-        .scheduler
-        .schedule_info("report")
+        .schedules()
+        .info("report")
         .await
         .expect("read")
         .expect("exists");
@@ -199,8 +200,8 @@ async fn max_runs_counts_runs_and_finishes_the_schedule() {
     worker.stop().await;
     assert_eq!(runs.count(), 2);
     let twice = db
-        .scheduler
-        .schedule_info("twice")
+        .schedules()
+        .info("twice")
         .await
         .expect("read")
         .expect("exists");
@@ -209,8 +210,8 @@ async fn max_runs_counts_runs_and_finishes_the_schedule() {
         (ScheduleState::Finished, 2)
     );
     let never = db
-        .scheduler
-        .schedule_info("never")
+        .schedules()
+        .info("never")
         .await
         .expect("read")
         .expect("exists");
@@ -254,7 +255,7 @@ async fn failing_and_panicking_runs_do_not_stop_a_schedule() {
         zart_tests::task(|instance| async move {
             match instance.run_context().map(|c| c.occurrence % 2) {
                 Some(0) => panic!("even runs panic"),
-                _ => Err(zart::SchedulerTaskError::failed("odd runs fail")),
+                _ => Err(zart::scheduler::SchedulerTaskError::failed("odd runs fail")),
             }
         }),
     );
@@ -285,9 +286,9 @@ async fn a_schedule_survives_a_database_fault() {
 
     // The history table disappears: every tick transaction fails (and nothing else does).
     let history = db.scheduler.table_names().schedule_runs();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "ALTER TABLE {history} RENAME TO zart_schedule_runs_away"
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("break");
@@ -303,10 +304,10 @@ async fn a_schedule_survives_a_database_fault() {
         matches!(tick.status, TaskStatus::Pending | TaskStatus::Running),
         "the tick is retried, not given up: {tick:?}"
     );
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "ALTER TABLE \"{}\".zart_schedule_runs_away RENAME TO zart_schedule_runs",
         db.schema
-    ))
+    )))
     .execute(&db.pool)
     .await
     .expect("repair");

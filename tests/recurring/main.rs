@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use zart::recurring::RunContext;
-use zart::{OnComplete, SchedulerTaskError, TaskRegistry};
+use zart::scheduler::{OnComplete, SchedulerTaskError, TaskRegistry};
 use zart_tests::task;
 
 /// One run as its handler saw it.

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use zart::recurring::{MissedRunPolicy, OverlapPolicy, RecurringScheduler, RecurringTask};
+use zart::recurring::{MissedRunPolicy, OverlapPolicy, RecurringTask};
 use zart::schedule::Schedule;
-use zart::TaskRegistry;
+use zart::scheduler::TaskRegistry;
 use zart_tests::{quick_config, TestDb};
 
 use crate::Runs;
@@ -15,24 +15,21 @@ fn hourly_interval() -> Schedule {
 /// Registers `task`, then pretends its workers were down since `since`: the schedule's
 /// next slot and its tick go back in time, as they would have stayed while nothing ran.
 async fn down_since(db: &TestDb, task: &RecurringTask, since: DateTime<Utc>) {
-    db.scheduler
-        .upsert_recurring(task)
-        .await
-        .expect("registered");
+    db.schedules().register(task).await.expect("registered");
     let names = db.scheduler.table_names();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "UPDATE {} SET next_slot = $2 WHERE schedule_id = $1",
         names.schedules()
-    ))
+    )))
     .bind(task.schedule_id())
     .bind(since)
     .execute(&db.pool)
     .await
     .expect("move the schedule back");
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(&*format!(
         "UPDATE {} SET run_at = $2 WHERE task_id = $1",
         names.tasks()
-    ))
+    )))
     .bind(format!("__zart_recurring__:{}", task.schedule_id()))
     .bind(since)
     .execute(&db.pool)
@@ -58,7 +55,7 @@ async fn back_up(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let history = loop {
         let history = db
-            .scheduler
+            .schedules()
             .history(&schedule_id, 100)
             .await
             .expect("history");
@@ -109,8 +106,8 @@ async fn skip_drops_the_slots_missed_while_workers_were_down() {
         ]
     );
     let info = db
-        .scheduler
-        .schedule_info("hourly")
+        .schedules()
+        .info("hourly")
         .await
         .expect("read")
         .expect("exists");

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
-use zart::recurring::{OverlapPolicy, RecurringScheduler, RecurringTask};
+use zart::recurring::{OverlapPolicy, RecurringTask};
 use zart::schedule::{Schedule, TimeWindow};
-use zart::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, TestDb};
 
 use crate::{Run, Runs};
@@ -22,14 +22,14 @@ async fn overlapping(
     runs.register(&mut registry, "work", Duration::from_millis(busy));
     let schedule = Schedule::every(Duration::from_millis(every)).expect("interval");
     registry.recurring(RecurringTask::new("job", "work", schedule).overlap(overlap));
-    let config = zart::WorkerConfig {
+    let config = zart::scheduler::WorkerConfig {
         max_concurrent_tasks: 16,
         ..quick_config()
     };
     let worker = db.start_worker(registry, config);
     runs.wait_for(n, Duration::from_secs(20)).await;
     worker.stop().await;
-    let history = db.scheduler.history("job", 200).await.expect("history");
+    let history = db.schedules().history("job", 200).await.expect("history");
     (runs.all(), history)
 }
 
@@ -93,14 +93,14 @@ async fn cancel_and_restart_cancels_the_busy_run() {
         "slow",
         zart_tests::task(|_| async {
             tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(zart::OnComplete::done())
+            Ok(zart::scheduler::OnComplete::done())
         }),
     );
     let schedule = Schedule::every(Duration::from_millis(400)).expect("interval");
     registry.recurring(
         RecurringTask::new("job", "slow", schedule).overlap(OverlapPolicy::CancelAndRestart),
     );
-    let config = zart::WorkerConfig {
+    let config = zart::scheduler::WorkerConfig {
         shutdown_timeout: Duration::from_millis(100),
         ..quick_config()
     };
@@ -151,7 +151,7 @@ async fn runs_outside_the_time_window_are_skipped_with_the_reason() {
     let worker = db.start_worker(registry, quick_config());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let history = db.scheduler.history("job", 200).await.expect("history");
+        let history = db.schedules().history("job", 200).await.expect("history");
         if reasons(&history, "skipped", Some("outside_time_window")) >= 3 {
             break;
         }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
-use zart::{
-    CompletionHandler, PostgresTaskScheduler, RetryConfig, ScheduledTask, SchedulerTaskError,
-    TableNames, TaskInstance, TaskObserver, TaskRecord, TaskRegistry, TaskScheduler, TaskStatus,
-    Worker, WorkerConfig,
+use zart::observe::TaskObserver;
+use zart::postgres::{PostgresTaskScheduler, TableNames};
+use zart::scheduler::{
+    CompletionHandler, RetryConfig, ScheduledTask, SchedulerTaskError, TaskInstance, TaskRecord,
+    TaskRegistry, TaskScheduler, TaskStatus, Worker, WorkerConfig,
 };
 
 /// Schemas made by these tests start with this; ones left behind by crashed runs are
@@ -79,6 +80,16 @@ impl TestDb {
     /// The typed client over this schema (what the macros' handles take).
     pub fn zart(&self) -> zart::Zart {
         zart::Zart::from_backend(&*self.scheduler)
+    }
+
+    /// The durable executions of this schema, by id.
+    pub fn executions(&self) -> zart::DurableScheduler {
+        self.zart().executions()
+    }
+
+    /// The recurring schedules of this schema, by id.
+    pub fn schedules(&self) -> zart::recurring::Schedules {
+        self.zart().schedules()
     }
 
     /// The quoted, qualified task table.
@@ -209,9 +220,11 @@ async fn drop_stale_schemas(pool: &PgPool) {
             .is_some_and(|created| now - created > STALE_AFTER_SECS)
     });
     for schema in stale.take(AT_MOST) {
-        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&mut *conn)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(&*format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        )))
+        .execute(&mut *conn)
+        .await;
     }
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(CLEANUP_LOCK)

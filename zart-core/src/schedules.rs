@@ -268,7 +268,9 @@ impl RecurringTask {
         if self.id_template.starts_with(RESERVED_PREFIX)
             || self.schedule_id.starts_with(RESERVED_PREFIX)
         {
-            return fail(format!("ids starting with {RESERVED_PREFIX:?} are reserved"));
+            return fail(format!(
+                "ids starting with {RESERVED_PREFIX:?} are reserved"
+            ));
         }
         if !self.id_template.contains("{occurrence}") {
             return fail(

@@ -77,7 +77,7 @@ pub trait QueueStore: Send + Sync {
     async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64>;
 
     /// Stores many outcomes in one statement, each fenced by its lease; each ends its lease.
-    /// A task that was asked to stop while it ran ([`cancel`](Self::cancel)) ends cancelled
+    /// A task that was asked to stop while it ran ([`cancel_task`](Self::cancel_task)) ends cancelled
     /// whatever its outcome. Notifies waiters ([`ended`](Self::ended)) if any task ended.
     /// Returns the ids whose outcome was stored; the others had lost their lease.
     async fn finish(&self, outcomes: &[Outcome]) -> StoreResult<Vec<String>>;
@@ -96,9 +96,10 @@ pub trait QueueStore: Send + Sync {
     /// Cancels task `task_id`: one that is pending or waiting ends cancelled at once; one
     /// that is running is asked to stop (its outcome will be discarded, and a durable
     /// execution's next checkpoint is refused as [`Checkpointed::Cancelled`]). Zart's own
-    /// tasks and ended tasks are left alone. Returns the status the task had, or `None` if
-    /// nothing was cancelled.
-    async fn cancel(&self, task_id: &str) -> StoreResult<Option<TaskStatus>>;
+    /// tasks and ended tasks are left alone. Returns [`TaskStatus::Cancelled`] for a task
+    /// cancelled at once, [`TaskStatus::Running`] for one asked to stop, `None` if nothing
+    /// was cancelled.
+    async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>>;
 
     /// Puts an ended task back to pending, due now, with attempts, rescues, error, result
     /// and any stop request cleared; with `forget`, deletes its step log and events too.
@@ -160,14 +161,14 @@ pub trait ScheduleStore: Send + Sync {
 #[async_trait]
 pub trait InspectStore: Send + Sync {
     /// Everything stored about task `task_id`, or `None`.
-    async fn get_task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
 
     /// Tasks matching `filter` (Zart's own ticks excluded), newest first (then by id), at
     /// most `limit`.
-    async fn list_tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>>;
+    async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>>;
 
     /// How many tasks match `filter` (Zart's own ticks excluded).
-    async fn count_tasks(&self, filter: &TaskFilter) -> StoreResult<u64>;
+    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64>;
 }
 
 /// A whole store: every concern, and units of work.
@@ -200,7 +201,8 @@ pub trait UnitOfWork: Send {
     ) -> StoreResult<Option<TaskStatus>>;
 
     /// [`StepStore::save_steps`] in this transaction.
-    async fn save_steps(&mut self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>>;
+    async fn save_steps(&mut self, steps: &[(Lease, StepRecord)])
+        -> StoreResult<Vec<Checkpointed>>;
 
     /// The schedule, locked until the end of the transaction, or `None`.
     async fn lock_schedule(&mut self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>>;

@@ -61,6 +61,9 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let (Some(output), true) = (output, errors.is_empty()) else {
         let errors = errors.to_compile_errors();
+        // Re-emitted as the step it was meant to be: a caller's `.await` then type-checks,
+        // and a missing `async` is one error, not one more at every call.
+        function.sig.asyncness = Some(Default::default());
         return quote!(#function #errors);
     };
 

@@ -37,7 +37,11 @@ struct NotMigrated {
 }
 
 /// The store error for `error`, raised while doing `context` on the tables of `names`.
-pub(crate) fn store_error(names: &TableNames, context: &'static str, error: sqlx::Error) -> StoreError {
+pub(crate) fn store_error(
+    names: &TableNames,
+    context: &'static str,
+    error: sqlx::Error,
+) -> StoreError {
     let missing = match &error {
         // undefined_table, invalid_schema_name, undefined_function
         sqlx::Error::Database(e) => matches!(e.code().as_deref(), Some("42P01" | "3F000")),
@@ -45,7 +49,14 @@ pub(crate) fn store_error(names: &TableNames, context: &'static str, error: sqlx
     };
     if missing {
         let place = names.describe();
-        return StoreError::new(ErrorKind::Rejected, context, NotMigrated { place, source: error });
+        return StoreError::new(
+            ErrorKind::Rejected,
+            context,
+            NotMigrated {
+                place,
+                source: error,
+            },
+        );
     }
     StoreError::new(classify(&error), context, error)
 }

@@ -140,15 +140,25 @@ impl PostgresTaskScheduler {
     /// A server that cannot be reached is reported at once, with its address (a pool
     /// alone would retry until its acquire timeout and say only that it timed out).
     pub async fn connect_with_pool(url: &str, config: PoolConfig) -> StoreResult<Self> {
-        let options: PgConnectOptions = url.parse().map_err(|e| {
-            StoreError::new(ErrorKind::Rejected, "parsing the PostgreSQL URL", e)
-        })?;
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::new(ErrorKind::Rejected, "parsing the PostgreSQL URL", e))?;
         let address = format!("{}:{}", options.get_host(), options.get_port());
         let unreachable = |e: sqlx::Error| {
             let kind = error::classify(&e);
-            StoreError::new(kind, "connecting to PostgreSQL", format!("cannot connect to PostgreSQL at {address}: {e}"))
+            StoreError::new(
+                kind,
+                "connecting to PostgreSQL",
+                format!("cannot connect to PostgreSQL at {address}: {e}"),
+            )
         };
-        options.connect().await.map_err(unreachable)?.close().await.map_err(unreachable)?;
+        options
+            .connect()
+            .await
+            .map_err(unreachable)?
+            .close()
+            .await
+            .map_err(unreachable)?;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)

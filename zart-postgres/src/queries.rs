@@ -152,7 +152,8 @@ impl Queries {
         let tasks = names.tasks();
         let events = names.events();
         let reserved = reserved_pattern();
-        let record_columns = "task_id, task_name, status, run_at, data, metadata, attempts, rescues,
+        let record_columns =
+            "task_id, task_name, status, run_at, data, metadata, attempts, rescues,
                         worker_id, lease_expires_at, last_worker_id, result, error, created_at,
                         started_at, finished_at";
         Queries {

@@ -245,7 +245,11 @@ impl QueueStore for PostgresTaskScheduler {
 
     async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>> {
         let db = |context| self.shared.db(context);
-        let mut tx = self.pool.begin().await.map_err(db("starting a transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db("starting a transaction"))?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(self.shared.maintenance_lock)
             .fetch_one(&mut *tx)
@@ -273,7 +277,7 @@ impl QueueStore for PostgresTaskScheduler {
         Ok(Some(report))
     }
 
-    async fn cancel(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
+    async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         let status: Option<String> = sqlx::query_scalar(self.shared.sql.cancel.clone())
             .bind(task_id)
             .fetch_optional(&self.pool)
@@ -312,7 +316,7 @@ impl QueueStore for PostgresTaskScheduler {
 
 #[async_trait]
 impl InspectStore for PostgresTaskScheduler {
-    async fn get_task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
         let row = sqlx::query(self.shared.sql.get.clone())
             .bind(task_id)
             .fetch_optional(&self.pool)
@@ -323,7 +327,7 @@ impl InspectStore for PostgresTaskScheduler {
             .map_err(self.shared.db("decoding a task"))
     }
 
-    async fn list_tasks(&self, filter: &TaskFilter, limit_to: usize) -> StoreResult<Vec<TaskRecord>> {
+    async fn tasks(&self, filter: &TaskFilter, limit_to: usize) -> StoreResult<Vec<TaskRecord>> {
         let rows = sqlx::query(self.shared.sql.list.clone())
             .bind(filter.name.as_deref())
             .bind(filter.status.map(TaskStatus::as_str))
@@ -337,7 +341,7 @@ impl InspectStore for PostgresTaskScheduler {
             .map_err(self.shared.db("decoding tasks"))
     }
 
-    async fn count_tasks(&self, filter: &TaskFilter) -> StoreResult<u64> {
+    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
         let count: i64 = sqlx::query_scalar(self.shared.sql.count.clone())
             .bind(filter.name.as_deref())
             .bind(filter.status.map(TaskStatus::as_str))

@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, Postgres, Row};
+use zart_core::schedule::{Schedule, TimeWindow};
 use zart_core::schedules::{
     MissedRunPolicy, OverlapPolicy, RecurringTask, RunRecord, ScheduleInfo, ScheduleState,
     HISTORY_LIMIT,
 };
-use zart_core::schedule::{Schedule, TimeWindow};
 use zart_core::store::ScheduleStore;
 use zart_core::task::TaskStatus;
 use zart_core::{ErrorKind, StoreError, StoreResult};
@@ -101,7 +101,10 @@ pub(crate) fn bind_definition<'q>(
         StoreError::new(
             ErrorKind::Rejected,
             "storing a schedule",
-            format!("schedule {:?}: its {what} does not serialise: {e}", task.schedule_id),
+            format!(
+                "schedule {:?}: its {what} does not serialise: {e}",
+                task.schedule_id
+            ),
         )
     };
     let schedule = serde_json::to_value(&task.schedule).map_err(|e| unstorable("schedule", e))?;

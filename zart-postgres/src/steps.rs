@@ -112,7 +112,12 @@ impl StepStore for PostgresTaskScheduler {
         Ok(woken > 0)
     }
 
-    async fn find_event(&self, task_id: &str, name: &str, index: u32) -> StoreResult<Option<Value>> {
+    async fn find_event(
+        &self,
+        task_id: &str,
+        name: &str,
+        index: u32,
+    ) -> StoreResult<Option<Value>> {
         sqlx::query_scalar(self.shared.sql.find_event.clone())
             .bind(task_id)
             .bind(name)
@@ -183,4 +188,3 @@ pub(crate) fn step_log(log: &Value) -> Result<Vec<StepRecord>, sqlx::Error> {
         })
         .collect()
 }
-

@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, Postgres, Transaction};
 use zart_core::queue::Lease;
 use zart_core::schedules::{
-    tick_id, HistoryEntry, RecurringTask, ScheduleInfo, ScheduleProgress, ScheduleState,
-    TickState,
+    tick_id, HistoryEntry, RecurringTask, ScheduleInfo, ScheduleProgress, ScheduleState, TickState,
 };
 use zart_core::steps::{Checkpointed, StepRecord};
 use zart_core::store::UnitOfWork;
@@ -50,7 +49,9 @@ impl PgUnitOfWork {
 /// counter it mirrors (where users of Zart read it: `metadata->>'occurrence'`).
 fn tick_metadata(tick: &TickState) -> Value {
     match tick.occurrence {
-        Some(occurrence) => json!({ "occurrence": occurrence, "wake_on_finish": tick.wake_on_finish }),
+        Some(occurrence) => {
+            json!({ "occurrence": occurrence, "wake_on_finish": tick.wake_on_finish })
+        }
         None => json!({ "wake_on_finish": tick.wake_on_finish }),
     }
 }
@@ -77,7 +78,10 @@ impl UnitOfWork for PgUnitOfWork {
         queue::complete_on(&self.shared, &mut *self.tx, lease, result).await
     }
 
-    async fn save_steps(&mut self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>> {
+    async fn save_steps(
+        &mut self,
+        steps: &[(Lease, StepRecord)],
+    ) -> StoreResult<Vec<Checkpointed>> {
         steps::save_steps_on(&self.shared, &mut *self.tx, steps).await
     }
 
@@ -91,20 +95,24 @@ impl UnitOfWork for PgUnitOfWork {
         state: ScheduleState,
         next_slot: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
-        let inserted = bind_definition(sqlx::query(self.shared.sql.recurring.insert.clone()), task)?
-            .bind(state.as_str())
-            .bind(next_slot)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(self.shared.db("registering a schedule"))?;
+        let inserted =
+            bind_definition(sqlx::query(self.shared.sql.recurring.insert.clone()), task)?
+                .bind(state.as_str())
+                .bind(next_slot)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(self.shared.db("registering a schedule"))?;
         Ok(inserted.is_some())
     }
 
     async fn update_schedule(&mut self, task: &RecurringTask) -> StoreResult<()> {
-        bind_definition(sqlx::query(self.shared.sql.recurring.update_definition.clone()), task)?
-            .execute(&mut *self.tx)
-            .await
-            .map_err(self.shared.db("updating a schedule"))?;
+        bind_definition(
+            sqlx::query(self.shared.sql.recurring.update_definition.clone()),
+            task,
+        )?
+        .execute(&mut *self.tx)
+        .await
+        .map_err(self.shared.db("updating a schedule"))?;
         Ok(())
     }
 

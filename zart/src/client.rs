@@ -110,7 +110,12 @@ impl Zart {
         input: D::Input,
     ) -> Result<Handle<D>> {
         let params = params::<D>(id.into(), at, &input)?;
-        insert(self.store.as_ref(), std::slice::from_ref(&params), IfExists::Error).await?;
+        insert(
+            self.store.as_ref(),
+            std::slice::from_ref(&params),
+            IfExists::Error,
+        )
+        .await?;
         Ok(self.handle(params.task_id))
     }
 
@@ -122,7 +127,12 @@ impl Zart {
         input: D::Input,
     ) -> Result<(Handle<D>, bool)> {
         let params = params::<D>(id.into(), Utc::now(), &input)?;
-        let inserted = insert(self.store.as_ref(), std::slice::from_ref(&params), IfExists::Skip).await?;
+        let inserted = insert(
+            self.store.as_ref(),
+            std::slice::from_ref(&params),
+            IfExists::Skip,
+        )
+        .await?;
         Ok((self.handle(params.task_id), !inserted.is_empty()))
     }
 

@@ -185,7 +185,7 @@ impl<D: TaskDefinition> Handle<D> {
 
     /// Everything stored about the run, or `None`.
     pub async fn record(&self) -> Result<Option<TaskRecord>> {
-        Ok(self.store.get_task(&self.id).await?)
+        Ok(self.store.task(&self.id).await?)
     }
 
     /// Waits until the run ends, at most `timeout` (woken by the store's notifications),
@@ -221,7 +221,7 @@ impl<D: TaskDefinition> Handle<D> {
     /// Cancels the run (a running durable execution stops at its next step boundary).
     /// Returns whether it was cancelled or asked to stop.
     pub async fn cancel(&self) -> Result<bool> {
-        Ok(self.store.cancel(&self.id).await?.is_some())
+        Ok(self.store.cancel_task(&self.id).await?.is_some())
     }
 
     /// Sends event `name` to the run (a durable execution waiting in

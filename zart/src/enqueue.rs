@@ -49,8 +49,8 @@ pub(crate) fn validate(task: &ScheduleAtParams) -> Result<()> {
     }
     if task.recurrence.is_some() {
         return invalid(
-            "the plain task queue does not repeat tasks: declare a recurring task instead \
-             (#[zart::recurring], RecurringTask, or WorkerBuilder::register_recurring_durable)"
+            "a recurrence is not supported by the plain task queue: declare a recurring task \
+             instead (#[zart::recurring], RecurringTask, or WorkerBuilder::register_recurring_durable)"
                 .into(),
         );
     }
@@ -121,13 +121,29 @@ mod tests {
 
     #[test]
     fn oversized_ids_and_names_are_refused_naming_the_field() {
-        let long_id = ScheduleAtParams::now("x".repeat(MAX_ID_LEN + 1), "t", serde_json::Value::Null);
-        let error = validate(&long_id).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(error.contains("the task id is 513 bytes long; at most 512"), "{error}");
+        let long_id =
+            ScheduleAtParams::now("x".repeat(MAX_ID_LEN + 1), "t", serde_json::Value::Null);
+        let error = validate(&long_id)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("the task id is 513 bytes long; at most 512"),
+            "{error}"
+        );
         assert!(error.len() < 300, "the id is not quoted whole: {error}");
-        assert!(validate(&ScheduleAtParams::now("x".repeat(MAX_ID_LEN), "t", serde_json::Value::Null)).is_ok());
-        let long_name = ScheduleAtParams::now("id", "n".repeat(MAX_NAME_LEN + 1), serde_json::Value::Null);
-        let error = validate(&long_name).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(validate(&ScheduleAtParams::now(
+            "x".repeat(MAX_ID_LEN),
+            "t",
+            serde_json::Value::Null
+        ))
+        .is_ok());
+        let long_name =
+            ScheduleAtParams::now("id", "n".repeat(MAX_NAME_LEN + 1), serde_json::Value::Null);
+        let error = validate(&long_name)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(error.contains("the task name is 201 bytes long"), "{error}");
     }
 }

@@ -20,7 +20,8 @@ use crate::task::ScheduledTask;
 /// reports the same mistakes at once.
 ///
 /// ```
-/// # use zart::{async_trait, CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
+/// # use zart::prelude::async_trait;
+/// # use zart::scheduler::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 /// # struct SendEmail;
 /// # #[async_trait]
 /// # impl ScheduledTask for SendEmail {
@@ -60,7 +61,6 @@ pub struct TaskRegistry {
 
 /// The queue of every task not put in another one with [`TaskRegistry::set_queue`].
 pub const DEFAULT_QUEUE: &str = "default";
-
 
 impl TaskRegistry {
     /// An empty registry.
@@ -132,7 +132,8 @@ impl TaskRegistry {
     /// ([`WorkerConfig::queues`](crate::WorkerConfig::queues)) claims only their tasks.
     ///
     /// ```
-    /// # use zart::{async_trait, CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
+    /// # use zart::prelude::async_trait;
+    /// # use zart::scheduler::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
     /// # struct SendEmail;
     /// # #[async_trait]
     /// # impl ScheduledTask for SendEmail {
@@ -140,7 +141,7 @@ impl TaskRegistry {
     /// #         Ok(OnComplete::done())
     /// #     }
     /// # }
-    /// use zart::TaskRegistry;
+    /// use zart::scheduler::TaskRegistry;
     ///
     /// let mut registry = TaskRegistry::new();
     /// registry.register("send-email", SendEmail).set_queue("send-email", "emails");

@@ -11,7 +11,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use zart::RetryConfig;
+/// use zart::scheduler::RetryConfig;
 ///
 /// let retry = RetryConfig { max_attempts: 5, jitter: 0.0, ..RetryConfig::default() };
 /// assert_eq!(retry.delay_after(1), Some(Duration::from_secs(1)));

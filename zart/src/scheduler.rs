@@ -117,7 +117,7 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
     /// cancelled and its outcome (result, follow-ups) is discarded. Returns whether the
     /// task was cancelled or asked to stop; an unknown or finished task is left alone.
     async fn cancel(&self, task_id: &str) -> Result<bool> {
-        let cancelled = self.queue().cancel(task_id).await?;
+        let cancelled = self.queue().cancel_task(task_id).await?;
         if cancelled == Some(TaskStatus::Running) {
             tracing::info!(task_id, "cancel requested for a running task");
         }
@@ -126,7 +126,7 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
 
     /// Everything stored about a task, or `None` for an unknown id.
     async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>> {
-        Ok(self.queue().get_task(task_id).await?)
+        Ok(self.queue().task(task_id).await?)
     }
 
     /// The status of a task, or `None` for an unknown id.
@@ -149,12 +149,12 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
         if let Some(status) = status {
             filter = filter.status(status);
         }
-        Ok(self.queue().list_tasks(&filter, limit).await?)
+        Ok(self.queue().tasks(&filter, limit).await?)
     }
 
     /// How many tasks match `filter` (Zart's own ticks excluded).
     async fn count_tasks(&self, filter: &TaskFilter) -> Result<u64> {
-        Ok(self.queue().count_tasks(filter).await?)
+        Ok(self.queue().count(filter).await?)
     }
 }
 

@@ -5,7 +5,9 @@
 //! out cover what programs do, and nothing in them bypasses a worker's lease.
 
 pub use zart_core::error::{ErrorKind, StoreError, StoreResult};
-pub use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
+pub use zart_core::queue::{
+    ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake,
+};
 pub use zart_core::schedules::{HistoryEntry, ScheduleProgress, TickState};
 pub use zart_core::steps::Checkpointed;
 pub use zart_core::store::{InspectStore, QueueStore, ScheduleStore, StepStore, Store, UnitOfWork};

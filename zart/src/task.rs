@@ -19,7 +19,7 @@ use crate::retry::RetryConfig;
 /// claims due tasks of that name and calls [`execute`](Self::execute).
 ///
 /// ```
-/// use zart::async_trait;
+/// use zart::prelude::async_trait;
 /// use zart::scheduler::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 ///
 /// #[derive(serde::Deserialize)]

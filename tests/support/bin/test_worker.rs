@@ -20,9 +20,11 @@ use sqlx::PgPool;
 use zart::durable::{
     step, transactional_step, DurableExecution, StepError, StepOptions, TaskError,
 };
-use zart::{
-    CompletionHandler, OnComplete, PostgresTaskScheduler, ScheduledTask, SchedulerTaskError,
-    TableNames, TaskInstance, TaskRegistry, Worker, WorkerConfig,
+use zart::postgres::sqlx::PgConnection;
+use zart::postgres::{PostgresTaskScheduler, TableNames};
+use zart::scheduler::{
+    CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance, TaskRegistry,
+    Worker, WorkerConfig,
 };
 
 struct Count {
@@ -37,7 +39,7 @@ impl ScheduledTask for Count {
         &self,
         instance: &TaskInstance,
     ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-        sqlx::query(&self.insert)
+        sqlx::query(sqlx::AssertSqlSafe(&*self.insert))
             .bind(&instance.task_id)
             .bind(&self.worker)
             .execute(&self.pool)
@@ -63,7 +65,7 @@ impl DurableExecution for FourSteps {
                 if name == "three" {
                     tokio::time::sleep(Duration::from_secs(3)).await;
                 }
-                sqlx::query(&self.insert)
+                sqlx::query(sqlx::AssertSqlSafe(&*self.insert))
                     .bind(name)
                     .execute(&self.pool)
                     .await
@@ -89,18 +91,22 @@ impl DurableExecution for TxSteps {
 
     async fn run(&self, _: Value) -> Result<Value, TaskError> {
         let insert = self.insert.clone();
-        transactional_step("write", StepOptions::default(), move |tx| {
-            let insert = insert.clone();
-            Box::pin(async move {
-                sqlx::query(&insert)
-                    .bind("write")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StepError::failed)?;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                Ok(())
-            })
-        })
+        transactional_step(
+            "write",
+            StepOptions::default(),
+            move |tx: &mut PgConnection| {
+                let insert = insert.clone();
+                Box::pin(async move {
+                    sqlx::query(sqlx::AssertSqlSafe(&*insert))
+                        .bind("write")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StepError::failed)?;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok(())
+                })
+            },
+        )
         .await?;
         step("after", || async {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -174,7 +180,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let remaining = format!("SELECT count(*) FROM {tasks} WHERE status IN ('pending', 'running')");
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let left: i64 = sqlx::query_scalar(&remaining).fetch_one(&pool).await?;
+        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*remaining))
+            .fetch_one(&pool)
+            .await?;
         if left == 0 {
             break;
         }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zart::durable::StepError;
-use zart::{OnComplete, SchedulerTaskError, State, TaskError, TaskInstance, Zart};
+use zart::{State, TaskError, Zart};
+use zart::scheduler::{OnComplete, SchedulerTaskError, TaskInstance};
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Order {

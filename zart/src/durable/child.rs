@@ -46,7 +46,8 @@ pub async fn child<T: DeserializeOwned>(
         ))
     })?;
     let params = ScheduleAtParams::now(child_id, name, input);
-    validate(&params).map_err(|e| StepError::Permanent(format!("child {child_id:?} cannot start: {e}")))?;
+    validate(&params)
+        .map_err(|e| StepError::Permanent(format!("child {child_id:?} cannot start: {e}")))?;
     step(&format!("child-start:{child_id}"), || {
         let (runtime, params) = (runtime.clone(), params.clone());
         async move {

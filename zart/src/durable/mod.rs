@@ -19,7 +19,7 @@
 //!
 //! struct Checkout;
 //!
-//! #[zart::async_trait]
+//! #[zart::prelude::async_trait]
 //! impl DurableExecution for Checkout {
 //!     type Data = Value;
 //!     type Output = Value;
@@ -57,11 +57,11 @@ pub use child::child;
 pub(crate) use context::{scope_runtime, Runtime};
 pub use events::wait_for_event;
 pub(crate) use scheduler::to_value as input_json;
-pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
 pub use scheduler::DurableScheduler;
 pub use step::{require, step, step_with, DurableStep, StepOptions, SUSPEND_LONGER_THAN};
 pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
+pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
 pub use zart_core::steps::{StepOutcome, StepRecord};
 
 /// The id of the durable execution whose body is running on this task, if any.

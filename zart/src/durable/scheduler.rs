@@ -80,7 +80,7 @@ impl DurableScheduler {
     /// Everything stored about the execution (input, status, result, error, attempts,
     /// timing), or `None`.
     pub async fn get(&self, execution_id: &str) -> Result<Option<TaskRecord>> {
-        Ok(self.store.get_task(execution_id).await?)
+        Ok(self.store.task(execution_id).await?)
     }
 
     /// The execution's steps, in call order, each with its outcome, attempts, start and
@@ -104,13 +104,13 @@ impl DurableScheduler {
         if let Some(status) = status {
             filter = filter.status(status);
         }
-        Ok(self.store.list_tasks(&filter, limit).await?)
+        Ok(self.store.tasks(&filter, limit).await?)
     }
 
     /// The typed result of a completed execution: `None` while it has not completed
     /// (see [`wait`](Self::wait)); an error if the stored result does not decode into `T`.
     pub async fn result<T: DeserializeOwned>(&self, execution_id: &str) -> Result<Option<T>> {
-        let Some(record) = self.store.get_task(execution_id).await? else {
+        let Some(record) = self.store.task(execution_id).await? else {
             return Err(Error::NotFound(execution_id.to_owned()));
         };
         if record.status != TaskStatus::Completed {
@@ -144,7 +144,7 @@ impl DurableScheduler {
     /// one stops at its next step boundary. Returns whether it was cancelled or asked to
     /// stop; an unknown or ended execution is left alone.
     pub async fn cancel(&self, execution_id: &str) -> Result<bool> {
-        Ok(self.store.cancel(execution_id).await?.is_some())
+        Ok(self.store.cancel_task(execution_id).await?.is_some())
     }
 
     /// Runs an ended (failed, dead or cancelled) execution again, from its record: the

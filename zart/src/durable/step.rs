@@ -133,10 +133,9 @@ where
             Ok(Ok(value)) => break Ok(value),
             Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
             Ok(Err(error)) => error,
-            Err(panic) => StepError::Failed(format!(
-                "step panicked: {}",
-                panic_message(panic.as_ref())
-            )),
+            Err(panic) => {
+                StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
+            }
         };
         let delay = match &error {
             StepError::Failed(_) => options.retry.jittered_delay_after(attempts),

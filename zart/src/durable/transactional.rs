@@ -132,10 +132,9 @@ where
             }
             Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
             Ok(Err(error)) => error,
-            Err(panic) => StepError::Failed(format!(
-                "step panicked: {}",
-                panic_message(panic.as_ref())
-            )),
+            Err(panic) => {
+                StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
+            }
         };
         drop(work); // rolls back the attempt's writes
         let delay = match &error {

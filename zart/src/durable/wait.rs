@@ -28,7 +28,7 @@ pub(crate) async fn wait(
     let look_again = look_again.max(Duration::from_millis(1));
     loop {
         let record = store
-            .get_task(task_id)
+            .task(task_id)
             .await?
             .ok_or_else(|| Error::NotFound(task_id.to_owned()))?;
         let now = tokio::time::Instant::now();

@@ -96,7 +96,13 @@ async fn park(
 
 /// See [`Schedules::pause`].
 pub(crate) async fn pause(store: &dyn Store, schedule_id: &str) -> Result<bool> {
-    park(store, schedule_id, &[ScheduleState::Active], ScheduleState::Paused).await
+    park(
+        store,
+        schedule_id,
+        &[ScheduleState::Active],
+        ScheduleState::Paused,
+    )
+    .await
 }
 
 /// See [`Schedules::stop`].

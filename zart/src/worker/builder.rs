@@ -30,7 +30,7 @@ use crate::task::ScheduledTask;
 ///
 /// struct NightlyReport;
 ///
-/// #[zart::async_trait]
+/// #[zart::prelude::async_trait]
 /// impl DurableExecution for NightlyReport {
 ///     type Data = Value;
 ///     type Output = Value;
@@ -241,7 +241,11 @@ fn schedule_of(recurrence: Recurrence) -> Result<Schedule, String> {
             expression,
             timezone,
         } => Schedule::cron(&expression, &timezone),
-        other => return Err(format!("{other:?} is not a recurrence this version of Zart runs")),
+        other => {
+            return Err(format!(
+                "{other:?} is not a recurrence this version of Zart runs"
+            ))
+        }
     };
     schedule.map_err(|e| e.to_string())
 }

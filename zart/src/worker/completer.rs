@@ -334,9 +334,9 @@ impl Completer {
         &self,
         what: &'static str,
         mut write: F,
-    ) -> Option<crate::Result<T>>
+    ) -> Option<crate::error::Result<T>>
     where
-        E: Into<crate::Error>,
+        E: Into<crate::error::Error>,
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
@@ -379,7 +379,7 @@ async fn complete_with_follow_ups(
     lease: &Lease,
     result: Option<&serde_json::Value>,
     follow_ups: &[ScheduleAtParams],
-) -> crate::Result<FollowUpCompletion> {
+) -> crate::error::Result<FollowUpCompletion> {
     let mut work = store.begin().await?;
     match work.complete(lease, result).await? {
         None => return Ok(FollowUpCompletion::LeaseLost),
@@ -392,7 +392,9 @@ async fn complete_with_follow_ups(
     let inserted = work.insert(follow_ups, None).await?;
     if inserted.len() < follow_ups.len() {
         // Dropping the unit of work rolls the completion back too.
-        return Ok(FollowUpCompletion::Conflict(missing_ids(follow_ups, &inserted)));
+        return Ok(FollowUpCompletion::Conflict(missing_ids(
+            follow_ups, &inserted,
+        )));
     }
     work.commit().await?;
     Ok(FollowUpCompletion::Completed)

@@ -12,7 +12,7 @@ use crate::registry::TaskRegistry;
 ///
 /// ```
 /// use std::time::Duration;
-/// use zart::WorkerConfig;
+/// use zart::scheduler::WorkerConfig;
 ///
 /// let config = WorkerConfig {
 ///     poll_interval: Duration::from_millis(200),
@@ -152,7 +152,6 @@ impl WorkerConfig {
     }
 }
 
-
 pub(crate) fn default_worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
     format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
@@ -199,7 +198,8 @@ mod tests {
             async fn execute(
                 &self,
                 _: &crate::task::TaskInstance,
-            ) -> Result<Box<dyn crate::task::CompletionHandler>, crate::task::SchedulerTaskError> {
+            ) -> Result<Box<dyn crate::task::CompletionHandler>, crate::task::SchedulerTaskError>
+            {
                 Ok(crate::task::OnComplete::done())
             }
         }

@@ -379,10 +379,7 @@ impl Worker {
                 .await
                 .unwrap_or_else(|panic| {
                     Finished::Failed(OutcomeKind::Failed {
-                        error: format!(
-                            "task code panicked: {}",
-                            panic_message(panic.as_ref())
-                        ),
+                        error: format!("task code panicked: {}", panic_message(panic.as_ref())),
                     })
                 });
             let report = Report {

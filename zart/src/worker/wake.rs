@@ -62,7 +62,7 @@ impl WakeSignal {
     /// Work becomes due at `due`.
     pub(crate) fn due_at(&self, due: DateTime<Utc>) {
         // Rounded up: waking a millisecond early would find nothing due yet.
-        let partial = i64::from(due.timestamp_subsec_nanos() % 1_000_000 != 0);
+        let partial = i64::from(!due.timestamp_subsec_nanos().is_multiple_of(1_000_000));
         self.due_at_millis(due.timestamp_millis() + partial);
     }
 

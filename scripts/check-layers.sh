@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Fails when a rule of the architecture (../shared/ARCHITECTURE.md, "Rules that keep it this
+# way") breaks: a crate depending on one above it, sqlx outside the drivers, an engine
+# module of `zart` importing a driver or the face.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+failed=0
+fail() { echo "layer check: $*" >&2; failed=1; }
+
+# The crates each crate may not reach through its normal dependencies.
+deps() {
+  local tree
+  # Cargo refuses a dependency cycle: then the tree cannot be read, and that is a failure too.
+  tree=$(cargo tree -p "$1" -e normal --prefix none --format '{p}') || return 1
+  awk '{print $1}' <<<"$tree" | sort -u
+}
+forbid() { # crate, forbidden dependency, why
+  local found
+  if ! found=$(deps "$1"); then fail "cannot read the dependencies of $1 (a cycle between crates?)"; return; fi
+  if grep -qx "$2" <<<"$found"; then fail "$1 depends on $2: $3"; fi
+}
+for crate in zart-schedule zart-core zart-store-tests; do
+  forbid "$crate" sqlx "sqlx belongs to the drivers only"
+done
+for crate in zart-core zart-schedule zart-macros; do
+  forbid "$crate" zart "$crate sits below zart"
+  forbid "$crate" zart-postgres "$crate sits below the drivers"
+done
+forbid zart-postgres zart "a driver stands on zart-core, never on the engine"
+forbid zart-store-tests zart "the conformance suite is written against the contract (zart-core) only"
+forbid zart-store-tests zart-postgres "the conformance suite runs against every driver unchanged"
+forbid zart-schedule zart-core "time math knows no store"
+
+# Inside zart: the engine's modules never import a driver or the face (the client, typed
+# handles, the public views and re-exports of lib.rs). Comment lines (doc links) aside.
+engine=(zart/src/worker zart/src/durable zart/src/recurring zart/src/enqueue.rs
+        zart/src/error.rs zart/src/inject.rs zart/src/observe.rs zart/src/registry.rs
+        zart/src/retry.rs zart/src/task.rs)
+face='zart_postgres|crate::(client|definition|scheduler|store|__private|prelude|postgres|schedule)\b|crate::[A-Z]'
+if hits=$(grep -rnE "$face" "${engine[@]}" | grep -vE '^[^:]+:[0-9]+:\s*//'); then
+  fail "an engine module imports a driver or the face:"
+  echo "$hits" >&2
+fi
+
+if [ "$failed" -ne 0 ]; then exit 1; fi
+echo "layer check: the crates and zart's modules keep their layers"
