@@ -126,6 +126,15 @@ async fn a_resumed_execution_never_runs_a_completed_step_again() {
     let names: Vec<&str> = log.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["one", "two", "three", "four"]);
     assert!(log.iter().all(|s| s.attempts == 1));
+    // Each step says when it was recorded, after it started and before the execution ended.
+    let ended = record.finished_at.expect("the execution ended");
+    for step in &log {
+        let finished = step
+            .finished_at
+            .expect("a recorded step has its finish time");
+        assert!(step.started_at <= finished, "{step:?}");
+        assert!(finished <= ended, "{step:?} finished after the execution");
+    }
 }
 
 /// Asks for step "a" on its first attempt and "b" on later ones.

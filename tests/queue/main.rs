@@ -2,6 +2,7 @@
 
 mod claims;
 mod completion;
+mod diagnostics;
 mod exactly_once;
 mod failures;
 mod idempotency;

@@ -203,6 +203,14 @@ pub struct TaskFilter {
 }
 
 impl TaskFilter {
+    /// Tasks named `name` and with `status`, each when given.
+    pub fn matching(name: Option<&str>, status: Option<TaskStatus>) -> Self {
+        TaskFilter {
+            name: name.map(str::to_owned),
+            status,
+        }
+    }
+
     /// Only tasks named `name`.
     pub fn name(self, name: impl Into<String>) -> Self {
         TaskFilter {

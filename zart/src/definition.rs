@@ -50,7 +50,7 @@ pub trait TaskDefinition: Send + Sync + 'static {
     /// What a run is started with.
     type Input: TaskInput;
     /// What the run returns on success: its result (read back by [`Handle::wait`] through
-    /// [`TaskResult`]), or [`OnComplete`](crate::OnComplete) for a task that schedules
+    /// [`TaskResult`]), or [`OnComplete`](crate::scheduler::OnComplete) for a task that schedules
     /// follow-ups.
     type Output: Send + 'static;
 

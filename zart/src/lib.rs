@@ -31,7 +31,7 @@
 //! Everything the macros generate can be written by hand against the traits, in the style
 //! of Zart's earlier documents: [`scheduler`] holds the queue without durable machinery
 //! ([`ScheduledTask`](scheduler::ScheduledTask), [`Worker`](scheduler::Worker),
-//! [`TaskScheduler`](scheduler::TaskScheduler)), [`durable`] the durable executions,
+//! [`TaskScheduler`](scheduler::TaskScheduler)), [`durable`](mod@durable) the durable executions,
 //! [`recurring`](mod@recurring) the schedules, [`postgres`] the PostgreSQL store, and
 //! [`store`] the contract every store implements.
 #![warn(missing_docs)]

@@ -11,11 +11,11 @@ use crate::error::RegistryError;
 use crate::inject::States;
 use crate::task::ScheduledTask;
 
-/// The handlers a [`Worker`](crate::Worker) runs, by task name.
+/// The handlers a [`Worker`](crate::scheduler::Worker) runs, by task name.
 ///
 /// [`register`](Self::register) chains and never fails on the spot: a registration the
 /// registry refuses (an empty name, a second handler for one name) is kept, and the worker
-/// refuses to start with it ([`Worker::run`](crate::Worker::run) returns
+/// refuses to start with it ([`Worker::run`](crate::scheduler::Worker::run) returns
 /// [`Error::Registry`](crate::Error::Registry)). [`try_register`](Self::try_register)
 /// reports the same mistakes at once.
 ///
@@ -129,7 +129,7 @@ impl TaskRegistry {
 
     /// Puts the task registered as `task_name` in `queue` (every task starts in
     /// [`DEFAULT_QUEUE`]). A worker told to serve some queues only
-    /// ([`WorkerConfig::queues`](crate::WorkerConfig::queues)) claims only their tasks.
+    /// ([`WorkerConfig::queues`](crate::scheduler::WorkerConfig::queues)) claims only their tasks.
     ///
     /// ```
     /// # use zart::prelude::async_trait;

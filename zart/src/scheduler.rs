@@ -142,13 +142,7 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
         status: Option<TaskStatus>,
         limit: usize,
     ) -> Result<Vec<TaskRecord>> {
-        let mut filter = TaskFilter::default();
-        if let Some(name) = task_name {
-            filter = filter.name(name);
-        }
-        if let Some(status) = status {
-            filter = filter.status(status);
-        }
+        let filter = TaskFilter::matching(task_name, status);
         Ok(self.queue().tasks(&filter, limit).await?)
     }
 

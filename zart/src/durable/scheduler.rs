@@ -97,13 +97,7 @@ impl DurableScheduler {
         status: Option<TaskStatus>,
         limit: usize,
     ) -> Result<Vec<TaskRecord>> {
-        let mut filter = TaskFilter::default();
-        if let Some(name) = name {
-            filter = filter.name(name);
-        }
-        if let Some(status) = status {
-            filter = filter.status(status);
-        }
+        let filter = TaskFilter::matching(name, status);
         Ok(self.store.tasks(&filter, limit).await?)
     }
 

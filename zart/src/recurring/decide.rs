@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{MissedRunPolicy, OverlapPolicy, RecurringTask, ScheduleState};
+use super::{MissedRunPolicy, OverlapPolicy, ScheduleInfo, ScheduleState};
 use zart_schedule::Schedule;
 
 /// Most due slots one tick looks at one by one; past that, the older ones are dropped
@@ -13,18 +13,12 @@ const MAX_DUE_SLOTS: usize = 1000;
 /// Most skipped slots one tick records in the history.
 const MAX_RECORDED_SKIPS: usize = 100;
 
-/// What a tick knows.
+/// What a tick knows: its schedule as stored (its `next_slot` is the slot the tick was
+/// scheduled for, `None` while a fixed delay waits for its run), the schedule's runs that
+/// are pending or running, and the time.
 #[derive(Clone, Debug)]
-pub(crate) struct TickInput<'a> {
-    pub task: &'a RecurringTask,
-    pub state: ScheduleState,
-    /// Runs started so far: the next run's number.
-    pub occurrence: u64,
-    /// The slot the tick was scheduled for; `None` while a fixed delay waits for its run.
-    pub next_slot: Option<DateTime<Utc>>,
-    pub buffered_slot: Option<DateTime<Utc>>,
-    pub trigger_requested: bool,
-    pub last_finished_at: Option<DateTime<Utc>>,
+pub(crate) struct TickInput {
+    pub schedule: ScheduleInfo,
     /// Ids of the schedule's runs that are pending or running.
     pub active_runs: Vec<String>,
     pub now: DateTime<Utc>,
@@ -125,20 +119,21 @@ enum Kind {
     Manual,
 }
 
-pub(crate) fn plan_tick(input: &TickInput<'_>) -> TickPlan {
-    let task = input.task;
+pub(crate) fn plan_tick(input: &TickInput) -> TickPlan {
+    let schedule = &input.schedule;
+    let task = &schedule.task;
     let now = input.now;
     let mut plan = TickPlan {
         slots: Vec::new(),
         cancel: Vec::new(),
-        occurrence: input.occurrence,
-        next_slot: input.next_slot,
-        buffered_slot: input.buffered_slot,
-        state: input.state,
+        occurrence: schedule.occurrence,
+        next_slot: schedule.next_slot,
+        buffered_slot: schedule.buffered_slot,
+        state: schedule.state,
         tick: NextTick::Done,
         unrecorded_skips: 0,
     };
-    match input.state {
+    match schedule.state {
         ScheduleState::Active => {}
         ScheduleState::Paused => {
             plan.tick = NextTick::Wait {
@@ -151,7 +146,7 @@ pub(crate) fn plan_tick(input: &TickInput<'_>) -> TickPlan {
 
     let mut active = input.active_runs.len();
     let mut candidates: Vec<(DateTime<Utc>, Kind)> = Vec::new();
-    if let Some(buffered) = input.buffered_slot.filter(|_| active == 0) {
+    if let Some(buffered) = schedule.buffered_slot.filter(|_| active == 0) {
         candidates.push((buffered, Kind::Buffered));
         plan.buffered_slot = None;
     }
@@ -162,8 +157,8 @@ pub(crate) fn plan_tick(input: &TickInput<'_>) -> TickPlan {
     let mut last_due = None;
     if let Some(delay) = fixed_delay {
         if active == 0 {
-            let slot = input.next_slot.or_else(|| {
-                let since = input.last_finished_at.unwrap_or(now);
+            let slot = schedule.next_slot.or_else(|| {
+                let since = schedule.last_finished_at.unwrap_or(now);
                 since.checked_add_signed(chrono::Duration::from_std(delay).ok()?)
             });
             plan.next_slot = slot;
@@ -172,7 +167,7 @@ pub(crate) fn plan_tick(input: &TickInput<'_>) -> TickPlan {
                 plan.next_slot = None;
             }
         }
-    } else if let Some(first) = input.next_slot.filter(|slot| *slot <= now) {
+    } else if let Some(first) = schedule.next_slot.filter(|slot| *slot <= now) {
         let mut due = vec![first];
         due.extend(task.schedule.slots_between(first, now, MAX_DUE_SLOTS));
         let mut dropped = 0;
@@ -217,7 +212,7 @@ pub(crate) fn plan_tick(input: &TickInput<'_>) -> TickPlan {
             candidates.push((latest, Kind::Current));
         }
     }
-    if input.trigger_requested {
+    if schedule.trigger_requested {
         candidates.push((now, Kind::Manual));
     }
 

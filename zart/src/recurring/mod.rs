@@ -1,8 +1,8 @@
-//! Recurring tasks: a [`Schedule`] that starts a task at each slot, shared by any number of
+//! Recurring tasks: a [`Schedule`](crate::schedule::Schedule) that starts a task at each slot, shared by any number of
 //! workers.
 //!
 //! A recurring task is declared in code ([`RecurringTask`]) and registered with the
-//! worker's [`TaskRegistry`](crate::TaskRegistry); each worker upserts the declaration when
+//! worker's [`TaskRegistry`](crate::scheduler::TaskRegistry); each worker upserts the declaration when
 //! it starts. The store keeps one row per schedule and one *tick* task, due at the next
 //! slot. The tick is claimed like any task, so exactly one worker handles each slot: it
 //! decides, in one transaction, what the slot becomes (a run, a catch-up run, a buffered
@@ -18,7 +18,7 @@
 //! - **Overlap**: a slot that wants to start while an earlier run of the schedule is still
 //!   pending or running follows the [`OverlapPolicy`]. Missed slots replayed by
 //!   [`MissedRunPolicy::ReplayAll`] obey it too.
-//! - **Time window**: a run that would start outside the [`TimeWindow`] (checked at the
+//! - **Time window**: a run that would start outside the [`TimeWindow`](crate::schedule::TimeWindow) (checked at the
 //!   moment of starting) is skipped with reason `outside_time_window`.
 //! - **`max_runs`** counts runs started (catch-up and manual ones included), not slots:
 //!   skipped slots do not count. `0` never runs.

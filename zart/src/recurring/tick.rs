@@ -50,18 +50,13 @@ pub(crate) async fn fire_tick(
             state: ScheduleState::Finished,
         }));
     };
-    let active_runs = work.active_runs(schedule_id).await?;
-    let plan = plan_tick(&TickInput {
-        task: &current.task,
-        state: current.state,
-        occurrence: current.occurrence,
-        next_slot: current.next_slot,
-        buffered_slot: current.buffered_slot,
-        trigger_requested: current.trigger_requested,
-        last_finished_at: current.last_finished_at,
-        active_runs,
+    let input = TickInput {
+        active_runs: work.active_runs(schedule_id).await?,
+        schedule: current,
         now,
-    });
+    };
+    let plan = plan_tick(&input);
+    let current = input.schedule;
 
     work.cancel_runs(&plan.cancel).await?;
     let timezone = current.task.schedule.timezone().name().to_owned();

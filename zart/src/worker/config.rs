@@ -8,7 +8,7 @@ use zart_core::schedules::TICK_TASK;
 use crate::error::ConfigError;
 use crate::registry::TaskRegistry;
 
-/// How a [`Worker`](crate::Worker) claims, runs and guards tasks.
+/// How a [`Worker`](crate::scheduler::Worker) claims, runs and guards tasks.
 ///
 /// ```
 /// use std::time::Duration;

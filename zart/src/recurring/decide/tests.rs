@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 
 use super::*;
+use crate::recurring::RecurringTask;
 use zart_schedule::TimeWindow;
 
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
@@ -19,15 +20,17 @@ fn hourly() -> RecurringTask {
     RecurringTask::new("report", "make-report", schedule)
 }
 
-fn input(task: &RecurringTask, next_slot: DateTime<Utc>, now: DateTime<Utc>) -> TickInput<'_> {
+fn input(task: &RecurringTask, next_slot: DateTime<Utc>, now: DateTime<Utc>) -> TickInput {
     TickInput {
-        task,
-        state: ScheduleState::Active,
-        occurrence: 0,
-        next_slot: Some(next_slot),
-        buffered_slot: None,
-        trigger_requested: false,
-        last_finished_at: None,
+        schedule: ScheduleInfo {
+            task: task.clone(),
+            state: ScheduleState::Active,
+            occurrence: 0,
+            next_slot: Some(next_slot),
+            buffered_slot: None,
+            trigger_requested: false,
+            last_finished_at: None,
+        },
         active_runs: Vec::new(),
         now,
     }
@@ -148,7 +151,7 @@ fn overlap_policies() {
     let running = |task: &RecurringTask| {
         let mut input = input(task, at(2, 0, 0), at(2, 0, 0));
         input.active_runs = vec!["report-0".into()];
-        input.occurrence = 1;
+        input.schedule.occurrence = 1;
         plan_tick(&input)
     };
     let skip = running(&hourly());
@@ -185,8 +188,8 @@ fn buffer_one_keeps_one_pending_run_and_starts_it_when_the_running_one_ends() {
     // 03:00, the 01:00 run still running, the 02:00 slot already buffered.
     let mut still_running = input(&task, at(3, 0, 0), at(3, 0, 0));
     still_running.active_runs = vec!["report-0".into()];
-    still_running.occurrence = 1;
-    still_running.buffered_slot = Some(at(2, 0, 0));
+    still_running.schedule.occurrence = 1;
+    still_running.schedule.buffered_slot = Some(at(2, 0, 0));
     let plan = plan_tick(&still_running);
     assert_eq!(
         plan.slots,
@@ -197,8 +200,8 @@ fn buffer_one_keeps_one_pending_run_and_starts_it_when_the_running_one_ends() {
 
     // 03:20: the run ended and woke the tick early; the buffered run starts.
     let mut ended = input(&task, at(4, 0, 0), at(3, 20, 0));
-    ended.occurrence = 1;
-    ended.buffered_slot = Some(at(2, 0, 0));
+    ended.schedule.occurrence = 1;
+    ended.schedule.buffered_slot = Some(at(2, 0, 0));
     let plan = plan_tick(&ended);
     assert_eq!(plan.slots, [(at(2, 0, 0), started(1))]);
     assert_eq!(plan.buffered_slot, None);
@@ -229,7 +232,7 @@ fn runs_outside_the_time_window_are_skipped() {
 fn max_runs_counts_runs_started_and_then_finishes_the_schedule() {
     let task = hourly().max_runs(2).overlap(OverlapPolicy::AlwaysStart);
     let mut second = input(&task, at(2, 0, 0), at(2, 0, 0));
-    second.occurrence = 1;
+    second.schedule.occurrence = 1;
     let plan = plan_tick(&second);
     assert_eq!(plan.slots, [(at(2, 0, 0), started(1))]);
     assert_eq!(plan.state, ScheduleState::Finished);
@@ -264,9 +267,9 @@ fn fixed_delays_wait_for_the_run_and_count_from_its_end() {
 
     // The run took 25 minutes; its end woke the tick.
     let mut woken = input(&task, at(1, 0, 0), at(1, 25, 0));
-    woken.next_slot = None;
-    woken.occurrence = 1;
-    woken.last_finished_at = Some(at(1, 25, 0));
+    woken.schedule.next_slot = None;
+    woken.schedule.occurrence = 1;
+    woken.schedule.last_finished_at = Some(at(1, 25, 0));
     let plan = plan_tick(&woken);
     assert!(plan.slots.is_empty());
     assert_eq!(
@@ -276,7 +279,7 @@ fn fixed_delays_wait_for_the_run_and_count_from_its_end() {
     );
 
     let mut due_now = input(&task, at(1, 35, 0), at(1, 35, 2));
-    due_now.occurrence = 1;
+    due_now.schedule.occurrence = 1;
     let plan = plan_tick(&due_now);
     assert_eq!(plan.slots, [(at(1, 35, 0), started(1))]);
 }
@@ -294,7 +297,7 @@ fn at_times_finish_when_used_up() {
 fn a_manual_trigger_runs_now_and_obeys_the_overlap_policy() {
     let task = hourly();
     let mut trigger = input(&task, at(2, 0, 0), at(1, 17, 0));
-    trigger.trigger_requested = true;
+    trigger.schedule.trigger_requested = true;
     let plan = plan_tick(&trigger);
     assert_eq!(
         plan.slots,
@@ -325,7 +328,7 @@ fn a_manual_trigger_runs_now_and_obeys_the_overlap_policy() {
 fn a_paused_schedule_parks_its_tick() {
     let task = hourly();
     let mut paused = input(&task, at(1, 0, 0), at(1, 0, 0));
-    paused.state = ScheduleState::Paused;
+    paused.schedule.state = ScheduleState::Paused;
     let plan = plan_tick(&paused);
     assert!(plan.slots.is_empty());
     assert_eq!(

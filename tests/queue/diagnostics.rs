@@ -1,0 +1,181 @@
+//! What a new user hits first, said at once and by name: an unreachable server, tables never
+//! created, a URL no driver takes; and the reads that answer "how many" and "who ran it".
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zart::postgres::{sqlx, PostgresTaskScheduler, TableNames};
+use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
+use zart::store::{ClaimScope, Outcome, OutcomeKind, QueueStore};
+use zart::{Error, Zart};
+use zart_tests::{database_url, TestDb};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_reported_at_once_with_its_address() {
+    // Port 1 on the loopback: nothing listens there, so the connection is refused.
+    let url = "postgres://postgres@127.0.0.1:1/test";
+    let started = Instant::now();
+    let error = PostgresTaskScheduler::connect(url)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "reported after {:?}, not at once",
+        started.elapsed()
+    );
+    assert!(error.contains("127.0.0.1:1"), "{error}");
+    assert!(!error.contains("PoolTimedOut"), "{error}");
+
+    let through_the_client = Zart::connect(url).await.err().map(|e| e.to_string());
+    assert!(
+        through_the_client
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot connect to PostgreSQL at 127.0.0.1:1")),
+        "{through_the_client:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_never_created_say_to_migrate_naming_where_they_were_looked_for() {
+    let pool = sqlx::PgPool::connect(&database_url())
+        .await
+        .expect("PostgreSQL is reachable");
+    let schema = format!("zt_never_{}", std::process::id());
+    let names = TableNames::with_prefix("app_")
+        .and_then(|n| n.with_schema(&schema))
+        .expect("valid names");
+    let store = PostgresTaskScheduler::with_table_names(pool, names);
+    let error = store
+        .schedule_now("t-1", "noop", json!(null))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("migrate()"), "{error}");
+    assert!(error.contains(&schema), "names the schema: {error}");
+    assert!(error.contains("\"app_\""), "names the prefix: {error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_the_sqlx_zart_reexports_builds_a_store() {
+    // Built only through `zart::postgres::sqlx`: the version the driver takes.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&database_url())
+        .await
+        .expect("PostgreSQL is reachable");
+    let db = TestDb::new().await;
+    let store = PostgresTaskScheduler::with_table_names(pool, db.scheduler.table_names().clone());
+    store
+        .migrate()
+        .await
+        .expect("already migrated: nothing to do");
+    store
+        .schedule_now("from-own-pool", "noop", json!(1))
+        .await
+        .expect("scheduled");
+    assert_eq!(db.task("from-own-pool").await.data, json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_no_driver_takes_is_refused_without_its_password() {
+    let error = Zart::connect("mysql://app:s3cret@db.internal/app").await;
+    match error {
+        Err(Error::UnsupportedUrl { url, reason }) => {
+            assert_eq!(url, "mysql://app:***@db.internal/app");
+            assert!(reason.contains("postgres://"), "{reason}");
+        }
+        other => panic!("expected UnsupportedUrl, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_counted_by_name_and_status_without_zart_s_own() {
+    let db = TestDb::new().await;
+    for i in 0..3 {
+        db.scheduler
+            .schedule_now(&format!("a-{i}"), "alpha", json!(i))
+            .await
+            .expect("scheduled");
+    }
+    db.scheduler
+        .schedule_now("b-0", "beta", json!(0))
+        .await
+        .expect("scheduled");
+    db.schedules()
+        .register(&zart::recurring::RecurringTask::new(
+            "tick-owner",
+            "alpha",
+            zart::schedule::Schedule::every(Duration::from_secs(3600)).expect("interval"),
+        ))
+        .await
+        .expect("a schedule and its tick");
+    db.scheduler.cancel("a-2").await.expect("cancel");
+
+    let count = |filter: TaskFilter| {
+        let scheduler = db.scheduler.clone();
+        async move { scheduler.count_tasks(&filter).await.expect("count") }
+    };
+    assert_eq!(
+        count(TaskFilter::default()).await,
+        4,
+        "the tick is not counted"
+    );
+    assert_eq!(count(TaskFilter::default().name("alpha")).await, 3);
+    assert_eq!(
+        count(TaskFilter::default().status(TaskStatus::Pending)).await,
+        3
+    );
+    assert_eq!(
+        count(
+            TaskFilter::default()
+                .name("alpha")
+                .status(TaskStatus::Cancelled)
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_task_shows_its_lease_and_an_ended_one_its_last_worker() {
+    let db = TestDb::new().await;
+    db.scheduler
+        .schedule_now("job", "noop", json!(null))
+        .await
+        .expect("scheduled");
+    let before = chrono::Utc::now();
+    let claimed = db
+        .scheduler
+        .claim(
+            "worker-7",
+            1,
+            Duration::from_secs(30),
+            &ClaimScope::default(),
+        )
+        .await
+        .expect("claimed");
+    let running = db.task("job").await;
+    assert_eq!(running.worker_id.as_deref(), Some("worker-7"));
+    assert_eq!(running.last_worker_id.as_deref(), Some("worker-7"));
+    let expires = running
+        .lease_expires_at
+        .expect("a running task has a lease");
+    assert!(
+        expires > before + chrono::Duration::seconds(25)
+            && expires < chrono::Utc::now() + chrono::Duration::seconds(31),
+        "the lease runs 30 s from the claim: {expires}"
+    );
+
+    let outcome = Outcome {
+        lease: claimed[0].lease.clone(),
+        kind: OutcomeKind::Completed { result: None },
+    };
+    db.scheduler.finish(&[outcome]).await.expect("finished");
+    let ended = db.task("job").await;
+    assert_eq!(ended.worker_id, None);
+    assert_eq!(ended.lease_expires_at, None);
+    assert_eq!(ended.last_worker_id.as_deref(), Some("worker-7"));
+}
