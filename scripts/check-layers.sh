@@ -42,5 +42,24 @@ if hits=$(grep -rnE "$face" "${engine[@]}" | grep -vE '^[^:]+:[0-9]+:\s*//'); th
   echo "$hits" >&2
 fi
 
+# The root of zart holds the few names nearly every program needs: the names its `pub use`
+# lines export (the prelude module aside) stay at 25 or fewer.
+root_names=$(awk '
+  /^pub mod prelude/ { exit }
+  /^pub use / { statement = ""; collecting = 1 }
+  collecting { statement = statement $0 }
+  collecting && /;/ {
+    collecting = 0
+    sub(/^pub use /, "", statement); sub(/;.*/, "", statement)
+    if (statement ~ /\{/) { sub(/^[^{]*\{/, "", statement); sub(/\}.*/, "", statement) }
+    else { sub(/.* as /, "", statement); sub(/.*::/, "", statement) }
+    n = split(statement, names, ",")
+    for (i = 1; i <= n; i++) { gsub(/[ \t]/, "", names[i]); if (names[i] != "") print names[i] }
+  }' zart/src/lib.rs)
+count=$(grep -c . <<<"$root_names")
+if [ "$count" -gt 25 ]; then
+  fail "the root of zart exports $count names (at most 25): $(tr '\n' ' ' <<<"$root_names")"
+fi
+
 if [ "$failed" -ne 0 ]; then exit 1; fi
-echo "layer check: the crates and zart's modules keep their layers"
+echo "layer check: the crates and zart's modules keep their layers; zart's root exports $count names"
