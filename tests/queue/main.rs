@@ -1,6 +1,5 @@
 //! The task queue against a real PostgreSQL: each test in its own schema.
 
-mod claims;
 mod completion;
 mod diagnostics;
 mod exactly_once;

@@ -1,8 +1,12 @@
+//! Lease rescue as workers live it: the maintenance loop, heartbeats, and the lock that lets
+//! one pass run at a time. What a store does with expired leases is the conformance suite's
+//! (`zart-store-tests`).
+
 use std::time::Duration;
 
 use serde_json::json;
 use zart::scheduler::{TaskScheduler, TaskStatus};
-use zart::store::{ClaimScope, Lease, Outcome, OutcomeKind, QueueStore, Store};
+use zart::store::{ClaimScope, Lease, QueueStore};
 use zart_tests::TestDb;
 
 /// Schedules task `id` and lets `worker` claim it with `lease`.
@@ -28,149 +32,6 @@ async fn expire_leases(db: &TestDb) {
     .execute(&db.pool)
     .await
     .expect("expire leases");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_whose_lease_was_rescued_cannot_overwrite_the_new_owner() {
-    let db = TestDb::new().await;
-    let old = claimed(&db, "job", "old", Duration::from_secs(30)).await;
-
-    expire_leases(&db).await;
-    let report = db
-        .scheduler
-        .rescue_expired(3)
-        .await
-        .expect("rescue")
-        .expect("lock free");
-    assert_eq!(report.requeued, vec!["job".to_owned()]);
-
-    let new = db
-        .scheduler
-        .claim("new", 1, Duration::from_secs(30), &ClaimScope::default())
-        .await
-        .expect("claimed");
-    let new = new[0].lease.clone();
-    assert!(
-        new.token > old.token,
-        "every claim takes a fresh fencing token"
-    );
-
-    // The old owner finishes late: every kind of write it could make is refused.
-    let late = |kind| Outcome {
-        lease: old.clone(),
-        kind,
-    };
-    for kind in [
-        OutcomeKind::Completed {
-            result: Some(json!("old")),
-        },
-        OutcomeKind::Failed {
-            error: "old".into(),
-        },
-        OutcomeKind::Retry {
-            error: "old".into(),
-            run_at: chrono::Utc::now(),
-        },
-    ] {
-        let stored = db.scheduler.finish(&[late(kind)]).await.expect("finish");
-        assert!(stored.is_empty(), "a stale token must not write");
-    }
-    let mut work = db.scheduler.begin().await.expect("begin");
-    let completed = work.complete(&old, None).await.expect("complete");
-    assert_eq!(completed, None, "a stale token must not complete the task");
-    drop(work);
-    assert!(db
-        .scheduler
-        .release(std::slice::from_ref(&old))
-        .await
-        .expect("release")
-        .is_empty());
-
-    let record = db.task("job").await;
-    assert_eq!(record.status, TaskStatus::Running);
-    assert_eq!(record.worker_id.as_deref(), Some("new"));
-
-    let stored = db
-        .scheduler
-        .finish(&[Outcome {
-            lease: new,
-            kind: OutcomeKind::Completed {
-                result: Some(json!("new")),
-            },
-        }])
-        .await
-        .expect("finish");
-    assert_eq!(stored, vec!["job".to_owned()]);
-    let record = db.task("job").await;
-    assert_eq!(record.status, TaskStatus::Completed);
-    assert_eq!(record.result, Some(json!("new")));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_leases_are_not_rescued() {
-    let db = TestDb::new().await;
-    claimed(&db, "job", "w", Duration::from_secs(30)).await;
-    let report = db
-        .scheduler
-        .rescue_expired(3)
-        .await
-        .expect("rescue")
-        .expect("lock free");
-    assert!(report.requeued.is_empty() && report.dead.is_empty());
-    assert_eq!(db.task("job").await.status, TaskStatus::Running);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_rescued_too_often_is_marked_dead() {
-    let db = TestDb::new().await;
-    db.scheduler
-        .schedule_now("crasher", "noop", json!({}))
-        .await
-        .expect("scheduled");
-    let max_rescues = 2;
-    for round in 1..=max_rescues {
-        let claimed = db
-            .scheduler
-            .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
-            .await
-            .expect("claimed");
-        assert_eq!(
-            claimed.len(),
-            1,
-            "round {round}: the rescued task is claimable again"
-        );
-        expire_leases(&db).await;
-        let report = db
-            .scheduler
-            .rescue_expired(max_rescues)
-            .await
-            .expect("rescue")
-            .expect("lock");
-        assert_eq!(report.requeued, vec!["crasher".to_owned()]);
-        assert_eq!(db.task("crasher").await.rescues, round);
-    }
-    db.scheduler
-        .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
-        .await
-        .expect("claimed");
-    expire_leases(&db).await;
-    let report = db
-        .scheduler
-        .rescue_expired(max_rescues)
-        .await
-        .expect("rescue")
-        .expect("lock");
-    assert_eq!(report.dead, vec!["crasher".to_owned()]);
-    let record = db.task("crasher").await;
-    assert_eq!(record.status, TaskStatus::Dead);
-    let error = record.error.unwrap_or_default();
-    assert!(error.contains("marked dead"), "{error}");
-    assert!(db
-        .scheduler
-        .claim("w", 1, Duration::from_secs(30), &ClaimScope::default())
-        .await
-        .expect("claim")
-        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -285,7 +285,7 @@ impl Queries {
                      error = CASE WHEN status = 'running' THEN 'cancelled while running' ELSE error END,
                      cancel_requested = (status = 'running')
                  WHERE task_id = $1 AND status IN ('pending', 'waiting', 'running')
-                   AND task_name NOT LIKE '{reserved}'
+                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
                  RETURNING status"
             )),
             recurring: RecurringQueries::new(names),
@@ -296,7 +296,7 @@ impl Queries {
                         result = NULL, finished_at = NULL, cancel_requested = false,
                         lease_token = t.lease_token + 1
                     WHERE task_id = $1 AND status IN ('completed', 'failed', 'dead', 'cancelled')
-                      AND task_name NOT LIKE '{reserved}'
+                      AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
                     RETURNING task_id, run_at
                  ),
                  forget_steps AS (
@@ -392,7 +392,7 @@ impl Queries {
                  FROM {tasks}
                  WHERE ($1::text IS NULL OR task_name = $1)
                    AND ($2::text IS NULL OR status = $2)
-                   AND task_name NOT LIKE '{reserved}'
+                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
                  ORDER BY created_at DESC, task_id
                  LIMIT $3"
             )),
@@ -400,7 +400,7 @@ impl Queries {
                 "SELECT count(*) FROM {tasks}
                  WHERE ($1::text IS NULL OR task_name = $1)
                    AND ($2::text IS NULL OR status = $2)
-                   AND task_name NOT LIKE '{reserved}'"
+                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'"
             )),
         }
     }
