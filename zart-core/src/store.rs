@@ -55,13 +55,15 @@ use crate::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 #[async_trait]
 pub trait QueueStore: Send + Sync {
     /// Inserts `tasks` in one statement, skipping ids that exist, and in the same
-    /// transaction wakes listening workers. Returns the inserted ids, in input order. Ids
-    /// repeated within `tasks` are inserted once. The engine validates tasks first; the
-    /// store stores what it is given (`recurrence` is not stored).
+    /// transaction wakes listening workers. Returns the inserted ids, in input order. An id
+    /// repeated within `tasks` is inserted once, as its first occurrence. The engine
+    /// validates tasks first; the store stores what it is given (`recurrence` is not
+    /// stored).
     async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>>;
 
-    /// Claims up to `limit` due pending tasks (`run_at <= now`) within `scope`, oldest due
-    /// first, skipping rows other workers hold. Each claimed task becomes running with
+    /// Claims up to `limit` due pending tasks (`run_at <= now`) within `scope`, skipping
+    /// rows other workers hold; when more are due, the oldest due are the ones taken (the
+    /// order of the returned tasks is unspecified). Each claimed task becomes running with
     /// `worker_id`, a lease of `lease`, a fresh token, one more attempt and `started_at`
     /// now; a durable one (named in [`ClaimScope::durable`]) comes with its step log.
     async fn claim(
@@ -78,8 +80,9 @@ pub trait QueueStore: Send + Sync {
 
     /// Stores many outcomes in one statement, each fenced by its lease; each ends its lease.
     /// A task that was asked to stop while it ran ([`cancel_task`](Self::cancel_task)) ends cancelled
-    /// whatever its outcome. Notifies waiters ([`ended`](Self::ended)) if any task ended.
-    /// Returns the ids whose outcome was stored; the others had lost their lease.
+    /// whatever its outcome (its id is returned: the lease held). Notifies waiters
+    /// ([`ended`](Self::ended)) if any task ended. Returns the ids whose outcome was
+    /// stored; the others had lost their lease.
     async fn finish(&self, outcomes: &[Outcome]) -> StoreResult<Vec<String>>;
 
     /// Puts claimed tasks back to pending, due now, without counting the interrupted
@@ -90,7 +93,8 @@ pub trait QueueStore: Send + Sync {
     /// more rescue counted, or are marked dead once they were rescued `max_rescues` times
     /// (recurring ticks are never marked dead: a schedule must not stop because its
     /// workers kept dying). Only one caller at a time runs a pass, across every process
-    /// sharing the store; the others get `None` at once.
+    /// sharing the store: one that finds a pass running gets `None` at once (two passes
+    /// one after the other both run, and each expired task is in one report).
     async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>>;
 
     /// Cancels task `task_id`: one that is pending or waiting ends cancelled at once; one
