@@ -3,7 +3,8 @@
 -- slot; whichever worker claims it decides, in one transaction, what the slot does.
 -- Placeholders: {{tasks}}, {{schedules}}, {{schedule_runs}} (qualified table names),
 -- {{occurrence_finished}} (qualified function name), {{prefix}}, {{tick_id_prefix}} (what a tick's
--- id starts with; the schedule id follows).
+-- id starts with; the schedule id follows), {{wake_on_finish}} (the tick's metadata key that asks
+-- for the wake).
 CREATE TABLE IF NOT EXISTS {{schedules}} (
     schedule_id       text        PRIMARY KEY,
     task_name         text        NOT NULL,
@@ -62,7 +63,7 @@ BEGIN
     SET status = 'pending', run_at = now(), lease_token = lease_token + 1
     WHERE task_id = '{{tick_id_prefix}}' || NEW.schedule_id
       AND status IN ('pending', 'waiting')
-      AND (metadata ->> 'wake_on_finish')::boolean IS TRUE;
+      AND (metadata ->> '{{wake_on_finish}}')::boolean IS TRUE;
     RETURN NULL;
 END
 $$;

@@ -45,15 +45,19 @@ impl PgUnitOfWork {
     }
 }
 
+/// Where a tick keeps [`TickState::wake_on_finish`]: a key of its metadata, read by the
+/// trigger that wakes it (migration 0002 is rendered with this name).
+pub(crate) const WAKE_ON_FINISH: &str = "wake_on_finish";
+
 /// The tick's metadata patch: its wake-on-finish flag and, when given, the occurrence
 /// counter it mirrors (where users of Zart read it: `metadata->>'occurrence'`).
 fn tick_metadata(tick: &TickState) -> Value {
-    match tick.occurrence {
-        Some(occurrence) => {
-            json!({ "occurrence": occurrence, "wake_on_finish": tick.wake_on_finish })
-        }
-        None => json!({ "wake_on_finish": tick.wake_on_finish }),
+    let mut patch = serde_json::Map::new();
+    patch.insert(WAKE_ON_FINISH.to_owned(), json!(tick.wake_on_finish));
+    if let Some(occurrence) = tick.occurrence {
+        patch.insert("occurrence".to_owned(), json!(occurrence));
     }
+    Value::Object(patch)
 }
 
 fn state_names(states: &[ScheduleState]) -> Vec<&'static str> {
