@@ -12,11 +12,11 @@
 //! ```no_run
 //! use zart_postgres::{PostgresTaskScheduler, TableNames};
 //!
-//! # async fn demo() -> Result<(), zart_core::StoreError> {
-//! let pool = zart_postgres::sqlx::PgPool::connect_lazy("postgres://localhost/app")
-//!     .map_err(|e| zart_core::StoreError::new(zart_core::ErrorKind::Rejected, "parsing the URL", e))?;
-//! let scheduler = PostgresTaskScheduler::with_table_names(pool, TableNames::with_prefix("myapp_").unwrap_or_default());
-//! scheduler.migrate().await?;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = zart_postgres::sqlx::PgPool::connect_lazy("postgres://localhost/app")?;
+//! let names = TableNames::with_prefix("myapp_")?; // refused unless a plain identifier
+//! let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
+//! scheduler.migrate().await?; // a store built from a pool touches nothing until asked
 //! # Ok(())
 //! # }
 //! ```

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use zart_core::schedules::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState, TickState};
-use zart_core::store::{Store, UnitOfWork};
+use zart_core::store::Store;
 use zart_core::task::TaskStatus;
 
 use crate::error::{Error, Result};
@@ -113,7 +113,7 @@ pub(crate) async fn stop(store: &dyn Store, schedule_id: &str) -> Result<bool> {
 
 /// See [`Schedules::resume`].
 pub(crate) async fn resume(store: &dyn Store, schedule_id: &str) -> Result<bool> {
-    let mut work: Box<dyn UnitOfWork> = store.begin().await?;
+    let mut work = store.begin().await?;
     let Some(current) = work.lock_schedule(schedule_id).await? else {
         return Ok(false);
     };
