@@ -1,12 +1,27 @@
-//! The store conformance suite, run against PostgreSQL: each case on a schema of its own.
+//! The store conformance suite, run against each driver: each case on a store of its own
+//! (a PostgreSQL schema, a SQLite file).
 
-use std::sync::Arc;
+mod postgres {
+    use std::sync::Arc;
 
-use zart::store::Store;
-use zart_tests::TestDb;
+    use zart::store::Store;
+    use zart_tests::TestDb;
 
-async fn fresh_store() -> Arc<dyn Store> {
-    TestDb::new().await.scheduler
+    async fn fresh_store() -> Arc<dyn Store> {
+        TestDb::new().await.scheduler
+    }
+
+    zart_store_tests::conformance!(fresh_store);
 }
 
-zart_store_tests::conformance!(fresh_store);
+mod sqlite {
+    use std::sync::Arc;
+
+    use zart::store::Store;
+
+    async fn fresh_store() -> Arc<dyn Store> {
+        zart_tests::sqlite_store().await
+    }
+
+    zart_store_tests::conformance!(fresh_store);
+}

@@ -300,3 +300,34 @@ pub fn quick_retry(max_attempts: u32) -> RetryConfig {
         jitter: 0.0,
     }
 }
+
+/// A SQLite database file of its own under the system's temporary folder, for one test.
+/// Files left by earlier runs are removed after an hour.
+pub fn sqlite_test_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("zart-tests");
+    // A missing folder shows up as the store's own error when it opens the file.
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let stale = std::time::SystemTime::now() - Duration::from_secs(STALE_AFTER_SECS as u64);
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < stale);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()))
+}
+
+/// A fresh, migrated SQLite store on a file of its own.
+pub async fn sqlite_store() -> Arc<zart::sqlite::SqliteTaskScheduler> {
+    let options = zart::sqlite::SqliteOptions::file(sqlite_test_file());
+    Arc::new(
+        zart::sqlite::SqliteTaskScheduler::connect_with(options)
+            .await
+            .expect("a SQLite store opens on a fresh file"),
+    )
+}

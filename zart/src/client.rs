@@ -47,25 +47,72 @@ pub struct Zart {
 
 impl Zart {
     /// Connects to the store at `url`, picked by the URL's scheme, and creates or upgrades
-    /// Zart's tables: `postgres://` or `postgresql://` for PostgreSQL (see
-    /// [`PostgresTaskScheduler::connect`](crate::postgres::PostgresTaskScheduler::connect)).
-    /// A server that cannot be reached is reported at once, with its address.
+    /// Zart's tables:
+    ///
+    /// - `sqlite://path/to/file.db`, `sqlite:file.db` or `sqlite::memory:` for the embedded
+    ///   SQLite store (see [`SqliteOptions`](crate::sqlite::SqliteOptions) for its
+    ///   parameters); the file is created if missing;
+    /// - `postgres://` or `postgresql://` for PostgreSQL (see
+    ///   [`PostgresTaskScheduler::connect`](crate::postgres::PostgresTaskScheduler::connect));
+    ///   a server that cannot be reached is reported at once, with its address.
+    ///
+    /// Moving between the two changes only the URL.
     pub async fn connect(url: &str) -> Result<Zart> {
-        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
         match scheme {
+            #[cfg(feature = "postgres")]
             Some("postgres" | "postgresql") => {
                 let store = zart_postgres::PostgresTaskScheduler::connect(url).await?;
                 Ok(Zart::from_backend(&store))
             }
+            #[cfg(feature = "sqlite")]
+            Some("sqlite") => {
+                let store = zart_sqlite::SqliteTaskScheduler::connect(url).await?;
+                Ok(Zart::from_backend(&store))
+            }
+            #[cfg(not(feature = "postgres"))]
+            Some("postgres" | "postgresql") => Err(Error::UnsupportedUrl {
+                url: without_password(url),
+                reason: "PostgreSQL needs zart's `postgres` feature, which is off".to_owned(),
+            }),
+            #[cfg(not(feature = "sqlite"))]
+            Some("sqlite") => Err(Error::UnsupportedUrl {
+                url: without_password(url),
+                reason: "SQLite needs zart's `sqlite` feature, which is off".to_owned(),
+            }),
             _ => Err(Error::UnsupportedUrl {
                 url: without_password(url),
-                reason: "Zart connects to postgres:// (or postgresql://) URLs".to_owned(),
+                reason: "Zart connects to sqlite: and postgres:// (or postgresql://) URLs"
+                    .to_owned(),
             }),
         }
     }
 
-    /// Zart over `store` (a clone of it: stores share their pool). The store must be
-    /// migrated already (a `PostgresTaskScheduler` built from a pool: call `migrate`).
+    /// Connects to `DATABASE_URL` if it is set (and not empty), and otherwise to the SQLite
+    /// file [`DEFAULT_URL`](Self::DEFAULT_URL) names, in the current directory: what lets a
+    /// program run on a machine with no database server and no setting.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> zart::Result<()> {
+    /// let zart = zart::Zart::connect_default().await?; // DATABASE_URL, or ./zart.db
+    /// # let _ = zart;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_default() -> Result<Zart> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => Zart::connect(&url).await,
+            _ => Zart::connect(Zart::DEFAULT_URL).await,
+        }
+    }
+
+    /// The store [`connect_default`](Self::connect_default) uses when `DATABASE_URL` is
+    /// not set: the SQLite file `zart.db` in the current directory.
+    pub const DEFAULT_URL: &'static str = "sqlite://zart.db";
+
+    /// Zart over `store` (a clone of it: stores share their connections). The store must
+    /// be migrated already (a `PostgresTaskScheduler` built from a pool, or a
+    /// `SqliteTaskScheduler` opened with `open`: call `migrate`).
     pub fn from_backend<S: Store + Clone>(store: &S) -> Zart {
         Zart {
             store: Arc::new(store.clone()),

@@ -62,8 +62,11 @@ pub use inject::State;
 pub use recurring::OverlapPolicy;
 pub use worker::WorkerBuilder;
 pub use zart_macros::{durable, recurring, registry, step, task};
+#[cfg(feature = "postgres")]
 pub use zart_postgres as postgres;
 pub use zart_schedule as schedule;
+#[cfg(feature = "sqlite")]
+pub use zart_sqlite as sqlite;
 
 /// The README's examples, compiled as doc tests so that it only says what is true.
 #[doc = include_str!("../../README.md")]

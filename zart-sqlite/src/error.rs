@@ -1,0 +1,66 @@
+//! How SQLite's errors map to the store's [`ErrorKind`]s.
+
+use rusqlite::ErrorCode;
+use zart_core::{ErrorKind, StoreError};
+
+/// The kind of a driver error: whether trying again may help, and if not, why.
+pub(crate) fn classify(error: &rusqlite::Error) -> ErrorKind {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::OutOfMemory
+            | ErrorCode::CannotOpen
+            | ErrorCode::FileLockingProtocolFailed => ErrorKind::Transient,
+            ErrorCode::ConstraintViolation => ErrorKind::Conflict,
+            _ => ErrorKind::Rejected,
+        },
+        rusqlite::Error::QueryReturnedNoRows => ErrorKind::NotFound,
+        _ => ErrorKind::Rejected,
+    }
+}
+
+/// Whether `error` says another connection holds a lock this one needs.
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Zart's tables are not in the database: said with what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("Zart's tables are missing ({source}; looked in {place}): run `migrate()` on the store first (`Zart::connect` and `SqliteTaskScheduler::connect` do)")]
+struct NotMigrated {
+    place: String,
+    source: rusqlite::Error,
+}
+
+/// The store error for `error`, raised while doing `context` on the tables at `place`.
+pub(crate) fn store_error(
+    place: &str,
+    context: &'static str,
+    error: rusqlite::Error,
+) -> StoreError {
+    let missing = matches!(&error, rusqlite::Error::SqliteFailure(_, Some(message)) if message.starts_with("no such table"));
+    if missing {
+        let place = place.to_owned();
+        return StoreError::new(
+            ErrorKind::Rejected,
+            context,
+            NotMigrated {
+                place,
+                source: error,
+            },
+        );
+    }
+    StoreError::new(classify(&error), context, error)
+}
+
+/// A value read back that is not what Zart wrote.
+pub(crate) fn corrupt(column: usize, detail: impl Into<String>) -> rusqlite::Error {
+    let detail: String = detail.into();
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, detail.into())
+}

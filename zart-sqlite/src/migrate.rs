@@ -1,0 +1,91 @@
+//! The embedded migrations and the runner that applies them.
+//!
+//! The SQL lives in the workspace's `migrations/sqlite/` folder (packaged with this crate
+//! as `migrations/`) with `{{prefix}}`-style placeholders, rendered for the store's table
+//! prefix; names the engine owns (a tick's id prefix) come from the constants of
+//! `zart-core`, so that they are written once.
+
+use zart_core::schedules::{TICK_ID_PREFIX, TICK_TASK};
+use zart_core::StoreResult;
+
+use crate::codec::NOW;
+use crate::db::Db;
+use crate::unit_of_work::WAKE_ON_FINISH;
+
+/// One embedded migration.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "schema",
+    sql: include_str!("../migrations/0001_schema.sql"),
+}];
+
+/// Applies the migrations the tables of `prefix` have not seen yet, in one write
+/// transaction: safe to call twice, and from several processes at once (the second waits
+/// for the first's lock, then finds nothing to do).
+pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
+    let applied = db
+        .write("applying migrations", |conn| {
+            conn.execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS \"{prefix}migrations\" (
+                    version    INTEGER PRIMARY KEY,
+                    name       TEXT    NOT NULL,
+                    applied_at INTEGER NOT NULL
+                 )"
+            ))?;
+            let done: Vec<i64> = conn
+                .prepare(&format!("SELECT version FROM \"{prefix}migrations\""))?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut applied = Vec::new();
+            for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+                conn.execute_batch(&render(migration.sql, prefix))?;
+                conn.execute(
+                    &format!("INSERT INTO \"{prefix}migrations\" (version, name, applied_at) VALUES (?1, ?2, {NOW})"),
+                    (migration.version, migration.name),
+                )?;
+                applied.push(migration);
+            }
+            Ok(applied)
+        })
+        .await?;
+    for migration in applied {
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
+    }
+    Ok(())
+}
+
+/// A migration's SQL for the tables of `prefix`.
+fn render(sql: &str, prefix: &str) -> String {
+    sql.replace("{{prefix}}", prefix)
+        .replace("{{now}}", NOW)
+        .replace("{{tick_task}}", TICK_TASK)
+        .replace("{{tick_id_prefix}}", TICK_ID_PREFIX)
+        .replace("{{wake_on_finish}}", WAKE_ON_FINISH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_rendered() {
+        for migration in MIGRATIONS {
+            let sql = render(migration.sql, "p_");
+            assert!(
+                !sql.contains("{{"),
+                "migration {} keeps a placeholder",
+                migration.name
+            );
+        }
+    }
+}

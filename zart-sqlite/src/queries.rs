@@ -1,0 +1,373 @@
+//! Every SQL statement the SQLite driver runs, rendered once for its table prefix.
+//!
+//! Statements are prepared on first use and kept in the connection's statement cache.
+//! Batches run one cached statement per row inside one transaction: in SQLite a statement
+//! costs a few microseconds, no round trip, so a batch is cheap without array parameters.
+
+use zart_core::schedules::TICK_TASK;
+use zart_core::task::RESERVED_PREFIX;
+
+use crate::codec::NOW;
+
+/// The columns of a [`TaskRecord`](zart_core::task::TaskRecord), in the order
+/// `queue::task_record` reads them.
+const RECORD: &str = "task_id, task_name, status, run_at, data, metadata, attempts, rescues,
+    worker_id, lease_expires_at, last_worker_id, result, error, created_at, started_at,
+    finished_at";
+
+/// Ends a lease: clears the holder and makes its token stale.
+const END_LEASE: &str = "worker_id = NULL, lease_expires_at = NULL, lease_token = lease_token + 1";
+
+/// A condition: `column` is none of Zart's own ids or names. Compared exactly (SQLite's
+/// `LIKE` ignores case).
+fn not_reserved(column: &str) -> String {
+    format!(
+        "substr({column}, 1, {}) <> '{RESERVED_PREFIX}'",
+        RESERVED_PREFIX.len()
+    )
+}
+
+/// The driver's statements for one table prefix.
+#[derive(Debug)]
+pub(crate) struct Queries {
+    /// `?1` id, `?2` name, `?3` run_at, `?4` data, `?5` metadata, `?6` schedule id.
+    /// Returns the id if inserted.
+    pub insert: String,
+    /// `?1` worker, `?2` lease ms, `?3` limit. Any name.
+    pub claim_any: String,
+    /// As `claim_any`, `?4` a JSON array of the names that may be claimed.
+    pub claim_names: String,
+    /// `?1` worker, `?2` lease ms.
+    pub heartbeat: String,
+    /// `?1` id, `?2` token, `?3` status (or `suspended`), `?4` result, `?5` error,
+    /// `?6` run_at override. Returns the status, run_at and whether an end effect may
+    /// have woken another task.
+    pub finish: String,
+    /// `?1` id, `?2` token, `?3` result. Returns the status it ended with.
+    pub complete: String,
+    /// `?1` id, `?2` token.
+    pub release: String,
+    /// `?1` max rescues. Returns id, status and whether an end effect may have woken
+    /// another task.
+    pub rescue: String,
+    /// `?1` id. Returns the status (`cancelled`, or `running` for a stop request).
+    pub cancel: String,
+    /// `?1` id. Returns the id if it was put back.
+    pub rerun: String,
+    /// `?1` id.
+    pub forget_steps: String,
+    /// `?1` id.
+    pub forget_events: String,
+    /// `?1` id.
+    pub get: String,
+    /// `?1` name or null, `?2` status or null, `?3` limit.
+    pub list: String,
+    /// `?1` name or null, `?2` status or null.
+    pub count: String,
+    /// The earliest due instant of a pending task.
+    pub next_due: String,
+    /// `?1` task id.
+    pub load_steps: String,
+    /// `?1` task id. Its lease token and stop request.
+    pub step_fence: String,
+    /// `?1`..`?8`: task id, seq, name, occurrence, status, output, error, attempts,
+    /// `?9` started_at. Returns the seq if written.
+    pub save_step: String,
+    /// `?1` child id, `?2` name, `?3` input, `?4` parent.
+    pub start_child: String,
+    /// `?1` task id, `?2` name, `?3` index.
+    pub find_event: String,
+    /// `?1` task id, `?2` name, `?3` payload.
+    pub send_event: String,
+    /// `?1` task id. Makes a suspended execution due now; returns a row if it did.
+    pub wake_suspended: String,
+    pub schedules: ScheduleQueries,
+}
+
+/// The statements behind recurring schedules.
+#[derive(Debug)]
+pub(crate) struct ScheduleQueries {
+    /// `?1` schedule id.
+    pub select: String,
+    /// `?1`..`?12`: id, task name, schedule, data, template, missed, overlap, window,
+    /// max runs, grace ms, state, next slot. Skips an existing id.
+    pub insert: String,
+    /// `?1`..`?10` as in `insert`.
+    pub update_definition: String,
+    /// `?1` id, `?2` next slot.
+    pub update_next_slot: String,
+    /// `?1` id, `?2` occurrence, `?3` next slot, `?4` buffered slot, `?5` state.
+    pub after_tick: String,
+    /// `?1` id, `?2` JSON array of from-states, `?3` to-state.
+    pub change_state: String,
+    /// `?1` id.
+    pub request_trigger: String,
+    /// `?1` schedule id.
+    pub active_runs: String,
+    /// `?1` run id.
+    pub cancel_run: String,
+    /// `?1` schedule id, `?2` slot, `?3` decision, `?4` reason, `?5` occurrence,
+    /// `?6` task id, `?7` catch-up.
+    pub record: String,
+    /// `?1` schedule id, `?2` how many to keep.
+    pub prune: String,
+    /// `?1` schedule id, `?2` limit.
+    pub history: String,
+    /// `?1` tick id, `?2` status, `?3` run_at, `?4` metadata patch. Returns the status
+    /// and run_at unless a worker is running the tick.
+    pub set_tick: String,
+    /// `?1` tick id, `?2` token, `?3` status, `?4` run_at, `?5` metadata patch. Fenced.
+    pub end_tick: String,
+}
+
+impl Queries {
+    pub(crate) fn new(prefix: &str) -> Self {
+        let tasks = format!("\"{prefix}tasks\"");
+        let steps = format!("\"{prefix}steps\"");
+        let events = format!("\"{prefix}events\"");
+        let listed = format!(
+            "{} AND {}",
+            not_reserved("task_name"),
+            not_reserved("task_id")
+        );
+        // Whether a task's end may have woken another (its schedule's tick, its parent).
+        let wakes_another = "(schedule_id IS NOT NULL OR parent_id IS NOT NULL)";
+        let claim = |names: &str| {
+            format!(
+                "UPDATE {tasks}
+                 SET status = 'running', worker_id = ?1, last_worker_id = ?1,
+                     lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
+                     attempts = attempts + 1, started_at = {NOW}
+                 WHERE task_id IN (
+                     SELECT task_id FROM {tasks}
+                     WHERE status = 'pending' AND run_at <= {NOW} {names}
+                     ORDER BY run_at LIMIT ?3
+                 )
+                 RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts, created_at"
+            )
+        };
+        Queries {
+            insert: format!(
+                "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (task_id) DO NOTHING
+                 RETURNING task_id"
+            ),
+            claim_any: claim(""),
+            claim_names: claim("AND task_name IN (SELECT value FROM json_each(?4))"),
+            heartbeat: format!(
+                "UPDATE {tasks} SET lease_expires_at = {NOW} + ?2
+                 WHERE worker_id = ?1 AND status = 'running'"
+            ),
+            finish: format!(
+                "UPDATE {tasks}
+                 SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                                   WHEN ?3 = 'suspended' THEN 'pending' ELSE ?3 END,
+                     result = CASE WHEN cancel_requested THEN NULL ELSE ?4 END,
+                     error = CASE WHEN cancel_requested THEN error ELSE ?5 END,
+                     -- A suspended execution that was sent an event while it ran (it may
+                     -- have looked before the event arrived) is due again at once.
+                     run_at = CASE
+                         WHEN ?3 <> 'suspended' THEN coalesce(?6, run_at)
+                         WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.task_id = {tasks}.task_id
+                                      AND e.created_at >= {tasks}.started_at - 1000)
+                         THEN {NOW}
+                         ELSE ?6
+                     END,
+                     -- A suspended task did not fail: its attempt does not count.
+                     attempts = attempts - (?3 = 'suspended'),
+                     finished_at = CASE WHEN ?3 IN ('pending', 'suspended') AND NOT cancel_requested
+                                        THEN NULL ELSE {NOW} END,
+                     {END_LEASE}
+                 WHERE task_id = ?1 AND lease_token = ?2
+                 RETURNING status, run_at, {wakes_another}"
+            ),
+            complete: format!(
+                "UPDATE {tasks}
+                 SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
+                     result = CASE WHEN cancel_requested THEN NULL ELSE ?3 END,
+                     finished_at = {NOW},
+                     {END_LEASE}
+                 WHERE task_id = ?1 AND lease_token = ?2
+                 RETURNING status, {wakes_another}"
+            ),
+            release: format!(
+                "UPDATE {tasks}
+                 SET status = 'pending', run_at = {NOW}, attempts = max(attempts - 1, 0), {END_LEASE}
+                 WHERE task_id = ?1 AND lease_token = ?2
+                 RETURNING task_id"
+            ),
+            rescue: format!(
+                "UPDATE {tasks}
+                 SET status = CASE WHEN rescues >= ?1 AND task_name <> '{TICK_TASK}' THEN 'dead' ELSE 'pending' END,
+                     finished_at = CASE WHEN rescues >= ?1 AND task_name <> '{TICK_TASK}' THEN {NOW} END,
+                     error = printf('lease of worker %s expired at %s; %s', worker_id,
+                                    strftime('%Y-%m-%dT%H:%M:%fZ', lease_expires_at / 1000.0, 'unixepoch'),
+                                    CASE WHEN rescues >= ?1 AND task_name <> '{TICK_TASK}'
+                                         THEN printf('already rescued %d time(s), marked dead', rescues)
+                                         ELSE printf('rescued (%d of %d allowed)', rescues + 1, ?1) END),
+                     rescues = rescues + 1, run_at = {NOW},
+                     {END_LEASE}
+                 WHERE worker_id IS NOT NULL AND status = 'running' AND lease_expires_at < {NOW}
+                 RETURNING task_id, status, {wakes_another}"
+            ),
+            cancel: format!(
+                "UPDATE {tasks}
+                 SET status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
+                     finished_at = CASE WHEN status = 'running' THEN finished_at ELSE {NOW} END,
+                     error = CASE WHEN status = 'running' THEN 'cancelled while running' ELSE error END,
+                     cancel_requested = (status = 'running')
+                 WHERE task_id = ?1 AND status IN ('pending', 'waiting', 'running') AND {listed}
+                 RETURNING status, {wakes_another}"
+            ),
+            rerun: format!(
+                "UPDATE {tasks}
+                 SET status = 'pending', run_at = {NOW}, attempts = 0, rescues = 0, error = NULL,
+                     result = NULL, finished_at = NULL, cancel_requested = 0,
+                     lease_token = lease_token + 1
+                 WHERE task_id = ?1 AND status IN ('completed', 'failed', 'dead', 'cancelled') AND {listed}
+                 RETURNING task_id"
+            ),
+            forget_steps: format!("DELETE FROM {steps} WHERE task_id = ?1"),
+            forget_events: format!("DELETE FROM {events} WHERE task_id = ?1"),
+            get: format!("SELECT {RECORD} FROM {tasks} WHERE task_id = ?1"),
+            list: format!(
+                "SELECT {RECORD} FROM {tasks}
+                 WHERE (?1 IS NULL OR task_name = ?1) AND (?2 IS NULL OR status = ?2) AND {listed}
+                 ORDER BY created_at DESC, task_id
+                 LIMIT ?3"
+            ),
+            count: format!(
+                "SELECT count(*) FROM {tasks}
+                 WHERE (?1 IS NULL OR task_name = ?1) AND (?2 IS NULL OR status = ?2) AND {listed}"
+            ),
+            next_due: format!("SELECT min(run_at) FROM {tasks} WHERE status = 'pending'"),
+            load_steps: format!(
+                "SELECT seq, name, occurrence, status, output, error, attempts, started_at, finished_at
+                 FROM {steps} WHERE task_id = ?1 ORDER BY seq"
+            ),
+            step_fence: format!("SELECT lease_token, cancel_requested FROM {tasks} WHERE task_id = ?1"),
+            save_step: format!(
+                "INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 -- A step waiting out a long backoff is recorded as `retrying`; its later
+                 -- attempts replace that row. Any other recorded step stays.
+                 ON CONFLICT (task_id, seq) DO UPDATE
+                 SET status = excluded.status, output = excluded.output, error = excluded.error,
+                     attempts = excluded.attempts, finished_at = {NOW}
+                 WHERE {steps}.status = 'retrying' AND {steps}.name = excluded.name
+                 RETURNING seq"
+            ),
+            start_child: format!(
+                "INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id)
+                 VALUES (?1, ?2, {NOW}, ?3, ?4)
+                 ON CONFLICT (task_id) DO NOTHING
+                 RETURNING task_id"
+            ),
+            find_event: format!(
+                "SELECT payload FROM {events} WHERE task_id = ?1 AND name = ?2 ORDER BY id LIMIT 1 OFFSET ?3"
+            ),
+            send_event: format!("INSERT INTO {events} (task_id, name, payload) VALUES (?1, ?2, ?3)"),
+            wake_suspended: format!(
+                "UPDATE {tasks} SET run_at = {NOW}
+                 WHERE task_id = ?1 AND status = 'pending' AND run_at > {NOW}
+                 RETURNING task_id"
+            ),
+            schedules: ScheduleQueries::new(prefix, &tasks),
+        }
+    }
+}
+
+impl ScheduleQueries {
+    fn new(prefix: &str, tasks: &str) -> Self {
+        let schedules = format!("\"{prefix}schedules\"");
+        let runs = format!("\"{prefix}schedule_runs\"");
+        ScheduleQueries {
+            select: format!(
+                "SELECT task_name, schedule, data, id_template, missed, overlap, time_window,
+                        max_runs, grace_ms, state, occurrence, next_slot, buffered_slot,
+                        trigger_requested, last_finished_at
+                 FROM {schedules} WHERE schedule_id = ?1"
+            ),
+            insert: format!(
+                "INSERT INTO {schedules} (schedule_id, task_name, schedule, data, id_template, missed,
+                        overlap, time_window, max_runs, grace_ms, state, next_slot)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (schedule_id) DO NOTHING
+                 RETURNING schedule_id"
+            ),
+            update_definition: format!(
+                "UPDATE {schedules}
+                 SET task_name = ?2, schedule = ?3, data = ?4, id_template = ?5, missed = ?6,
+                     overlap = ?7, time_window = ?8, max_runs = ?9, grace_ms = ?10, updated_at = {NOW}
+                 WHERE schedule_id = ?1"
+            ),
+            update_next_slot: format!(
+                "UPDATE {schedules} SET next_slot = ?2, updated_at = {NOW} WHERE schedule_id = ?1"
+            ),
+            after_tick: format!(
+                "UPDATE {schedules}
+                 SET occurrence = ?2, next_slot = ?3, buffered_slot = ?4, state = ?5,
+                     trigger_requested = 0, updated_at = {NOW}
+                 WHERE schedule_id = ?1"
+            ),
+            change_state: format!(
+                "UPDATE {schedules} SET state = ?3, updated_at = {NOW}
+                 WHERE schedule_id = ?1 AND state IN (SELECT value FROM json_each(?2))
+                 RETURNING schedule_id"
+            ),
+            request_trigger: format!(
+                "UPDATE {schedules} SET trigger_requested = 1, updated_at = {NOW}
+                 WHERE schedule_id = ?1 AND state = 'active'
+                 RETURNING schedule_id"
+            ),
+            active_runs: format!(
+                "SELECT task_id FROM {tasks}
+                 WHERE schedule_id = ?1 AND status IN ('pending', 'waiting', 'running')
+                 ORDER BY run_at"
+            ),
+            cancel_run: format!(
+                "UPDATE {tasks}
+                 SET status = 'cancelled', finished_at = {NOW}, cancel_requested = 1,
+                     error = 'cancelled: a newer run of its schedule replaced it (cancel_and_restart)'
+                 WHERE task_id = ?1 AND status IN ('pending', 'waiting', 'running')"
+            ),
+            record: format!(
+                "INSERT INTO {runs} (schedule_id, slot, decision, reason, occurrence, task_id, catch_up)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
+            prune: format!(
+                "DELETE FROM {runs}
+                 WHERE schedule_id = ?1 AND id <= (
+                    SELECT id FROM {runs} WHERE schedule_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2
+                 )"
+            ),
+            history: format!(
+                "SELECT r.slot, r.decision, r.reason, r.occurrence, r.task_id, r.recorded_at,
+                        t.status, t.started_at, t.finished_at, t.error
+                 FROM (SELECT * FROM {runs} WHERE schedule_id = ?1 ORDER BY id DESC LIMIT ?2) r
+                 LEFT JOIN {tasks} t ON t.task_id = r.task_id
+                 ORDER BY r.id"
+            ),
+            set_tick: format!(
+                "INSERT INTO {tasks} (task_id, task_name, status, run_at, metadata)
+                 VALUES (?1, '{TICK_TASK}', ?2, ?3, ?4)
+                 ON CONFLICT (task_id) DO UPDATE
+                 SET status = excluded.status, run_at = excluded.run_at,
+                     metadata = json_patch({tasks}.metadata, excluded.metadata),
+                     attempts = 0, error = NULL, finished_at = NULL, worker_id = NULL,
+                     lease_expires_at = NULL, lease_token = {tasks}.lease_token + 1
+                 WHERE {tasks}.status <> 'running'
+                 RETURNING status, run_at"
+            ),
+            end_tick: format!(
+                "UPDATE {tasks}
+                 SET status = ?3, run_at = ?4, metadata = json_patch(metadata, ?5), attempts = 0,
+                     error = NULL, finished_at = CASE WHEN ?3 = 'completed' THEN {NOW} END,
+                     {END_LEASE}
+                 WHERE task_id = ?1 AND lease_token = ?2
+                 RETURNING status, run_at"
+            ),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The task queue on SQLite: inserting, claiming, leases, outcomes, maintenance and the
+//! reads of tasks.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde_json::Value;
+use tokio::sync::watch;
+use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
+use zart_core::store::{InspectStore, QueueStore};
+use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart_core::StoreResult;
+
+use crate::codec::{
+    count, duration_ms, instant, json, json_text, maybe_instant, maybe_json, millis,
+};
+use crate::error::corrupt;
+use crate::notify::{self, Effects};
+use crate::queries::Queries;
+use crate::{steps, SqliteTaskScheduler};
+
+/// Inserts `tasks` (the runs of `schedule_id`, if given) on `conn`, in its transaction,
+/// skipping existing ids. Returns the inserted ids; `effects` learns when they are due.
+pub(crate) fn insert_on(
+    conn: &Connection,
+    sql: &Queries,
+    tasks: &[ScheduleAtParams],
+    schedule_id: Option<&str>,
+    effects: &mut Effects,
+) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(&sql.insert)?;
+    let mut inserted = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let id: Option<String> = statement
+            .query_row(
+                (
+                    &task.task_id,
+                    &task.task_name,
+                    millis(task.execution_time),
+                    json_text(&task.data),
+                    json_text(&task.metadata),
+                    schedule_id,
+                ),
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(id) = id {
+            effects.due(task.execution_time);
+            inserted.push(id);
+        }
+    }
+    Ok(inserted)
+}
+
+/// Completes the task `lease` holds with `result`, fenced, on `conn`. Returns the status
+/// it ended with, or `None` if the lease was lost.
+pub(crate) fn complete_on(
+    conn: &Connection,
+    sql: &Queries,
+    lease: &Lease,
+    result: Option<&Value>,
+    effects: &mut Effects,
+) -> rusqlite::Result<Option<TaskStatus>> {
+    let ended = conn
+        .prepare_cached(&sql.complete)?
+        .query_row(
+            (&lease.task_id, lease.token, result.map(json_text)),
+            |row| Ok((status(row, 0)?, row.get::<_, bool>(1)?)),
+        )
+        .optional()?;
+    Ok(ended.map(|(status, wakes_another)| {
+        effects.ended();
+        if wakes_another {
+            effects.due_now();
+        }
+        status
+    }))
+}
+
+/// A stored status.
+pub(crate) fn status(row: &Row<'_>, column: usize) -> rusqlite::Result<TaskStatus> {
+    let name: String = row.get(column)?;
+    TaskStatus::parse(&name).ok_or_else(|| corrupt(column, format!("unknown task status {name:?}")))
+}
+
+/// A task's record, from the columns of `queries::RECORD`.
+fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    Ok(TaskRecord {
+        task_id: row.get(0)?,
+        task_name: row.get(1)?,
+        status: status(row, 2)?,
+        run_at: instant(row, 3)?,
+        data: json(row, 4)?,
+        metadata: json(row, 5)?,
+        attempts: count(row, 6)?,
+        rescues: count(row, 7)?,
+        worker_id: row.get(8)?,
+        lease_expires_at: maybe_instant(row, 9)?,
+        last_worker_id: row.get(10)?,
+        result: maybe_json(row, 11)?,
+        error: row.get(12)?,
+        created_at: instant(row, 13)?,
+        started_at: maybe_instant(row, 14)?,
+        finished_at: maybe_instant(row, 15)?,
+    })
+}
+
+fn claimed_task(row: &Row<'_>) -> rusqlite::Result<ClaimedTask> {
+    Ok(ClaimedTask {
+        lease: Lease {
+            task_id: row.get(0)?,
+            token: row.get(1)?,
+        },
+        task_name: row.get(2)?,
+        data: json(row, 3)?,
+        metadata: json(row, 4)?,
+        run_at: instant(row, 5)?,
+        attempt: count(row, 6)?,
+        created_at: instant(row, 7)?,
+        steps: None,
+    })
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The names `scope` may claim, as the JSON array the claim statement reads.
+fn names_param(names: &[String]) -> String {
+    json_text(&Value::from(names.to_vec()))
+}
+
+/// What a finish statement binds for an outcome: status, result, error, due instant.
+fn outcome_params(kind: &OutcomeKind) -> (&'static str, Option<String>, Option<&str>, Option<i64>) {
+    match kind {
+        OutcomeKind::Completed { result } => (
+            TaskStatus::Completed.as_str(),
+            result.as_ref().map(json_text),
+            None,
+            None,
+        ),
+        OutcomeKind::Retry { error, run_at } => (
+            TaskStatus::Pending.as_str(),
+            None,
+            Some(error),
+            Some(millis(*run_at)),
+        ),
+        OutcomeKind::Failed { error } => (TaskStatus::Failed.as_str(), None, Some(error), None),
+        OutcomeKind::Suspended { run_at } => ("suspended", None, None, Some(millis(*run_at))),
+    }
+}
+
+impl SqliteTaskScheduler {
+    /// Runs `f` in a write transaction and, once it committed, announces its effects.
+    pub(crate) async fn write<T>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&Connection, &Queries, &mut Effects) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let sql = &self.shared.sql;
+        let mut effects = Effects::default();
+        let value = self
+            .shared
+            .db
+            .write(context, |conn| f(conn, sql, &mut effects))
+            .await?;
+        self.shared.bells.announce(effects);
+        Ok(value)
+    }
+
+    /// Runs `f`, which only reads.
+    pub(crate) async fn read<T>(
+        &self,
+        context: &'static str,
+        f: impl Fn(&Connection, &Queries) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let sql = &self.shared.sql;
+        self.shared.db.read(context, |conn| f(conn, sql)).await
+    }
+}
+
+#[async_trait]
+impl QueueStore for SqliteTaskScheduler {
+    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write("scheduling tasks", |conn, sql, effects| {
+            insert_on(conn, sql, tasks, None, effects)
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        worker_id: &str,
+        limit_to: usize,
+        lease: Duration,
+        scope: &ClaimScope,
+    ) -> StoreResult<Vec<ClaimedTask>> {
+        if limit_to == 0 {
+            return Ok(Vec::new());
+        }
+        let lease_ms = duration_ms(lease);
+        self.write("claiming tasks", |conn, sql, _| {
+            let mut claimed: Vec<ClaimedTask> = match &scope.names {
+                None => conn
+                    .prepare_cached(&sql.claim_any)?
+                    .query_map((worker_id, lease_ms, limit(limit_to)), claimed_task)?
+                    .collect::<Result<_, _>>()?,
+                Some(names) => conn
+                    .prepare_cached(&sql.claim_names)?
+                    .query_map(
+                        (worker_id, lease_ms, limit(limit_to), names_param(names)),
+                        claimed_task,
+                    )?
+                    .collect::<Result<_, _>>()?,
+            };
+            for task in &mut claimed {
+                if scope.durable.contains(&task.task_name) {
+                    task.steps = Some(steps::load_on(conn, sql, &task.lease.task_id)?);
+                }
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64> {
+        let lease_ms = duration_ms(lease);
+        let extended = self
+            .write("extending leases", |conn, sql, _| {
+                conn.prepare_cached(&sql.heartbeat)?
+                    .execute((worker_id, lease_ms))
+            })
+            .await?;
+        Ok(u64::try_from(extended).unwrap_or(0))
+    }
+
+    async fn finish(&self, outcomes: &[Outcome]) -> StoreResult<Vec<String>> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write("storing task outcomes", |conn, sql, effects| {
+            let mut statement = conn.prepare_cached(&sql.finish)?;
+            let mut stored = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                let (status, result, error, due) = outcome_params(&outcome.kind);
+                let row = statement
+                    .query_row(
+                        (
+                            &outcome.lease.task_id,
+                            outcome.lease.token,
+                            status,
+                            result,
+                            error,
+                            due,
+                        ),
+                        |row| Ok((self::status(row, 0)?, row.get::<_, bool>(2)?)),
+                    )
+                    .optional()?;
+                if let Some((status, wakes_another)) = row {
+                    if status != TaskStatus::Pending {
+                        effects.ended();
+                        if wakes_another {
+                            effects.due_now();
+                        }
+                    }
+                    stored.push(outcome.lease.task_id.clone());
+                }
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn release(&self, leases: &[Lease]) -> StoreResult<Vec<String>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write("releasing tasks", |conn, sql, effects| {
+            let mut statement = conn.prepare_cached(&sql.release)?;
+            let mut released = Vec::with_capacity(leases.len());
+            for lease in leases {
+                let id: Option<String> = statement
+                    .query_row((&lease.task_id, lease.token), |row| row.get(0))
+                    .optional()?;
+                released.extend(id);
+            }
+            if !released.is_empty() {
+                effects.due_now();
+            }
+            Ok(released)
+        })
+        .await
+    }
+
+    /// Passes never overlap on SQLite: each is one write transaction, and the file has one
+    /// writer at a time. So a pass always runs (after any other), and never returns `None`.
+    async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>> {
+        let max = i64::from(max_rescues);
+        let report = self
+            .write("rescuing expired leases", |conn, sql, effects| {
+                let mut report = RescueReport::default();
+                let mut statement = conn.prepare_cached(&sql.rescue)?;
+                let mut rows = statement.query([max])?;
+                while let Some(row) = rows.next()? {
+                    let id: String = row.get(0)?;
+                    match status(row, 1)? {
+                        TaskStatus::Dead => {
+                            effects.ended();
+                            if row.get::<_, bool>(2)? {
+                                effects.due_now();
+                            }
+                            report.dead.push(id);
+                        }
+                        _ => {
+                            effects.due_now();
+                            report.requeued.push(id);
+                        }
+                    }
+                }
+                Ok(report)
+            })
+            .await?;
+        Ok(Some(report))
+    }
+
+    async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
+        self.write("cancelling a task", |conn, sql, effects| {
+            let row = conn
+                .prepare_cached(&sql.cancel)?
+                .query_row([task_id], |row| {
+                    Ok((status(row, 0)?, row.get::<_, bool>(1)?))
+                })
+                .optional()?;
+            Ok(row.map(|(status, wakes_another)| {
+                if status == TaskStatus::Cancelled {
+                    effects.ended();
+                    if wakes_another {
+                        effects.due_now();
+                    }
+                }
+                status
+            }))
+        })
+        .await
+    }
+
+    async fn rerun(&self, task_id: &str, forget: bool) -> StoreResult<bool> {
+        self.write("rescheduling an ended task", |conn, sql, effects| {
+            let put_back = conn
+                .prepare_cached(&sql.rerun)?
+                .query_row([task_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if put_back {
+                if forget {
+                    conn.prepare_cached(&sql.forget_steps)?.execute([task_id])?;
+                    conn.prepare_cached(&sql.forget_events)?
+                        .execute([task_id])?;
+                }
+                effects.due_now();
+            }
+            Ok(put_back)
+        })
+        .await
+    }
+
+    async fn listen(&self, wake: &(dyn Fn(Wake) + Send + Sync)) -> StoreResult<()> {
+        notify::listen(&self.shared, wake).await
+    }
+
+    async fn ended(&self) -> StoreResult<watch::Receiver<u64>> {
+        notify::ended(&self.shared)
+    }
+}
+
+#[async_trait]
+impl InspectStore for SqliteTaskScheduler {
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+        self.read("reading a task", |conn, sql| {
+            conn.prepare_cached(&sql.get)?
+                .query_row([task_id], task_record)
+                .optional()
+        })
+        .await
+    }
+
+    async fn tasks(&self, filter: &TaskFilter, limit_to: usize) -> StoreResult<Vec<TaskRecord>> {
+        let status = filter.status.map(TaskStatus::as_str);
+        self.read("listing tasks", |conn, sql| {
+            conn.prepare_cached(&sql.list)?
+                .query_map(
+                    (filter.name.as_deref(), status, limit(limit_to)),
+                    task_record,
+                )?
+                .collect()
+        })
+        .await
+    }
+
+    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
+        let status = filter.status.map(TaskStatus::as_str);
+        let n: i64 = self
+            .read("counting tasks", |conn, sql| {
+                conn.prepare_cached(&sql.count)?
+                    .query_row((filter.name.as_deref(), status), |row| row.get(0))
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
