@@ -2,8 +2,9 @@
 //! from it, a recurring job, shared state, typed handles and a compile-time checked
 //! registry.
 //!
-//! Run it with `cargo run --example quickstart` (uses `DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Run it with `cargo run --example quickstart`: with no setting it keeps its tasks in the
+//! SQLite file `zart.db` of the current folder; with `DATABASE_URL` set (say
+//! `postgres://postgres@127.0.0.1:5432/postgres`) it runs there instead, unchanged.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -86,9 +87,7 @@ async fn heartbeat(task: &TaskInstance) -> Result<u64, TaskError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let zart = Zart::connect(&url).await?; // creates or upgrades Zart's tables
+    let zart = Zart::connect_default().await?; // DATABASE_URL or ./zart.db; creates or upgrades Zart's tables
     let worker = zart
         .worker()
         .register(zart::registry![checkout, send_receipt, heartbeat])

@@ -19,16 +19,25 @@ forbid() { # crate, forbidden dependency, why
   if ! found=$(deps "$1"); then fail "cannot read the dependencies of $1 (a cycle between crates?)"; return; fi
   if grep -qx "$2" <<<"$found"; then fail "$1 depends on $2: $3"; fi
 }
-for crate in zart-schedule zart-core zart-store-tests; do
-  forbid "$crate" sqlx "sqlx belongs to the drivers only"
+for crate in zart-schedule zart-core zart-store-tests zart-sqlite; do
+  forbid "$crate" sqlx "sqlx belongs to the PostgreSQL driver only"
+done
+for crate in zart-schedule zart-core zart-store-tests zart-postgres; do
+  forbid "$crate" rusqlite "rusqlite belongs to the SQLite driver only"
 done
 for crate in zart-core zart-schedule zart-macros; do
   forbid "$crate" zart "$crate sits below zart"
-  forbid "$crate" zart-postgres "$crate sits below the drivers"
+  for driver in zart-postgres zart-sqlite; do
+    forbid "$crate" "$driver" "$crate sits below the drivers"
+  done
 done
-forbid zart-postgres zart "a driver stands on zart-core, never on the engine"
+for driver in zart-postgres zart-sqlite; do
+  forbid "$driver" zart "a driver stands on zart-core, never on the engine"
+  forbid zart-store-tests "$driver" "the conformance suite runs against every driver unchanged"
+done
+forbid zart-postgres zart-sqlite "drivers stand beside each other"
+forbid zart-sqlite zart-postgres "drivers stand beside each other"
 forbid zart-store-tests zart "the conformance suite is written against the contract (zart-core) only"
-forbid zart-store-tests zart-postgres "the conformance suite runs against every driver unchanged"
 forbid zart-schedule zart-core "time math knows no store"
 
 # Inside zart: the engine's modules never import a driver or the face (the client, typed
@@ -36,7 +45,7 @@ forbid zart-schedule zart-core "time math knows no store"
 engine=(zart/src/worker zart/src/durable zart/src/recurring zart/src/enqueue.rs
         zart/src/error.rs zart/src/inject.rs zart/src/observe.rs zart/src/registry.rs
         zart/src/retry.rs zart/src/task.rs)
-face='zart_postgres|crate::(client|definition|scheduler|store|__private|prelude|postgres|schedule)\b|crate::[A-Z]'
+face='zart_postgres|zart_sqlite|crate::(client|definition|scheduler|store|__private|prelude|postgres|sqlite|schedule)\b|crate::[A-Z]'
 if hits=$(grep -rnE "$face" "${engine[@]}" | grep -vE '^[^:]+:[0-9]+:\s*//'); then
   fail "an engine module imports a driver or the face:"
   echo "$hits" >&2

@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS "{{prefix}}tasks" (
     status           TEXT    NOT NULL DEFAULT 'pending' CHECK (
         status IN ('pending', 'waiting', 'running', 'completed', 'failed', 'dead', 'cancelled')
     ),
-    run_at           INTEGER NOT NULL,
+    run_at           INTEGER NOT NULL DEFAULT ({{now}}),
     data             TEXT    NOT NULL DEFAULT 'null',
     metadata         TEXT    NOT NULL DEFAULT 'null',
     attempts         INTEGER NOT NULL DEFAULT 0,

@@ -33,9 +33,9 @@ impl DurableExecution for Slow {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_execution_stops_at_its_next_step_boundary() {
-    let db = TestDb::new().await;
+async fn a_running_execution_stops_at_its_next_step_boundary(db: TestDb) {
     let ran = Ran::default();
     let mut registry = TaskRegistry::new();
     registry.durable("slow", Slow { ran: ran.clone() });
@@ -73,9 +73,9 @@ impl DurableExecution for Napper {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sleeping_execution_is_cancelled_at_once() {
-    let db = TestDb::new().await;
+async fn a_sleeping_execution_is_cancelled_at_once(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.durable("napper", Napper);
     let worker = db.start_worker(registry, quick_config());
@@ -93,9 +93,9 @@ async fn a_sleeping_execution_is_cancelled_at_once() {
     worker.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_plain_task_ends_cancelled_and_its_outcome_is_discarded() {
-    let db = TestDb::new().await;
+async fn a_running_plain_task_ends_cancelled_and_its_outcome_is_discarded(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.register(
         "chain",

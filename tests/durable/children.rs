@@ -58,9 +58,9 @@ fn registry() -> TaskRegistry {
     registry
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parent_awaits_its_child_durably() {
-    let db = TestDb::new().await;
+async fn a_parent_awaits_its_child_durably(db: TestDb) {
     let worker = db.start_worker(registry(), quick_config());
     db.scheduler
         .schedule_now("p-1", "parent", json!({ "n": 21 }))

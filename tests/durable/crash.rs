@@ -3,12 +3,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use zart::scheduler::{TaskScheduler, TaskStatus};
-use zart_tests::{database_url, TestDb};
+use zart_tests::TestDb;
 
 fn worker_process(db: &TestDb, name: &str) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_zart-test-worker"))
-        .arg(database_url())
-        .arg(&db.schema)
+        .args(db.process_args())
         .arg(name)
         .arg("durable")
         .stdout(Stdio::null())
@@ -17,16 +16,12 @@ fn worker_process(db: &TestDb, name: &str) -> tokio::process::Child {
         .expect("spawn worker process")
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
-    let db = TestDb::new().await;
-    let effects = format!("\"{}\".side_effects", db.schema);
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "CREATE TABLE {effects} (step text NOT NULL)"
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("side effects table");
+async fn a_worker_killed_after_step_two_resumes_without_repeating_steps(db: TestDb) {
+    let effects = db.own_table("side_effects");
+    db.execute(&format!("CREATE TABLE {effects} (step text NOT NULL)"))
+        .await;
     db.scheduler
         .schedule_now("wf-1", "four-steps", json!({}))
         .await
@@ -35,14 +30,11 @@ async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
     let mut first = worker_process(&db, "first");
     let recorded = format!(
         "SELECT count(*) FROM {} WHERE task_id = 'wf-1'",
-        db.scheduler.table_names().steps()
+        db.zart_table("steps")
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let steps: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*recorded))
-            .fetch_one(&db.pool)
-            .await
-            .expect("count steps");
+        let steps = db.number(&recorded).await;
         if steps >= 2 {
             break;
         }
@@ -61,41 +53,38 @@ async fn a_worker_killed_after_step_two_resumes_without_repeating_steps() {
         .expect("waited");
     assert!(status.success(), "{status}");
 
-    let counts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
-        "SELECT step, count(*) FROM {effects} GROUP BY step ORDER BY min(ctid)"
-    )))
-    .fetch_all(&db.pool)
-    .await
-    .expect("count side effects");
-    let counts: Vec<(&str, i64)> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    assert_eq!(counts, [("one", 1), ("two", 1), ("three", 1), ("four", 1)]);
+    let effects = side_effects(&db).await;
+    assert_eq!(
+        effects,
+        ["one", "two", "three", "four"],
+        "each step's effect once, in order"
+    );
     let record = db.task("wf-1").await;
     assert_eq!(record.status, TaskStatus::Completed);
     assert_eq!(record.result, Some(json!("all four")));
     assert_eq!(record.rescues, 1, "resumed through lease rescue");
 }
 
+/// The side effects recorded, in the order they were written.
 async fn side_effects(db: &TestDb) -> Vec<String> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT step FROM \"{}\".side_effects",
-        db.schema
-    )))
-    .fetch_all(&db.pool)
+    db.rows(&format!(
+        "SELECT step FROM {}",
+        db.own_table("side_effects")
+    ))
     .await
-    .expect("read side effects")
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Starts `tx-steps`, kills its worker when `kill_when` says so, lets a second worker
 /// finish, and checks the transactional step's side effect happened exactly once.
-async fn killed_during_tx_steps(kill_when: &str) {
-    let db = TestDb::new().await;
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "CREATE TABLE \"{}\".side_effects (step text NOT NULL)",
-        db.schema
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("side effects table");
+async fn killed_during_tx_steps(db: TestDb, kill_when: &str) {
+    db.execute(&format!(
+        "CREATE TABLE {} (step text NOT NULL)",
+        db.own_table("side_effects")
+    ))
+    .await;
     db.scheduler
         .schedule_now("tx-1", "tx-steps", json!({}))
         .await
@@ -143,12 +132,14 @@ async fn killed_during_tx_steps(kill_when: &str) {
     assert_eq!(record.result, Some(json!("written")));
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transactional_step_killed_inside_its_transaction_happens_once() {
-    killed_during_tx_steps("in-transaction").await;
+async fn a_transactional_step_killed_inside_its_transaction_happens_once(db: TestDb) {
+    killed_during_tx_steps(db, "in-transaction").await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transactional_step_killed_after_its_commit_happens_once() {
-    killed_during_tx_steps("after-commit").await;
+async fn a_transactional_step_killed_after_its_commit_happens_once(db: TestDb) {
+    killed_during_tx_steps(db, "after-commit").await;
 }

@@ -30,9 +30,9 @@ fn registry(timeout: Duration) -> TaskRegistry {
     registry
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_wakes_a_waiting_execution() {
-    let db = TestDb::new().await;
+async fn an_event_wakes_a_waiting_execution(db: TestDb) {
     let worker = db.start_worker(registry(Duration::from_secs(60)), quick_config());
     db.scheduler
         .schedule_now("order-7", "await-shipping", json!({}))
@@ -71,9 +71,9 @@ async fn an_event_wakes_a_waiting_execution() {
     assert_eq!(done.attempts, 1);
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_sent_before_the_wait_is_not_lost() {
-    let db = TestDb::new().await;
+async fn an_event_sent_before_the_wait_is_not_lost(db: TestDb) {
     let woken = db
         .executions()
         .send_event("order-8", "shipped", &json!("early"))
@@ -92,9 +92,9 @@ async fn an_event_sent_before_the_wait_is_not_lost() {
     assert_eq!(done.result, Some(json!({ "shipped": "early" })));
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wait_times_out_into_an_error_the_body_handles() {
-    let db = TestDb::new().await;
+async fn a_wait_times_out_into_an_error_the_body_handles(db: TestDb) {
     let worker = db.start_worker(registry(Duration::from_millis(600)), quick_config());
     let started = Instant::now();
     db.scheduler

@@ -82,9 +82,9 @@ impl DurableExecution for FourSteps {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resumed_execution_never_runs_a_completed_step_again() {
-    let db = TestDb::new().await;
+async fn a_resumed_execution_never_runs_a_completed_step_again(db: TestDb) {
     let ran = Ran::default();
     let mut registry = TaskRegistry::new();
     registry.durable(
@@ -109,17 +109,16 @@ async fn a_resumed_execution_never_runs_a_completed_step_again() {
     for name in ["one", "two", "three", "four"] {
         assert_eq!(ran.count(name), 1, "step {name} ran once");
     }
-    let steps: Vec<(i32, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
-        "SELECT seq, name, status FROM {} WHERE task_id = 'exec-1' ORDER BY seq",
-        db.scheduler.table_names().steps()
-    )))
-    .fetch_all(&db.pool)
-    .await
-    .expect("read steps");
-    let expected: Vec<(i32, String, String)> = ["one", "two", "three", "four"]
+    let steps = db
+        .rows(&format!(
+            "SELECT seq, name, status FROM {} WHERE task_id = 'exec-1' ORDER BY seq",
+            db.zart_table("steps")
+        ))
+        .await;
+    let expected: Vec<Vec<String>> = ["one", "two", "three", "four"]
         .iter()
         .enumerate()
-        .map(|(i, n)| (i as i32, n.to_string(), "completed".to_owned()))
+        .map(|(i, n)| vec![i.to_string(), n.to_string(), "completed".to_owned()])
         .collect();
     assert_eq!(steps, expected);
     let log = db.executions().steps("exec-1").await.expect("log");
@@ -162,9 +161,9 @@ impl DurableExecution for Drifting {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replay_that_contradicts_the_record_fails_naming_both_steps() {
-    let db = TestDb::new().await;
+async fn a_replay_that_contradicts_the_record_fails_naming_both_steps(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.durable(
         "drifting",
@@ -249,9 +248,9 @@ impl DurableExecution for Resilient {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn steps_retry_and_exhausted_retries_reach_the_body() {
-    let db = TestDb::new().await;
+async fn steps_retry_and_exhausted_retries_reach_the_body(db: TestDb) {
     let ran = Ran::default();
     let mut registry = TaskRegistry::new();
     registry.durable("resilient", Resilient { ran: ran.clone() });
@@ -272,24 +271,17 @@ async fn steps_retry_and_exhausted_retries_reach_the_body() {
         }))
     );
     assert_eq!((ran.count("flaky"), ran.count("broken")), (3, 2));
-    let steps: Vec<(String, String, i32, Option<String>)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
-            "SELECT name, status, attempts, error FROM {} WHERE task_id = 'res-1' ORDER BY seq",
-            db.scheduler.table_names().steps()
-        )))
-        .fetch_all(&db.pool)
-        .await
-        .expect("read steps");
+    let steps = db
+        .rows(&format!(
+            "SELECT name, status, attempts, coalesce(error, '-') FROM {} WHERE task_id = 'res-1' ORDER BY seq",
+            db.zart_table("steps")
+        ))
+        .await;
     assert_eq!(
         steps,
         [
-            ("flaky".to_owned(), "completed".to_owned(), 3, None),
-            (
-                "broken".to_owned(),
-                "failed".to_owned(),
-                2,
-                Some("still broken".to_owned())
-            ),
+            ["flaky", "completed", "3", "-"],
+            ["broken", "failed", "2", "still broken"]
         ]
     );
 }
@@ -356,9 +348,9 @@ impl DurableExecution for Parallel {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_steps_run_together_and_replay_by_position() {
-    let db = TestDb::new().await;
+async fn parallel_steps_run_together_and_replay_by_position(db: TestDb) {
     let ran = Ran::default();
     let mut registry = TaskRegistry::new();
     let first_took = Arc::new(Mutex::new(None));
@@ -393,13 +385,12 @@ async fn parallel_steps_run_together_and_replay_by_position() {
         took < Duration::from_millis(380),
         "two 200 ms steps ran side by side: {took:?}"
     );
-    let first_error = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(&*format!(
-        "SELECT count(*) FROM {} WHERE task_id = 'par-1'",
-        db.scheduler.table_names().steps()
-    )))
-    .fetch_one(&db.pool)
-    .await
-    .expect("count");
+    let first_error = db
+        .number(&format!(
+            "SELECT count(*) FROM {} WHERE task_id = 'par-1'",
+            db.zart_table("steps")
+        ))
+        .await;
     assert_eq!(first_error, 2);
 }
 
@@ -432,9 +423,9 @@ impl DurableExecution for Impatient {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_step_attempt_that_outlives_its_timeout_is_retried() {
-    let db = TestDb::new().await;
+async fn a_step_attempt_that_outlives_its_timeout_is_retried(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.durable("impatient", Impatient);
     let worker = db.start_worker(registry, quick_config());

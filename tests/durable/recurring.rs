@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 use zart::durable::{step, DurableExecution, StepError, TaskError};
 use zart::recurring::{OverlapPolicy, ScheduleState};
 use zart::scheduler::{Recurrence, TaskStatus};
-use zart::{DurableScheduler, WorkerBuilder};
 use zart_tests::{quick_config, TestDb};
 
 struct Report;
@@ -33,11 +32,12 @@ impl DurableExecution for Unregistered {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recurring_durable_executions_as_seed_users_write_them() {
-    let db = TestDb::new().await;
-    let pg = (*db.scheduler).clone();
-    let worker = WorkerBuilder::from_backend(&pg)
+async fn recurring_durable_executions_as_seed_users_write_them(db: TestDb) {
+    let worker = db
+        .zart()
+        .worker()
         .config(quick_config())
         .register_durable_task("nightly-report", Report)
         .register_recurring_durable::<Report>(
@@ -54,7 +54,7 @@ async fn recurring_durable_executions_as_seed_users_write_them() {
         async move { worker.run().await }
     });
 
-    let durable = DurableScheduler::from_backend(&pg);
+    let durable = db.executions();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while durable.status("report-2").await.expect("status") != Some(TaskStatus::Completed) {
         assert!(tokio::time::Instant::now() < deadline, "no third report");
@@ -91,7 +91,8 @@ async fn recurring_durable_executions_as_seed_users_write_them() {
         .stop_recurring("nightly-report")
         .await
         .expect("stopped"));
-    let info = zart::recurring::Schedules::from_backend(&pg)
+    let info = db
+        .schedules()
         .info("nightly-report")
         .await
         .expect("read")
@@ -101,10 +102,12 @@ async fn recurring_durable_executions_as_seed_users_write_them() {
     running.await.expect("joined").expect("ran");
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recurring_durable_of_an_unregistered_type_stops_the_worker_from_starting() {
-    let db = TestDb::new().await;
-    let worker = WorkerBuilder::from_backend(&*db.scheduler)
+async fn a_recurring_durable_of_an_unregistered_type_stops_the_worker_from_starting(db: TestDb) {
+    let worker = db
+        .zart()
+        .worker()
         .config(quick_config())
         .register_recurring_durable::<Unregistered>(
             "orphan",
@@ -124,7 +127,9 @@ async fn a_recurring_durable_of_an_unregistered_type_stops_the_worker_from_start
         "{message}"
     );
 
-    let bad_cron = WorkerBuilder::from_backend(&*db.scheduler)
+    let bad_cron = db
+        .zart()
+        .worker()
         .register_durable_task("report", Report)
         .register_recurring_durable::<Report>(
             "bad",

@@ -34,9 +34,9 @@ impl DurableExecution for Fragile {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_replays_the_record_and_restart_starts_from_scratch() {
-    let db = TestDb::new().await;
+async fn retry_replays_the_record_and_restart_starts_from_scratch(db: TestDb) {
     let ran = Ran::default();
     let broken = Arc::new(AtomicBool::new(true));
     let mut registry = TaskRegistry::new();

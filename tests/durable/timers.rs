@@ -34,9 +34,9 @@ impl DurableExecution for Settle {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_durable_sleep_frees_the_worker_and_resumes_when_due() {
-    let db = TestDb::new().await;
+async fn a_durable_sleep_frees_the_worker_and_resumes_when_due(db: TestDb) {
     let ran = Ran::default();
     let mut registry = TaskRegistry::new();
     registry.durable("settle", Settle { ran: ran.clone() });
@@ -110,9 +110,9 @@ impl DurableExecution for Patient {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker() {
-    let db = TestDb::new().await;
+async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(db: TestDb) {
     let ran = Ran::default();
     let mut registry = TaskRegistry::new();
     registry.durable("patient", Patient { ran: ran.clone() });
@@ -131,14 +131,13 @@ async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(
         "suspended during the backoff: {waiting:?}"
     );
     assert_eq!(waiting.worker_id, None);
-    let (status, attempts): (String, i32) = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
-        "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
-        db.scheduler.table_names().steps()
-    )))
-    .fetch_one(&db.pool)
-    .await
-    .expect("step row");
-    assert_eq!((status.as_str(), attempts), ("retrying", 1));
+    let step = db
+        .rows(&format!(
+            "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
+            db.zart_table("steps")
+        ))
+        .await;
+    assert_eq!(step, [["retrying", "1"]]);
 
     let done = db
         .wait_for_status("pat-1", TaskStatus::Completed, Duration::from_secs(10))
@@ -147,14 +146,13 @@ async fn a_long_step_backoff_suspends_the_execution_instead_of_holding_a_worker(
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(done.result, Some(json!({ "answered_on_attempt": 2 })));
     assert_eq!(done.attempts, 1, "suspensions are not attempts");
-    let (status, attempts): (String, i32) = sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
-        "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
-        db.scheduler.table_names().steps()
-    )))
-    .fetch_one(&db.pool)
-    .await
-    .expect("step row");
-    assert_eq!((status.as_str(), attempts), ("completed", 2));
+    let step = db
+        .rows(&format!(
+            "SELECT status, attempts FROM {} WHERE task_id = 'pat-1'",
+            db.zart_table("steps")
+        ))
+        .await;
+    assert_eq!(step, [["completed", "2"]]);
 }
 
 /// Sleeps longer than its deadline allows.
@@ -175,9 +173,9 @@ impl DurableExecution for Overdue {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_execution_past_its_deadline_fails_even_while_asleep() {
-    let db = TestDb::new().await;
+async fn an_execution_past_its_deadline_fails_even_while_asleep(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.durable("overdue", Overdue);
     let worker = db.start_worker(registry, quick_config());

@@ -6,12 +6,15 @@ use serde_json::{json, Value};
 use zart::durable::{transactional_step, DurableExecution, StepError, StepOptions, TaskError};
 use zart::postgres::sqlx::PgConnection;
 use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::sqlite::rusqlite;
 use zart_tests::{quick_config, quick_retry, TestDb};
 
 /// Writes a row in a transactional step whose first attempt fails after the write, then
 /// fails the whole execution once after the step.
 struct Ledger {
     table: String,
+    /// Whether the store is SQLite (its connection is rusqlite's), not PostgreSQL.
+    sqlite: bool,
     step_attempts: Arc<AtomicU32>,
     runs: Arc<AtomicU32>,
 }
@@ -32,21 +35,32 @@ impl DurableExecution for Ledger {
             retry: quick_retry(3),
             timeout: None,
         };
-        let id: i64 = transactional_step("credit", options, move |tx: &mut PgConnection| {
-            let insert = insert.clone();
-            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
-            Box::pin(async move {
-                let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*insert))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(StepError::failed)?;
-                match attempt {
-                    1 => Err(StepError::failed("failed after writing: rolled back")),
-                    _ => Ok(id),
-                }
+        let fail_first = move |id: i64| match attempts.fetch_add(1, Ordering::SeqCst) + 1 {
+            1 => Err(StepError::failed("failed after writing: rolled back")),
+            _ => Ok(id),
+        };
+        let id: i64 = if self.sqlite {
+            transactional_step("credit", options, move |tx: &mut rusqlite::Connection| {
+                let written = tx
+                    .query_row(&insert, [], |row| row.get(0))
+                    .map_err(StepError::failed)
+                    .and_then(fail_first.clone());
+                Box::pin(async move { written })
             })
-        })
-        .await?;
+            .await?
+        } else {
+            transactional_step("credit", options, move |tx: &mut PgConnection| {
+                let (insert, fail_first) = (insert.clone(), fail_first.clone());
+                Box::pin(async move {
+                    let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*insert))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(StepError::failed)?;
+                    fail_first(id)
+                })
+            })
+            .await?
+        };
         if run == 1 {
             return Err(TaskError::failed("the execution fails once after the step"));
         }
@@ -58,22 +72,25 @@ impl DurableExecution for Ledger {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transactional_step_commits_its_writes_with_its_checkpoint() {
-    let db = TestDb::new().await;
-    let table = format!("\"{}\".ledger", db.schema);
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "CREATE TABLE {table} (id bigserial PRIMARY KEY, entry text NOT NULL)"
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("ledger");
+async fn a_transactional_step_commits_its_writes_with_its_checkpoint(db: TestDb) {
+    let table = db.own_table("ledger");
+    let id_column = match db.is_sqlite() {
+        true => "id INTEGER PRIMARY KEY",
+        false => "id bigserial PRIMARY KEY",
+    };
+    db.execute(&format!(
+        "CREATE TABLE {table} ({id_column}, entry text NOT NULL)"
+    ))
+    .await;
     let step_attempts = Arc::new(AtomicU32::new(0));
     let mut registry = TaskRegistry::new();
     registry.durable(
         "ledger",
         Ledger {
             table: table.clone(),
+            sqlite: db.is_sqlite(),
             step_attempts: step_attempts.clone(),
             runs: Arc::default(),
         },
@@ -88,11 +105,13 @@ async fn a_transactional_step_commits_its_writes_with_its_checkpoint() {
         .await;
     worker.stop().await;
 
-    let rows: Vec<i64> =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!("SELECT id FROM {table}")))
-            .fetch_all(&db.pool)
-            .await
-            .expect("rows");
+    let rows: Vec<i64> = db
+        .rows(&format!("SELECT id FROM {table}"))
+        .await
+        .into_iter()
+        .flatten()
+        .map(|id| id.parse().expect("an id"))
+        .collect();
     assert_eq!(
         rows.len(),
         1,

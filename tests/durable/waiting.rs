@@ -20,9 +20,9 @@ impl DurableExecution for Nap {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_returns_when_the_execution_ends_woken_by_notification() {
-    let db = TestDb::new().await;
+async fn wait_returns_when_the_execution_ends_woken_by_notification(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.durable("nap", Nap);
     let worker = db.start_worker(registry, quick_config());
@@ -51,9 +51,9 @@ async fn wait_returns_when_the_execution_ends_woken_by_notification() {
     worker.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_gives_up_at_its_timeout_and_knows_unknown_ids() {
-    let db = TestDb::new().await;
+async fn wait_gives_up_at_its_timeout_and_knows_unknown_ids(db: TestDb) {
     db.scheduler
         .schedule_at(zart::scheduler::ScheduleAtParams::at(
             "later",

@@ -52,9 +52,9 @@ async fn checkout(order: Order, gift_wrap: bool) -> Result<String, TaskError> {
     ))
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn completed_steps_are_replayed_not_rerun_and_several_inputs_are_packed() {
-    let db = TestDb::new().await;
+async fn completed_steps_are_replayed_not_rerun_and_several_inputs_are_packed(db: TestDb) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![checkout])
@@ -115,9 +115,9 @@ async fn fails_for_good() -> Result<(), TaskError> {
     Err(TaskError::permanent("no way"))
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn exhausted_steps_reach_the_body_and_failures_reach_the_handle() {
-    let db = TestDb::new().await;
+async fn exhausted_steps_reach_the_body_and_failures_reach_the_handle(db: TestDb) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![handles_exhausted_steps, fails_for_good])
@@ -141,9 +141,9 @@ async fn exhausted_steps_reach_the_body_and_failures_reach_the_handle() {
     worker.shutdown().await.expect("clean stop");
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn starting_an_existing_id_is_refused_and_handles_reattach() {
-    let db = TestDb::new().await;
+async fn starting_an_existing_id_is_refused_and_handles_reattach(db: TestDb) {
     let zart = db.zart();
     fails_for_good::start(&zart, "same").await.expect("started");
     let again = fails_for_good::start(&zart, "same").await;

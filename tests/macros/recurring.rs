@@ -36,9 +36,9 @@ async fn report(region: Region) -> Result<String, TaskError> {
     Ok(region.name)
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn recurring_attributes_register_their_schedules_and_they_fire() {
-    let db = TestDb::new().await;
+async fn recurring_attributes_register_their_schedules_and_they_fire(db: TestDb) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![ping, report])

@@ -44,9 +44,11 @@ async fn bill(
     })
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn a_task_gets_its_typed_input_its_state_and_its_instance_and_returns_a_typed_result() {
-    let db = TestDb::new().await;
+async fn a_task_gets_its_typed_input_its_state_and_its_instance_and_returns_a_typed_result(
+    db: TestDb,
+) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![bill])
@@ -78,9 +80,9 @@ async fn a_task_gets_its_typed_input_its_state_and_its_instance_and_returns_a_ty
     worker.shutdown().await.expect("clean stop");
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn a_worker_without_a_state_its_tasks_take_refuses_to_start() {
-    let db = TestDb::new().await;
+async fn a_worker_without_a_state_its_tasks_take_refuses_to_start(db: TestDb) {
     let refused = db.zart().worker().register(zart::registry![bill]).start();
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(
@@ -113,9 +115,9 @@ fn follow_up(length: usize) -> Result<usize, SchedulerTaskError> {
     Ok(length * 2)
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn on_complete_chains_follow_ups_and_a_plain_fn_runs_on_the_blocking_pool() {
-    let db = TestDb::new().await;
+async fn on_complete_chains_follow_ups_and_a_plain_fn_runs_on_the_blocking_pool(db: TestDb) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![welcome, follow_up])
@@ -149,9 +151,9 @@ async fn flaky(sleep_ms: u64) -> Result<u32, TaskError> {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn retry_and_timeout_attributes_govern_the_attempts() {
-    let db = TestDb::new().await;
+async fn retry_and_timeout_attributes_govern_the_attempts(db: TestDb) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![flaky])
@@ -185,9 +187,9 @@ async fn needs_a_number(n: u32) -> Result<u32, TaskError> {
     Ok(n)
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn bad_stored_input_fails_the_run_with_a_typed_error_and_the_worker_goes_on() {
-    let db = TestDb::new().await;
+async fn bad_stored_input_fails_the_run_with_a_typed_error_and_the_worker_goes_on(db: TestDb) {
     let zart = db.zart();
     let worker = quick_worker(&zart)
         .register(zart::registry![needs_a_number])
@@ -233,9 +235,9 @@ async fn archive(receipt: String) -> Result<String, TaskError> {
     Ok(format!("archived {receipt}"))
 }
 
+#[zart_tests::each_store]
 #[tokio::test]
-async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue() {
-    let db = TestDb::new().await;
+async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue(db: TestDb) {
     let zart = db.zart();
     let registry = || zart::registry![send_receipt, archive];
     assert_eq!(registry().queue_of("send_receipt"), Some("emails"));

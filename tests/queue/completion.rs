@@ -15,9 +15,9 @@ impl TaskObserver for Recorder {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completion_stores_the_result_and_schedules_follow_ups() {
-    let db = TestDb::new().await;
+async fn completion_stores_the_result_and_schedules_follow_ups(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry
         .register(
@@ -71,9 +71,9 @@ async fn completion_stores_the_result_and_schedules_follow_ups() {
     assert!(started("second-1") && completed("second-1"), "{events:?}");
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follow_up_that_cannot_be_scheduled_leaves_the_task_uncompleted() {
-    let db = TestDb::new().await;
+async fn a_follow_up_that_cannot_be_scheduled_leaves_the_task_uncompleted(db: TestDb) {
     db.scheduler
         .schedule_at(ScheduleAtParams::at(
             "taken",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zart::postgres::{sqlx, PostgresTaskScheduler, TableNames};
 use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
-use zart::store::{ClaimScope, Outcome, OutcomeKind, QueueStore};
+use zart::store::{ClaimScope, Outcome, OutcomeKind};
 use zart::{Error, Zart};
 use zart_tests::{database_url, TestDb};
 
@@ -66,8 +66,9 @@ async fn a_pool_of_the_sqlx_zart_reexports_builds_a_store() {
         .connect(&database_url())
         .await
         .expect("PostgreSQL is reachable");
-    let db = TestDb::new().await;
-    let store = PostgresTaskScheduler::with_table_names(pool, db.scheduler.table_names().clone());
+    // PostgreSQL only: the pool is PostgreSQL's.
+    let db = TestDb::postgres().await;
+    let store = PostgresTaskScheduler::with_table_names(pool, db.pg().store.table_names().clone());
     store
         .migrate()
         .await
@@ -91,9 +92,9 @@ async fn a_url_no_driver_takes_is_refused_without_its_password() {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_are_counted_by_name_and_status_without_zart_s_own() {
-    let db = TestDb::new().await;
+async fn tasks_are_counted_by_name_and_status_without_zart_s_own(db: TestDb) {
     for i in 0..3 {
         db.scheduler
             .schedule_now(&format!("a-{i}"), "alpha", json!(i))
@@ -139,9 +140,9 @@ async fn tasks_are_counted_by_name_and_status_without_zart_s_own() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_task_shows_its_lease_and_an_ended_one_its_last_worker() {
-    let db = TestDb::new().await;
+async fn a_running_task_shows_its_lease_and_an_ended_one_its_last_worker(db: TestDb) {
     db.scheduler
         .schedule_now("job", "noop", json!(null))
         .await

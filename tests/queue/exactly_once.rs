@@ -3,21 +3,19 @@ use std::time::Duration;
 
 use serde_json::json;
 use zart::scheduler::{ScheduleAtParams, TaskScheduler};
-use zart_tests::{database_url, TestDb};
+use zart_tests::TestDb;
 
 const TASKS: usize = 10_000;
 const PROCESSES: usize = 4;
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_worker_processes_run_every_task_exactly_once() {
-    let db = TestDb::new().await;
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "CREATE TABLE \"{}\".runs (task_id text NOT NULL, worker text NOT NULL)",
-        db.schema
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("runs table");
+async fn four_worker_processes_run_every_task_exactly_once(db: TestDb) {
+    db.execute(&format!(
+        "CREATE TABLE {} (task_id text NOT NULL, worker text NOT NULL)",
+        db.own_table("runs")
+    ))
+    .await;
     for chunk in (0..TASKS).collect::<Vec<_>>().chunks(2_000) {
         let tasks = chunk
             .iter()
@@ -29,8 +27,7 @@ async fn four_worker_processes_run_every_task_exactly_once() {
     let mut children: Vec<_> = (0..PROCESSES)
         .map(|n| {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_zart-test-worker"))
-                .arg(database_url())
-                .arg(&db.schema)
+                .args(db.process_args())
                 .arg(format!("process-{n}"))
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
@@ -46,23 +43,22 @@ async fn four_worker_processes_run_every_task_exactly_once() {
         assert!(status.success(), "worker process failed: {status}");
     }
 
-    let (runs, distinct, processes): (i64, i64, i64) =
-        sqlx::query_as(sqlx::AssertSqlSafe(&*format!(
-            "SELECT count(*), count(DISTINCT task_id), count(DISTINCT worker) FROM \"{}\".runs",
-            db.schema
-        )))
-        .fetch_one(&db.pool)
-        .await
-        .expect("count runs");
+    let counts = db
+        .rows(&format!(
+            "SELECT count(*), count(DISTINCT task_id), count(DISTINCT worker) FROM {}",
+            db.own_table("runs")
+        ))
+        .await;
+    let number = |i: usize| -> i64 { counts[0][i].parse().expect("a count") };
+    let (runs, distinct, processes) = (number(0), number(1), number(2));
     assert_eq!(distinct, TASKS as i64, "no task lost");
     assert_eq!(runs, TASKS as i64, "no task ran twice");
     assert!(processes > 1, "the work was shared between processes");
-    let completed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT count(*) FROM {} WHERE status = 'completed' AND attempts = 1",
-        db.tasks_table()
-    )))
-    .fetch_one(&db.pool)
-    .await
-    .expect("count completed");
+    let completed = db
+        .number(&format!(
+            "SELECT count(*) FROM {} WHERE status = 'completed' AND attempts = 1",
+            db.tasks_table()
+        ))
+        .await;
     assert_eq!(completed, TASKS as i64);
 }

@@ -3,9 +3,9 @@ use zart::scheduler::{IfExists, ScheduleAtParams, TaskScheduler, TaskStatus};
 use zart::Error;
 use zart_tests::TestDb;
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scheduling_an_existing_id_is_a_typed_error() {
-    let db = TestDb::new().await;
+async fn scheduling_an_existing_id_is_a_typed_error(db: TestDb) {
     db.scheduler
         .schedule_now("order-42", "charge", json!(1))
         .await
@@ -39,9 +39,9 @@ async fn scheduling_an_existing_id_is_a_typed_error() {
     assert_eq!(db.task("order-42").await.data, json!(1));
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_is_all_or_nothing_and_names_the_existing_ids() {
-    let db = TestDb::new().await;
+async fn a_batch_is_all_or_nothing_and_names_the_existing_ids(db: TestDb) {
     db.scheduler
         .schedule_now("b", "noop", json!(null))
         .await
@@ -79,9 +79,9 @@ async fn a_batch_is_all_or_nothing_and_names_the_existing_ids() {
     assert!(inserted.contains(&"a".to_owned()) && inserted.contains(&"c".to_owned()));
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_tasks_are_rejected_before_the_database() {
-    let db = TestDb::new().await;
+async fn invalid_tasks_are_rejected_before_the_database(db: TestDb) {
     let empty_id = db.scheduler.schedule_now("", "noop", json!(null)).await;
     assert!(
         matches!(empty_id, Err(Error::InvalidTask { .. })),
@@ -134,9 +134,9 @@ async fn invalid_tasks_are_rejected_before_the_database() {
         .is_none());
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pending_tasks_can_be_cancelled_and_then_never_run() {
-    let db = TestDb::new().await;
+async fn pending_tasks_can_be_cancelled_and_then_never_run(db: TestDb) {
     db.scheduler
         .schedule_now("c", "noop", json!(null))
         .await
@@ -153,7 +153,7 @@ async fn pending_tasks_can_be_cancelled_and_then_never_run() {
         Some(TaskStatus::Cancelled)
     );
     assert_eq!(db.scheduler.status("missing").await.expect("status"), None);
-    use zart::store::{ClaimScope, QueueStore};
+    use zart::store::ClaimScope;
     let claimed = db
         .scheduler
         .claim(

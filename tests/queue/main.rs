@@ -2,6 +2,7 @@
 
 mod completion;
 mod diagnostics;
+mod durability;
 mod exactly_once;
 mod failures;
 mod idempotency;

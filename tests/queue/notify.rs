@@ -2,7 +2,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
-use zart_tests::{quick_config, task, TestDb};
+use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
+use zart_tests::{quick_config, task, Driver, TestDb};
 
 /// A poll interval so long that only a notification can explain a prompt start.
 const NO_POLLING: Duration = Duration::from_secs(120);
@@ -11,8 +12,8 @@ async fn listener_pids(db: &TestDb) -> Vec<i32> {
     sqlx::query_scalar(
         "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND query LIKE '%' || $1 || '%'",
     )
-    .bind(db.scheduler.notify_channel())
-    .fetch_all(&db.pool)
+    .bind(db.pg().store.notify_channel())
+    .fetch_all(&db.pg().pool)
     .await
     .expect("read pg_stat_activity")
 }
@@ -30,7 +31,8 @@ async fn time_to_complete(db: &TestDb, id: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_tasks_wake_idle_workers_and_a_lost_listener_reconnects() {
-    let db = TestDb::new().await;
+    // PostgreSQL only: it watches the LISTEN connection in pg_stat_activity and kills it (SQLite has no connection to lose; its cross-process wake-up is tested below).
+    let db = TestDb::postgres().await;
     let mut registry = TaskRegistry::new();
     registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
     let config = WorkerConfig {
@@ -55,7 +57,7 @@ async fn new_tasks_wake_idle_workers_and_a_lost_listener_reconnects() {
     for pid in listener_pids(&db).await {
         let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
             .bind(pid)
-            .fetch_one(&db.pool)
+            .fetch_one(&db.pg().pool)
             .await
             .expect("terminate");
         assert!(killed);
@@ -75,9 +77,9 @@ async fn new_tasks_wake_idle_workers_and_a_lost_listener_reconnects() {
     worker.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_future_task_starts_when_due_without_waiting_for_a_poll() {
-    let db = TestDb::new().await;
+async fn a_future_task_starts_when_due_without_waiting_for_a_poll(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
     let config = WorkerConfig {
@@ -109,22 +111,59 @@ async fn a_future_task_starts_when_due_without_waiting_for_a_poll() {
     worker.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn polling_finds_work_when_notifications_are_missed() {
-    let db = TestDb::new().await;
+async fn polling_finds_work_when_notifications_are_missed(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
     let worker = db.start_worker(registry, quick_config());
     tokio::time::sleep(Duration::from_millis(300)).await; // idle now
                                                           // Inserted behind Zart's back: no notification is sent.
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
+    db.execute(&format!(
         "INSERT INTO {} (task_id, task_name) VALUES ('silent', 'noop')",
         db.tasks_table()
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("insert");
+    ))
+    .await;
     db.wait_for_status("silent", TaskStatus::Completed, Duration::from_secs(2))
         .await;
+    worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_another_process_schedules_wakes_an_idle_worker_within_the_poll_interval() {
+    // SQLite only: across processes PostgreSQL wakes workers by NOTIFY (tested above);
+    // SQLite's workers watch the file.
+    let db = TestDb::sqlite().await;
+    let Driver::Sqlite(lite) = &db.driver else {
+        unreachable!("a SQLite database")
+    };
+    let mut registry = TaskRegistry::new();
+    registry.register("noop", task(|_| async { Ok(OnComplete::done()) }));
+    let config = WorkerConfig {
+        poll_interval: NO_POLLING,
+        ..quick_config()
+    };
+    let worker = db.start_worker(registry, config);
+    tokio::time::sleep(Duration::from_millis(300)).await; // idle now
+
+    // A store of its own on the same file rings no bell of this one: as another process.
+    let elsewhere = SqliteTaskScheduler::connect_with(SqliteOptions::file(&lite.path))
+        .await
+        .expect("a second store on the file");
+    for round in 0..3 {
+        let id = format!("from-elsewhere-{round}");
+        let start = Instant::now();
+        elsewhere
+            .schedule_now(&id, "noop", json!({}))
+            .await
+            .expect("scheduled");
+        db.wait_for_status(&id, TaskStatus::Completed, Duration::from_secs(20))
+            .await;
+        let woken = start.elapsed();
+        assert!(
+            woken < Duration::from_secs(1),
+            "noticed within the 50 ms poll interval (give or take a busy machine), not by polling: {woken:?}"
+        );
+    }
     worker.stop().await;
 }

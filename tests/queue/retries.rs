@@ -6,9 +6,9 @@ use serde_json::json;
 use zart::scheduler::{OnComplete, SchedulerTaskError, TaskRegistry, TaskScheduler, TaskStatus};
 use zart_tests::{quick_config, quick_retry, task, TestDb};
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_attempts_are_retried_with_backoff_until_one_succeeds() {
-    let db = TestDb::new().await;
+async fn failed_attempts_are_retried_with_backoff_until_one_succeeds(db: TestDb) {
     let starts = Arc::new(Mutex::new(Vec::<(u32, Instant)>::new()));
     let mut registry = TaskRegistry::new();
     let seen = starts.clone();
@@ -57,9 +57,9 @@ async fn failed_attempts_are_retried_with_backoff_until_one_succeeds() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_fails_once_its_attempts_are_used_up() {
-    let db = TestDb::new().await;
+async fn a_task_fails_once_its_attempts_are_used_up(db: TestDb) {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let mut registry = TaskRegistry::new();
@@ -91,14 +91,14 @@ async fn a_task_fails_once_its_attempts_are_used_up() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permanent_errors_and_undecodable_input_are_not_retried() {
+async fn permanent_errors_and_undecodable_input_are_not_retried(db: TestDb) {
     #[derive(serde::Deserialize)]
     struct Input {
         #[allow(dead_code)]
         amount: u64,
     }
-    let db = TestDb::new().await;
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let mut registry = TaskRegistry::new();

@@ -19,9 +19,9 @@ fn serving(queues: &[&str]) -> WorkerConfig {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_no_running_worker_knows_waits_for_one_that_does() {
-    let db = TestDb::new().await;
+async fn a_task_no_running_worker_knows_waits_for_one_that_does(db: TestDb) {
     let mut old = TaskRegistry::new();
     old.register("known", done());
     let old_worker = db.start_worker(old, quick_config());
@@ -55,9 +55,9 @@ async fn a_task_no_running_worker_knows_waits_for_one_that_does() {
     new_worker.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_serving_some_queues_claims_only_their_tasks() {
-    let db = TestDb::new().await;
+async fn a_worker_serving_some_queues_claims_only_their_tasks(db: TestDb) {
     let registry = || {
         let mut registry = TaskRegistry::new();
         registry
@@ -93,9 +93,9 @@ async fn a_worker_serving_some_queues_claims_only_their_tasks() {
     default_only.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_serving_a_queue_no_registered_task_is_in_refuses_to_start() {
-    let db = TestDb::new().await;
+async fn a_worker_serving_a_queue_no_registered_task_is_in_refuses_to_start(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry
         .register("send-email", done())
@@ -113,12 +113,12 @@ async fn a_worker_serving_a_queue_no_registered_task_is_in_refuses_to_start() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_serving_other_queues_still_fires_recurring_ticks() {
+async fn a_worker_serving_other_queues_still_fires_recurring_ticks(db: TestDb) {
     use zart::recurring::{OverlapPolicy, RecurringTask};
     use zart::schedule::Schedule;
 
-    let db = TestDb::new().await;
     let mut registry = TaskRegistry::new();
     registry
         .register("heartbeat", done())

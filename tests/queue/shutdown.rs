@@ -6,9 +6,9 @@ use serde_json::json;
 use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
 use zart_tests::{quick_config, task, TestDb};
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_lets_in_flight_tasks_finish_then_claims_nothing() {
-    let db = TestDb::new().await;
+async fn shutdown_lets_in_flight_tasks_finish_then_claims_nothing(db: TestDb) {
     let started = Arc::new(AtomicBool::new(false));
     let flag = started.clone();
     let mut registry = TaskRegistry::new();
@@ -48,9 +48,9 @@ async fn shutdown_lets_in_flight_tasks_finish_then_claims_nothing() {
     worker.handle.await.expect("joined").expect("run ok");
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_still_running_at_the_timeout_are_released_for_another_worker_at_once() {
-    let db = TestDb::new().await;
+async fn tasks_still_running_at_the_timeout_are_released_for_another_worker_at_once(db: TestDb) {
     let lease = Duration::from_secs(60);
     let config = WorkerConfig {
         lease_duration: lease,
@@ -110,9 +110,9 @@ async fn tasks_still_running_at_the_timeout_are_released_for_another_worker_at_o
     second.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_runs_once() {
-    let db = TestDb::new().await;
+async fn a_worker_runs_once(db: TestDb) {
     let worker = db.start_worker(TaskRegistry::new(), quick_config());
     tokio::time::sleep(Duration::from_millis(50)).await;
     let again = worker.worker.run().await;
@@ -123,9 +123,9 @@ async fn a_worker_runs_once() {
     worker.stop().await;
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_refuses_to_start_with_two_handlers_for_one_name() {
-    let db = TestDb::new().await;
+async fn a_worker_refuses_to_start_with_two_handlers_for_one_name(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry
         .register("twice", task(|_| async { Ok(OnComplete::done()) }))
@@ -138,9 +138,9 @@ async fn a_worker_refuses_to_start_with_two_handlers_for_one_name() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_refuses_to_start_with_an_unusable_configuration() {
-    let db = TestDb::new().await;
+async fn a_worker_refuses_to_start_with_an_unusable_configuration(db: TestDb) {
     let config = WorkerConfig {
         heartbeat_interval: Duration::ZERO,
         ..quick_config()

@@ -1,13 +1,17 @@
 use std::time::Duration;
 
 use serde_json::json;
+use std::sync::Arc;
 use zart::postgres::{PostgresTaskScheduler as PostgresScheduler, TableNames};
 use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus};
-use zart_tests::{database_url, quick_config, task, TestDb};
 
+use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
+use zart::store::Store;
+use zart_tests::{database_url, quick_config, task, Driver, TestDb};
+
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
-    let db = TestDb::new().await;
+async fn two_prefixes_in_one_database_never_see_each_others_tasks(db: TestDb) {
     let other = db.sibling("other_").await;
     db.scheduler
         .schedule_now("same-id", "noop", json!("mine"))
@@ -41,15 +45,8 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
         "a worker on one prefix never runs another's tasks"
     );
 
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
-    )
-    .bind(&db.schema)
-    .fetch_all(&db.pool)
-    .await
-    .expect("list tables");
     assert_eq!(
-        tables,
+        db.table_list().await,
         [
             "other_events",
             "other_migrations",
@@ -67,45 +64,69 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrations_are_idempotent_and_safe_to_run_concurrently() {
-    let db = TestDb::new().await;
-    let names = TableNames::with_prefix("race_")
-        .and_then(|n| n.with_schema(&format!("{}_race", db.schema)))
-        .expect("names");
-    let runs = (0..4).map(|_| {
-        let scheduler = PostgresScheduler::with_table_names(db.pool.clone(), names.clone());
-        tokio::spawn(async move { scheduler.migrate().await })
-    });
-    for run in runs {
-        run.await
-            .expect("joined")
-            .expect("concurrent migrate succeeds");
-    }
-    let scheduler = PostgresScheduler::with_table_names(db.pool.clone(), names.clone());
-    scheduler
-        .migrate()
-        .await
-        .expect("migrating again is a no-op");
-    let applied: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT version FROM {} ORDER BY version",
-        names.migrations()
-    )))
-    .fetch_all(&db.pool)
-    .await
-    .expect("read migrations");
-    assert_eq!(applied, vec![1, 2, 3, 4, 5], "each migration recorded once");
+async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
+    let scheduler: Arc<dyn Store> = match &db.driver {
+        Driver::Postgres(pg) => {
+            let names = TableNames::with_prefix("race_")
+                .and_then(|n| n.with_schema(&format!("{}_race", pg.schema)))
+                .expect("names");
+            let runs = (0..4).map(|_| {
+                let scheduler = PostgresScheduler::with_table_names(pg.pool.clone(), names.clone());
+                tokio::spawn(async move { scheduler.migrate().await })
+            });
+            for run in runs {
+                run.await
+                    .expect("joined")
+                    .expect("concurrent migrate succeeds");
+            }
+            let scheduler = PostgresScheduler::with_table_names(pg.pool.clone(), names.clone());
+            scheduler
+                .migrate()
+                .await
+                .expect("migrating again is a no-op");
+            let applied = db
+                .rows(&format!(
+                    "SELECT version FROM {} ORDER BY version",
+                    names.migrations()
+                ))
+                .await;
+            assert_eq!(
+                applied,
+                [["1"], ["2"], ["3"], ["4"], ["5"]],
+                "each migration recorded once"
+            );
+            Arc::new(scheduler)
+        }
+        Driver::Sqlite(lite) => {
+            // Four connections of their own on one file, as four processes would be.
+            let options = SqliteOptions::file(&lite.path)
+                .prefix("race_")
+                .expect("prefix");
+            let runs = (0..4).map(|_| {
+                let options = options.clone();
+                tokio::spawn(async move { SqliteTaskScheduler::connect_with(options).await })
+            });
+            for run in runs {
+                run.await
+                    .expect("joined")
+                    .expect("concurrent migrate succeeds");
+            }
+            let scheduler = SqliteTaskScheduler::connect_with(options)
+                .await
+                .expect("migrating again is a no-op");
+            let applied = db
+                .rows("SELECT version FROM race_migrations ORDER BY version")
+                .await;
+            assert_eq!(applied, [["1"]], "each migration recorded once");
+            Arc::new(scheduler)
+        }
+    };
     scheduler
         .schedule_now("works", "noop", json!({}))
         .await
         .expect("tables usable");
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "DROP SCHEMA \"{}_race\" CASCADE",
-        db.schema
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("cleanup");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

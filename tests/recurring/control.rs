@@ -4,7 +4,7 @@ use chrono::Utc;
 use zart::recurring::{OverlapPolicy, RecurringTask, ScheduleState};
 use zart::schedule::Schedule;
 use zart::scheduler::{TaskRegistry, TaskStatus};
-use zart::store::{ClaimScope, QueueStore};
+use zart::store::ClaimScope;
 use zart_tests::{quick_config, TestDb};
 
 use crate::Runs;
@@ -17,9 +17,9 @@ fn hourly() -> Schedule {
     Schedule::cron("0 * * * *", "UTC").expect("cron")
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_and_resume_are_shared_and_missed_slots_follow_the_policy() {
-    let db = TestDb::new().await;
+async fn pause_and_resume_are_shared_and_missed_slots_follow_the_policy(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "beat", Duration::ZERO);
@@ -60,9 +60,9 @@ async fn pause_and_resume_are_shared_and_missed_slots_follow_the_policy() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trigger_now_runs_at_once_and_respects_the_overlap_policy() {
-    let db = TestDb::new().await;
+async fn trigger_now_runs_at_once_and_respects_the_overlap_policy(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "report", Duration::from_millis(800));
@@ -117,9 +117,9 @@ async fn trigger_now_runs_at_once_and_respects_the_overlap_policy() {
     drop(before);
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
-    let db = TestDb::new().await;
+async fn stop_survives_re_registration_and_the_counter_never_goes_back(db: TestDb) {
     let runs = Runs::default();
     let task = RecurringTask::new("beat", "beat", every(100));
     let start = |runs: &Runs| {
@@ -161,13 +161,15 @@ async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
     assert_eq!(after[0], counter);
 
     // The counter is also where users of Zart read it from SQL.
-    let occurrence: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT metadata->>'occurrence' FROM {} WHERE task_id = '__zart_recurring__:beat'",
-        db.tasks_table()
-    )))
-    .fetch_one(&db.pool)
-    .await
-    .expect("read tick");
+    let occurrence = db
+        .rows(&format!(
+            "SELECT metadata->>'occurrence' FROM {} WHERE task_id = '__zart_recurring__:beat'",
+            db.tasks_table()
+        ))
+        .await
+        .into_iter()
+        .flatten()
+        .next();
     let stored = db
         .schedules()
         .info("beat")
@@ -178,9 +180,9 @@ async fn stop_survives_re_registration_and_the_counter_never_goes_back() {
     assert_eq!(occurrence, Some(stored.to_string()));
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
-    let db = TestDb::new().await;
+async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id(db: TestDb) {
     db.schedules()
         .register(&RecurringTask::new("job", "work", every(50)))
         .await
@@ -199,13 +201,12 @@ async fn ticks_are_never_marked_dead_and_cannot_be_cancelled_by_id() {
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
-        sqlx::query(sqlx::AssertSqlSafe(&*format!(
-            "UPDATE {} SET lease_expires_at = now() - interval '1 second' WHERE status = 'running'",
-            db.tasks_table()
-        )))
-        .execute(&db.pool)
-        .await
-        .expect("expire");
+        db.execute(&format!(
+            "UPDATE {} SET lease_expires_at = {} WHERE status = 'running'",
+            db.tasks_table(),
+            db.sql_ago(1)
+        ))
+        .await;
         let report = db
             .scheduler
             .rescue_expired(1)
@@ -230,9 +231,9 @@ impl zart::observe::TaskObserver for SlotEvents {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observers_see_every_decision() {
-    let db = TestDb::new().await;
+async fn observers_see_every_decision(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "work", Duration::from_millis(250));
@@ -278,43 +279,37 @@ async fn observers_see_every_decision() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_history_is_bounded() {
-    let db = TestDb::new().await;
+async fn the_history_is_bounded(db: TestDb) {
     let task = RecurringTask::new(
         "fast",
         "work",
         Schedule::every(Duration::from_millis(10)).expect("interval"),
     );
     db.schedules().register(&task).await.expect("registered");
-    let names = db.scheduler.table_names();
     let recorded = || async {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
+        db.number(&format!(
             "SELECT count(*) FROM {} WHERE schedule_id = 'fast'",
-            names.schedule_runs()
-        )))
-        .fetch_one(&db.pool)
+            db.zart_table("schedule_runs")
+        ))
         .await
-        .expect("count");
-        n
     };
     // Three rounds, each a tick far behind (a minute of 10 ms slots: 6000 missed), each
     // recording its most recent 100 skips; no worker runs while the schedule is moved back.
     for _ in 0..3 {
-        sqlx::query(sqlx::AssertSqlSafe(&*format!(
-            "UPDATE {} SET next_slot = now() - interval '1 minute', state = 'active' WHERE schedule_id = 'fast'",
-            names.schedules()
-        )))
-        .execute(&db.pool)
-        .await
-        .expect("move back");
-        sqlx::query(sqlx::AssertSqlSafe(&*format!(
-            "UPDATE {} SET status = 'pending', run_at = now() - interval '1 minute' WHERE task_id = '__zart_recurring__:fast'",
-            names.tasks()
-        )))
-        .execute(&db.pool)
-        .await
-        .expect("move tick back");
+        db.execute(&format!(
+            "UPDATE {} SET next_slot = {}, state = 'active' WHERE schedule_id = 'fast'",
+            db.zart_table("schedules"),
+            db.sql_ago(60)
+        ))
+        .await;
+        db.execute(&format!(
+            "UPDATE {} SET status = 'pending', run_at = {} WHERE task_id = '__zart_recurring__:fast'",
+            db.tasks_table(),
+            db.sql_ago(60)
+        ))
+        .await;
         let before = recorded().await;
         let mut registry = TaskRegistry::new();
         registry.register(

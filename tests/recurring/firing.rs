@@ -14,9 +14,9 @@ fn every(ms: u64) -> Schedule {
     Schedule::every(Duration::from_millis(ms)).expect("valid interval")
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_interval_fires_each_slot_in_order_never_at_registration() {
-    let db = TestDb::new().await;
+async fn an_interval_fires_each_slot_in_order_never_at_registration(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "beat", Duration::ZERO);
@@ -56,9 +56,9 @@ async fn an_interval_fires_each_slot_in_order_never_at_registration() {
     assert_eq!(record.status, TaskStatus::Completed);
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_six_field_cron_fires_on_whole_seconds() {
-    let db = TestDb::new().await;
+async fn a_six_field_cron_fires_on_whole_seconds(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "tock", Duration::ZERO);
@@ -82,9 +82,9 @@ async fn a_six_field_cron_fires_on_whole_seconds() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_never_fire_one_slot_twice() {
-    let db = TestDb::new().await;
+async fn two_workers_never_fire_one_slot_twice(db: TestDb) {
     let runs = Runs::default();
     let mut workers = Vec::new();
     for _ in 0..2 {
@@ -106,22 +106,21 @@ async fn two_workers_never_fire_one_slot_twice() {
         (0..all.len() as u64).collect::<Vec<_>>(),
         "no gaps, no repeats"
     );
-    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT count(*) FROM {} WHERE task_name = '__zart_tick'",
-        db.tasks_table()
-    )))
-    .fetch_one(&db.pool)
-    .await
-    .expect("count ticks");
+    let rows = db
+        .number(&format!(
+            "SELECT count(*) FROM {} WHERE task_name = '__zart_tick'",
+            db.tasks_table()
+        ))
+        .await;
     assert_eq!(
         rows, 1,
         "one tick per schedule, however many workers registered it"
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
-    let db = TestDb::new().await;
+async fn registration_is_idempotent_and_a_changed_schedule_is_updated(db: TestDb) {
     let hourly = RecurringTask::new(
         "report",
         "make-report",
@@ -131,7 +130,8 @@ async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
         .map(|_| {
             let (scheduler, task) = (db.scheduler.clone(), hourly.clone());
             tokio::spawn(async move {
-                zart::recurring::Schedules::from_backend(&*scheduler)
+                zart::Zart::from_store(scheduler)
+                    .schedules()
                     .register(&task)
                     .await
             })
@@ -155,13 +155,11 @@ async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
     );
 
     // The code now says every 5 minutes: the stored schedule follows, from the next slot.
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
+    db.execute(&format!(
         "UPDATE {} SET occurrence = 7 WHERE schedule_id = 'report'",
-        db.scheduler.table_names().schedules()
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("set counter");
+        db.zart_table("schedules")
+    ))
+    .await;
     let changed = RecurringTask::new(
         "report",
         "make-report",
@@ -186,9 +184,9 @@ async fn registration_is_idempotent_and_a_changed_schedule_is_updated() {
     assert_eq!(tick.status, TaskStatus::Pending);
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_runs_counts_runs_and_finishes_the_schedule() {
-    let db = TestDb::new().await;
+async fn max_runs_counts_runs_and_finishes_the_schedule(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "beat", Duration::ZERO);
@@ -221,9 +219,9 @@ async fn max_runs_counts_runs_and_finishes_the_schedule() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fixed_delays_count_from_the_end_of_the_previous_run() {
-    let db = TestDb::new().await;
+async fn fixed_delays_count_from_the_end_of_the_previous_run(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "sync", Duration::from_millis(400));
@@ -246,9 +244,9 @@ async fn fixed_delays_count_from_the_end_of_the_previous_run() {
     }
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_and_panicking_runs_do_not_stop_a_schedule() {
-    let db = TestDb::new().await;
+async fn failing_and_panicking_runs_do_not_stop_a_schedule(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry.register(
         "flaky",
@@ -274,9 +272,9 @@ async fn failing_and_panicking_runs_do_not_stop_a_schedule() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schedule_survives_a_database_fault() {
-    let db = TestDb::new().await;
+async fn a_schedule_survives_a_database_fault(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "beat", Duration::ZERO);
@@ -285,13 +283,11 @@ async fn a_schedule_survives_a_database_fault() {
     runs.wait_for(2, Duration::from_secs(10)).await;
 
     // The history table disappears: every tick transaction fails (and nothing else does).
-    let history = db.scheduler.table_names().schedule_runs();
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
+    let history = db.zart_table("schedule_runs");
+    db.execute(&format!(
         "ALTER TABLE {history} RENAME TO zart_schedule_runs_away"
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("break");
+    ))
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let during = runs.count();
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -304,13 +300,11 @@ async fn a_schedule_survives_a_database_fault() {
         matches!(tick.status, TaskStatus::Pending | TaskStatus::Running),
         "the tick is retried, not given up: {tick:?}"
     );
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "ALTER TABLE \"{}\".zart_schedule_runs_away RENAME TO zart_schedule_runs",
-        db.schema
-    )))
-    .execute(&db.pool)
-    .await
-    .expect("repair");
+    db.execute(&format!(
+        "ALTER TABLE {} RENAME TO zart_schedule_runs",
+        db.own_table("zart_schedule_runs_away")
+    ))
+    .await;
     runs.wait_for(runs.count() + 3, Duration::from_secs(10))
         .await;
     worker.stop().await;

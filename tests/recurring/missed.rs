@@ -16,25 +16,20 @@ fn hourly_interval() -> Schedule {
 /// next slot and its tick go back in time, as they would have stayed while nothing ran.
 async fn down_since(db: &TestDb, task: &RecurringTask, since: DateTime<Utc>) {
     db.schedules().register(task).await.expect("registered");
-    let names = db.scheduler.table_names();
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "UPDATE {} SET next_slot = $2 WHERE schedule_id = $1",
-        names.schedules()
-    )))
-    .bind(task.schedule_id())
-    .bind(since)
-    .execute(&db.pool)
-    .await
-    .expect("move the schedule back");
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "UPDATE {} SET run_at = $2 WHERE task_id = $1",
-        names.tasks()
-    )))
-    .bind(format!("__zart_recurring__:{}", task.schedule_id()))
-    .bind(since)
-    .execute(&db.pool)
-    .await
-    .expect("move the tick back");
+    db.execute(&format!(
+        "UPDATE {} SET next_slot = {} WHERE schedule_id = '{}'",
+        db.zart_table("schedules"),
+        db.sql_instant(since),
+        task.schedule_id()
+    ))
+    .await;
+    db.execute(&format!(
+        "UPDATE {} SET run_at = {} WHERE task_id = '__zart_recurring__:{}'",
+        db.tasks_table(),
+        db.sql_instant(since),
+        task.schedule_id()
+    ))
+    .await;
 }
 
 /// Starts a worker running `task`, lets the overdue tick fire, and returns the runs and
@@ -74,18 +69,19 @@ async fn back_up(
     (runs.all(), history)
 }
 
-/// PostgreSQL keeps microseconds: instants the tests compare must not carry more.
+/// A store may keep only milliseconds (SQLite does): instants the tests compare must not
+/// carry more.
 fn ago(duration: chrono::Duration) -> DateTime<Utc> {
-    (Utc::now() - duration).trunc_subsecs(6)
+    (Utc::now() - duration).trunc_subsecs(3)
 }
 
 fn three_and_a_half_hours_ago() -> DateTime<Utc> {
     ago(chrono::Duration::minutes(210))
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skip_drops_the_slots_missed_while_workers_were_down() {
-    let db = TestDb::new().await;
+async fn skip_drops_the_slots_missed_while_workers_were_down(db: TestDb) {
     let since = three_and_a_half_hours_ago();
     let task = RecurringTask::new("hourly", "report", hourly_interval());
     down_since(&db, &task, since).await;
@@ -118,9 +114,9 @@ async fn skip_drops_the_slots_missed_while_workers_were_down() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catch_up_once_runs_the_latest_missed_slot_flagged_as_catch_up() {
-    let db = TestDb::new().await;
+async fn catch_up_once_runs_the_latest_missed_slot_flagged_as_catch_up(db: TestDb) {
     let since = three_and_a_half_hours_ago();
     let task = RecurringTask::new("hourly", "report", hourly_interval())
         .missed(MissedRunPolicy::CatchUpOnce);
@@ -141,9 +137,9 @@ async fn catch_up_once_runs_the_latest_missed_slot_flagged_as_catch_up() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_all_runs_every_missed_slot_in_order() {
-    let db = TestDb::new().await;
+async fn replay_all_runs_every_missed_slot_in_order(db: TestDb) {
     let since = three_and_a_half_hours_ago();
     let task = RecurringTask::new("hourly", "report", hourly_interval())
         .missed(MissedRunPolicy::ReplayAll)
@@ -160,9 +156,9 @@ async fn replay_all_runs_every_missed_slot_in_order() {
     assert!(runs.iter().all(|r| r.context.catch_up));
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slot_that_is_merely_late_runs_and_is_not_a_catch_up() {
-    let db = TestDb::new().await;
+async fn a_slot_that_is_merely_late_runs_and_is_not_a_catch_up(db: TestDb) {
     let late = ago(chrono::Duration::seconds(20));
     let task = RecurringTask::new("hourly", "report", hourly_interval());
     down_since(&db, &task, late).await;

@@ -53,9 +53,9 @@ fn reasons(history: &[zart::recurring::RunRecord], decision: &str, reason: Optio
         .count()
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skip_if_running_skips_slots_while_a_run_is_busy() {
-    let db = TestDb::new().await;
+async fn skip_if_running_skips_slots_while_a_run_is_busy(db: TestDb) {
     let (runs, history) = overlapping(&db, OverlapPolicy::SkipIfRunning, 150, 500, 3).await;
     never_overlap(&runs);
     assert!(
@@ -64,9 +64,9 @@ async fn skip_if_running_skips_slots_while_a_run_is_busy() {
     );
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buffer_one_keeps_one_run_waiting_and_starts_it_when_the_busy_one_ends() {
-    let db = TestDb::new().await;
+async fn buffer_one_keeps_one_run_waiting_and_starts_it_when_the_busy_one_ends(db: TestDb) {
     let (runs, history) = overlapping(&db, OverlapPolicy::BufferOne, 150, 500, 3).await;
     never_overlap(&runs);
     assert!(reasons(&history, "buffered", None) >= 1, "{history:?}");
@@ -83,9 +83,9 @@ async fn buffer_one_keeps_one_run_waiting_and_starts_it_when_the_busy_one_ends()
     assert!(prompt, "{by_start:?}");
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_and_restart_cancels_the_busy_run() {
-    let db = TestDb::new().await;
+async fn cancel_and_restart_cancels_the_busy_run(db: TestDb) {
     let runs = Runs::default();
     let mut registry = TaskRegistry::new();
     runs.register(&mut registry, "work", Duration::from_millis(100));
@@ -119,9 +119,9 @@ async fn cancel_and_restart_cancels_the_busy_run() {
     assert!(next.started_at.is_some());
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn always_start_lets_runs_overlap() {
-    let db = TestDb::new().await;
+async fn always_start_lets_runs_overlap(db: TestDb) {
     let (runs, history) = overlapping(&db, OverlapPolicy::AlwaysStart, 150, 600, 4).await;
     let mut by_start = runs.clone();
     by_start.sort_by_key(|r| r.started);
@@ -134,9 +134,9 @@ async fn always_start_lets_runs_overlap() {
     assert_eq!(reasons(&history, "skipped", Some("overlap")), 0);
 }
 
+#[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_outside_the_time_window_are_skipped_with_the_reason() {
-    let db = TestDb::new().await;
+async fn runs_outside_the_time_window_are_skipped_with_the_reason(db: TestDb) {
     // A one-minute window two hours from now: nothing now is inside.
     let start = (Utc::now() + chrono::Duration::hours(2)).time();
     let end = start + chrono::Duration::minutes(1);

@@ -8,7 +8,7 @@ mod postgres {
     use zart_tests::TestDb;
 
     async fn fresh_store() -> Arc<dyn Store> {
-        TestDb::new().await.scheduler
+        TestDb::postgres().await.scheduler
     }
 
     zart_store_tests::conformance!(fresh_store);
@@ -20,7 +20,7 @@ mod sqlite {
     use zart::store::Store;
 
     async fn fresh_store() -> Arc<dyn Store> {
-        zart_tests::sqlite_store().await
+        zart_tests::TestDb::sqlite().await.scheduler
     }
 
     zart_store_tests::conformance!(fresh_store);

@@ -1,5 +1,6 @@
-//! Test support: an isolated, migrated schema per test, quick worker settings, and
-//! closure-based task handlers.
+//! Test support: a database of its own per test on either driver ([`TestDb`], and
+//! [`each_store`] to run one test on each), quick worker settings, and closure-based task
+//! handlers.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use zart::scheduler::{
     CompletionHandler, RetryConfig, ScheduledTask, SchedulerTaskError, TaskInstance, TaskRecord,
     TaskRegistry, TaskScheduler, TaskStatus, Worker, WorkerConfig,
 };
+use zart::store::Store;
+pub use zart_each_store::each_store;
 
 /// Schemas made by these tests start with this; ones left behind by crashed runs are
 /// dropped after an hour.
@@ -26,21 +29,42 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// A migrated schema of its own, so tests run in parallel without seeing each other.
+/// A database of its own for one test, on one of the store drivers, so that tests run in
+/// parallel without seeing each other: a fresh PostgreSQL schema, or a fresh SQLite file.
 pub struct TestDb {
+    /// The store, whatever its driver.
+    pub scheduler: Arc<dyn Store>,
+    /// The driver and what only it has.
+    pub driver: Driver,
+}
+
+/// Which driver a [`TestDb`] runs on, with what only that driver has.
+pub enum Driver {
+    Postgres(PgDb),
+    Sqlite(SqliteDb),
+}
+
+/// A PostgreSQL test database: a schema of its own.
+pub struct PgDb {
     pub pool: PgPool,
     pub schema: String,
-    pub scheduler: Arc<PostgresTaskScheduler>,
+    pub store: Arc<PostgresTaskScheduler>,
+}
+
+/// A SQLite test database: a file of its own.
+pub struct SqliteDb {
+    pub path: std::path::PathBuf,
+    pub store: Arc<zart::sqlite::SqliteTaskScheduler>,
 }
 
 impl TestDb {
-    /// A fresh schema with the default prefix, migrated.
-    pub async fn new() -> TestDb {
-        TestDb::with_prefix("zart_").await
+    /// A fresh PostgreSQL schema with the default prefix, migrated.
+    pub async fn postgres() -> TestDb {
+        TestDb::postgres_with_prefix("zart_").await
     }
 
-    /// A fresh schema whose tables use `prefix`, migrated.
-    pub async fn with_prefix(prefix: &str) -> TestDb {
+    /// A fresh PostgreSQL schema whose tables use `prefix`, migrated.
+    pub async fn postgres_with_prefix(prefix: &str) -> TestDb {
         let pool = PgPoolOptions::new()
             .max_connections(12)
             .connect(&database_url())
@@ -55,31 +79,214 @@ impl TestDb {
         let names = TableNames::with_prefix(prefix)
             .and_then(|n| n.with_schema(&schema))
             .expect("valid test table names");
-        let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
-        scheduler.migrate().await.expect("migrations apply");
+        let store = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
+        store.migrate().await.expect("migrations apply");
         TestDb {
-            pool,
-            schema,
-            scheduler,
+            scheduler: store.clone(),
+            driver: Driver::Postgres(PgDb {
+                pool,
+                schema,
+                store,
+            }),
         }
     }
 
-    /// The same schema with other table names (another prefix), migrated.
-    pub async fn sibling(&self, prefix: &str) -> Arc<PostgresTaskScheduler> {
-        let names = TableNames::with_prefix(prefix)
-            .and_then(|n| n.with_schema(&self.schema))
-            .expect("valid test table names");
-        let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(
-            self.pool.clone(),
-            names,
-        ));
-        scheduler.migrate().await.expect("migrations apply");
-        scheduler
+    /// A fresh SQLite file, migrated.
+    pub async fn sqlite() -> TestDb {
+        let path = sqlite_test_file();
+        let options = zart::sqlite::SqliteOptions::file(&path);
+        let store = Arc::new(
+            zart::sqlite::SqliteTaskScheduler::connect_with(options)
+                .await
+                .expect("a SQLite store opens on a fresh file"),
+        );
+        TestDb {
+            scheduler: store.clone(),
+            driver: Driver::Sqlite(SqliteDb { path, store }),
+        }
+    }
+
+    /// A store on the same database whose tables use `prefix`, migrated.
+    pub async fn sibling(&self, prefix: &str) -> Arc<dyn Store> {
+        match &self.driver {
+            Driver::Postgres(pg) => {
+                let names = TableNames::with_prefix(prefix)
+                    .and_then(|n| n.with_schema(&pg.schema))
+                    .expect("valid test table names");
+                let store = PostgresTaskScheduler::with_table_names(pg.pool.clone(), names);
+                store.migrate().await.expect("migrations apply");
+                Arc::new(store)
+            }
+            Driver::Sqlite(lite) => {
+                let options = zart::sqlite::SqliteOptions::file(&lite.path)
+                    .prefix(prefix)
+                    .expect("a valid test prefix");
+                Arc::new(
+                    zart::sqlite::SqliteTaskScheduler::connect_with(options)
+                        .await
+                        .expect("migrations apply"),
+                )
+            }
+        }
+    }
+
+    /// The names of the tables in the test's database (its schema, on PostgreSQL), sorted.
+    pub async fn table_list(&self) -> Vec<String> {
+        let sql = match &self.driver {
+            Driver::Postgres(pg) => format!(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = '{}' ORDER BY tablename",
+                pg.schema
+            ),
+            Driver::Sqlite(_) => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name".to_owned()
+            }
+        };
+        self.rows(&sql).await.into_iter().flatten().collect()
+    }
+
+    /// SQL for the instant `seconds` ago, in the driver's type for instants.
+    pub fn sql_ago(&self, seconds: i64) -> String {
+        match &self.driver {
+            Driver::Postgres(_) => format!("(now() - interval '{seconds} seconds')"),
+            Driver::Sqlite(_) => {
+                format!("(CAST(unixepoch('subsec') * 1000 AS INTEGER) - {seconds} * 1000)")
+            }
+        }
+    }
+
+    /// SQL for the instant `t`, in the driver's type for instants.
+    pub fn sql_instant(&self, t: chrono::DateTime<chrono::Utc>) -> String {
+        match &self.driver {
+            Driver::Postgres(_) => format!("'{}'::timestamptz", t.to_rfc3339()),
+            Driver::Sqlite(_) => t.timestamp_millis().to_string(),
+        }
+    }
+
+    /// Whether the test runs on SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.driver, Driver::Sqlite(_))
+    }
+
+    /// What only PostgreSQL has; for the tests that run on PostgreSQL alone.
+    pub fn pg(&self) -> &PgDb {
+        match &self.driver {
+            Driver::Postgres(pg) => pg,
+            Driver::Sqlite(_) => panic!("this test runs on PostgreSQL only"),
+        }
+    }
+
+    /// The URL a worker process connects to, and the schema it uses (empty on SQLite).
+    pub fn process_args(&self) -> [String; 2] {
+        match &self.driver {
+            Driver::Postgres(pg) => [database_url(), pg.schema.clone()],
+            Driver::Sqlite(lite) => [format!("sqlite://{}", lite.path.display()), String::new()],
+        }
+    }
+
+    /// A table of the test's own (beside Zart's, for what a test records): qualified by
+    /// the schema on PostgreSQL.
+    pub fn own_table(&self, name: &str) -> String {
+        match &self.driver {
+            Driver::Postgres(pg) => format!("\"{}\".{name}", pg.schema),
+            Driver::Sqlite(_) => name.to_owned(),
+        }
+    }
+
+    /// Runs `sql` (which both databases understand, without parameters) on the test's
+    /// database, outside the store.
+    pub async fn execute(&self, sql: &str) {
+        match &self.driver {
+            Driver::Postgres(pg) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pg.pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            Driver::Sqlite(lite) => {
+                sqlite_connection(&lite.path)
+                    .execute_batch(sql)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
+    /// The rows of `sql` (a query both databases understand, of text and integer
+    /// columns, none null), each as its columns' text.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        match &self.driver {
+            Driver::Postgres(pg) => {
+                use sqlx::Row;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&pg.pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| {
+                                row.try_get::<String, _>(i)
+                                    .or_else(|_| row.try_get::<i64, _>(i).map(|n| n.to_string()))
+                                    .or_else(|_| row.try_get::<i32, _>(i).map(|n| n.to_string()))
+                                    .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            Driver::Sqlite(lite) => {
+                let conn = sqlite_connection(&lite.path);
+                let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let columns = statement.column_count();
+                let rows = statement
+                    .query_map([], |row| {
+                        (0..columns)
+                            .map(|i| {
+                                let value: zart::sqlite::rusqlite::types::Value = row.get(i)?;
+                                Ok(match value {
+                                    zart::sqlite::rusqlite::types::Value::Integer(n) => {
+                                        n.to_string()
+                                    }
+                                    zart::sqlite::rusqlite::types::Value::Text(t) => t,
+                                    other => format!("{other:?}"),
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.collect::<Result<_, _>>()
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+        }
+    }
+
+    /// The single integer `sql` returns.
+    pub async fn number(&self, sql: &str) -> i64 {
+        let rows = self.rows(sql).await;
+        rows.first()
+            .and_then(|row| row.first())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{sql} returns one number: {rows:?}"))
+    }
+
+    /// Zart's table `suffix` (`tasks`, `steps`, ..), quoted and qualified as the driver
+    /// names it.
+    pub fn zart_table(&self, suffix: &str) -> String {
+        match &self.driver {
+            Driver::Postgres(pg) => match suffix {
+                "tasks" => pg.store.table_names().tasks(),
+                "steps" => pg.store.table_names().steps(),
+                "events" => pg.store.table_names().events(),
+                "schedules" => pg.store.table_names().schedules(),
+                "schedule_runs" => pg.store.table_names().schedule_runs(),
+                other => panic!("no Zart table {other:?}"),
+            },
+            Driver::Sqlite(lite) => format!("\"{}{suffix}\"", lite.store.options().table_prefix()),
+        }
     }
 
     /// The typed client over this schema (what the macros' handles take).
     pub fn zart(&self) -> zart::Zart {
-        zart::Zart::from_backend(&*self.scheduler)
+        zart::Zart::from_store(self.scheduler.clone())
     }
 
     /// The durable executions of this schema, by id.
@@ -94,7 +301,7 @@ impl TestDb {
 
     /// The quoted, qualified task table.
     pub fn tasks_table(&self) -> String {
-        self.scheduler.table_names().tasks()
+        self.zart_table("tasks")
     }
 
     pub async fn task(&self, id: &str) -> TaskRecord {
@@ -322,12 +529,12 @@ pub fn sqlite_test_file() -> std::path::PathBuf {
     dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()))
 }
 
-/// A fresh, migrated SQLite store on a file of its own.
-pub async fn sqlite_store() -> Arc<zart::sqlite::SqliteTaskScheduler> {
-    let options = zart::sqlite::SqliteOptions::file(sqlite_test_file());
-    Arc::new(
-        zart::sqlite::SqliteTaskScheduler::connect_with(options)
-            .await
-            .expect("a SQLite store opens on a fresh file"),
-    )
+/// A connection of the test's own to the SQLite file at `path`, which waits for the
+/// store's writers.
+pub fn sqlite_connection(path: &std::path::Path) -> zart::sqlite::rusqlite::Connection {
+    let conn =
+        zart::sqlite::rusqlite::Connection::open(path).expect("opening the test's SQLite file");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("setting a busy timeout");
+    conn
 }

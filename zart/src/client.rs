@@ -119,6 +119,12 @@ impl Zart {
         }
     }
 
+    /// Zart over a store shared as a trait object (one picked at run time, say). The store
+    /// must be migrated already.
+    pub fn from_store(store: Arc<dyn Store>) -> Zart {
+        Zart { store }
+    }
+
     /// Tasks by id and by name: schedule untyped tasks, read, list, count, cancel.
     pub fn tasks(&self) -> Tasks {
         Tasks::new(self.store.clone())

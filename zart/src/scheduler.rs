@@ -160,6 +160,15 @@ impl<S: Store> sealed::Queue for S {
 
 impl<S: Store> TaskScheduler for S {}
 
+impl sealed::Queue for dyn Store {
+    fn queue(&self) -> &dyn Store {
+        self
+    }
+}
+
+/// A store behind `Arc<dyn Store>` (one picked at run time) schedules too.
+impl TaskScheduler for dyn Store {}
+
 /// The tasks of a [`Zart`](crate::Zart) client: [`TaskScheduler`] over its store.
 #[derive(Clone)]
 pub struct Tasks {

@@ -1,14 +1,17 @@
 //! A worker process for the multi-process tests.
 //!
-//! Usage: `zart-test-worker DATABASE_URL SCHEMA WORKER_NAME [MODE]`
+//! Usage: `zart-test-worker URL SCHEMA WORKER_NAME [MODE]`, where URL is a PostgreSQL URL
+//! (with SCHEMA the test's schema) or a `sqlite://` file (SCHEMA ignored, may be empty).
 //!
-//! - `count` (default): runs `count` tasks, each recording a row in `<schema>.runs`, until
-//!   none is left pending or running; then shuts down gracefully.
+//! - `count` (default): runs `count` tasks, each recording a row in the test's table
+//!   `runs`, until none is left pending or running; then shuts down gracefully.
 //! - `durable`: runs the durable executions `four-steps`, whose steps each record a row in
-//!   `<schema>.side_effects` (the third after a 3 s pause, so that a test can kill the
-//!   process between the second and the third), and `tx-steps` (a transactional step that
-//!   lingers in its transaction, then a plain step that lingers), until no task is left
-//!   pending or running.
+//!   the test's table `side_effects` (the third after a 3 s pause, so that a test can kill
+//!   the process between the second and the third), and `tx-steps` (a transactional step
+//!   that lingers in its transaction, then a plain step that lingers), until no task is
+//!   left pending or running.
+//! - `ack`: no worker; completes tasks one after another straight through the store, and
+//!   prints each one's id once the store acknowledged its completion, until killed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +26,63 @@ use zart::durable::{
 use zart::postgres::sqlx::PgConnection;
 use zart::postgres::{PostgresTaskScheduler, TableNames};
 use zart::scheduler::{
-    CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance, TaskRegistry,
-    Worker, WorkerConfig,
+    CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskFilter, TaskInstance,
+    TaskRegistry, TaskScheduler, TaskStatus, Worker, WorkerConfig,
 };
+use zart::sqlite::{rusqlite, SqliteTaskScheduler};
+use zart::store::{Store, UnitOfWork};
+
+/// Where the test's own rows go: its tables beside Zart's, written outside Zart's own
+/// transactions (on SQLite, through the store's connection: the file has one writer).
+#[derive(Clone)]
+enum Recorder {
+    Postgres { pool: PgPool, schema: String },
+    Sqlite(Arc<SqliteTaskScheduler>),
+}
+
+impl Recorder {
+    fn table(&self, name: &str) -> String {
+        match self {
+            Recorder::Postgres { schema, .. } => format!("\"{schema}\".{name}"),
+            Recorder::Sqlite(_) => name.to_owned(),
+        }
+    }
+
+    /// Inserts `values` (text) into the test's table `table`.
+    async fn record(&self, table: &str, columns: &str, values: &[&str]) -> Result<(), String> {
+        let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({columns}) VALUES ({})",
+            self.table(table),
+            placeholders.join(", ")
+        );
+        match self {
+            Recorder::Postgres { pool, .. } => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(&*sql));
+                for value in values {
+                    query = query.bind(*value);
+                }
+                query
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Recorder::Sqlite(store) => {
+                let mut work = store.begin_work().await.map_err(|e| e.to_string())?;
+                work.connection_mut()
+                    .execute(&sql, rusqlite::params_from_iter(values))
+                    .map_err(|e| e.to_string())?;
+                UnitOfWork::commit(Box::new(work))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
 
 struct Count {
-    pool: PgPool,
-    insert: String,
+    recorder: Recorder,
     worker: String,
 }
 
@@ -39,10 +92,12 @@ impl ScheduledTask for Count {
         &self,
         instance: &TaskInstance,
     ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-        sqlx::query(sqlx::AssertSqlSafe(&*self.insert))
-            .bind(&instance.task_id)
-            .bind(&self.worker)
-            .execute(&self.pool)
+        self.recorder
+            .record(
+                "runs",
+                "task_id, worker",
+                &[&instance.task_id, &self.worker],
+            )
             .await
             .map_err(SchedulerTaskError::failed)?;
         Ok(OnComplete::done())
@@ -50,8 +105,7 @@ impl ScheduledTask for Count {
 }
 
 struct FourSteps {
-    pool: PgPool,
-    insert: String,
+    recorder: Recorder,
 }
 
 #[async_trait]
@@ -65,9 +119,8 @@ impl DurableExecution for FourSteps {
                 if name == "three" {
                     tokio::time::sleep(Duration::from_secs(3)).await;
                 }
-                sqlx::query(sqlx::AssertSqlSafe(&*self.insert))
-                    .bind(name)
-                    .execute(&self.pool)
+                self.recorder
+                    .record("side_effects", "step", &[name])
                     .await
                     .map_err(StepError::failed)?;
                 Ok::<_, StepError>(())
@@ -81,8 +134,11 @@ impl DurableExecution for FourSteps {
 /// A transactional step that writes its side effect, then lingers 2 s inside its
 /// transaction; then a plain step that lingers 2 s (two windows to kill the process in).
 struct TxSteps {
-    insert: String,
+    recorder: Recorder,
 }
+
+/// Lingers in the transaction after writing, long enough to be killed there.
+const LINGER: Duration = Duration::from_secs(2);
 
 #[async_trait]
 impl DurableExecution for TxSteps {
@@ -90,31 +146,85 @@ impl DurableExecution for TxSteps {
     type Output = Value;
 
     async fn run(&self, _: Value) -> Result<Value, TaskError> {
-        let insert = self.insert.clone();
-        transactional_step(
-            "write",
-            StepOptions::default(),
-            move |tx: &mut PgConnection| {
-                let insert = insert.clone();
-                Box::pin(async move {
-                    sqlx::query(sqlx::AssertSqlSafe(&*insert))
-                        .bind("write")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(StepError::failed)?;
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    Ok(())
+        let insert = format!(
+            "INSERT INTO {} (step) VALUES ('write')",
+            self.recorder.table("side_effects")
+        );
+        match &self.recorder {
+            Recorder::Postgres { .. } => {
+                transactional_step("write", StepOptions::default(), |tx: &mut PgConnection| {
+                    let insert = insert.clone();
+                    Box::pin(async move {
+                        sqlx::query(sqlx::AssertSqlSafe(&*insert))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(StepError::failed)?;
+                        tokio::time::sleep(LINGER).await;
+                        Ok(())
+                    })
                 })
-            },
-        )
-        .await?;
+                .await?
+            }
+            Recorder::Sqlite(_) => {
+                transactional_step(
+                    "write",
+                    StepOptions::default(),
+                    |tx: &mut rusqlite::Connection| {
+                        let written = tx.execute(&insert, []).map_err(StepError::failed);
+                        Box::pin(async move {
+                            written?;
+                            tokio::time::sleep(LINGER).await;
+                            Ok(())
+                        })
+                    },
+                )
+                .await?
+            }
+        }
         step("after", || async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(LINGER).await;
             Ok::<_, StepError>(())
         })
         .await?;
         Ok(json!("written"))
     }
+}
+
+/// Inserts, claims and completes task after task, printing each id after `finish`
+/// returned: what a killed process's parent may expect to find completed.
+async fn acknowledge_forever(store: &dyn Store) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    use zart::store::{ClaimScope, Outcome, OutcomeKind, QueueStore};
+    let scope = ClaimScope::default();
+    for i in 0.. {
+        let id = format!("ack-{i}");
+        QueueStore::insert(
+            store,
+            &[zart::scheduler::ScheduleAtParams::now(&id, "ack", json!(i))],
+        )
+        .await?;
+        let claimed = store
+            .claim("acker", 1, Duration::from_secs(60), &scope)
+            .await?;
+        let Some(task) = claimed.into_iter().next() else {
+            return Err(format!("{id} was not claimed").into());
+        };
+        let stored = store
+            .finish(&[Outcome {
+                lease: task.lease,
+                kind: OutcomeKind::Completed {
+                    result: Some(json!(i)),
+                },
+            }])
+            .await?;
+        if stored != [id.clone()] {
+            return Err(format!("{id} was not completed: {stored:?}").into());
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{id}")?;
+        out.flush()?;
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -126,13 +236,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     };
     let mode = args.next().unwrap_or_else(|| "count".to_owned());
-    let pool = PgPoolOptions::new()
-        .max_connections(6)
-        .connect(&url)
-        .await?;
-    let names = TableNames::default().with_schema(&schema)?;
-    let tasks = names.tasks();
-    let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
+    let (scheduler, recorder): (Arc<dyn Store>, Recorder) = if url.starts_with("sqlite:") {
+        let store = Arc::new(SqliteTaskScheduler::connect(&url).await?);
+        (store.clone(), Recorder::Sqlite(store))
+    } else {
+        let pool = PgPoolOptions::new()
+            .max_connections(6)
+            .connect(&url)
+            .await?;
+        let names = TableNames::default().with_schema(&schema)?;
+        let store = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
+        (store, Recorder::Postgres { pool, schema })
+    };
+    if mode == "ack" {
+        return acknowledge_forever(scheduler.as_ref()).await;
+    }
     let mut registry = TaskRegistry::new();
     let mut config = WorkerConfig {
         poll_interval: Duration::from_millis(100),
@@ -146,25 +264,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             registry.register(
                 "count",
                 Count {
-                    pool: pool.clone(),
-                    insert: format!(
-                        "INSERT INTO \"{schema}\".runs (task_id, worker) VALUES ($1, $2)"
-                    ),
+                    recorder: recorder.clone(),
                     worker: name,
                 },
             );
         }
         "durable" => {
-            let insert = format!("INSERT INTO \"{schema}\".side_effects (step) VALUES ($1)");
             registry
                 .durable(
                     "four-steps",
                     FourSteps {
-                        pool: pool.clone(),
-                        insert: insert.clone(),
+                        recorder: recorder.clone(),
                     },
                 )
-                .durable("tx-steps", TxSteps { insert });
+                .durable("tx-steps", TxSteps { recorder });
             // Short leases, so that a killed worker's execution is rescued quickly.
             config.lease_duration = Duration::from_secs(2);
             config.heartbeat_interval = Duration::from_millis(500);
@@ -172,17 +285,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown mode {other:?}").into()),
     }
-    let worker = Arc::new(Worker::new(scheduler, Arc::new(registry), config, vec![]));
+    let worker = Arc::new(Worker::new(
+        scheduler.clone(),
+        Arc::new(registry),
+        config,
+        vec![],
+    ));
     let running = tokio::spawn({
         let worker = worker.clone();
         async move { worker.run().await }
     });
-    let remaining = format!("SELECT count(*) FROM {tasks} WHERE status IN ('pending', 'running')");
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*remaining))
-            .fetch_one(&pool)
-            .await?;
+        let mut left = 0;
+        for status in [TaskStatus::Pending, TaskStatus::Running] {
+            left += scheduler
+                .count_tasks(&TaskFilter::default().status(status))
+                .await?;
+        }
         if left == 0 {
             break;
         }

@@ -103,8 +103,8 @@ impl Observers {
 impl Worker {
     /// A worker running `registry`'s handlers for tasks kept in `store`, reporting to
     /// `observers`. Nothing happens until [`run`](Self::run).
-    pub fn new<S: Store>(
-        store: Arc<S>,
+    pub fn new(
+        store: Arc<dyn Store>,
         registry: Arc<TaskRegistry>,
         config: WorkerConfig,
         observers: Vec<Arc<dyn TaskObserver>>,
