@@ -1,5 +1,5 @@
-//! A store that counts the round trips a worker makes, by delegating every call to
-//! PostgreSQL and tallying it by name. Each counted call is one statement (one round trip),
+//! A store that counts the round trips a worker makes, by delegating every call to the
+//! store it wraps and tallying it by name. Each counted call is one statement (one round trip),
 //! except `rescue (transaction)`; a unit of work counts its `begin`, each statement in it,
 //! and its `commit`.
 
@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 use zart::durable::StepRecord;
-use zart::postgres::PostgresTaskScheduler;
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{
@@ -31,12 +30,12 @@ fn count(tally: &Tally, name: &'static str) {
 
 #[derive(Clone)]
 pub struct Counting {
-    inner: PostgresTaskScheduler,
+    inner: Arc<dyn Store>,
     calls: Tally,
 }
 
 impl Counting {
-    pub fn new(inner: PostgresTaskScheduler) -> Self {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
         Counting {
             inner,
             calls: Arc::default(),

@@ -1,16 +1,21 @@
-//! Zart's queue benchmark: prints each figure beside the raw-SQL ceiling measured in the
-//! same run (`shared/bench/sql-limit/run.sh`), as a ratio, and writes a Markdown report.
+//! Zart's queue benchmark: prints each figure beside the raw ceiling of its driver measured
+//! in the same run (`shared/bench/sql-limit/run.sh` for PostgreSQL,
+//! `shared/bench/sqlite-limit/run.sh` for SQLite), as a ratio, and writes a Markdown report.
 //!
-//! Usage: `cargo run --release -p zart-bench -- [SECONDS]` (default 10 s per timed figure).
-//! Env: `DATABASE_URL` (default the local `test` database), `ZART_SQL_LIMIT` (path of
-//! `run.sh`; default `../shared/bench/sql-limit/run.sh` beside the workspace),
-//! `ZART_BENCH_REPORT` (report path; default `target/zart-bench-report.md`).
+//! Usage: `cargo run --release -p zart-bench -- [SECONDS] [postgres|sqlite|all]` (default
+//! 10 s per timed figure, all drivers). SQLite runs every figure with its default
+//! `synchronous=NORMAL` (against the `sqlite_` ceiling), then the drain and 3-step
+//! executions with `synchronous=FULL` (against `sqlite_syncfull_`).
+//! Env: `DATABASE_URL` (default the local `test` database), `ZART_SQL_LIMIT` and
+//! `ZART_SQLITE_LIMIT` (paths of the ceiling scripts; default `../shared/bench/*/run.sh`
+//! beside the workspace), `ZART_BENCH_REPORT` (report path; default
+//! `target/zart-bench-report.md`).
 
 mod counting;
+mod target;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,15 +23,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
 use tokio::sync::{mpsc, Notify};
 use zart::durable::{step, DurableExecution, StepError, TaskError};
 use zart::observe::{TaskEvent, TaskObserver};
-use zart::postgres::{PostgresTaskScheduler, TableNames};
 use zart::scheduler::{
-    CompletionHandler, OnComplete, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
-    TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
+    CompletionHandler, OnComplete, ScheduleAtParams, ScheduledTask, SchedulerTaskError, TaskFilter,
+    TaskInstance, TaskRegistry, TaskScheduler, TaskStatus, Worker, WorkerConfig,
 };
+use zart::sqlite::Synchronous;
+
+use target::{workspace, Bench, Driver};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,108 +43,67 @@ const DURABLE_EXECUTIONS: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let secs: u64 = match std::env::args().nth(1) {
+    let mut args = std::env::args().skip(1);
+    let secs: u64 = match args.next() {
         Some(arg) => arg
             .parse()
             .map_err(|_| format!("SECONDS must be a whole number, not {arg:?}"))?,
         None => 10,
     };
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let which = args.next().unwrap_or_else(|| "all".to_owned());
     let window = Duration::from_secs(secs);
-
-    eprintln!("measuring the raw-SQL ceiling ({secs} s per figure)...");
-    let ceiling = sql_limit(&url, secs)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(20)
-        .connect(&url)
-        .await?;
-
-    let mut rows: Vec<Row> = Vec::new();
-    eprintln!("enqueue, one task per call (8 producers)...");
-    let single = enqueue(&pool, 8, 1, window).await?;
-    rows.push(Row::ratio(
-        "enqueue, schedule_now (8 producers)",
-        single,
-        "tasks/s",
-        &ceiling,
-        "enqueue_single",
-    ));
-    eprintln!("enqueue, 100 tasks per schedule_many call (4 producers)...");
-    let batched = enqueue(&pool, 4, 100, window).await?;
-    rows.push(Row::ratio(
-        "enqueue, schedule_many of 100 (4 producers)",
-        batched,
-        "tasks/s",
-        &ceiling,
-        "enqueue_batch100",
-    ));
-    eprintln!("drain of a {DRAIN_TASKS}-task backlog by one worker...");
-    let drained = drain(&pool).await?;
-    rows.push(Row::ratio(
-        "drain, 100k no-op backlog, one worker",
-        drained,
-        "tasks/s",
-        &ceiling,
-        "claim_complete_batch100",
-    ));
-    let scenarios = [
-        (
-            0,
-            [
-                "latency p50, schedule_now → handler start",
-                "latency p99, schedule_now → handler start",
-            ],
-        ),
-        (
-            FOREIGN_BACKLOG,
-            [
-                "latency p50, beside a 200k backlog of tasks the worker does not run",
-                "latency p99, beside a 200k backlog of tasks the worker does not run",
-            ],
-        ),
-    ];
-    for (foreign, [p50_name, p99_name]) in scenarios {
-        eprintln!(
-            "schedule_now to handler start on an idle worker, {foreign} foreign tasks due ({LATENCY_SAMPLES} samples)..."
-        );
-        let (p50, p99) = latency(&pool, foreign).await?;
-        rows.push(Row::plain(p50_name, p50, "ms"));
-        rows.push(Row::plain(p99_name, p99, "ms"));
+    let mut drivers = Vec::new();
+    if matches!(which.as_str(), "all" | "postgres") {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect(&url)
+            .await?;
+        drivers.push(Driver::Postgres { pool, url });
+    }
+    let dir = std::env::temp_dir().join(format!("zart-bench-{}", std::process::id()));
+    if matches!(which.as_str(), "all" | "sqlite") {
+        std::fs::create_dir_all(&dir)?;
+        for synchronous in [Synchronous::Normal, Synchronous::Full] {
+            drivers.push(Driver::Sqlite {
+                dir: dir.clone(),
+                synchronous,
+            });
+        }
+    }
+    if drivers.is_empty() {
+        return Err(format!("DRIVERS is `postgres`, `sqlite` or `all`, not {which:?}").into());
     }
 
-    eprintln!("durable executions: 3 and 10 no-op steps, one worker...");
-    let three = durable(&pool, 3, DURABLE_EXECUTIONS).await?;
-    rows.push(Row::ratio(
-        "durable, 3-step executions",
-        three,
-        "executions/s",
-        &ceiling,
-        "claim_complete_batch100",
-    ));
-    let ten = durable(&pool, 10, DURABLE_EXECUTIONS / 2).await?;
-    rows.push(Row::ratio(
-        "durable, 10-step executions",
-        ten,
-        "executions/s",
-        &ceiling,
-        "claim_complete_batch100",
-    ));
-    let checkpoint_us = (1.0 / ten - 1.0 / three) / 7.0 * 1e6;
-    rows.push(Row::plain(
-        "durable, one checkpoint (worker time, derived)",
-        checkpoint_us,
-        "µs",
-    ));
-    let (trips, tally) = round_trips(&pool).await?;
-    rows.push(Row::plain(
-        "durable, round trips of one 3-step execution",
-        trips as f64,
-        "round trips",
-    ));
-    eprintln!("round trips by kind: {tally:?}");
-
-    let report = render(&rows, &ceiling, secs);
+    let mut report = String::new();
+    let mut sqlite_ceiling = None;
+    for driver in &drivers {
+        eprintln!("== {} ==", driver.label());
+        let ceiling = match (driver, &sqlite_ceiling) {
+            // One SQLite ceiling run measures both settings.
+            (Driver::Sqlite { .. }, Some(ceiling)) => Clone::clone(ceiling),
+            _ => {
+                eprintln!("measuring the raw ceiling ({secs} s per figure)...");
+                let ceiling = driver.ceiling(secs)?;
+                if let Driver::Sqlite { .. } = driver {
+                    sqlite_ceiling = Some(ceiling.clone());
+                }
+                ceiling
+            }
+        };
+        let full_run = !matches!(
+            driver,
+            Driver::Sqlite {
+                synchronous: Synchronous::Full,
+                ..
+            }
+        );
+        let rows = measure(driver, &ceiling, window, full_run).await?;
+        report.push_str(&render(driver, &rows, &ceiling, secs));
+        report.push('\n');
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     println!("{report}");
     let path = std::env::var("ZART_BENCH_REPORT")
         .map(PathBuf::from)
@@ -148,11 +113,113 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Every figure on `driver`; with `full_run` false (a second setting of one driver), only
+/// the drain and the 3-step executions.
+async fn measure(
+    driver: &Driver,
+    ceiling: &HashMap<String, f64>,
+    window: Duration,
+    full_run: bool,
+) -> Result<Vec<Row>, BoxError> {
+    let key = |name: &str| format!("{}{name}", driver.ceiling_prefix());
+    let mut rows: Vec<Row> = Vec::new();
+    if full_run {
+        eprintln!("enqueue, one task per call (8 producers)...");
+        let single = enqueue(driver, 8, 1, window).await?;
+        rows.push(Row::ratio(
+            "enqueue, schedule_now (8 producers)",
+            single,
+            "tasks/s",
+            ceiling,
+            key("enqueue_single"),
+        ));
+        eprintln!("enqueue, 100 tasks per schedule_many call (4 producers)...");
+        let batched = enqueue(driver, 4, 100, window).await?;
+        rows.push(Row::ratio(
+            "enqueue, schedule_many of 100 (4 producers)",
+            batched,
+            "tasks/s",
+            ceiling,
+            key("enqueue_batch100"),
+        ));
+    }
+    eprintln!("drain of a {DRAIN_TASKS}-task backlog by one worker...");
+    let drained = drain(driver).await?;
+    rows.push(Row::ratio(
+        "drain, 100k no-op backlog, one worker",
+        drained,
+        "tasks/s",
+        ceiling,
+        key("claim_complete_batch100"),
+    ));
+    if full_run {
+        let scenarios = [
+            (
+                0,
+                [
+                    "latency p50, schedule_now → handler start",
+                    "latency p99, schedule_now → handler start",
+                ],
+            ),
+            (
+                FOREIGN_BACKLOG,
+                [
+                    "latency p50, beside a 200k backlog of tasks the worker does not run",
+                    "latency p99, beside a 200k backlog of tasks the worker does not run",
+                ],
+            ),
+        ];
+        for (foreign, [p50_name, p99_name]) in scenarios {
+            eprintln!(
+                "schedule_now to handler start on an idle worker, {foreign} foreign tasks due ({LATENCY_SAMPLES} samples)..."
+            );
+            let (p50, p99) = latency(driver, foreign).await?;
+            rows.push(Row::plain(p50_name, p50, "ms"));
+            rows.push(Row::plain(p99_name, p99, "ms"));
+        }
+    }
+    eprintln!("durable executions: 3 no-op steps, one worker...");
+    let three = durable(driver, 3, DURABLE_EXECUTIONS).await?;
+    rows.push(Row::ratio(
+        "durable, 3-step executions",
+        three,
+        "executions/s",
+        ceiling,
+        key("claim_complete_batch100"),
+    ));
+    if !full_run {
+        return Ok(rows);
+    }
+    eprintln!("durable executions: 10 no-op steps, one worker...");
+    let ten = durable(driver, 10, DURABLE_EXECUTIONS / 2).await?;
+    rows.push(Row::ratio(
+        "durable, 10-step executions",
+        ten,
+        "executions/s",
+        ceiling,
+        key("claim_complete_batch100"),
+    ));
+    let checkpoint_us = (1.0 / ten - 1.0 / three) / 7.0 * 1e6;
+    rows.push(Row::plain(
+        "durable, one checkpoint (worker time, derived)",
+        checkpoint_us,
+        "µs",
+    ));
+    let (trips, tally) = round_trips(driver).await?;
+    rows.push(Row::plain(
+        "durable, store calls of one 3-step execution",
+        trips as f64,
+        "calls",
+    ));
+    eprintln!("store calls by kind: {tally:?}");
+    Ok(rows)
+}
+
 struct Row {
     name: &'static str,
     value: f64,
     unit: &'static str,
-    ceiling: Option<(&'static str, f64)>,
+    ceiling: Option<(String, f64)>,
 }
 
 impl Row {
@@ -161,13 +228,13 @@ impl Row {
         value: f64,
         unit: &'static str,
         ceiling: &HashMap<String, f64>,
-        key: &'static str,
+        key: String,
     ) -> Row {
         Row {
             name,
             value,
             unit,
-            ceiling: ceiling.get(key).map(|c| (key, *c)),
+            ceiling: ceiling.get(&key).map(|c| (key, *c)),
         }
     }
 
@@ -181,17 +248,22 @@ impl Row {
     }
 }
 
-fn render(rows: &[Row], ceiling: &HashMap<String, f64>, secs: u64) -> String {
+fn render(driver: &Driver, rows: &[Row], ceiling: &HashMap<String, f64>, secs: u64) -> String {
     let mut out = String::new();
+    let script = match driver {
+        Driver::Postgres { .. } => "sql-limit",
+        Driver::Sqlite { .. } => "sqlite-limit",
+    };
     out.push_str(&format!(
-        "Zart queue benchmark, {} ({secs} s windows; ceiling: shared/bench/sql-limit/run.sh {secs}, same run)\n\n",
+        "Zart queue benchmark on {}, {} ({secs} s windows; ceiling: shared/bench/{script}/run.sh {secs}, same run)\n\n",
+        driver.label(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     ));
     out.push_str("| figure | zart | raw-SQL ceiling | ratio |\n|---|---:|---:|---:|\n");
     for row in rows {
         let value = format!("{:.1} {}", row.value, row.unit);
         match row.ceiling {
-            Some((key, c)) => out.push_str(&format!(
+            Some((ref key, c)) => out.push_str(&format!(
                 "| {} | {value} | {key} = {c:.0} | {:.2} × |\n",
                 row.name,
                 row.value / c
@@ -199,7 +271,10 @@ fn render(rows: &[Row], ceiling: &HashMap<String, f64>, secs: u64) -> String {
             None => out.push_str(&format!("| {} | {value} | | |\n", row.name)),
         }
     }
-    let mut keys: Vec<_> = ceiling.iter().collect();
+    let mut keys: Vec<_> = ceiling
+        .iter()
+        .filter(|(k, _)| k.starts_with(driver.ceiling_prefix()))
+        .collect();
     keys.sort_by(|a, b| a.0.cmp(b.0));
     out.push_str("\nCeiling figures (tasks/s): ");
     out.push_str(
@@ -213,84 +288,14 @@ fn render(rows: &[Row], ceiling: &HashMap<String, f64>, secs: u64) -> String {
     out
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs the raw-SQL ceiling script and parses its `name value` lines.
-fn sql_limit(url: &str, secs: u64) -> Result<HashMap<String, f64>, BoxError> {
-    let script = std::env::var("ZART_SQL_LIMIT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("../shared/bench/sql-limit/run.sh"));
-    let output = Command::new("bash")
-        .arg(&script)
-        .arg(secs.to_string())
-        .env("DATABASE_URL", url)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    let mut figures = HashMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        if let Some((name, value)) = line.split_once(' ') {
-            if let Ok(value) = value.trim().parse::<f64>() {
-                figures.insert(name.to_owned(), value);
-            }
-        }
-    }
-    Ok(figures)
-}
-
-/// A scheduler over a schema of its own, dropped again by [`Bench::drop_schema`].
-struct Bench {
-    pool: PgPool,
-    schema: String,
-    scheduler: Arc<PostgresTaskScheduler>,
-}
-
-impl Bench {
-    async fn new(pool: &PgPool, label: &str) -> Result<Bench, BoxError> {
-        let schema = format!("zart_bench_{label}_{}", std::process::id());
-        sqlx::query(sqlx::AssertSqlSafe(&*format!(
-            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-        )))
-        .execute(pool)
-        .await?;
-        let names = TableNames::default().with_schema(&schema)?;
-        let scheduler = Arc::new(PostgresTaskScheduler::with_table_names(pool.clone(), names));
-        scheduler.migrate().await?;
-        Ok(Bench {
-            pool: pool.clone(),
-            schema,
-            scheduler,
-        })
-    }
-
-    async fn drop_schema(self) -> Result<(), BoxError> {
-        sqlx::query(sqlx::AssertSqlSafe(&*format!(
-            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            self.schema
-        )))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-}
-
 /// Tasks/s enqueued by `producers` concurrent callers, `per_call` tasks a call.
 async fn enqueue(
-    pool: &PgPool,
+    driver: &Driver,
     producers: usize,
     per_call: usize,
     window: Duration,
 ) -> Result<f64, BoxError> {
-    let bench = Bench::new(pool, "enqueue").await?;
+    let bench = driver.bench("enqueue").await?;
     let start = Instant::now();
     let deadline = start + window;
     let mut handles = Vec::new();
@@ -321,7 +326,7 @@ async fn enqueue(
         total += handle.await??;
     }
     let rate = total as f64 / start.elapsed().as_secs_f64();
-    bench.drop_schema().await?;
+    bench.remove().await?;
     Ok(rate)
 }
 
@@ -397,15 +402,10 @@ async fn run_until_done(
 }
 
 /// Tasks/s for one worker draining a backlog of no-op tasks.
-async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
-    let bench = Bench::new(pool, "drain").await?;
+async fn drain(driver: &Driver) -> Result<f64, BoxError> {
+    let bench = driver.bench("drain").await?;
     backlog(&bench, "noop", DRAIN_TASKS).await?;
-    sqlx::query(sqlx::AssertSqlSafe(&*format!(
-        "VACUUM ANALYZE {}",
-        bench.scheduler.table_names().tasks()
-    )))
-    .execute(pool)
-    .await?;
+    bench.analyze().await?;
     let mut registry = TaskRegistry::new();
     registry.register("noop", Noop);
     let config = WorkerConfig {
@@ -415,16 +415,14 @@ async fn drain(pool: &PgPool) -> Result<f64, BoxError> {
     };
     let elapsed = run_until_done(&bench, registry, config, DRAIN_TASKS).await?;
 
-    let completed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT count(*) FROM {} WHERE status = 'completed'",
-        bench.scheduler.table_names().tasks()
-    )))
-    .fetch_one(pool)
-    .await?;
-    if completed != DRAIN_TASKS as i64 {
+    let completed = bench
+        .scheduler
+        .count(&TaskFilter::default().status(TaskStatus::Completed))
+        .await?;
+    if completed != DRAIN_TASKS as u64 {
         return Err(format!("drain: {completed} of {DRAIN_TASKS} tasks completed").into());
     }
-    bench.drop_schema().await?;
+    bench.remove().await?;
     Ok(DRAIN_TASKS as f64 / elapsed.as_secs_f64())
 }
 
@@ -446,16 +444,11 @@ impl ScheduledTask for Stamp {
 /// worker that relies on notifications (its poll interval is far longer than any sample).
 /// With a `foreign` backlog: that many due tasks of a name the worker does not run (another
 /// queue's, or newer code's) wait in the table, older than every sample.
-async fn latency(pool: &PgPool, foreign: usize) -> Result<(f64, f64), BoxError> {
-    let bench = Bench::new(pool, "latency").await?;
+async fn latency(driver: &Driver, foreign: usize) -> Result<(f64, f64), BoxError> {
+    let bench = driver.bench("latency").await?;
     if foreign > 0 {
         backlog(&bench, "elsewhere", foreign).await?;
-        sqlx::query(sqlx::AssertSqlSafe(&*format!(
-            "VACUUM ANALYZE {}",
-            bench.scheduler.table_names().tasks()
-        )))
-        .execute(pool)
-        .await?;
+        bench.analyze().await?;
     }
     let (stamps, mut started) = mpsc::unbounded_channel();
     let mut registry = TaskRegistry::new();
@@ -495,7 +488,7 @@ async fn latency(pool: &PgPool, foreign: usize) -> Result<(f64, f64), BoxError> 
     }
     worker.shutdown().await;
     running.await??;
-    bench.drop_schema().await?;
+    bench.remove().await?;
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Ok((at(0.50), at(0.99)))
@@ -534,24 +527,28 @@ fn durable_config() -> WorkerConfig {
 }
 
 /// Executions/s for one worker running `n` executions of `steps` no-op steps.
-async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError> {
-    let bench = Bench::new(pool, "durable").await?;
+async fn durable(driver: &Driver, steps: usize, n: usize) -> Result<f64, BoxError> {
+    let bench = driver.bench("durable").await?;
     backlog(&bench, "noop-steps", n).await?;
     let mut registry = TaskRegistry::new();
     registry.durable("noop-steps", noop_steps(steps));
     let elapsed = run_until_done(&bench, registry, durable_config(), n).await?;
-    let checkpoints: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-        "SELECT count(*) FROM {}",
-        bench.scheduler.table_names().steps()
-    )))
-    .fetch_one(pool)
-    .await?;
-    if checkpoints != (n * steps) as i64 {
-        return Err(
-            format!("{checkpoints} checkpoints for {n} executions of {steps} steps").into(),
-        );
+    let completed = bench
+        .scheduler
+        .count(&TaskFilter::default().status(TaskStatus::Completed))
+        .await?;
+    if completed != n as u64 {
+        return Err(format!("durable: {completed} of {n} executions completed").into());
     }
-    bench.drop_schema().await?;
+    // Every execution's log holds its steps: checked on a sample (a full read would
+    // outlast the measurement).
+    for i in (0..n).step_by((n / 100).max(1)) {
+        let log = bench.scheduler.load_steps(&format!("task-{i}")).await?;
+        if log.len() != steps {
+            return Err(format!("task-{i} recorded {} of {steps} steps", log.len()).into());
+        }
+    }
+    bench.remove().await?;
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
@@ -559,10 +556,10 @@ async fn durable(pool: &PgPool, steps: usize, n: usize) -> Result<f64, BoxError>
 /// their tally by kind (claims that found nothing, heartbeats and maintenance excluded
 /// from the count).
 async fn round_trips(
-    pool: &PgPool,
+    driver: &Driver,
 ) -> Result<(u64, std::collections::BTreeMap<&'static str, u64>), BoxError> {
-    let bench = Bench::new(pool, "trips").await?;
-    let counting = Arc::new(counting::Counting::new((*bench.scheduler).clone()));
+    let bench = driver.bench("trips").await?;
+    let counting = Arc::new(counting::Counting::new(bench.scheduler.clone()));
     let completions = Arc::new(Completions {
         count: AtomicU64::new(0),
         target: 1,
@@ -590,7 +587,7 @@ async fn round_trips(
     let tally = counting.take();
     worker.shutdown().await;
     running.await??;
-    bench.drop_schema().await?;
+    bench.remove().await?;
     let counted = tally
         .iter()
         .filter(|(kind, _)| {

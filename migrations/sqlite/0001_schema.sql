@@ -1,9 +1,7 @@
 -- Zart's tables on SQLite: the same records as on PostgreSQL (migrations/postgres), in
 -- SQLite's types. Instants are INTEGER milliseconds since the epoch (SQLite has no
 -- timestamp type, and integers compare and index cheaply); JSON is TEXT. Placeholders:
--- {{prefix}} (the table prefix), {{now}} (the current instant in milliseconds),
--- {{tick_task}} and {{tick_id_prefix}} (the name and id prefix of recurring ticks),
--- {{wake_on_finish}} (the tick's metadata key that asks for the wake).
+-- {{prefix}} (the table prefix), {{now}} (the current instant in milliseconds).
 
 -- The task queue. A task is `pending` (due at run_at), `waiting` (parked until something
 -- wakes it; never claimed), `running` (leased), or ended.
@@ -27,7 +25,9 @@ CREATE TABLE IF NOT EXISTS "{{prefix}}tasks" (
     created_at       INTEGER NOT NULL DEFAULT ({{now}}),
     started_at       INTEGER,
     finished_at      INTEGER,
-    -- A cancel asked for while the task runs: it ends cancelled whatever its outcome.
+    -- A cancel asked for while the task runs: it ends cancelled whatever its outcome. 1: a
+    -- stop request (the task still runs); 2: ended at once while it ran (a run its schedule
+    -- replaced), so the worker's later outcome ends nothing.
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     -- Set on the occurrences of a recurring schedule.
     schedule_id      TEXT,
@@ -41,9 +41,10 @@ CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_pending_idx"
     ON "{{prefix}}tasks" (run_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_pending_name_idx"
     ON "{{prefix}}tasks" (task_name, run_at) WHERE status = 'pending';
--- Heartbeats (by worker) and rescues (by expiry) read only held tasks.
+-- Heartbeats (by worker) and rescues read only held tasks. Without the lease's expiry in
+-- it: a heartbeat then moves no index entry of the tasks it extends.
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_held_idx"
-    ON "{{prefix}}tasks" (worker_id, lease_expires_at) WHERE worker_id IS NOT NULL;
+    ON "{{prefix}}tasks" (worker_id) WHERE worker_id IS NOT NULL;
 -- Overlap checks look up a schedule's unfinished occurrences.
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_schedule_idx"
     ON "{{prefix}}tasks" (schedule_id) WHERE schedule_id IS NOT NULL;
@@ -116,37 +117,9 @@ CREATE TABLE IF NOT EXISTS "{{prefix}}events" (
 );
 CREATE INDEX IF NOT EXISTS "{{prefix}}events_task_idx" ON "{{prefix}}events" (task_id, name, id);
 
--- The end effects (zart_core::store): however a task ends, in the statement that ends it.
--- An occurrence that ends notes the time on its schedule and wakes the schedule's tick if
--- the tick asked to be woken.
-CREATE TRIGGER IF NOT EXISTS "{{prefix}}occurrence_finished"
-    AFTER UPDATE OF status ON "{{prefix}}tasks"
-    FOR EACH ROW
-    WHEN NEW.schedule_id IS NOT NULL
-         AND OLD.status IN ('pending', 'waiting', 'running')
-         AND NEW.status IN ('completed', 'failed', 'dead', 'cancelled')
-BEGIN
-    UPDATE "{{prefix}}schedules" SET last_finished_at = {{now}}, updated_at = {{now}}
-    WHERE schedule_id = NEW.schedule_id;
-    UPDATE "{{prefix}}tasks"
-    SET status = 'pending', run_at = {{now}}, lease_token = lease_token + 1
-    WHERE task_id = '{{tick_id_prefix}}' || NEW.schedule_id
-      AND status IN ('pending', 'waiting')
-      AND json_extract(metadata, '$.{{wake_on_finish}}') = 1;
-END;
-
--- A child that ends sends its parent the event `child:<id>` with its outcome and makes a
--- suspended parent due at once.
-CREATE TRIGGER IF NOT EXISTS "{{prefix}}child_finished"
-    AFTER UPDATE OF status ON "{{prefix}}tasks"
-    FOR EACH ROW
-    WHEN NEW.parent_id IS NOT NULL
-         AND OLD.status IN ('pending', 'waiting', 'running')
-         AND NEW.status IN ('completed', 'failed', 'dead', 'cancelled')
-BEGIN
-    INSERT INTO "{{prefix}}events" (task_id, name, payload)
-    VALUES (NEW.parent_id, 'child:' || NEW.task_id,
-            json_object('status', NEW.status, 'result', json(NEW.result), 'error', NEW.error));
-    UPDATE "{{prefix}}tasks" SET run_at = {{now}}
-    WHERE task_id = NEW.parent_id AND status = 'pending' AND run_at > {{now}};
-END;
+-- The end effects of the store contract (an ended occurrence wakes its schedule's tick, an
+-- ended child notifies its parent) are not triggers here: a row trigger costs every update
+-- of a task's status (every claim and every outcome) about a third of the driver's
+-- throughput, while few tasks have a schedule or a parent. The driver's statements that
+-- end tasks return what the effects need and apply them in the same transaction
+-- (zart-sqlite's end_effects.rs).

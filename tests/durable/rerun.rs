@@ -39,21 +39,26 @@ impl DurableExecution for Fragile {
 async fn retry_replays_the_record_and_restart_starts_from_scratch(db: TestDb) {
     let ran = Ran::default();
     let broken = Arc::new(AtomicBool::new(true));
-    let mut registry = TaskRegistry::new();
-    registry.durable(
-        "fragile",
-        Fragile {
-            ran: ran.clone(),
-            broken: broken.clone(),
-        },
-    );
-    let worker = db.start_worker(registry, quick_config());
+    let registry = || {
+        let mut registry = TaskRegistry::new();
+        registry.durable(
+            "fragile",
+            Fragile {
+                ran: ran.clone(),
+                broken: broken.clone(),
+            },
+        );
+        registry
+    };
+    let worker = db.start_worker(registry(), quick_config());
     db.scheduler
         .schedule_now("f-1", "fragile", json!({}))
         .await
         .expect("scheduled");
     db.wait_for_status("f-1", TaskStatus::Failed, Duration::from_secs(10))
         .await;
+    // No worker runs while the retries are checked: a pending execution must stay pending.
+    worker.stop().await;
     assert_eq!(ran.count("charge"), 1);
     assert!(!db
         .executions()
@@ -71,6 +76,7 @@ async fn retry_replays_the_record_and_restart_starts_from_scratch(db: TestDb) {
             .expect("retry a pending one"),
         "only ended ones"
     );
+    let worker = db.start_worker(registry(), quick_config());
     let done = db
         .wait_for_status("f-1", TaskStatus::Completed, Duration::from_secs(10))
         .await;

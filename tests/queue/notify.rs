@@ -89,7 +89,11 @@ async fn a_future_task_starts_when_due_without_waiting_for_a_poll(db: TestDb) {
     let worker = db.start_worker(registry, config);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let due = chrono::Utc::now() + chrono::Duration::milliseconds(700);
+    // Whole milliseconds: a store may keep no finer (SQLite does not).
+    let due = chrono::SubsecRound::trunc_subsecs(
+        chrono::Utc::now() + chrono::Duration::milliseconds(700),
+        3,
+    );
     db.scheduler
         .schedule_at(zart::scheduler::ScheduleAtParams::at(
             "later",

@@ -157,7 +157,8 @@ pub(crate) fn open_connection(options: &SqliteOptions) -> rusqlite::Result<Conne
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
     }
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF;",
+        // Statement journals (a statement's undo within its transaction) stay in memory.
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
         options.synchronous.as_str()
     ))?;
     conn.busy_timeout(Duration::ZERO)?;

@@ -57,6 +57,7 @@
 
 mod codec;
 mod db;
+mod end_effects;
 mod error;
 mod migrate;
 mod notify;

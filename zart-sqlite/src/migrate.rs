@@ -2,15 +2,12 @@
 //!
 //! The SQL lives in the workspace's `migrations/sqlite/` folder (packaged with this crate
 //! as `migrations/`) with `{{prefix}}`-style placeholders, rendered for the store's table
-//! prefix; names the engine owns (a tick's id prefix) come from the constants of
-//! `zart-core`, so that they are written once.
+//! prefix.
 
-use zart_core::schedules::{TICK_ID_PREFIX, TICK_TASK};
 use zart_core::StoreResult;
 
 use crate::codec::NOW;
 use crate::db::Db;
-use crate::unit_of_work::WAKE_ON_FINISH;
 
 /// One embedded migration.
 struct Migration {
@@ -66,11 +63,7 @@ pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
 
 /// A migration's SQL for the tables of `prefix`.
 fn render(sql: &str, prefix: &str) -> String {
-    sql.replace("{{prefix}}", prefix)
-        .replace("{{now}}", NOW)
-        .replace("{{tick_task}}", TICK_TASK)
-        .replace("{{tick_id_prefix}}", TICK_ID_PREFIX)
-        .replace("{{wake_on_finish}}", WAKE_ON_FINISH)
+    sql.replace("{{prefix}}", prefix).replace("{{now}}", NOW)
 }
 
 #[cfg(test)]

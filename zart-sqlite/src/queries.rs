@@ -1,13 +1,16 @@
 //! Every SQL statement the SQLite driver runs, rendered once for its table prefix.
 //!
-//! Statements are prepared on first use and kept in the connection's statement cache.
-//! Batches run one cached statement per row inside one transaction: in SQLite a statement
-//! costs a few microseconds, no round trip, so a batch is cheap without array parameters.
+//! Statements are prepared on first use and kept in the connection's statement cache. A
+//! batch (tasks to insert, outcomes to store) is one statement over a JSON array parameter
+//! read with `json_each`: one statement's overhead for the whole batch, as PostgreSQL's
+//! `unnest` gives the other driver.
 
 use zart_core::schedules::TICK_TASK;
 use zart_core::task::RESERVED_PREFIX;
 
 use crate::codec::NOW;
+use crate::end_effects::{ENDED, ENDED_WHILE_RUNNING};
+use crate::unit_of_work::WAKE_ON_FINISH;
 
 /// The columns of a [`TaskRecord`](zart_core::task::TaskRecord), in the order
 /// `queue::task_record` reads them.
@@ -30,27 +33,23 @@ fn not_reserved(column: &str) -> String {
 /// The driver's statements for one table prefix.
 #[derive(Debug)]
 pub(crate) struct Queries {
-    /// `?1` id, `?2` name, `?3` run_at, `?4` data, `?5` metadata, `?6` schedule id.
-    /// Returns the id if inserted.
+    /// `?1` a JSON array of `[id, name, run_at, data, metadata]` (data and metadata as
+    /// JSON text), `?2` schedule id. Returns the inserted ids.
     pub insert: String,
     /// `?1` worker, `?2` lease ms, `?3` limit. Any name.
     pub claim_any: String,
-    /// As `claim_any`, `?4` a JSON array of the names that may be claimed.
-    pub claim_names: String,
     /// `?1` worker, `?2` lease ms.
     pub heartbeat: String,
     /// `?1` id, `?2` token, `?3` status (or `suspended`), `?4` result, `?5` error,
-    /// `?6` run_at override. Returns the status, run_at and whether an end effect may
-    /// have woken another task.
+    /// `?6` run_at override. Returns [`ENDED`].
     pub finish: String,
-    /// `?1` id, `?2` token, `?3` result. Returns the status it ended with.
+    /// `?1` id, `?2` token, `?3` result. Returns [`ENDED`].
     pub complete: String,
-    /// `?1` id, `?2` token.
+    /// `?1` a JSON array of `[id, token]`. Returns the released ids.
     pub release: String,
-    /// `?1` max rescues. Returns id, status and whether an end effect may have woken
-    /// another task.
+    /// `?1` max rescues. Returns [`ENDED`].
     pub rescue: String,
-    /// `?1` id. Returns the status (`cancelled`, or `running` for a stop request).
+    /// `?1` id. Returns [`ENDED`] (status `cancelled`, or `running` for a stop request).
     pub cancel: String,
     /// `?1` id. Returns the id if it was put back.
     pub rerun: String,
@@ -79,8 +78,16 @@ pub(crate) struct Queries {
     pub find_event: String,
     /// `?1` task id, `?2` name, `?3` payload.
     pub send_event: String,
-    /// `?1` task id. Makes a suspended execution due now; returns a row if it did.
+    /// `?1` task id. Makes a suspended execution due now.
     pub wake_suspended: String,
+    /// `?1` schedule id. An occurrence ended: the time is noted on its schedule.
+    pub occurrence_ended: String,
+    /// `?1` tick id. Makes the tick due now if it waits for its runs to end.
+    pub wake_tick: String,
+    /// `?1` parent, `?2` child id, `?3` its status, `?4` result, `?5` error.
+    pub child_ended: String,
+    /// The prefix's tasks table, for statements built per call.
+    tasks: String,
     pub schedules: ScheduleQueries,
 }
 
@@ -104,7 +111,7 @@ pub(crate) struct ScheduleQueries {
     pub request_trigger: String,
     /// `?1` schedule id.
     pub active_runs: String,
-    /// `?1` run id.
+    /// `?1` run id. Returns [`ENDED`].
     pub cancel_run: String,
     /// `?1` schedule id, `?2` slot, `?3` decision, `?4` reason, `?5` occurrence,
     /// `?6` task id, `?7` catch-up.
@@ -120,7 +127,46 @@ pub(crate) struct ScheduleQueries {
     pub end_tick: String,
 }
 
+/// A claim of due pending tasks: the oldest `?3` among those `due` selects (a query of
+/// `task_id, run_at`; empty: every due task).
+fn claim_due(tasks: &str, due: &str) -> String {
+    let due = match due {
+        "" => format!(
+            "SELECT task_id FROM {tasks} WHERE status = 'pending' AND run_at <= {NOW}
+             ORDER BY run_at LIMIT ?3"
+        ),
+        due => format!("SELECT task_id FROM ({due}) ORDER BY run_at LIMIT ?3"),
+    };
+    format!(
+        "UPDATE {tasks}
+         SET status = 'running', worker_id = ?1, last_worker_id = ?1,
+             lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
+             attempts = attempts + 1, started_at = {NOW}
+         WHERE task_id IN ({due})
+         RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts, created_at"
+    )
+}
+
 impl Queries {
+    /// A claim of the oldest `?3` due tasks among `names` names, bound from `?4` on. Each
+    /// name's oldest due tasks are read from the (name, run_at) index, at most `?3` each,
+    /// and the oldest of those are taken: a backlog of other names, however large, is
+    /// never walked (one `IN (..)` over the names would sort every due task of them).
+    pub(crate) fn claim_names(&self, names: usize) -> String {
+        let tasks = &self.tasks;
+        let per_name: Vec<String> = (0..names)
+            .map(|i| {
+                format!(
+                    "SELECT * FROM (SELECT task_id, run_at FROM {tasks}
+                     WHERE status = 'pending' AND task_name = ?{} AND run_at <= {NOW}
+                     ORDER BY run_at LIMIT ?3)",
+                    i + 4
+                )
+            })
+            .collect();
+        claim_due(tasks, &per_name.join(" UNION ALL "))
+    }
+
     pub(crate) fn new(prefix: &str) -> Self {
         let tasks = format!("\"{prefix}tasks\"");
         let steps = format!("\"{prefix}steps\"");
@@ -130,31 +176,16 @@ impl Queries {
             not_reserved("task_name"),
             not_reserved("task_id")
         );
-        // Whether a task's end may have woken another (its schedule's tick, its parent).
-        let wakes_another = "(schedule_id IS NOT NULL OR parent_id IS NOT NULL)";
-        let claim = |names: &str| {
-            format!(
-                "UPDATE {tasks}
-                 SET status = 'running', worker_id = ?1, last_worker_id = ?1,
-                     lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
-                     attempts = attempts + 1, started_at = {NOW}
-                 WHERE task_id IN (
-                     SELECT task_id FROM {tasks}
-                     WHERE status = 'pending' AND run_at <= {NOW} {names}
-                     ORDER BY run_at LIMIT ?3
-                 )
-                 RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts, created_at"
-            )
-        };
         Queries {
             insert: format!(
                 "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 SELECT value ->> '$[0]', value ->> '$[1]', value ->> '$[2]', value ->> '$[3]',
+                        value ->> '$[4]', ?2
+                 FROM json_each(?1) WHERE true
                  ON CONFLICT (task_id) DO NOTHING
                  RETURNING task_id"
             ),
-            claim_any: claim(""),
-            claim_names: claim("AND task_name IN (SELECT value FROM json_each(?4))"),
+            claim_any: claim_due(&tasks, ""),
             heartbeat: format!(
                 "UPDATE {tasks} SET lease_expires_at = {NOW} + ?2
                  WHERE worker_id = ?1 AND status = 'running'"
@@ -180,7 +211,7 @@ impl Queries {
                                         THEN NULL ELSE {NOW} END,
                      {END_LEASE}
                  WHERE task_id = ?1 AND lease_token = ?2
-                 RETURNING status, run_at, {wakes_another}"
+                 RETURNING {ENDED}"
             ),
             complete: format!(
                 "UPDATE {tasks}
@@ -189,12 +220,13 @@ impl Queries {
                      finished_at = {NOW},
                      {END_LEASE}
                  WHERE task_id = ?1 AND lease_token = ?2
-                 RETURNING status, {wakes_another}"
+                 RETURNING {ENDED}"
             ),
             release: format!(
                 "UPDATE {tasks}
                  SET status = 'pending', run_at = {NOW}, attempts = max(attempts - 1, 0), {END_LEASE}
-                 WHERE task_id = ?1 AND lease_token = ?2
+                 FROM (SELECT value ->> '$[0]' AS o_id, value ->> '$[1]' AS o_token FROM json_each(?1))
+                 WHERE task_id = o_id AND lease_token = o_token
                  RETURNING task_id"
             ),
             rescue: format!(
@@ -209,7 +241,7 @@ impl Queries {
                      rescues = rescues + 1, run_at = {NOW},
                      {END_LEASE}
                  WHERE worker_id IS NOT NULL AND status = 'running' AND lease_expires_at < {NOW}
-                 RETURNING task_id, status, {wakes_another}"
+                 RETURNING {ENDED}"
             ),
             cancel: format!(
                 "UPDATE {tasks}
@@ -218,7 +250,7 @@ impl Queries {
                      error = CASE WHEN status = 'running' THEN 'cancelled while running' ELSE error END,
                      cancel_requested = (status = 'running')
                  WHERE task_id = ?1 AND status IN ('pending', 'waiting', 'running') AND {listed}
-                 RETURNING status, {wakes_another}"
+                 RETURNING {ENDED}"
             ),
             rerun: format!(
                 "UPDATE {tasks}
@@ -270,9 +302,22 @@ impl Queries {
             send_event: format!("INSERT INTO {events} (task_id, name, payload) VALUES (?1, ?2, ?3)"),
             wake_suspended: format!(
                 "UPDATE {tasks} SET run_at = {NOW}
-                 WHERE task_id = ?1 AND status = 'pending' AND run_at > {NOW}
-                 RETURNING task_id"
+                 WHERE task_id = ?1 AND status = 'pending' AND run_at > {NOW}"
             ),
+            occurrence_ended: format!(
+                "UPDATE \"{prefix}schedules\" SET last_finished_at = {NOW}, updated_at = {NOW}
+                 WHERE schedule_id = ?1"
+            ),
+            wake_tick: format!(
+                "UPDATE {tasks} SET status = 'pending', run_at = {NOW}, lease_token = lease_token + 1
+                 WHERE task_id = ?1 AND status IN ('pending', 'waiting')
+                   AND json_extract(metadata, '$.{WAKE_ON_FINISH}') = 1"
+            ),
+            child_ended: format!(
+                "INSERT INTO {events} (task_id, name, payload)
+                 VALUES (?1, 'child:' || ?2, json_object('status', ?3, 'result', json(?4), 'error', ?5))"
+            ),
+            tasks: tasks.clone(),
             schedules: ScheduleQueries::new(prefix, &tasks),
         }
     }
@@ -328,9 +373,11 @@ impl ScheduleQueries {
             ),
             cancel_run: format!(
                 "UPDATE {tasks}
-                 SET status = 'cancelled', finished_at = {NOW}, cancel_requested = 1,
+                 SET status = 'cancelled', finished_at = {NOW},
+                     cancel_requested = CASE WHEN status = 'running' THEN {ENDED_WHILE_RUNNING} ELSE 1 END,
                      error = 'cancelled: a newer run of its schedule replaced it (cancel_and_restart)'
-                 WHERE task_id = ?1 AND status IN ('pending', 'waiting', 'running')"
+                 WHERE task_id = ?1 AND status IN ('pending', 'waiting', 'running')
+                 RETURNING {ENDED}"
             ),
             record: format!(
                 "INSERT INTO {runs} (schedule_id, slot, decision, reason, occurrence, task_id, catch_up)

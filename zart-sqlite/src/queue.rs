@@ -1,11 +1,12 @@
 //! The task queue on SQLite: inserting, claiming, leases, outcomes, maintenance and the
 //! reads of tasks.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
 use zart_core::store::{InspectStore, QueueStore};
@@ -15,13 +16,16 @@ use zart_core::StoreResult;
 use crate::codec::{
     count, duration_ms, instant, json, json_text, maybe_instant, maybe_json, millis,
 };
+use crate::end_effects::{self, Ended};
 use crate::error::corrupt;
 use crate::notify::{self, Effects};
 use crate::queries::Queries;
 use crate::{steps, SqliteTaskScheduler};
 
 /// Inserts `tasks` (the runs of `schedule_id`, if given) on `conn`, in its transaction,
-/// skipping existing ids. Returns the inserted ids; `effects` learns when they are due.
+/// skipping existing ids, in one statement. Returns the inserted ids in input order (an id
+/// repeated in `tasks` is inserted once, as its first occurrence); `effects` learns when
+/// they are due.
 pub(crate) fn insert_on(
     conn: &Connection,
     sql: &Queries,
@@ -29,28 +33,33 @@ pub(crate) fn insert_on(
     schedule_id: Option<&str>,
     effects: &mut Effects,
 ) -> rusqlite::Result<Vec<String>> {
-    let mut statement = conn.prepare_cached(&sql.insert)?;
-    let mut inserted = Vec::with_capacity(tasks.len());
+    let rows: Vec<Value> = tasks
+        .iter()
+        .map(|task| {
+            json!([
+                task.task_id,
+                task.task_name,
+                millis(task.execution_time),
+                json_text(&task.data),
+                json_text(&task.metadata),
+            ])
+        })
+        .collect();
+    let mut inserted: HashSet<String> = conn
+        .prepare_cached(&sql.insert)?
+        .query_map((json_text(&Value::Array(rows)), schedule_id), |row| {
+            row.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut ids = Vec::with_capacity(inserted.len());
     for task in tasks {
-        let id: Option<String> = statement
-            .query_row(
-                (
-                    &task.task_id,
-                    &task.task_name,
-                    millis(task.execution_time),
-                    json_text(&task.data),
-                    json_text(&task.metadata),
-                    schedule_id,
-                ),
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(id) = id {
+        // Taken out on its first occurrence: a later copy of the id was not inserted.
+        if inserted.remove(&task.task_id) {
             effects.due(task.execution_time);
-            inserted.push(id);
+            ids.push(task.task_id.clone());
         }
     }
-    Ok(inserted)
+    Ok(ids)
 }
 
 /// Completes the task `lease` holds with `result`, fenced, on `conn`. Returns the status
@@ -66,16 +75,18 @@ pub(crate) fn complete_on(
         .prepare_cached(&sql.complete)?
         .query_row(
             (&lease.task_id, lease.token, result.map(json_text)),
-            |row| Ok((status(row, 0)?, row.get::<_, bool>(1)?)),
+            Ended::read,
         )
         .optional()?;
-    Ok(ended.map(|(status, wakes_another)| {
-        effects.ended();
-        if wakes_another {
-            effects.due_now();
+    match ended {
+        None => Ok(None),
+        Some(ended) => {
+            if !ended.ended_before() {
+                end_effects::apply(conn, sql, &ended, effects)?;
+            }
+            Ok(Some(ended.status))
         }
-        status
-    }))
+    }
 }
 
 /// A stored status.
@@ -126,12 +137,8 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The names `scope` may claim, as the JSON array the claim statement reads.
-fn names_param(names: &[String]) -> String {
-    json_text(&Value::from(names.to_vec()))
-}
-
-/// What a finish statement binds for an outcome: status, result, error, due instant.
+/// What a finish statement reads of an outcome: status, result (as JSON text), error, due
+/// instant.
 fn outcome_params(kind: &OutcomeKind) -> (&'static str, Option<String>, Option<&str>, Option<i64>) {
     match kind {
         OutcomeKind::Completed { result } => (
@@ -199,23 +206,24 @@ impl QueueStore for SqliteTaskScheduler {
         lease: Duration,
         scope: &ClaimScope,
     ) -> StoreResult<Vec<ClaimedTask>> {
-        if limit_to == 0 {
+        if limit_to == 0 || scope.names.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
         }
-        let lease_ms = duration_ms(lease);
+        let (lease_ms, limit_to) = (duration_ms(lease), limit(limit_to));
         self.write("claiming tasks", |conn, sql, _| {
             let mut claimed: Vec<ClaimedTask> = match &scope.names {
                 None => conn
                     .prepare_cached(&sql.claim_any)?
-                    .query_map((worker_id, lease_ms, limit(limit_to)), claimed_task)?
+                    .query_map((worker_id, lease_ms, limit_to), claimed_task)?
                     .collect::<Result<_, _>>()?,
-                Some(names) => conn
-                    .prepare_cached(&sql.claim_names)?
-                    .query_map(
-                        (worker_id, lease_ms, limit(limit_to), names_param(names)),
-                        claimed_task,
-                    )?
-                    .collect::<Result<_, _>>()?,
+                Some(names) => {
+                    let mut params: Vec<&dyn rusqlite::ToSql> =
+                        vec![&worker_id, &lease_ms, &limit_to];
+                    params.extend(names.iter().map(|name| name as &dyn rusqlite::ToSql));
+                    conn.prepare_cached(&sql.claim_names(names.len()))?
+                        .query_map(&params[..], claimed_task)?
+                        .collect::<Result<_, _>>()?
+                }
             };
             for task in &mut claimed {
                 if scope.durable.contains(&task.task_name) {
@@ -247,28 +255,21 @@ impl QueueStore for SqliteTaskScheduler {
             let mut stored = Vec::with_capacity(outcomes.len());
             for outcome in outcomes {
                 let (status, result, error, due) = outcome_params(&outcome.kind);
-                let row = statement
-                    .query_row(
-                        (
-                            &outcome.lease.task_id,
-                            outcome.lease.token,
-                            status,
-                            result,
-                            error,
-                            due,
-                        ),
-                        |row| Ok((self::status(row, 0)?, row.get::<_, bool>(2)?)),
-                    )
-                    .optional()?;
-                if let Some((status, wakes_another)) = row {
-                    if status != TaskStatus::Pending {
-                        effects.ended();
-                        if wakes_another {
-                            effects.due_now();
-                        }
-                    }
-                    stored.push(outcome.lease.task_id.clone());
+                let params = (
+                    &outcome.lease.task_id,
+                    outcome.lease.token,
+                    status,
+                    result,
+                    error,
+                    due,
+                );
+                let Some(ended) = statement.query_row(params, Ended::read).optional()? else {
+                    continue; // the lease was lost
+                };
+                if !ended.ended_before() {
+                    end_effects::apply(conn, sql, &ended, effects)?;
                 }
+                stored.push(ended.task_id);
             }
             Ok(stored)
         })
@@ -279,15 +280,16 @@ impl QueueStore for SqliteTaskScheduler {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
+        let rows: Vec<Value> = leases
+            .iter()
+            .map(|lease| json!([lease.task_id, lease.token]))
+            .collect();
+        let rows = json_text(&Value::Array(rows));
         self.write("releasing tasks", |conn, sql, effects| {
-            let mut statement = conn.prepare_cached(&sql.release)?;
-            let mut released = Vec::with_capacity(leases.len());
-            for lease in leases {
-                let id: Option<String> = statement
-                    .query_row((&lease.task_id, lease.token), |row| row.get(0))
-                    .optional()?;
-                released.extend(id);
-            }
+            let released: Vec<String> = conn
+                .prepare_cached(&sql.release)?
+                .query_map([&rows], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
             if !released.is_empty() {
                 effects.due_now();
             }
@@ -303,22 +305,17 @@ impl QueueStore for SqliteTaskScheduler {
         let report = self
             .write("rescuing expired leases", |conn, sql, effects| {
                 let mut report = RescueReport::default();
-                let mut statement = conn.prepare_cached(&sql.rescue)?;
-                let mut rows = statement.query([max])?;
-                while let Some(row) = rows.next()? {
-                    let id: String = row.get(0)?;
-                    match status(row, 1)? {
-                        TaskStatus::Dead => {
-                            effects.ended();
-                            if row.get::<_, bool>(2)? {
-                                effects.due_now();
-                            }
-                            report.dead.push(id);
-                        }
-                        _ => {
-                            effects.due_now();
-                            report.requeued.push(id);
-                        }
+                let rescued: Vec<Ended> = conn
+                    .prepare_cached(&sql.rescue)?
+                    .query_map([max], Ended::read)?
+                    .collect::<Result<_, _>>()?;
+                for ended in rescued {
+                    if ended.status == TaskStatus::Dead {
+                        end_effects::apply(conn, sql, &ended, effects)?;
+                        report.dead.push(ended.task_id);
+                    } else {
+                        effects.due_now();
+                        report.requeued.push(ended.task_id);
                     }
                 }
                 Ok(report)
@@ -329,21 +326,17 @@ impl QueueStore for SqliteTaskScheduler {
 
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         self.write("cancelling a task", |conn, sql, effects| {
-            let row = conn
+            let ended = conn
                 .prepare_cached(&sql.cancel)?
-                .query_row([task_id], |row| {
-                    Ok((status(row, 0)?, row.get::<_, bool>(1)?))
-                })
+                .query_row([task_id], Ended::read)
                 .optional()?;
-            Ok(row.map(|(status, wakes_another)| {
-                if status == TaskStatus::Cancelled {
-                    effects.ended();
-                    if wakes_another {
-                        effects.due_now();
-                    }
+            match ended {
+                None => Ok(None),
+                Some(ended) => {
+                    end_effects::apply(conn, sql, &ended, effects)?;
+                    Ok(Some(ended.status))
                 }
-                status
-            }))
+            }
         })
         .await
     }

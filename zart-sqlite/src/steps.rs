@@ -134,9 +134,8 @@ impl StepStore for SqliteTaskScheduler {
                 .execute((task_id, name, json_text(payload)))?;
             let woken = conn
                 .prepare_cached(&sql.wake_suspended)?
-                .query_row([task_id], |_| Ok(()))
-                .optional()?
-                .is_some();
+                .execute([task_id])?
+                > 0;
             if woken {
                 effects.due_now();
             }

@@ -17,6 +17,7 @@ use zart_core::StoreResult;
 
 use crate::codec::{instant, json_text, millis, stored_count};
 use crate::db::{rollback, Held};
+use crate::end_effects::{self, Ended};
 use crate::notify::Effects;
 use crate::queries::Queries;
 use crate::queue::{complete_on, insert_on, status};
@@ -247,12 +248,13 @@ impl UnitOfWork for SqliteUnitOfWork {
 
     async fn cancel_runs(&mut self, task_ids: &[String]) -> StoreResult<()> {
         self.run("cancelling runs", |conn, sql, effects| {
-            let mut statement = conn.prepare_cached(&sql.schedules.cancel_run)?;
             for id in task_ids {
-                if statement.execute([id])? > 0 {
-                    // Its schedule's tick may have been woken.
-                    effects.ended();
-                    effects.due_now();
+                let ended = conn
+                    .prepare_cached(&sql.schedules.cancel_run)?
+                    .query_row([id], Ended::read)
+                    .optional()?;
+                if let Some(ended) = ended {
+                    end_effects::apply(conn, sql, &ended, effects)?;
                 }
             }
             Ok(())
