@@ -394,6 +394,35 @@ pub struct TickState {
     pub occurrence: Option<u64>,
 }
 
+/// The key of a tick's metadata that holds [`TickState::wake_on_finish`], where a driver's
+/// end effect reads it.
+pub const WAKE_ON_FINISH_KEY: &str = "wake_on_finish";
+
+impl TickState {
+    /// What the tick's metadata is merged with: its wake-on-finish flag and, when given, the
+    /// occurrence counter it mirrors.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use zart_core::schedules::TickState;
+    /// use zart_core::task::TaskStatus;
+    ///
+    /// let tick = TickState { status: TaskStatus::Waiting, run_at: Utc::now(), wake_on_finish: true, occurrence: Some(3) };
+    /// assert_eq!(tick.metadata_patch(), serde_json::json!({ "wake_on_finish": true, "occurrence": 3 }));
+    /// ```
+    pub fn metadata_patch(&self) -> Value {
+        let mut patch = serde_json::Map::new();
+        patch.insert(
+            WAKE_ON_FINISH_KEY.to_owned(),
+            Value::Bool(self.wake_on_finish),
+        );
+        if let Some(occurrence) = self.occurrence {
+            patch.insert("occurrence".to_owned(), Value::from(occurrence));
+        }
+        Value::Object(patch)
+    }
+}
+
 /// One decision to append to a schedule's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {

@@ -167,7 +167,10 @@ fn render(sql: &str, names: &TableNames) -> String {
         .replace("{{child_finished}}", &names.qualified("child_finished"))
         .replace("{{prefix}}", names.prefix())
         .replace("{{tick_id_prefix}}", zart_core::schedules::TICK_ID_PREFIX)
-        .replace("{{wake_on_finish}}", crate::unit_of_work::WAKE_ON_FINISH)
+        .replace(
+            "{{wake_on_finish}}",
+            zart_core::schedules::WAKE_ON_FINISH_KEY,
+        )
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
 use zart_core::queue::Lease;
 use zart_core::schedules::{
@@ -43,21 +43,6 @@ impl PgUnitOfWork {
     pub fn connection_mut(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
-}
-
-/// Where a tick keeps [`TickState::wake_on_finish`]: a key of its metadata, read by the
-/// trigger that wakes it (migration 0002 is rendered with this name).
-pub(crate) const WAKE_ON_FINISH: &str = "wake_on_finish";
-
-/// The tick's metadata patch: its wake-on-finish flag and, when given, the occurrence
-/// counter it mirrors (where users of Zart read it: `metadata->>'occurrence'`).
-fn tick_metadata(tick: &TickState) -> Value {
-    let mut patch = serde_json::Map::new();
-    patch.insert(WAKE_ON_FINISH.to_owned(), json!(tick.wake_on_finish));
-    if let Some(occurrence) = tick.occurrence {
-        patch.insert("occurrence".to_owned(), json!(occurrence));
-    }
-    Value::Object(patch)
 }
 
 fn state_names(states: &[ScheduleState]) -> Vec<&'static str> {
@@ -237,7 +222,7 @@ impl UnitOfWork for PgUnitOfWork {
             .bind(tick_id(schedule_id))
             .bind(tick.status.as_str())
             .bind(tick.run_at)
-            .bind(tick_metadata(tick))
+            .bind(tick.metadata_patch())
             .bind(&self.shared.channel)
             .execute(&mut *self.tx)
             .await
@@ -251,7 +236,7 @@ impl UnitOfWork for PgUnitOfWork {
             .bind(lease.token)
             .bind(tick.status.as_str())
             .bind(tick.run_at)
-            .bind(tick_metadata(tick))
+            .bind(tick.metadata_patch())
             .bind(&self.shared.channel)
             .fetch_one(&mut *self.tx)
             .await

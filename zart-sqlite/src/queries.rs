@@ -5,12 +5,11 @@
 //! read with `json_each`: one statement's overhead for the whole batch, as PostgreSQL's
 //! `unnest` gives the other driver.
 
-use zart_core::schedules::TICK_TASK;
+use zart_core::schedules::{TICK_TASK, WAKE_ON_FINISH_KEY};
 use zart_core::task::RESERVED_PREFIX;
 
 use crate::codec::NOW;
 use crate::end_effects::{ENDED, ENDED_WHILE_RUNNING};
-use crate::unit_of_work::WAKE_ON_FINISH;
 
 /// The columns of a [`TaskRecord`](zart_core::task::TaskRecord), in the order
 /// `queue::task_record` reads them.
@@ -311,7 +310,7 @@ impl Queries {
             wake_tick: format!(
                 "UPDATE {tasks} SET status = 'pending', run_at = {NOW}, lease_token = lease_token + 1
                  WHERE task_id = ?1 AND status IN ('pending', 'waiting')
-                   AND json_extract(metadata, '$.{WAKE_ON_FINISH}') = 1"
+                   AND json_extract(metadata, '$.{WAKE_ON_FINISH_KEY}') = 1"
             ),
             child_ended: format!(
                 "INSERT INTO {events} (task_id, name, payload)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
-use serde_json::{json, Value};
+use serde_json::Value;
 use zart_core::queue::Lease;
 use zart_core::schedules::{
     tick_id, HistoryEntry, RecurringTask, ScheduleInfo, ScheduleProgress, ScheduleState, TickState,
@@ -47,21 +47,6 @@ impl Drop for SqliteUnitOfWork {
     fn drop(&mut self) {
         rollback(&self.conn);
     }
-}
-
-/// Where a tick keeps [`TickState::wake_on_finish`]: a key of its metadata, read by the
-/// trigger that wakes it (the migration is rendered with this name).
-pub(crate) const WAKE_ON_FINISH: &str = "wake_on_finish";
-
-/// The tick's metadata patch: its wake-on-finish flag and, when given, the occurrence
-/// counter it mirrors.
-fn tick_metadata(tick: &TickState) -> String {
-    let mut patch = serde_json::Map::new();
-    patch.insert(WAKE_ON_FINISH.to_owned(), json!(tick.wake_on_finish));
-    if let Some(occurrence) = tick.occurrence {
-        patch.insert("occurrence".to_owned(), json!(occurrence));
-    }
-    json_text(&Value::Object(patch))
 }
 
 impl SqliteUnitOfWork {
@@ -294,7 +279,7 @@ impl UnitOfWork for SqliteUnitOfWork {
             tick_id(schedule_id),
             tick.status.as_str(),
             millis(tick.run_at),
-            tick_metadata(tick),
+            json_text(&tick.metadata_patch()),
         );
         self.run("scheduling a recurring tick", |conn, sql, effects| {
             conn.prepare_cached(&sql.schedules.set_tick)?
@@ -310,7 +295,7 @@ impl UnitOfWork for SqliteUnitOfWork {
             lease.token,
             tick.status.as_str(),
             millis(tick.run_at),
-            tick_metadata(tick),
+            json_text(&tick.metadata_patch()),
         );
         self.run("rescheduling a recurring tick", |conn, sql, effects| {
             Ok(conn

@@ -19,7 +19,7 @@
 //! }
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let zart = Zart::connect("postgres://localhost/app").await?; // creates or upgrades the tables
+//! let zart = Zart::connect("sqlite://app.db").await?; // or postgres://..; creates or upgrades the tables
 //! let worker = zart.worker().register(zart::registry![greet]).start()?;
 //! let handle = greet::start(&zart, "greet-1", "Ada".to_owned()).await?;
 //! assert_eq!(handle.wait(Duration::from_secs(10)).await?, "Hello, Ada!");
@@ -32,8 +32,10 @@
 //! of Zart's earlier documents: [`scheduler`] holds the queue without durable machinery
 //! ([`ScheduledTask`](scheduler::ScheduledTask), [`Worker`](scheduler::Worker),
 //! [`TaskScheduler`](scheduler::TaskScheduler)), [`durable`](mod@durable) the durable executions,
-//! [`recurring`](mod@recurring) the schedules, [`postgres`] the PostgreSQL store, and
-//! [`store`] the contract every store implements.
+//! [`recurring`](mod@recurring) the schedules, [`postgres`] the PostgreSQL store,
+//! [`sqlite`] the embedded SQLite store (the default when no `DATABASE_URL` is set, see
+//! [`Zart::connect_default`]), and [`store`] the contract every store implements. Cargo
+//! features `postgres` and `sqlite` (both on by default) include each driver.
 #![warn(missing_docs)]
 
 #[doc(hidden)]

@@ -20,7 +20,10 @@ use crate::error::panic_message;
 /// the side effect exactly once: before the commit nothing happened and the replay runs the
 /// step; after it, the replay returns the stored result.
 ///
-/// `C` is the driver's connection type: `zart::postgres::sqlx::PgConnection` on PostgreSQL.
+/// `C` is the driver's connection type: `zart::postgres::sqlx::PgConnection` on PostgreSQL,
+/// `zart::sqlite::rusqlite::Connection` on SQLite (there the step holds the store's one
+/// writer while it runs). Either way the transaction is open: the step must not commit or
+/// roll it back itself.
 ///
 /// ```no_run
 /// use zart::durable::{transactional_step, StepError, StepOptions};
