@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zart::postgres::{sqlx, PostgresTaskScheduler, TableNames};
 use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
+use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
 use zart::store::{ClaimScope, Outcome, OutcomeKind};
 use zart::{Error, Zart};
-use zart_tests::{database_url, TestDb};
+use zart_tests::{database_url, sqlite_test_file, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_is_reported_at_once_with_its_address() {
@@ -179,4 +180,58 @@ async fn a_running_task_shows_its_lease_and_an_ended_one_its_last_worker(db: Tes
     assert_eq!(ended.worker_id, None);
     assert_eq!(ended.lease_expires_at, None);
     assert_eq!(ended.last_worker_id.as_deref(), Some("worker-7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_never_migrated_says_to_migrate_naming_the_file_and_prefix() {
+    // SQLite only: its counterpart above names PostgreSQL's schema.
+    let path = sqlite_test_file();
+    let options = SqliteOptions::file(&path)
+        .prefix("app_")
+        .expect("a valid prefix");
+    let store = SqliteTaskScheduler::open(options).expect("the file opens");
+    let error = store
+        .schedule_now("t-1", "noop", json!(null))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("migrate()"), "{error}");
+    assert!(
+        error.contains(&path.display().to_string()),
+        "names the file: {error}"
+    );
+    assert!(error.contains("\"app_\""), "names the prefix: {error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_sqlite_url_or_a_missing_folder_is_refused_saying_what_is_wrong() {
+    // SQLite only: the URL's parameters and the file are SQLite's.
+    let error = Zart::connect("sqlite://app.db?journal=off")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("\"journal\"") && error.contains("synchronous"),
+        "names the unknown parameter and the known ones: {error}"
+    );
+    let error = Zart::connect("sqlite://app.db?synchronous=sometimes")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("sometimes"), "{error}");
+    let missing = std::env::temp_dir()
+        .join("zart-no-such-folder")
+        .join("app.db");
+    let error = Zart::connect(&format!("sqlite://{}", missing.display()))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains(&missing.display().to_string()),
+        "names the file it cannot open: {error}"
+    );
 }
