@@ -86,6 +86,7 @@ async fn main() -> Result<(), BoxError> {
             _ => {
                 eprintln!("measuring the raw ceiling ({secs} s per figure)...");
                 let ceiling = driver.ceiling(secs)?;
+                settle();
                 if let Driver::Sqlite { .. } = driver {
                     sqlite_ceiling = Some(ceiling.clone());
                 }
@@ -111,6 +112,13 @@ async fn main() -> Result<(), BoxError> {
     std::fs::write(&path, &report)?;
     eprintln!("report written to {}", path.display());
     Ok(())
+}
+
+/// Lets the disk settle after a ceiling run: its millions of written rows are still being
+/// flushed by the kernel, and a SQLite figure measured meanwhile competes with that.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+    std::thread::sleep(Duration::from_secs(3));
 }
 
 /// Every figure on `driver`; with `full_run` false (a second setting of one driver), only

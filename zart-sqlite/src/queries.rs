@@ -131,17 +131,17 @@ pub(crate) struct ScheduleQueries {
 fn claim_due(tasks: &str, due: &str) -> String {
     let due = match due {
         "" => format!(
-            "SELECT task_id FROM {tasks} WHERE status = 'pending' AND run_at <= {NOW}
+            "SELECT id FROM {tasks} WHERE status = 'pending' AND run_at <= {NOW}
              ORDER BY run_at LIMIT ?3"
         ),
-        due => format!("SELECT task_id FROM ({due}) ORDER BY run_at LIMIT ?3"),
+        due => format!("SELECT id FROM ({due}) ORDER BY run_at LIMIT ?3"),
     };
     format!(
         "UPDATE {tasks}
          SET status = 'running', worker_id = ?1, last_worker_id = ?1,
              lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
              attempts = attempts + 1, started_at = {NOW}
-         WHERE task_id IN ({due})
+         WHERE id IN ({due})
          RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts, created_at"
     )
 }
@@ -156,7 +156,7 @@ impl Queries {
         let per_name: Vec<String> = (0..names)
             .map(|i| {
                 format!(
-                    "SELECT * FROM (SELECT task_id, run_at FROM {tasks}
+                    "SELECT * FROM (SELECT id, run_at FROM {tasks}
                      WHERE status = 'pending' AND task_name = ?{} AND run_at <= {NOW}
                      ORDER BY run_at LIMIT ?3)",
                     i + 4
