@@ -114,7 +114,7 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Lets the disk settle after a ceiling run: its millions of written rows are still being
+/// Lets the disk settle after a ceiling run or a scenario: their rows may still be being
 /// flushed by the kernel, and a SQLite figure measured meanwhile competes with that.
 fn settle() {
     let _ = std::process::Command::new("sync").status();

@@ -89,6 +89,9 @@ impl Driver {
                 })
             }
             Driver::Sqlite { dir, synchronous } => {
+                // The scenario before wrote up to a million rows to a file now removed;
+                // the kernel still writing them back would slow this one.
+                crate::settle();
                 let path = dir.join(format!("{label}-{}.db", std::process::id()));
                 remove_file_and_logs(&path);
                 let options = SqliteOptions::file(&path).with_synchronous(*synchronous);

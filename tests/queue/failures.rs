@@ -242,3 +242,37 @@ async fn panics_in_observers_and_completion_handlers_do_not_stop_the_worker(db: 
         .await;
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_edited_into_invalid_json_fails_alone_and_the_queue_goes_on() {
+    // SQLite only: PostgreSQL's jsonb column cannot hold text that is not JSON.
+    let db = TestDb::sqlite().await;
+    let mut registry = TaskRegistry::new();
+    registry.register(
+        "echo",
+        task(|i| async move { Ok(OnComplete::with_result(i.data)) }),
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.execute(&format!(
+        "INSERT INTO {} (task_id, task_name, data) VALUES ('edited', 'echo', 'not json {{')",
+        db.tasks_table()
+    ))
+    .await;
+    db.scheduler
+        .schedule_now("fine", "echo", json!(7))
+        .await
+        .expect("scheduled");
+    let edited = db
+        .wait_for_status("edited", TaskStatus::Failed, Duration::from_secs(10))
+        .await;
+    let error = edited.error.unwrap_or_default();
+    assert!(
+        error.contains("edited") && error.contains("input is not JSON"),
+        "names the task and what is wrong: {error}"
+    );
+    let fine = db
+        .wait_for_status("fine", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    assert_eq!(fine.result, Some(json!(7)));
+    worker.stop().await;
+}

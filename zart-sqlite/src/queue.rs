@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::DateTime;
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -13,9 +14,7 @@ use zart_core::store::{InspectStore, QueueStore};
 use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
 
-use crate::codec::{
-    count, duration_ms, instant, json, json_text, maybe_instant, maybe_json, millis,
-};
+use crate::codec::{count, duration_ms, instant, json_text, maybe_instant, maybe_json, millis};
 use crate::end_effects::{self, Ended};
 use crate::error::corrupt;
 use crate::notify::{self, Effects};
@@ -89,10 +88,46 @@ pub(crate) fn complete_on(
     }
 }
 
+/// Fails a claimed task whose stored row cannot be decoded, under the lease just taken,
+/// with `reason` as its error: it ends there, visibly, and the claim goes on.
+fn fail_undecodable(
+    conn: &Connection,
+    sql: &Queries,
+    lease: &Lease,
+    reason: &str,
+    effects: &mut Effects,
+) -> rusqlite::Result<()> {
+    let error = format!("task {:?} cannot be run: {reason}", lease.task_id);
+    tracing::warn!(task_id = %lease.task_id, %error, "a claimed task's stored row is unreadable");
+    let params = (
+        &lease.task_id,
+        lease.token,
+        TaskStatus::Failed.as_str(),
+        None::<String>,
+        &error,
+        None::<i64>,
+    );
+    let ended = conn
+        .prepare_cached(&sql.finish)?
+        .query_row(params, Ended::read)
+        .optional()?;
+    if let Some(ended) = ended {
+        end_effects::apply(conn, sql, &ended, effects)?;
+    }
+    Ok(())
+}
+
 /// A stored status.
 pub(crate) fn status(row: &Row<'_>, column: usize) -> rusqlite::Result<TaskStatus> {
     let name: String = row.get(column)?;
     TaskStatus::parse(&name).ok_or_else(|| corrupt(column, format!("unknown task status {name:?}")))
+}
+
+/// Stored JSON for reading; text that is not JSON (a row Zart did not write) reads as that
+/// text in a JSON string, so that the task can still be seen, and fixed.
+fn json_or_text(row: &Row<'_>, column: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(column)?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// A task's record, from the columns of `queries::RECORD`.
@@ -102,8 +137,8 @@ fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         task_name: row.get(1)?,
         status: status(row, 2)?,
         run_at: instant(row, 3)?,
-        data: json(row, 4)?,
-        metadata: json(row, 5)?,
+        data: json_or_text(row, 4)?,
+        metadata: json_or_text(row, 5)?,
         attempts: count(row, 6)?,
         rescues: count(row, 7)?,
         worker_id: row.get(8)?,
@@ -117,20 +152,57 @@ fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     })
 }
 
-fn claimed_task(row: &Row<'_>) -> rusqlite::Result<ClaimedTask> {
-    Ok(ClaimedTask {
-        lease: Lease {
-            task_id: row.get(0)?,
-            token: row.get(1)?,
-        },
-        task_name: row.get(2)?,
-        data: json(row, 3)?,
-        metadata: json(row, 4)?,
-        run_at: instant(row, 5)?,
-        attempt: count(row, 6)?,
-        created_at: instant(row, 7)?,
-        steps: None,
-    })
+/// A claimed row as stored, before its JSON and instants are decoded: a row Zart did not
+/// write (edited by hand, say) must fail on its own instead of failing every claim.
+struct ClaimedRow {
+    lease: Lease,
+    task_name: String,
+    data: String,
+    metadata: String,
+    run_at: i64,
+    attempt: u32,
+    created_at: i64,
+}
+
+impl ClaimedRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<ClaimedRow> {
+        Ok(ClaimedRow {
+            lease: Lease {
+                task_id: row.get(0)?,
+                token: row.get(1)?,
+            },
+            task_name: row.get(2)?,
+            data: row.get(3)?,
+            metadata: row.get(4)?,
+            run_at: row.get(5)?,
+            attempt: count(row, 6)?,
+            created_at: row.get(7)?,
+        })
+    }
+
+    /// The claimed task, or what is wrong with the stored row.
+    fn decode(self) -> Result<ClaimedTask, (Lease, String)> {
+        let json = |what: &str, text: &str| {
+            serde_json::from_str(text).map_err(|e| format!("its stored {what} is not JSON: {e}"))
+        };
+        let instant = |what: &str, ms: i64| {
+            DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| format!("its stored {what} ({ms}) is no instant"))
+        };
+        let decoded = (|| {
+            Ok(ClaimedTask {
+                task_name: self.task_name,
+                data: json("input", &self.data)?,
+                metadata: json("metadata", &self.metadata)?,
+                run_at: instant("run_at", self.run_at)?,
+                attempt: self.attempt,
+                created_at: instant("created_at", self.created_at)?,
+                steps: None,
+                lease: self.lease.clone(),
+            })
+        })();
+        decoded.map_err(|reason: String| (self.lease, reason))
+    }
 }
 
 fn limit(n: usize) -> i64 {
@@ -210,21 +282,28 @@ impl QueueStore for SqliteTaskScheduler {
             return Ok(Vec::new());
         }
         let (lease_ms, limit_to) = (duration_ms(lease), limit(limit_to));
-        self.write("claiming tasks", |conn, sql, _| {
-            let mut claimed: Vec<ClaimedTask> = match &scope.names {
+        self.write("claiming tasks", |conn, sql, effects| {
+            let rows: Vec<ClaimedRow> = match &scope.names {
                 None => conn
                     .prepare_cached(&sql.claim_any)?
-                    .query_map((worker_id, lease_ms, limit_to), claimed_task)?
+                    .query_map((worker_id, lease_ms, limit_to), ClaimedRow::read)?
                     .collect::<Result<_, _>>()?,
                 Some(names) => {
                     let mut params: Vec<&dyn rusqlite::ToSql> =
                         vec![&worker_id, &lease_ms, &limit_to];
                     params.extend(names.iter().map(|name| name as &dyn rusqlite::ToSql));
                     conn.prepare_cached(&sql.claim_names(names.len()))?
-                        .query_map(&params[..], claimed_task)?
+                        .query_map(&params[..], ClaimedRow::read)?
                         .collect::<Result<_, _>>()?
                 }
             };
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                match row.decode() {
+                    Ok(task) => claimed.push(task),
+                    Err((lease, reason)) => fail_undecodable(conn, sql, &lease, &reason, effects)?,
+                }
+            }
             for task in &mut claimed {
                 if scope.durable.contains(&task.task_name) {
                     task.steps = Some(steps::load_on(conn, sql, &task.lease.task_id)?);
