@@ -25,9 +25,14 @@
 //!   meet SQLite's lock. Writers in other processes on the same file wait for each other's
 //!   lock without blocking a thread (they pause and try again, up to
 //!   [`SqliteOptions::lock_timeout`]).
-//! - **Claims without `SKIP LOCKED`.** A claim is one statement, `UPDATE .. WHERE task_id
-//!   IN (SELECT .. ORDER BY run_at LIMIT n) RETURNING ..`, in a `BEGIN IMMEDIATE`
-//!   transaction: the write lock is what keeps two claimers from taking one task.
+//! - **Claims without `SKIP LOCKED`.** A claim is one statement, `UPDATE .. WHERE id IN
+//!   (SELECT .. ORDER BY run_at LIMIT n) RETURNING ..`, in a `BEGIN IMMEDIATE`
+//!   transaction: the write lock is what keeps two claimers from taking one task. Scoped to
+//!   names, it reads each name's oldest due tasks from a `(task_name, run_at)` index, so a
+//!   backlog of other names is never walked.
+//! - **End effects in the statements.** What the contract asks when a task ends (its
+//!   schedule's tick woken, its parent told) is done by the driver in the transaction that
+//!   ends it, not by row triggers, which SQLite would run for every claim and outcome.
 //! - **Durability.** The journal is WAL. With the default [`Synchronous::Normal`], a commit
 //!   is in the WAL file before it is acknowledged: a completed outcome that was
 //!   acknowledged survives the process being killed; only a power loss or an operating

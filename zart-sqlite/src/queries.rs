@@ -69,7 +69,7 @@ pub(crate) struct Queries {
     /// `?1` task id. Its lease token and stop request.
     pub step_fence: String,
     /// `?1`..`?8`: task id, seq, name, occurrence, status, output, error, attempts,
-    /// `?9` started_at. Returns the seq if written.
+    /// `?9` started_at, `?10` the lease's token. Returns the seq if written.
     pub save_step: String,
     /// `?1` child id, `?2` name, `?3` input, `?4` parent.
     pub start_child: String,
@@ -280,7 +280,10 @@ impl Queries {
             step_fence: format!("SELECT lease_token, cancel_requested FROM {tasks} WHERE task_id = ?1"),
             save_step: format!(
                 "INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                 -- Fenced: the execution still carries the lease's token, and no stop was asked.
+                 WHERE EXISTS (SELECT 1 FROM {tasks} WHERE task_id = ?1 AND lease_token = ?10
+                               AND NOT cancel_requested)
                  -- A step waiting out a long backoff is recorded as `retrying`; its later
                  -- attempts replace that row. Any other recorded step stays.
                  ON CONFLICT (task_id, seq) DO UPDATE

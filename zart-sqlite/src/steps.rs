@@ -63,46 +63,46 @@ pub(crate) fn save_on(
     sql: &Queries,
     steps: &[(Lease, StepRecord)],
 ) -> rusqlite::Result<Vec<Checkpointed>> {
-    let mut fence = conn.prepare_cached(&sql.step_fence)?;
     let mut save = conn.prepare_cached(&sql.save_step)?;
     let mut outcomes = Vec::with_capacity(steps.len());
     for (lease, step) in steps {
-        let held: Option<(i64, bool)> = fence
-            .query_row([&lease.task_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        let (status, output, error) = match &step.outcome {
+            StepOutcome::Completed(value) => ("completed", Some(json_text(value)), None),
+            StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
+            StepOutcome::Retrying { until, error } => (
+                "retrying",
+                Some(json_text(&json!({ "until": until }))),
+                Some(error.as_str()),
+            ),
+        };
+        let written = save
+            .query_row(
+                rusqlite::params![
+                    lease.task_id,
+                    step.seq,
+                    step.name,
+                    step.occurrence,
+                    status,
+                    output,
+                    error,
+                    step.attempts,
+                    millis(step.started_at),
+                    lease.token,
+                ],
+                |_| Ok(()),
+            )
             .optional()?;
-        let outcome = match held {
-            Some((token, _)) if token != lease.token => Checkpointed::Refused,
-            None => Checkpointed::Refused,
-            Some((_, true)) => Checkpointed::Cancelled,
-            Some((_, false)) => {
-                let (status, output, error) = match &step.outcome {
-                    StepOutcome::Completed(value) => ("completed", Some(json_text(value)), None),
-                    StepOutcome::Failed(error) => ("failed", None, Some(error.as_str())),
-                    StepOutcome::Retrying { until, error } => (
-                        "retrying",
-                        Some(json_text(&json!({ "until": until }))),
-                        Some(error.as_str()),
-                    ),
-                };
-                let written = save
-                    .query_row(
-                        rusqlite::params![
-                            lease.task_id,
-                            step.seq,
-                            step.name,
-                            step.occurrence,
-                            status,
-                            output,
-                            error,
-                            step.attempts,
-                            millis(step.started_at),
-                        ],
-                        |_| Ok(()),
-                    )
+        let outcome = match written {
+            Some(()) => Checkpointed::Saved,
+            // Not written: only now is it worth a look at why.
+            None => {
+                let held: Option<(i64, bool)> = conn
+                    .prepare_cached(&sql.step_fence)?
+                    .query_row([&lease.task_id], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?;
-                match written {
-                    Some(()) => Checkpointed::Saved,
-                    None => Checkpointed::Refused,
+                match held {
+                    Some((token, true)) if token == lease.token => Checkpointed::Cancelled,
+                    _ => Checkpointed::Refused,
                 }
             }
         };

@@ -21,9 +21,11 @@ use crate::error::panic_message;
 /// step; after it, the replay returns the stored result.
 ///
 /// `C` is the driver's connection type: `zart::postgres::sqlx::PgConnection` on PostgreSQL,
-/// `zart::sqlite::rusqlite::Connection` on SQLite (there the step holds the store's one
-/// writer while it runs). Either way the transaction is open: the step must not commit or
-/// roll it back itself.
+/// `zart::sqlite::rusqlite::Connection` on SQLite. Either way the transaction is open: the
+/// step must not commit or roll it back itself. On SQLite the step holds the store's one
+/// writer while it runs, so the worker's heartbeats wait for it: keep it well within the
+/// worker's lease, or the execution is rescued when the step ends (its write still happens
+/// once; the attempt is lost).
 ///
 /// ```no_run
 /// use zart::durable::{transactional_step, StepError, StepOptions};
