@@ -73,7 +73,8 @@ mod schedules;
 mod steps;
 mod unit_of_work;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use zart_core::StoreResult;
 
@@ -111,6 +112,16 @@ pub(crate) struct Shared {
     pub bells: Bells,
     /// Set once a task watches the file for tasks other processes ended.
     pub watching_ended: OnceLock<()>,
+    /// The row keys of the tasks this store's claims handed out, by task id, until their
+    /// outcome is stored or they are released.
+    pub row_keys: Mutex<HashMap<String, i64>>,
+}
+
+impl Shared {
+    /// The row keys of handed-out leases (a panic elsewhere leaves the map usable).
+    pub(crate) fn row_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.row_keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl SqliteTaskScheduler {
@@ -138,6 +149,7 @@ impl SqliteTaskScheduler {
             sql: Queries::new(&options.prefix),
             bells: Bells::new(),
             watching_ended: OnceLock::new(),
+            row_keys: Mutex::default(),
             options,
         };
         Ok(SqliteTaskScheduler {

@@ -156,6 +156,7 @@ fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
 /// write (edited by hand, say) must fail on its own instead of failing every claim.
 struct ClaimedRow {
     lease: Lease,
+    row_key: i64,
     task_name: String,
     data: String,
     metadata: String,
@@ -177,6 +178,7 @@ impl ClaimedRow {
             run_at: row.get(5)?,
             attempt: count(row, 6)?,
             created_at: row.get(7)?,
+            row_key: row.get(8)?,
         })
     }
 
@@ -204,6 +206,9 @@ impl ClaimedRow {
         decoded.map_err(|reason: String| (self.lease, reason))
     }
 }
+
+/// Most row keys of handed-out leases remembered.
+const MAX_ROW_KEYS: usize = 100_000;
 
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -298,9 +303,23 @@ impl QueueStore for SqliteTaskScheduler {
                 }
             };
             let mut claimed = Vec::with_capacity(rows.len());
+            {
+                // Only a cache: a store whose leases are never finished here (their
+                // workers gave up on them) must not grow it without end.
+                let mut row_keys = self.shared.row_keys();
+                if row_keys.len() > MAX_ROW_KEYS {
+                    row_keys.clear();
+                }
+            }
             for row in rows {
+                let row_key = row.row_key;
                 match row.decode() {
-                    Ok(task) => claimed.push(task),
+                    Ok(task) => {
+                        self.shared
+                            .row_keys()
+                            .insert(task.lease.task_id.clone(), row_key);
+                        claimed.push(task);
+                    }
                     Err((lease, reason)) => fail_undecodable(conn, sql, &lease, &reason, effects)?,
                 }
             }
@@ -330,19 +349,38 @@ impl QueueStore for SqliteTaskScheduler {
             return Ok(Vec::new());
         }
         self.write("storing task outcomes", |conn, sql, effects| {
-            let mut statement = conn.prepare_cached(&sql.finish)?;
+            let mut by_id = conn.prepare_cached(&sql.finish)?;
+            let mut by_row = conn.prepare_cached(&sql.finish_by_row)?;
             let mut stored = Vec::with_capacity(outcomes.len());
             for outcome in outcomes {
                 let (status, result, error, due) = outcome_params(&outcome.kind);
-                let params = (
-                    &outcome.lease.task_id,
-                    outcome.lease.token,
-                    status,
-                    result,
-                    error,
-                    due,
-                );
-                let Some(ended) = statement.query_row(params, Ended::read).optional()? else {
+                let lease = &outcome.lease;
+                let by_key = match self.shared.row_keys().remove(&lease.task_id) {
+                    Some(key) => by_row
+                        .query_row(
+                            rusqlite::params![
+                                lease.task_id,
+                                lease.token,
+                                status,
+                                result,
+                                error,
+                                due,
+                                key
+                            ],
+                            Ended::read,
+                        )
+                        .optional()?,
+                    None => None,
+                };
+                // Not found by its row key (none remembered, or a key gone stale): by id.
+                let ended = match by_key {
+                    Some(ended) => Ok(ended),
+                    None => by_id.query_row(
+                        rusqlite::params![lease.task_id, lease.token, status, result, error, due],
+                        Ended::read,
+                    ),
+                };
+                let Some(ended) = ended.optional()? else {
                     continue; // the lease was lost
                 };
                 if !ended.ended_before() {
@@ -358,6 +396,12 @@ impl QueueStore for SqliteTaskScheduler {
     async fn release(&self, leases: &[Lease]) -> StoreResult<Vec<String>> {
         if leases.is_empty() {
             return Ok(Vec::new());
+        }
+        {
+            let mut row_keys = self.shared.row_keys();
+            for lease in leases {
+                row_keys.remove(&lease.task_id);
+            }
         }
         let rows: Vec<Value> = leases
             .iter()

@@ -99,6 +99,7 @@ impl UnitOfWork for SqliteUnitOfWork {
         lease: &Lease,
         result: Option<&Value>,
     ) -> StoreResult<Option<TaskStatus>> {
+        self.shared.row_keys().remove(&lease.task_id);
         self.run("completing a task", |conn, sql, effects| {
             complete_on(conn, sql, lease, result, effects)
         })
@@ -290,6 +291,7 @@ impl UnitOfWork for SqliteUnitOfWork {
     }
 
     async fn end_tick(&mut self, lease: &Lease, tick: &TickState) -> StoreResult<bool> {
+        self.shared.row_keys().remove(&lease.task_id);
         let params = (
             &lease.task_id,
             lease.token,
