@@ -178,6 +178,32 @@ impl Queries {
             not_reserved("task_name"),
             not_reserved("task_id")
         );
+        // An outcome's update, the row `found` by its task id or by its row key.
+        let finish = |found: &str| {
+            format!(
+                "UPDATE {tasks}
+                 SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                                   WHEN ?3 = 'suspended' THEN 'pending' ELSE ?3 END,
+                     result = CASE WHEN cancel_requested THEN NULL ELSE ?4 END,
+                     error = CASE WHEN cancel_requested THEN error ELSE ?5 END,
+                     -- A suspended execution that was sent an event while it ran (it may
+                     -- have looked before the event arrived) is due again at once.
+                     run_at = CASE
+                         WHEN ?3 <> 'suspended' THEN coalesce(?6, run_at)
+                         WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.task_id = {tasks}.task_id
+                                      AND e.created_at >= {tasks}.started_at - 1000)
+                         THEN {NOW}
+                         ELSE ?6
+                     END,
+                     -- A suspended task did not fail: its attempt does not count.
+                     attempts = attempts - (?3 = 'suspended'),
+                     finished_at = CASE WHEN ?3 IN ('pending', 'suspended') AND NOT cancel_requested
+                                        THEN NULL ELSE {NOW} END,
+                     {END_LEASE}
+                 WHERE {found} AND lease_token = ?2
+                 RETURNING {ENDED}"
+            )
+        };
         Queries {
             insert: format!(
                 "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
@@ -192,52 +218,8 @@ impl Queries {
                 "UPDATE {tasks} SET lease_expires_at = {NOW} + ?2
                  WHERE worker_id = ?1 AND status = 'running'"
             ),
-            finish: format!(
-                "UPDATE {tasks}
-                 SET status = CASE WHEN cancel_requested THEN 'cancelled'
-                                   WHEN ?3 = 'suspended' THEN 'pending' ELSE ?3 END,
-                     result = CASE WHEN cancel_requested THEN NULL ELSE ?4 END,
-                     error = CASE WHEN cancel_requested THEN error ELSE ?5 END,
-                     -- A suspended execution that was sent an event while it ran (it may
-                     -- have looked before the event arrived) is due again at once.
-                     run_at = CASE
-                         WHEN ?3 <> 'suspended' THEN coalesce(?6, run_at)
-                         WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.task_id = {tasks}.task_id
-                                      AND e.created_at >= {tasks}.started_at - 1000)
-                         THEN {NOW}
-                         ELSE ?6
-                     END,
-                     -- A suspended task did not fail: its attempt does not count.
-                     attempts = attempts - (?3 = 'suspended'),
-                     finished_at = CASE WHEN ?3 IN ('pending', 'suspended') AND NOT cancel_requested
-                                        THEN NULL ELSE {NOW} END,
-                     {END_LEASE}
-                 WHERE task_id = ?1 AND lease_token = ?2
-                 RETURNING {ENDED}"
-            ),
-            finish_by_row: format!(
-                "UPDATE {tasks}
-                 SET status = CASE WHEN cancel_requested THEN 'cancelled'
-                                   WHEN ?3 = 'suspended' THEN 'pending' ELSE ?3 END,
-                     result = CASE WHEN cancel_requested THEN NULL ELSE ?4 END,
-                     error = CASE WHEN cancel_requested THEN error ELSE ?5 END,
-                     -- A suspended execution that was sent an event while it ran (it may
-                     -- have looked before the event arrived) is due again at once.
-                     run_at = CASE
-                         WHEN ?3 <> 'suspended' THEN coalesce(?6, run_at)
-                         WHEN EXISTS (SELECT 1 FROM {events} e WHERE e.task_id = {tasks}.task_id
-                                      AND e.created_at >= {tasks}.started_at - 1000)
-                         THEN {NOW}
-                         ELSE ?6
-                     END,
-                     -- A suspended task did not fail: its attempt does not count.
-                     attempts = attempts - (?3 = 'suspended'),
-                     finished_at = CASE WHEN ?3 IN ('pending', 'suspended') AND NOT cancel_requested
-                                        THEN NULL ELSE {NOW} END,
-                     {END_LEASE}
-                 WHERE id = ?7 AND task_id = ?1 AND lease_token = ?2
-                 RETURNING {ENDED}"
-            ),
+            finish: finish("task_id = ?1"),
+            finish_by_row: finish("id = ?7 AND task_id = ?1"),
             complete: format!(
                 "UPDATE {tasks}
                  SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'completed' END,
