@@ -171,9 +171,13 @@ fn next_due_if_changed(
 /// whenever another connection commits (tasks may have ended in another process).
 pub(crate) fn ended(shared: &Arc<Shared>) -> StoreResult<watch::Receiver<u64>> {
     let receiver = shared.bells.ended();
-    if shared.watching_ended.set(()).is_ok() {
+    // Marked only once the watch is open: a file that could not be opened is tried again
+    // by the next caller. (Of two callers at once, only the first to mark it starts one.)
+    if shared.watching_ended.get().is_none() {
         if let Some(watch) = FileWatch::open(shared)? {
-            tokio::spawn(watch_ended(Arc::downgrade(shared), watch));
+            if shared.watching_ended.set(()).is_ok() {
+                tokio::spawn(watch_ended(Arc::downgrade(shared), watch));
+            }
         }
     }
     Ok(receiver)
