@@ -89,6 +89,58 @@ impl StoreError {
     }
 }
 
+/// Zart's tables are not where a store looked: said with what to do.
+#[derive(Debug)]
+struct NotMigrated<E> {
+    place: String,
+    connect: &'static str,
+    source: E,
+}
+
+impl<E: fmt::Display> fmt::Display for NotMigrated<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Zart's tables are missing ({}; looked in {}): run `migrate()` on the store first (`Zart::connect` and `{}` do)",
+            self.source, self.place, self.connect
+        )
+    }
+}
+
+impl<E: StdError + 'static> StdError for NotMigrated<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl StoreError {
+    /// Zart's tables are missing from `place` (the driver's description of where it
+    /// looked), as the driver's `source` error says: [`ErrorKind::Rejected`], with the
+    /// advice to migrate, naming the driver's `connect` that does.
+    ///
+    /// ```
+    /// use zart_core::{ErrorKind, StoreError};
+    ///
+    /// let source = std::io::Error::other("no such table: app_tasks");
+    /// let error = StoreError::not_migrated("reading a task", "app.db, prefix \"app_\"", "SqliteTaskScheduler::connect", source);
+    /// assert_eq!(error.kind(), ErrorKind::Rejected);
+    /// assert!(error.to_string().contains("run `migrate()`"));
+    /// ```
+    pub fn not_migrated<E: StdError + Send + Sync + 'static>(
+        context: &'static str,
+        place: impl Into<String>,
+        connect: &'static str,
+        source: E,
+    ) -> Self {
+        let missing = NotMigrated {
+            place: place.into(),
+            connect,
+            source,
+        };
+        StoreError::new(ErrorKind::Rejected, context, missing)
+    }
+}
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

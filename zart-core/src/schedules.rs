@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::{ErrorKind, StoreError, StoreResult};
 use crate::task::{TaskStatus, MAX_ID_LEN, MAX_NAME_LEN, RESERVED_PREFIX};
 use zart_schedule::{Schedule, TimeWindow};
 
@@ -304,6 +305,30 @@ impl RecurringTask {
         self.id_template
             .replace("{schedule}", &self.schedule_id)
             .replace("{occurrence}", &occurrence.to_string())
+    }
+
+    /// The schedule and the time window as a store keeps them (JSON), or the store's
+    /// refusal naming which does not serialise.
+    pub fn stored_schedule(&self) -> StoreResult<(Value, Option<Value>)> {
+        let unstorable = |what: &'static str, e: serde_json::Error| {
+            StoreError::new(
+                ErrorKind::Rejected,
+                "storing a schedule",
+                format!(
+                    "schedule {:?}: its {what} does not serialise: {e}",
+                    self.schedule_id
+                ),
+            )
+        };
+        let schedule =
+            serde_json::to_value(&self.schedule).map_err(|e| unstorable("schedule", e))?;
+        let window = self
+            .window
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| unstorable("time window", e))?;
+        Ok((schedule, window))
     }
 }
 

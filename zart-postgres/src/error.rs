@@ -28,14 +28,6 @@ pub(crate) fn classify(error: &sqlx::Error) -> ErrorKind {
     }
 }
 
-/// Zart's tables (or their schema) are not where these names point: said with what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("Zart's tables are missing ({source}; looked in {place}): run `migrate()` on the store first (`Zart::connect` and `PostgresTaskScheduler::connect` do)")]
-struct NotMigrated {
-    place: String,
-    source: sqlx::Error,
-}
-
 /// The store error for `error`, raised while doing `context` on the tables of `names`.
 pub(crate) fn store_error(
     names: &TableNames,
@@ -48,15 +40,8 @@ pub(crate) fn store_error(
         _ => false,
     };
     if missing {
-        let place = names.describe();
-        return StoreError::new(
-            ErrorKind::Rejected,
-            context,
-            NotMigrated {
-                place,
-                source: error,
-            },
-        );
+        let connect = "PostgresTaskScheduler::connect";
+        return StoreError::not_migrated(context, names.describe(), connect, error);
     }
     StoreError::new(classify(&error), context, error)
 }

@@ -13,7 +13,7 @@ use zart_core::schedules::{
 };
 use zart_core::store::ScheduleStore;
 use zart_core::task::TaskStatus;
-use zart_core::{ErrorKind, StoreError, StoreResult};
+use zart_core::StoreResult;
 
 use crate::{PostgresTaskScheduler, Shared};
 
@@ -97,23 +97,7 @@ pub(crate) fn bind_definition<'q>(
     query: sqlx::query::Query<'q, Postgres, PgArguments>,
     task: &'q RecurringTask,
 ) -> StoreResult<sqlx::query::Query<'q, Postgres, PgArguments>> {
-    let unstorable = |what: &'static str, e: serde_json::Error| {
-        StoreError::new(
-            ErrorKind::Rejected,
-            "storing a schedule",
-            format!(
-                "schedule {:?}: its {what} does not serialise: {e}",
-                task.schedule_id
-            ),
-        )
-    };
-    let schedule = serde_json::to_value(&task.schedule).map_err(|e| unstorable("schedule", e))?;
-    let window = task
-        .window
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| unstorable("time window", e))?;
+    let (schedule, window) = task.stored_schedule()?;
     Ok(query
         .bind(&task.schedule_id)
         .bind(&task.task_name)

@@ -30,14 +30,6 @@ pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     )
 }
 
-/// Zart's tables are not in the database: said with what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("Zart's tables are missing ({source}; looked in {place}): run `migrate()` on the store first (`Zart::connect` and `SqliteTaskScheduler::connect` do)")]
-struct NotMigrated {
-    place: String,
-    source: rusqlite::Error,
-}
-
 /// The store error for `error`, raised while doing `context` on the tables at `place`.
 pub(crate) fn store_error(
     place: &str,
@@ -46,15 +38,8 @@ pub(crate) fn store_error(
 ) -> StoreError {
     let missing = matches!(&error, rusqlite::Error::SqliteFailure(_, Some(message)) if message.starts_with("no such table"));
     if missing {
-        let place = place.to_owned();
-        return StoreError::new(
-            ErrorKind::Rejected,
-            context,
-            NotMigrated {
-                place,
-                source: error,
-            },
-        );
+        let connect = "SqliteTaskScheduler::connect";
+        return StoreError::not_migrated(context, place, connect, error);
     }
     StoreError::new(classify(&error), context, error)
 }

@@ -12,7 +12,7 @@ use zart_core::schedules::{
 };
 use zart_core::store::ScheduleStore;
 use zart_core::task::TaskStatus;
-use zart_core::{ErrorKind, StoreError, StoreResult};
+use zart_core::StoreResult;
 
 use crate::codec::{
     duration_ms, instant, json, json_text, maybe_instant, maybe_json, stored_count,
@@ -79,24 +79,8 @@ pub(crate) struct Definition<'a> {
 
 impl<'a> Definition<'a> {
     pub(crate) fn of(task: &'a RecurringTask) -> StoreResult<Self> {
-        let unstorable = |what: &'static str, e: serde_json::Error| {
-            StoreError::new(
-                ErrorKind::Rejected,
-                "storing a schedule",
-                format!(
-                    "schedule {:?}: its {what} does not serialise: {e}",
-                    task.schedule_id
-                ),
-            )
-        };
-        let schedule =
-            serde_json::to_string(&task.schedule).map_err(|e| unstorable("schedule", e))?;
-        let window = task
-            .window
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| unstorable("time window", e))?;
+        let (schedule, window) = task.stored_schedule()?;
+        let (schedule, window) = (json_text(&schedule), window.as_ref().map(json_text));
         Ok(Definition {
             task,
             schedule,
