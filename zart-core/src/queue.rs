@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::steps::StepRecord;
+use crate::task::TaskStatus;
 
 /// A worker's claim on one task: the fencing token proves the worker still owns it.
 ///
@@ -89,6 +90,59 @@ pub enum OutcomeKind {
         /// When to run again.
         run_at: DateTime<Utc>,
     },
+}
+
+/// An outcome in the columns a store writes: the status it asks for (`suspended` for a
+/// suspension, which the store stores as `pending` without counting the attempt), the
+/// result, the error and the new due instant (`None`: keep the task's).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutcomeColumns<'a> {
+    /// `completed`, `pending` (a retry), `failed` or `suspended`.
+    pub status: &'static str,
+    /// The result of a completion.
+    pub result: Option<&'a Value>,
+    /// The error of a failed attempt.
+    pub error: Option<&'a str>,
+    /// When a retried or suspended task is due again.
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+impl OutcomeKind {
+    /// This outcome in the columns a store writes.
+    ///
+    /// ```
+    /// use zart_core::queue::OutcomeKind;
+    ///
+    /// let failed = OutcomeKind::Failed { error: "broken".into() };
+    /// assert_eq!(failed.columns().status, "failed");
+    /// assert_eq!(failed.columns().error, Some("broken"));
+    /// ```
+    pub fn columns(&self) -> OutcomeColumns<'_> {
+        let (status, result, error, run_at) = match self {
+            OutcomeKind::Completed { result } => {
+                (TaskStatus::Completed.as_str(), result.as_ref(), None, None)
+            }
+            OutcomeKind::Retry { error, run_at } => (
+                TaskStatus::Pending.as_str(),
+                None,
+                Some(error.as_str()),
+                Some(*run_at),
+            ),
+            OutcomeKind::Failed { error } => (
+                TaskStatus::Failed.as_str(),
+                None,
+                Some(error.as_str()),
+                None,
+            ),
+            OutcomeKind::Suspended { run_at } => ("suspended", None, None, Some(*run_at)),
+        };
+        OutcomeColumns {
+            status,
+            result,
+            error,
+            run_at,
+        }
+    }
 }
 
 /// What one maintenance pass did.

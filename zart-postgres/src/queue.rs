@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use tokio::sync::watch;
-use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
+use zart_core::queue::{
+    ClaimScope, ClaimedTask, Lease, Outcome, OutcomeColumns, RescueReport, Wake,
+};
 use zart_core::store::{InspectStore, QueueStore};
 use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
@@ -191,25 +192,12 @@ impl QueueStore for PostgresTaskScheduler {
         for outcome in outcomes {
             ids.push(outcome.lease.task_id.as_str());
             tokens.push(outcome.lease.token);
-            let (status, result, error, due): (_, _, _, Option<DateTime<Utc>>) = match &outcome.kind
-            {
-                OutcomeKind::Completed { result } => {
-                    (TaskStatus::Completed.as_str(), result.as_ref(), None, None)
-                }
-                OutcomeKind::Retry { error, run_at } => (
-                    TaskStatus::Pending.as_str(),
-                    None,
-                    Some(error.as_str()),
-                    Some(*run_at),
-                ),
-                OutcomeKind::Failed { error } => (
-                    TaskStatus::Failed.as_str(),
-                    None,
-                    Some(error.as_str()),
-                    None,
-                ),
-                OutcomeKind::Suspended { run_at } => ("suspended", None, None, Some(*run_at)),
-            };
+            let OutcomeColumns {
+                status,
+                result,
+                error,
+                run_at: due,
+            } = outcome.kind.columns();
             statuses.push(status);
             results.push(result);
             errors.push(error);

@@ -217,22 +217,13 @@ fn limit(n: usize) -> i64 {
 /// What a finish statement reads of an outcome: status, result (as JSON text), error, due
 /// instant.
 fn outcome_params(kind: &OutcomeKind) -> (&'static str, Option<String>, Option<&str>, Option<i64>) {
-    match kind {
-        OutcomeKind::Completed { result } => (
-            TaskStatus::Completed.as_str(),
-            result.as_ref().map(json_text),
-            None,
-            None,
-        ),
-        OutcomeKind::Retry { error, run_at } => (
-            TaskStatus::Pending.as_str(),
-            None,
-            Some(error),
-            Some(millis(*run_at)),
-        ),
-        OutcomeKind::Failed { error } => (TaskStatus::Failed.as_str(), None, Some(error), None),
-        OutcomeKind::Suspended { run_at } => ("suspended", None, None, Some(millis(*run_at))),
-    }
+    let columns = kind.columns();
+    (
+        columns.status,
+        columns.result.map(json_text),
+        columns.error,
+        columns.run_at.map(millis),
+    )
 }
 
 impl SqliteTaskScheduler {
