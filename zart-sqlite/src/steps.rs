@@ -10,7 +10,7 @@ use zart_core::store::StepStore;
 use zart_core::task::ScheduleAtParams;
 use zart_core::StoreResult;
 
-use crate::codec::{count, instant, json_text, maybe_instant, maybe_json, millis};
+use crate::codec::{count, instant, json, json_text, maybe_instant, maybe_json, millis};
 use crate::error::corrupt;
 use crate::notify::Effects;
 use crate::queries::Queries;
@@ -150,24 +150,12 @@ impl StepStore for SqliteTaskScheduler {
         name: &str,
         index: u32,
     ) -> StoreResult<Option<Value>> {
-        let payload: Option<String> = self
-            .read("looking for an event", |conn, sql| {
-                conn.prepare_cached(&sql.find_event)?
-                    .query_row((task_id, name, index), |row| row.get(0))
-                    .optional()
-            })
-            .await?;
-        payload
-            .map(|text| {
-                serde_json::from_str(&text).map_err(|e| {
-                    crate::error::store_error(
-                        self.shared.db.place(),
-                        "decoding an event",
-                        corrupt(0, format!("stored JSON does not parse: {e}")),
-                    )
-                })
-            })
-            .transpose()
+        self.read("looking for an event", |conn, sql| {
+            conn.prepare_cached(&sql.find_event)?
+                .query_row((task_id, name, index), |row| json(row, 0))
+                .optional()
+        })
+        .await
     }
 
     async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {
