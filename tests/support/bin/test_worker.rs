@@ -297,13 +297,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut left = 0;
-        for status in [TaskStatus::Pending, TaskStatus::Running] {
-            left += scheduler
+        // Ended tasks first, all tasks last, in separate reads: a task only ever moves
+        // into an end status (and tasks are only added), so this never counts fewer left
+        // than there were at the last read. (Pending and running read one after the other
+        // could both miss a task that was claimed in between.)
+        let mut ended = 0;
+        for status in TaskStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            ended += scheduler
                 .count_tasks(&TaskFilter::default().status(status))
                 .await?;
         }
-        if left == 0 {
+        let all = scheduler.count_tasks(&TaskFilter::default()).await?;
+        if all <= ended {
             break;
         }
     }
