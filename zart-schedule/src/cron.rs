@@ -327,6 +327,33 @@ impl CronExpr {
     }
 }
 
+// The parsed fields, for `describe`, which phrases these rather than re-reading the
+// source so that macros, names and Sunday-as-7 read like their plain equivalents.
+impl CronExpr {
+    pub(crate) fn second_bits(&self) -> u64 {
+        self.seconds
+    }
+    pub(crate) fn minute_bits(&self) -> u64 {
+        self.minutes
+    }
+    pub(crate) fn hour_bits(&self) -> u64 {
+        self.hours.into()
+    }
+    pub(crate) fn day_of_month_bits(&self) -> u64 {
+        self.days_of_month.into()
+    }
+    pub(crate) fn month_bits(&self) -> u64 {
+        self.months.into()
+    }
+    pub(crate) fn day_of_week_bits(&self) -> u64 {
+        self.days_of_week.into()
+    }
+    /// Whether the Vixie "either day field" rule applies: both day fields restricted.
+    pub(crate) fn days_match_either(&self) -> bool {
+        !self.day_of_month_star && !self.day_of_week_star
+    }
+}
+
 fn first_of_next_month(date: NaiveDate) -> Option<NaiveDate> {
     match date.month() {
         12 => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1),

@@ -15,6 +15,7 @@
 //! with the very parsers the runtime uses, when the user's crate compiles.
 
 mod cron;
+mod describe;
 mod duration;
 mod window;
 
