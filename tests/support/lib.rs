@@ -18,6 +18,8 @@ use zart::scheduler::{
 use zart::store::Store;
 pub use zart_each_store::each_store;
 
+pub mod webdriver;
+
 /// Schemas made by these tests start with this; ones left behind by crashed runs are
 /// dropped after an hour.
 const SCHEMA_PREFIX: &str = "zt_";
