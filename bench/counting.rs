@@ -11,13 +11,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
-use zart::durable::StepRecord;
+use zart::durable::{EventRecord, StepRecord};
+use zart::observe::{DeclaredTask, EndedCount, TaskCounts, WorkerRecord};
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{
     Checkpointed, ClaimScope, ClaimedTask, HistoryEntry, InspectStore, Lease, Outcome, QueueStore,
     RescueReport, ScheduleProgress, ScheduleStore, StepStore, Store, StoreResult, TickState,
-    UnitOfWork, Wake,
+    UnitOfWork, Wake, WorkerStore,
 };
 
 type Tally = Arc<Mutex<BTreeMap<&'static str, u64>>>;
@@ -143,6 +144,11 @@ impl StepStore for Counting {
         self.inner.find_event(task_id, name, index).await
     }
 
+    async fn events(&self, task_id: &str) -> StoreResult<Vec<EventRecord>> {
+        self.count("events");
+        self.inner.events(task_id).await
+    }
+
     async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {
         self.count("start_child");
         self.inner.start_child(parent, child).await
@@ -159,6 +165,11 @@ impl ScheduleStore for Counting {
     async fn history(&self, schedule_id: &str, limit: usize) -> StoreResult<Vec<RunRecord>> {
         self.count("history");
         self.inner.history(schedule_id, limit).await
+    }
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleInfo>> {
+        self.count("schedules");
+        self.inner.schedules().await
     }
 }
 
@@ -177,6 +188,49 @@ impl InspectStore for Counting {
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
         Counting::count(self, "count");
         self.inner.count(filter).await
+    }
+
+    async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {
+        self.count("counts");
+        self.inner.counts().await
+    }
+
+    async fn ended_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<EndedCount>> {
+        self.count("ended_per_minute");
+        self.inner.ended_per_minute(since).await
+    }
+}
+
+#[async_trait]
+impl WorkerStore for Counting {
+    async fn record_worker(&self, worker: &WorkerRecord) -> StoreResult<()> {
+        self.count("record_worker");
+        self.inner.record_worker(worker).await
+    }
+
+    async fn beat_worker(&self, worker_id: &str) -> StoreResult<bool> {
+        self.count("beat_worker");
+        self.inner.beat_worker(worker_id).await
+    }
+
+    async fn remove_worker(&self, worker_id: &str) -> StoreResult<()> {
+        self.count("remove_worker");
+        self.inner.remove_worker(worker_id).await
+    }
+
+    async fn forget_workers(&self, silent_since: DateTime<Utc>) -> StoreResult<u64> {
+        self.count("forget_workers");
+        self.inner.forget_workers(silent_since).await
+    }
+
+    async fn workers(&self) -> StoreResult<Vec<WorkerRecord>> {
+        self.count("workers");
+        self.inner.workers().await
+    }
+
+    async fn declared_tasks(&self) -> StoreResult<Vec<DeclaredTask>> {
+        self.count("declared_tasks");
+        self.inner.declared_tasks().await
     }
 }
 

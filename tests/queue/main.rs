@@ -7,6 +7,7 @@ mod exactly_once;
 mod failures;
 mod idempotency;
 mod notify;
+mod presence;
 mod rescue;
 mod retries;
 mod routing;

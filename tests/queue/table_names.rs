@@ -48,18 +48,22 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks(db: TestDb) {
     assert_eq!(
         db.table_list().await,
         [
+            "other_declared_tasks",
             "other_events",
             "other_migrations",
             "other_schedule_runs",
             "other_schedules",
             "other_steps",
             "other_tasks",
+            "other_workers",
+            "zart_declared_tasks",
             "zart_events",
             "zart_migrations",
             "zart_schedule_runs",
             "zart_schedules",
             "zart_steps",
-            "zart_tasks"
+            "zart_tasks",
+            "zart_workers"
         ]
     );
 }
@@ -94,7 +98,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                 .await;
             assert_eq!(
                 applied,
-                [["1"], ["2"], ["3"], ["4"], ["5"]],
+                [["1"], ["2"], ["3"], ["4"], ["5"], ["6"]],
                 "each migration recorded once"
             );
             Arc::new(scheduler)
@@ -119,7 +123,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
             let applied = db
                 .rows("SELECT version FROM race_migrations ORDER BY version")
                 .await;
-            assert_eq!(applied, [["1"]], "each migration recorded once");
+            assert_eq!(applied, [["1"], ["2"]], "each migration recorded once");
             Arc::new(scheduler)
         }
     };

@@ -12,11 +12,13 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod inspect;
 pub mod queue;
 pub mod schedules;
 pub mod steps;
 pub mod store;
 pub mod task;
+pub mod workers;
 
 pub use error::{ErrorKind, StoreError, StoreResult};
 pub use zart_schedule as schedule;

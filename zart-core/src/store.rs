@@ -7,7 +7,8 @@
 //! - [`StepStore`]: durable executions' step logs, events and children;
 //! - [`ScheduleStore`]: reading recurring schedules and their history;
 //! - [`InspectStore`]: reading tasks for programs and the admin;
-//! - [`Store`]: all four, plus [`begin`](Store::begin), the unit of work through which the
+//! - [`WorkerStore`]: the worker processes that record themselves while alive;
+//! - [`Store`]: all five, plus [`begin`](Store::begin), the unit of work through which the
 //!   engine composes several primitives in one database transaction ([`UnitOfWork`]).
 //!
 //! A store method writes, reads or notifies; it decides nothing. The decisions (retry or
@@ -43,6 +44,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::error::StoreResult;
+use crate::inspect::{EndedCount, EventRecord, TaskCounts};
 use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
 use crate::schedules::{
     HistoryEntry, RecurringTask, RunRecord, ScheduleInfo, ScheduleProgress, ScheduleState,
@@ -50,6 +52,7 @@ use crate::schedules::{
 };
 use crate::steps::{Checkpointed, StepRecord};
 use crate::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use crate::workers::{DeclaredTask, WorkerRecord};
 
 /// The task queue: what workers and producers do with tasks.
 #[async_trait]
@@ -144,6 +147,9 @@ pub trait StepStore: Send + Sync {
     async fn find_event(&self, task_id: &str, name: &str, index: u32)
         -> StoreResult<Option<Value>>;
 
+    /// Every event sent to execution `task_id`, oldest first.
+    async fn events(&self, task_id: &str) -> StoreResult<Vec<EventRecord>>;
+
     /// Inserts `child`, due now, as a child of execution `parent` (see the end effects in
     /// the [module docs](self)), unless its id exists, and wakes listening workers. Returns
     /// whether it was inserted.
@@ -156,6 +162,9 @@ pub trait ScheduleStore: Send + Sync {
     /// The stored schedule, or `None`.
     async fn schedule(&self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>>;
 
+    /// Every stored schedule, by id.
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleInfo>>;
+
     /// The latest `limit` decisions of a schedule, oldest first, each with its run's
     /// status and timing while the run's task exists.
     async fn history(&self, schedule_id: &str, limit: usize) -> StoreResult<Vec<RunRecord>>;
@@ -167,17 +176,55 @@ pub trait InspectStore: Send + Sync {
     /// Everything stored about task `task_id`, or `None`.
     async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>>;
 
-    /// Tasks matching `filter` (Zart's own ticks excluded), newest first (then by id), at
-    /// most `limit`.
+    /// Tasks matching `filter` (Zart's own ticks excluded), newest first (then by id,
+    /// descending), at most `limit`. With [`TaskFilter::after`], the page that follows.
     async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>>;
 
-    /// How many tasks match `filter` (Zart's own ticks excluded).
+    /// How many tasks match `filter` (Zart's own ticks excluded; [`TaskFilter::after`] is
+    /// ignored).
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64>;
+
+    /// How many tasks there are of each name and status (Zart's own ticks excluded), in
+    /// no particular order; pairs with no task are left out.
+    async fn counts(&self) -> StoreResult<Vec<TaskCounts>>;
+
+    /// How many tasks ended with each status in each minute since `since` (Zart's own
+    /// ticks excluded), oldest minute first; minutes with none are left out.
+    async fn ended_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<EndedCount>>;
+}
+
+/// Worker processes recording themselves while alive, and the tasks they declare.
+#[async_trait]
+pub trait WorkerStore: Send + Sync {
+    /// Records worker `worker.worker_id` as alive now (replacing an earlier record of the
+    /// same id) and stores its declared tasks, replacing earlier declarations of the same
+    /// names.
+    async fn record_worker(&self, worker: &WorkerRecord) -> StoreResult<()>;
+
+    /// Notes that the worker is still alive. Returns whether its record exists (it is
+    /// gone if it was silent long enough to be forgotten; the worker records itself
+    /// again).
+    async fn beat_worker(&self, worker_id: &str) -> StoreResult<bool>;
+
+    /// Deletes the worker's record (it stopped).
+    async fn remove_worker(&self, worker_id: &str) -> StoreResult<()>;
+
+    /// Deletes the records of workers silent since before `silent_since` (they died).
+    /// Returns how many were deleted.
+    async fn forget_workers(&self, silent_since: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Every recorded worker, by id.
+    async fn workers(&self) -> StoreResult<Vec<WorkerRecord>>;
+
+    /// The latest declaration of every task name, by name.
+    async fn declared_tasks(&self) -> StoreResult<Vec<DeclaredTask>>;
 }
 
 /// A whole store: every concern, and units of work.
 #[async_trait]
-pub trait Store: QueueStore + StepStore + ScheduleStore + InspectStore + 'static {
+pub trait Store:
+    QueueStore + StepStore + ScheduleStore + InspectStore + WorkerStore + 'static
+{
     /// Starts a unit of work: one database transaction. Dropping it without
     /// [`commit`](UnitOfWork::commit) rolls everything back, notifications included.
     async fn begin(&self) -> StoreResult<Box<dyn UnitOfWork>>;

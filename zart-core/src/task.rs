@@ -182,10 +182,38 @@ pub struct TaskRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The durable execution that started it as a child.
+    pub parent_id: Option<String>,
+    /// The recurring schedule it is a run of.
+    pub schedule_id: Option<String>,
+    /// Whether it was asked to stop while it ran (it ends cancelled whatever its outcome).
+    pub cancel_requested: bool,
 }
 
-/// Which tasks a listing or a count takes. The default takes every task (Zart's own ticks
-/// are never listed).
+impl TaskRecord {
+    /// Where a listing that shows this task ends: pass it as [`TaskFilter::after`] for the
+    /// next page.
+    pub fn cursor(&self) -> TaskCursor {
+        TaskCursor {
+            created_at: self.created_at,
+            task_id: self.task_id.clone(),
+        }
+    }
+}
+
+/// A position in a listing (newest first, then by id descending): the listing goes on
+/// with the tasks after it. Pages built on it stay right while tasks are added, unlike
+/// offsets, and each costs the same however deep it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskCursor {
+    /// The creation instant of the last task shown.
+    pub created_at: DateTime<Utc>,
+    /// Its id.
+    pub task_id: String,
+}
+
+/// Which tasks a listing or a count takes: every condition given must hold. The default
+/// takes every task (Zart's own ticks are never listed).
 ///
 /// ```
 /// use zart_core::task::{TaskFilter, TaskStatus};
@@ -198,8 +226,22 @@ pub struct TaskRecord {
 pub struct TaskFilter {
     /// Only tasks of this name.
     pub name: Option<String>,
+    /// Only tasks with one of these names (a queue's tasks, say); an empty list takes none.
+    pub names: Option<Vec<String>>,
     /// Only tasks with this status.
     pub status: Option<TaskStatus>,
+    /// Only tasks whose id starts with this.
+    pub id_prefix: Option<String>,
+    /// Only tasks created at or after this instant.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Only tasks created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only the children of this durable execution.
+    pub parent_id: Option<String>,
+    /// Only tasks whose lease this worker holds.
+    pub worker_id: Option<String>,
+    /// Only tasks listed after this position (the next page); counts ignore it.
+    pub after: Option<TaskCursor>,
 }
 
 impl TaskFilter {
@@ -208,6 +250,7 @@ impl TaskFilter {
         TaskFilter {
             name: name.map(str::to_owned),
             status,
+            ..TaskFilter::default()
         }
     }
 
@@ -219,10 +262,63 @@ impl TaskFilter {
         }
     }
 
+    /// Only tasks with one of `names`.
+    pub fn names<N: Into<String>>(self, names: impl IntoIterator<Item = N>) -> Self {
+        TaskFilter {
+            names: Some(names.into_iter().map(Into::into).collect()),
+            ..self
+        }
+    }
+
     /// Only tasks with `status`.
     pub fn status(self, status: TaskStatus) -> Self {
         TaskFilter {
             status: Some(status),
+            ..self
+        }
+    }
+
+    /// Only tasks whose id starts with `prefix`.
+    pub fn id_prefix(self, prefix: impl Into<String>) -> Self {
+        TaskFilter {
+            id_prefix: Some(prefix.into()),
+            ..self
+        }
+    }
+
+    /// Only tasks created at or after `since` and before `before`, each when given.
+    pub fn created_between(
+        self,
+        since: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+    ) -> Self {
+        TaskFilter {
+            created_since: since,
+            created_before: before,
+            ..self
+        }
+    }
+
+    /// Only the children of execution `parent_id`.
+    pub fn parent(self, parent_id: impl Into<String>) -> Self {
+        TaskFilter {
+            parent_id: Some(parent_id.into()),
+            ..self
+        }
+    }
+
+    /// Only tasks whose lease worker `worker_id` holds.
+    pub fn held_by(self, worker_id: impl Into<String>) -> Self {
+        TaskFilter {
+            worker_id: Some(worker_id.into()),
+            ..self
+        }
+    }
+
+    /// Only tasks after `cursor` in a listing.
+    pub fn after(self, cursor: TaskCursor) -> Self {
+        TaskFilter {
+            after: Some(cursor),
             ..self
         }
     }

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod inspect;
 mod listener;
 mod migrate;
 mod queries;
@@ -34,6 +35,7 @@ mod schedules;
 mod steps;
 mod table_names;
 mod unit_of_work;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;

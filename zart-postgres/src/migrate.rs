@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "last worker",
         sql: include_str!("../migrations/0005_last_worker.sql"),
     },
+    Migration {
+        version: 6,
+        name: "admin",
+        sql: include_str!("../migrations/0006_admin.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a
@@ -160,6 +165,8 @@ fn render(sql: &str, names: &TableNames) -> String {
         .replace("{{schedule_runs}}", &names.schedule_runs())
         .replace("{{steps}}", &names.steps())
         .replace("{{events}}", &names.events())
+        .replace("{{workers}}", &names.workers())
+        .replace("{{declared_tasks}}", &names.declared_tasks())
         .replace(
             "{{occurrence_finished}}",
             &names.qualified("occurrence_finished"),

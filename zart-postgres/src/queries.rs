@@ -44,10 +44,10 @@ pub(crate) struct Queries {
     pub cancel: SqlStr,
     /// `$1` id.
     pub get: SqlStr,
-    /// `$1` task name or null, `$2` status or null, `$3` limit. Newest first.
-    pub list: SqlStr,
-    /// `$1` task name or null, `$2` status or null.
-    pub count: SqlStr,
+    /// Counts by task name and status, with the oldest due instant of each.
+    pub counts: SqlStr,
+    /// `$1` since: how many tasks ended per minute and status.
+    pub ended_per_minute: SqlStr,
     pub recurring: RecurringQueries,
     /// `$1` task id.
     pub load_steps: SqlStr,
@@ -65,6 +65,8 @@ pub(crate) struct Queries {
     pub start_child: SqlStr,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
     pub find_event: SqlStr,
+    /// `$1` task id: its events, oldest first.
+    pub events: SqlStr,
     /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
     /// suspended execution due now.
     pub send_event: SqlStr,
@@ -77,6 +79,8 @@ pub(crate) struct RecurringQueries {
     pub select: SqlStr,
     /// `$1` schedule id; locks the row for the transaction.
     pub select_for_update: SqlStr,
+    /// Every schedule, by id (its id first).
+    pub select_all: SqlStr,
     /// `$1`..`$12`: id, task name, schedule, data, template, missed, overlap, window,
     /// max runs, grace ms, state, next slot. Skips an existing id.
     pub insert: SqlStr,
@@ -121,8 +125,14 @@ pub(crate) struct RecurringQueries {
 /// the whole batch for every running row, instead of one primary-key lookup per outcome.
 const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
 
+/// The columns of a [`TaskRecord`](zart_core::task::TaskRecord).
+pub(crate) const RECORD_COLUMNS: &str =
+    "task_id, task_name, status, run_at, data, metadata, attempts, rescues, worker_id,
+     lease_expires_at, last_worker_id, result, error, created_at, started_at, finished_at,
+     parent_id, schedule_id, cancel_requested";
+
 /// A `LIKE` pattern matching ids and names reserved for Zart's own tasks.
-fn reserved_pattern() -> String {
+pub(crate) fn reserved_pattern() -> String {
     let escaped: String = zart_core::task::RESERVED_PREFIX
         .chars()
         .flat_map(|c| match c {
@@ -152,10 +162,7 @@ impl Queries {
         let tasks = names.tasks();
         let events = names.events();
         let reserved = reserved_pattern();
-        let record_columns =
-            "task_id, task_name, status, run_at, data, metadata, attempts, rescues,
-                        worker_id, lease_expires_at, last_worker_id, result, error, created_at,
-                        started_at, finished_at";
+        let record_columns = RECORD_COLUMNS;
         Queries {
             insert: sql(format!(
                 "WITH ins AS (
@@ -325,6 +332,10 @@ impl Queries {
                  )
                  SELECT count(*) FROM ins LEFT JOIN wake ON true"
             )),
+            events: sql(format!(
+                "SELECT name, payload, created_at FROM {events} WHERE task_id = $1 ORDER BY id",
+                events = names.events()
+            )),
             find_event: sql(format!(
                 "SELECT payload FROM {events} WHERE task_id = $1 AND name = $2 ORDER BY id OFFSET $3 LIMIT 1",
                 events = names.events()
@@ -387,20 +398,19 @@ impl Queries {
                 steps = names.steps()
             )),
             get: sql(format!("SELECT {record_columns} FROM {tasks} WHERE task_id = $1")),
-            list: sql(format!(
-                "SELECT {record_columns}
+            counts: sql(format!(
+                "SELECT task_name, status, count(*) AS count,
+                        min(run_at) FILTER (WHERE run_at <= now()) AS oldest_due
                  FROM {tasks}
-                 WHERE ($1::text IS NULL OR task_name = $1)
-                   AND ($2::text IS NULL OR status = $2)
-                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
-                 ORDER BY created_at DESC, task_id
-                 LIMIT $3"
+                 WHERE task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
+                 GROUP BY task_name, status"
             )),
-            count: sql(format!(
-                "SELECT count(*) FROM {tasks}
-                 WHERE ($1::text IS NULL OR task_name = $1)
-                   AND ($2::text IS NULL OR status = $2)
-                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'"
+            ended_per_minute: sql(format!(
+                "SELECT date_trunc('minute', finished_at) AS minute, status, count(*) AS count
+                 FROM {tasks}
+                 WHERE finished_at >= $1
+                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
+                 GROUP BY 1, 2 ORDER BY 1, 2"
             )),
         }
     }
@@ -425,6 +435,12 @@ impl RecurringQueries {
                         max_runs, grace_ms, state, occurrence, next_slot, buffered_slot,
                         trigger_requested, last_finished_at
                  FROM {schedules} WHERE schedule_id = $1"
+            )),
+            select_all: sql(format!(
+                "SELECT schedule_id, task_name, schedule, data, id_template, missed, overlap,
+                        time_window, max_runs, grace_ms, state, occurrence, next_slot,
+                        buffered_slot, trigger_requested, last_finished_at
+                 FROM {schedules} ORDER BY schedule_id"
             )),
             select_for_update: sql(format!(
                 "SELECT task_name, schedule, data, id_template, missed, overlap, time_window,

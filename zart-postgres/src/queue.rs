@@ -11,11 +11,12 @@ use tokio::sync::watch;
 use zart_core::queue::{
     ClaimScope, ClaimedTask, Lease, Outcome, OutcomeColumns, RescueReport, Wake,
 };
-use zart_core::store::{InspectStore, QueueStore};
-use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart_core::store::QueueStore;
+use zart_core::task::{ScheduleAtParams, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::error::corrupt;
+use crate::inspect::non_negative;
 use crate::{listener, steps, PostgresTaskScheduler, Shared};
 
 /// Inserts `tasks` (the runs of `schedule_id`, if given) on `executor`, skipping existing
@@ -78,35 +79,6 @@ pub(crate) async fn complete_on(
 fn parse_status(status: &str) -> StoreResult<TaskStatus> {
     TaskStatus::parse(status)
         .ok_or_else(|| corrupt("decoding a task", format!("unknown task status {status:?}")))
-}
-
-pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
-    let status: String = row.try_get("status")?;
-    Ok(TaskRecord {
-        task_id: row.try_get("task_id")?,
-        task_name: row.try_get("task_name")?,
-        status: TaskStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
-            index: "status".to_owned(),
-            source: format!("unknown task status {status:?}").into(),
-        })?,
-        run_at: row.try_get("run_at")?,
-        data: row.try_get("data")?,
-        metadata: row.try_get("metadata")?,
-        attempts: non_negative(row.try_get("attempts")?),
-        rescues: non_negative(row.try_get("rescues")?),
-        worker_id: row.try_get("worker_id")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
-        last_worker_id: row.try_get("last_worker_id")?,
-        result: row.try_get("result")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-pub(crate) fn non_negative(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or(0)
 }
 
 fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
@@ -299,43 +271,5 @@ impl QueueStore for PostgresTaskScheduler {
             })
             .await;
         Ok(receiver.clone())
-    }
-}
-
-#[async_trait]
-impl InspectStore for PostgresTaskScheduler {
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
-        let row = sqlx::query(self.shared.sql.get.clone())
-            .bind(task_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.shared.db("reading a task"))?;
-        row.map(|row| task_record(&row))
-            .transpose()
-            .map_err(self.shared.db("decoding a task"))
-    }
-
-    async fn tasks(&self, filter: &TaskFilter, limit_to: usize) -> StoreResult<Vec<TaskRecord>> {
-        let rows = sqlx::query(self.shared.sql.list.clone())
-            .bind(filter.name.as_deref())
-            .bind(filter.status.map(TaskStatus::as_str))
-            .bind(limit(limit_to))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.shared.db("listing tasks"))?;
-        rows.iter()
-            .map(task_record)
-            .collect::<Result<_, _>>()
-            .map_err(self.shared.db("decoding tasks"))
-    }
-
-    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar(self.shared.sql.count.clone())
-            .bind(filter.name.as_deref())
-            .bind(filter.status.map(TaskStatus::as_str))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(self.shared.db("counting tasks"))?;
-        Ok(u64::try_from(count).unwrap_or(0))
     }
 }

@@ -122,6 +122,17 @@ impl ScheduleStore for PostgresTaskScheduler {
         load(&self.shared, &mut conn, schedule_id, false).await
     }
 
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleInfo>> {
+        let rows = sqlx::query(self.shared.sql.recurring.select_all.clone())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("listing schedules"))?;
+        rows.iter()
+            .map(|row| schedule_row(&row.try_get::<String, _>("schedule_id")?, row))
+            .collect::<Result<_, _>>()
+            .map_err(self.shared.db("decoding a schedule"))
+    }
+
     async fn history(&self, schedule_id: &str, limit: usize) -> StoreResult<Vec<RunRecord>> {
         let rows = sqlx::query(self.shared.sql.recurring.history.clone())
             .bind(schedule_id)

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
+use sqlx::Row;
+use zart_core::inspect::EventRecord;
 use zart_core::queue::Lease;
 use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
 use zart_core::store::StepStore;
@@ -125,6 +127,24 @@ impl StepStore for PostgresTaskScheduler {
             .fetch_optional(&self.pool)
             .await
             .map_err(self.shared.db("looking for an event"))
+    }
+
+    async fn events(&self, task_id: &str) -> StoreResult<Vec<EventRecord>> {
+        let rows = sqlx::query(self.shared.sql.events.clone())
+            .bind(task_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("reading events"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventRecord {
+                    name: row.try_get("name")?,
+                    payload: row.try_get("payload")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.shared.db("decoding events"))
     }
 
     async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {

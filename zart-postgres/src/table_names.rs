@@ -123,6 +123,16 @@ impl TableNames {
         self.qualified("events")
     }
 
+    /// The quoted, schema-qualified name of the table of live worker processes.
+    pub fn workers(&self) -> String {
+        self.qualified("workers")
+    }
+
+    /// The quoted, schema-qualified name of the table of the task names workers declare.
+    pub fn declared_tasks(&self) -> String {
+        self.qualified("declared_tasks")
+    }
+
     /// The quoted, schema-qualified name of the table that records applied migrations.
     pub fn migrations(&self) -> String {
         self.qualified("migrations")

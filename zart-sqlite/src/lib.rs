@@ -64,6 +64,7 @@ mod codec;
 mod db;
 mod end_effects;
 mod error;
+mod inspect;
 mod migrate;
 mod notify;
 mod options;
@@ -72,6 +73,7 @@ mod queue;
 mod schedules;
 mod steps;
 mod unit_of_work;
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};

@@ -16,11 +16,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "schema",
-    sql: include_str!("../migrations/0001_schema.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "schema",
+        sql: include_str!("../migrations/0001_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "admin",
+        sql: include_str!("../migrations/0002_admin.sql"),
+    },
+];
 
 /// Applies the migrations the tables of `prefix` have not seen yet, in one write
 /// transaction: safe to call twice, and from several processes at once (the second waits

@@ -13,16 +13,16 @@ use crate::end_effects::{ENDED, ENDED_WHILE_RUNNING};
 
 /// The columns of a [`TaskRecord`](zart_core::task::TaskRecord), in the order
 /// `queue::task_record` reads them.
-const RECORD: &str = "task_id, task_name, status, run_at, data, metadata, attempts, rescues,
-    worker_id, lease_expires_at, last_worker_id, result, error, created_at, started_at,
-    finished_at";
+pub(crate) const RECORD: &str = "task_id, task_name, status, run_at, data, metadata, attempts,
+    rescues, worker_id, lease_expires_at, last_worker_id, result, error, created_at, started_at,
+    finished_at, parent_id, schedule_id, cancel_requested";
 
 /// Ends a lease: clears the holder and makes its token stale.
 const END_LEASE: &str = "worker_id = NULL, lease_expires_at = NULL, lease_token = lease_token + 1";
 
 /// A condition: `column` is none of Zart's own ids or names. Compared exactly (SQLite's
 /// `LIKE` ignores case).
-fn not_reserved(column: &str) -> String {
+pub(crate) fn not_reserved(column: &str) -> String {
     format!(
         "substr({column}, 1, {}) <> '{RESERVED_PREFIX}'",
         RESERVED_PREFIX.len()
@@ -61,10 +61,6 @@ pub(crate) struct Queries {
     pub forget_events: String,
     /// `?1` id.
     pub get: String,
-    /// `?1` name or null, `?2` status or null, `?3` limit.
-    pub list: String,
-    /// `?1` name or null, `?2` status or null.
-    pub count: String,
     /// The earliest due instant of a pending task.
     pub next_due: String,
     /// `?1` task id.
@@ -270,16 +266,6 @@ impl Queries {
             forget_steps: format!("DELETE FROM {steps} WHERE task_id = ?1"),
             forget_events: format!("DELETE FROM {events} WHERE task_id = ?1"),
             get: format!("SELECT {RECORD} FROM {tasks} WHERE task_id = ?1"),
-            list: format!(
-                "SELECT {RECORD} FROM {tasks}
-                 WHERE (?1 IS NULL OR task_name = ?1) AND (?2 IS NULL OR status = ?2) AND {listed}
-                 ORDER BY created_at DESC, task_id
-                 LIMIT ?3"
-            ),
-            count: format!(
-                "SELECT count(*) FROM {tasks}
-                 WHERE (?1 IS NULL OR task_name = ?1) AND (?2 IS NULL OR status = ?2) AND {listed}"
-            ),
             next_due: format!("SELECT min(run_at) FROM {tasks} WHERE status = 'pending'"),
             load_steps: format!(
                 "SELECT seq, name, occurrence, status, output, error, attempts, started_at, finished_at

@@ -10,11 +10,11 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
-use zart_core::store::{InspectStore, QueueStore};
-use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart_core::store::QueueStore;
+use zart_core::task::{ScheduleAtParams, TaskStatus};
 use zart_core::StoreResult;
 
-use crate::codec::{count, duration_ms, instant, json_text, maybe_instant, maybe_json, millis};
+use crate::codec::{count, duration_ms, json_text, millis};
 use crate::end_effects::{self, Ended};
 use crate::error::corrupt;
 use crate::notify::{self, Effects};
@@ -121,35 +121,6 @@ fn fail_undecodable(
 pub(crate) fn status(row: &Row<'_>, column: usize) -> rusqlite::Result<TaskStatus> {
     let name: String = row.get(column)?;
     TaskStatus::parse(&name).ok_or_else(|| corrupt(column, format!("unknown task status {name:?}")))
-}
-
-/// Stored JSON for reading; text that is not JSON (a row Zart did not write) reads as that
-/// text in a JSON string, so that the task can still be seen, and fixed.
-fn json_or_text(row: &Row<'_>, column: usize) -> rusqlite::Result<Value> {
-    let text: String = row.get(column)?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// A task's record, from the columns of `queries::RECORD`.
-fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
-    Ok(TaskRecord {
-        task_id: row.get(0)?,
-        task_name: row.get(1)?,
-        status: status(row, 2)?,
-        run_at: instant(row, 3)?,
-        data: json_or_text(row, 4)?,
-        metadata: json_or_text(row, 5)?,
-        attempts: count(row, 6)?,
-        rescues: count(row, 7)?,
-        worker_id: row.get(8)?,
-        lease_expires_at: maybe_instant(row, 9)?,
-        last_worker_id: row.get(10)?,
-        result: maybe_json(row, 11)?,
-        error: row.get(12)?,
-        created_at: instant(row, 13)?,
-        started_at: maybe_instant(row, 14)?,
-        finished_at: maybe_instant(row, 15)?,
-    })
 }
 
 /// A claimed row as stored, before its JSON and instants are decoded: a row Zart did not
@@ -481,41 +452,5 @@ impl QueueStore for SqliteTaskScheduler {
 
     async fn ended(&self) -> StoreResult<watch::Receiver<u64>> {
         notify::ended(&self.shared)
-    }
-}
-
-#[async_trait]
-impl InspectStore for SqliteTaskScheduler {
-    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
-        self.read("reading a task", |conn, sql| {
-            conn.prepare_cached(&sql.get)?
-                .query_row([task_id], task_record)
-                .optional()
-        })
-        .await
-    }
-
-    async fn tasks(&self, filter: &TaskFilter, limit_to: usize) -> StoreResult<Vec<TaskRecord>> {
-        let status = filter.status.map(TaskStatus::as_str);
-        self.read("listing tasks", |conn, sql| {
-            conn.prepare_cached(&sql.list)?
-                .query_map(
-                    (filter.name.as_deref(), status, limit(limit_to)),
-                    task_record,
-                )?
-                .collect()
-        })
-        .await
-    }
-
-    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
-        let status = filter.status.map(TaskStatus::as_str);
-        let n: i64 = self
-            .read("counting tasks", |conn, sql| {
-                conn.prepare_cached(&sql.count)?
-                    .query_row((filter.name.as_deref(), status), |row| row.get(0))
-            })
-            .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

@@ -115,6 +115,23 @@ impl ScheduleStore for SqliteTaskScheduler {
         .await
     }
 
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleInfo>> {
+        // The id comes last: the columns before it are those `schedule_row` reads.
+        let statement = format!(
+            "SELECT task_name, schedule, data, id_template, missed, overlap, time_window,
+                    max_runs, grace_ms, state, occurrence, next_slot, buffered_slot,
+                    trigger_requested, last_finished_at, schedule_id
+             FROM \"{}schedules\" ORDER BY schedule_id",
+            self.shared.options.prefix
+        );
+        self.read("listing schedules", |conn, _| {
+            conn.prepare_cached(&statement)?
+                .query_map([], |row| schedule_row(&row.get::<_, String>(15)?, row))?
+                .collect()
+        })
+        .await
+    }
+
     async fn history(&self, schedule_id: &str, limit: usize) -> StoreResult<Vec<RunRecord>> {
         let limit = i64::try_from(limit.min(HISTORY_LIMIT)).unwrap_or(0);
         self.read("reading a schedule's history", |conn, sql| {

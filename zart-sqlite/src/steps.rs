@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::{json, Value};
+use zart_core::inspect::EventRecord;
 use zart_core::queue::Lease;
 use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
 use zart_core::store::StepStore;
@@ -154,6 +155,25 @@ impl StepStore for SqliteTaskScheduler {
             conn.prepare_cached(&sql.find_event)?
                 .query_row((task_id, name, index), |row| json(row, 0))
                 .optional()
+        })
+        .await
+    }
+
+    async fn events(&self, task_id: &str) -> StoreResult<Vec<EventRecord>> {
+        let statement = format!(
+            "SELECT name, payload, created_at FROM \"{}events\" WHERE task_id = ?1 ORDER BY id",
+            self.shared.options.prefix
+        );
+        self.read("reading events", |conn, _| {
+            conn.prepare_cached(&statement)?
+                .query_map([task_id], |row| {
+                    Ok(EventRecord {
+                        name: row.get(0)?,
+                        payload: json(row, 1)?,
+                        created_at: instant(row, 2)?,
+                    })
+                })?
+                .collect()
         })
         .await
     }

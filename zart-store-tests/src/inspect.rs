@@ -1,14 +1,20 @@
 //! Inspection: [`task`](zart_core::store::InspectStore::task),
-//! [`tasks`](zart_core::store::InspectStore::tasks) and
-//! [`count`](zart_core::store::InspectStore::count).
+//! [`tasks`](zart_core::store::InspectStore::tasks) with its filters and pages,
+//! [`count`](zart_core::store::InspectStore::count),
+//! [`counts`](zart_core::store::InspectStore::counts),
+//! [`ended_per_minute`](zart_core::store::InspectStore::ended_per_minute), an execution's
+//! [`events`](zart_core::store::StepStore::events) and the list of
+//! [`schedules`](zart_core::store::ScheduleStore::schedules).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use serde_json::json;
 use zart_core::queue::OutcomeKind;
+use zart_core::schedules::ScheduleState;
 use zart_core::store::Store;
-use zart_core::task::{TaskFilter, TaskStatus};
+use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 
 use crate::support::*;
 
@@ -73,7 +79,7 @@ pub async fn a_task_reads_back_its_whole_record(store: Arc<dyn Store>) {
     );
 }
 
-/// Listings come newest first (then by id), filtered by name and status, at most `limit`,
+/// Listings come newest first, filtered by name and status, at most `limit`,
 /// without ticks; counts agree.
 pub async fn listings_are_newest_first_filtered_and_without_ticks(store: Arc<dyn Store>) {
     schedule_with_tick(&store, "s", &tick(TaskStatus::Pending, later(), false)).await;
@@ -130,7 +136,7 @@ pub async fn listings_are_newest_first_filtered_and_without_ticks(store: Arc<dyn
     assert_eq!(list(ticks, 10).await, (vec![], 0), "ticks are never listed");
 }
 
-/// Tasks created together are listed by id.
+/// Tasks created together are listed by id, descending.
 pub async fn listings_order_tasks_created_together_by_id(store: Arc<dyn Store>) {
     insert(
         &store,
@@ -144,8 +150,8 @@ pub async fn listings_order_tasks_created_together_by_id(store: Arc<dyn Store>) 
     for pair in tasks.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         assert!(
-            a.created_at > b.created_at || (a.created_at == b.created_at && a.task_id < b.task_id),
-            "newest first, then by id: {} ({}) before {} ({})",
+            a.created_at > b.created_at || (a.created_at == b.created_at && a.task_id > b.task_id),
+            "newest first, then by id descending: {} ({}) before {} ({})",
             a.task_id,
             a.created_at,
             b.task_id,
@@ -153,6 +159,274 @@ pub async fn listings_order_tasks_created_together_by_id(store: Arc<dyn Store>) 
         );
     }
     assert_eq!(tasks.len(), 3);
+}
+
+/// Following each page's cursor lists every task once, in order, even across tasks
+/// created in one statement; a count ignores the cursor.
+pub async fn pages_follow_the_cursor_through_every_task_once(store: Arc<dyn Store>) {
+    let first: Vec<_> = (0..12).map(|i| task(&format!("a{i:02}"), "job")).collect();
+    insert(&store, &first).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second: Vec<_> = (0..9).map(|i| task(&format!("b{i:02}"), "job")).collect();
+    insert(&store, &second).await;
+
+    let mut seen: Vec<TaskRecord> = Vec::new();
+    let mut filter = TaskFilter::default();
+    loop {
+        let page = store.tasks(&filter, 5).await.expect("tasks() succeeds");
+        assert!(page.len() <= 5, "a page holds at most its limit");
+        let Some(last) = page.last() else { break };
+        filter = TaskFilter::default().after(last.cursor());
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 21, "every task, once: {:?}", ids_of(&seen));
+    for pair in seen.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            (a.created_at, &a.task_id) > (b.created_at, &b.task_id),
+            "pages keep the order: {} before {}",
+            a.task_id,
+            b.task_id
+        );
+    }
+    assert!(
+        seen[..9].iter().all(|t| t.task_id.starts_with('b')),
+        "the newer statement first"
+    );
+    assert_eq!(
+        store.count(&filter).await.expect("count"),
+        21,
+        "counts ignore the cursor"
+    );
+}
+
+/// Filters take an exact id prefix (wildcard characters and case included), a set of
+/// names, a creation range, an execution's children and a worker's held tasks, each alone
+/// and together.
+pub async fn filters_take_prefixes_name_sets_ranges_children_and_holders(store: Arc<dyn Store>) {
+    for id in ["a%1", "ab1", "a_2", "A%3", "x"] {
+        add(&store, id, "job").await;
+    }
+    add(&store, "mail-1", "mail").await;
+    add(&store, "sms-1", "sms").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    add(&store, "parent", "flow").await;
+    let child = ScheduleAtParams::now("child-1", "step", json!(null));
+    assert!(store
+        .start_child("parent", &child)
+        .await
+        .expect("start_child"));
+    add(&store, "held", "held").await;
+    claim_id(&store, "w1", "held", &only(&["held"]), LEASE).await;
+
+    let listed = |filter: TaskFilter| {
+        let store = store.clone();
+        async move {
+            let tasks = store.tasks(&filter, 100).await.expect("tasks() succeeds");
+            let count = store.count(&filter).await.expect("count succeeds");
+            let mut ids = ids_of(&tasks);
+            ids.sort();
+            assert_eq!(count, ids.len() as u64, "count agrees with {filter:?}");
+            ids
+        }
+    };
+    assert_eq!(
+        listed(TaskFilter::default().id_prefix("a%")).await,
+        ids(&["a%1"])
+    );
+    assert_eq!(
+        listed(TaskFilter::default().id_prefix("a_")).await,
+        ids(&["a_2"])
+    );
+    assert_eq!(
+        listed(TaskFilter::default().id_prefix("a")).await,
+        ids(&["a%1", "a_2", "ab1"]),
+        "case counts"
+    );
+    assert_eq!(
+        listed(TaskFilter::default().names(["mail", "sms"])).await,
+        ids(&["mail-1", "sms-1"])
+    );
+    assert_eq!(
+        listed(TaskFilter::default().names(Vec::<String>::new())).await,
+        ids(&[]),
+        "an empty name set takes none"
+    );
+    let parent_created = record(&store, "parent").await.created_at;
+    assert_eq!(
+        listed(TaskFilter::default().created_between(Some(parent_created), None)).await,
+        ids(&["child-1", "held", "parent"]),
+        "created since"
+    );
+    let before = listed(TaskFilter::default().created_between(None, Some(parent_created))).await;
+    assert_eq!(before.len(), 7, "created before: {before:?}");
+    assert!(
+        !before.contains(&"parent".to_owned()),
+        "the bound is exclusive"
+    );
+    assert_eq!(
+        listed(TaskFilter::default().parent("parent")).await,
+        ids(&["child-1"])
+    );
+    assert_eq!(
+        listed(TaskFilter::default().held_by("w1")).await,
+        ids(&["held"])
+    );
+    assert_eq!(listed(TaskFilter::default().held_by("w2")).await, ids(&[]));
+    let together = TaskFilter::default()
+        .names(["job", "mail"])
+        .id_prefix("a")
+        .status(TaskStatus::Pending);
+    assert_eq!(listed(together).await, ids(&["a%1", "a_2", "ab1"]));
+    let child = record(&store, "child-1").await;
+    assert_eq!(
+        child.parent_id.as_deref(),
+        Some("parent"),
+        "the record names its parent"
+    );
+}
+
+/// Counts by name and status leave out ticks and give the oldest due instant of each.
+pub async fn counts_group_by_name_and_status_with_the_oldest_due(store: Arc<dyn Store>) {
+    schedule_with_tick(
+        &store,
+        "s",
+        &tick(TaskStatus::Pending, secs_from_now(-5), false),
+    )
+    .await;
+    let oldest = secs_from_now(-30);
+    insert(
+        &store,
+        &[
+            task_at("j1", "job", oldest),
+            task_at("j2", "job", secs_from_now(-10)),
+            task_at("j3", "job", later()),
+            task("m1", "mail"),
+        ],
+    )
+    .await;
+    let lease = claim_id(&store, "w", "m1", &only(&["mail"]), LEASE)
+        .await
+        .lease;
+    finish_ok(&store, &lease, OutcomeKind::Failed { error: "x".into() }).await;
+
+    let mut counts = store.counts().await.expect("counts() succeeds");
+    counts.sort_by(|a, b| a.task_name.cmp(&b.task_name));
+    let summary: Vec<_> = counts
+        .iter()
+        .map(|c| (c.task_name.as_str(), c.status, c.count))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("job", TaskStatus::Pending, 3),
+            ("mail", TaskStatus::Failed, 1)
+        ],
+        "no tick among them"
+    );
+    assert_eq!(
+        counts[0].oldest_due,
+        Some(oldest),
+        "the oldest due, not the future one"
+    );
+}
+
+/// Ended tasks are counted per minute and status since an instant.
+pub async fn ended_tasks_are_counted_per_minute_and_status(store: Arc<dyn Store>) {
+    for (id, kind) in [
+        ("c1", OutcomeKind::Completed { result: None }),
+        ("c2", OutcomeKind::Completed { result: None }),
+        ("f1", OutcomeKind::Failed { error: "x".into() }),
+    ] {
+        let lease = running(&store, id, "job", "w").await;
+        finish_ok(&store, &lease, kind).await;
+    }
+    add(&store, "still-pending", "job").await;
+    let counted = store
+        .ended_per_minute(secs_from_now(-3600))
+        .await
+        .expect("ended_per_minute() succeeds");
+    let total = |status: TaskStatus| -> u64 {
+        counted
+            .iter()
+            .filter(|c| c.status == status)
+            .map(|c| c.count)
+            .sum()
+    };
+    assert_eq!(total(TaskStatus::Completed), 2, "{counted:?}");
+    assert_eq!(total(TaskStatus::Failed), 1, "{counted:?}");
+    assert_eq!(
+        counted.iter().map(|c| c.count).sum::<u64>(),
+        3,
+        "pending ones are not counted"
+    );
+    for count in &counted {
+        assert_eq!(
+            count.minute.timestamp() % 60,
+            0,
+            "a minute's start: {count:?}"
+        );
+        assert!(count.minute <= Utc::now() && count.minute > secs_from_now(-180));
+    }
+    let none = store
+        .ended_per_minute(secs_from_now(60))
+        .await
+        .expect("succeeds");
+    assert_eq!(none, vec![], "nothing ended after now");
+}
+
+/// An execution's events are listed oldest first, each with its payload.
+pub async fn an_executions_events_are_listed_oldest_first(store: Arc<dyn Store>) {
+    add(&store, "e", "flow").await;
+    for (name, payload) in [
+        ("paid", json!({"n": 1})),
+        ("shipped", json!(2)),
+        ("paid", json!(3)),
+    ] {
+        store
+            .send_event("e", name, &payload)
+            .await
+            .expect("send_event");
+    }
+    let events = store.events("e").await.expect("events() succeeds");
+    let listed: Vec<_> = events
+        .iter()
+        .map(|e| (e.name.as_str(), e.payload.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("paid", json!({"n": 1})),
+            ("shipped", json!(2)),
+            ("paid", json!(3))
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| (e.created_at - Utc::now()).num_seconds().abs() < 60));
+    assert_eq!(store.events("unknown").await.expect("events()"), vec![]);
+}
+
+/// Every stored schedule is listed, by id, whole.
+pub async fn every_schedule_is_listed_by_id(store: Arc<dyn Store>) {
+    let mut uow = begin(&store).await;
+    for id in ["nightly", "hourly"] {
+        let stored = uow
+            .insert_schedule(&recurring(id), ScheduleState::Active, Some(later()))
+            .await
+            .expect("insert_schedule succeeds");
+        assert!(stored);
+    }
+    commit(uow).await;
+    let listed = store.schedules().await.expect("schedules() succeeds");
+    let ids: Vec<_> = listed.iter().map(|s| s.task.schedule_id.as_str()).collect();
+    assert_eq!(ids, vec!["hourly", "nightly"]);
+    assert_eq!(listed[0].task, recurring("hourly"), "the whole declaration");
+    assert_eq!(listed[0].state, ScheduleState::Active);
+}
+
+fn ids_of(tasks: &[TaskRecord]) -> Vec<String> {
+    tasks.iter().map(|t| t.task_id.clone()).collect()
 }
 
 fn ids(ids: &[&str]) -> Vec<String> {

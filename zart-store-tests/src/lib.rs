@@ -37,6 +37,7 @@ pub mod schedules;
 pub mod steps;
 pub mod ticks;
 pub mod units;
+pub mod workers;
 
 /// One `#[tokio::test]` per conformance case, each given a store from `$fresh` (a path to an
 /// `async fn() -> Arc<dyn Store>`). The tests are grouped in modules named as the suite's.
@@ -152,6 +153,18 @@ macro_rules! conformance {
                 a_task_reads_back_its_whole_record,
                 listings_are_newest_first_filtered_and_without_ticks,
                 listings_order_tasks_created_together_by_id,
+                pages_follow_the_cursor_through_every_task_once,
+                filters_take_prefixes_name_sets_ranges_children_and_holders,
+                counts_group_by_name_and_status_with_the_oldest_due,
+                ended_tasks_are_counted_per_minute_and_status,
+                an_executions_events_are_listed_oldest_first,
+                every_schedule_is_listed_by_id,
+            }
+            workers {
+                a_recorded_worker_reads_back_with_its_declared_tasks,
+                a_beat_refreshes_only_a_recorded_worker,
+                silent_workers_are_forgotten_and_removed_ones_are_gone,
+                a_later_declaration_of_a_name_replaces_the_earlier,
             }
             notify {
                 the_ended_counter_moves_when_a_task_ends,
@@ -208,6 +221,7 @@ mod tests {
             ("steps", include_str!("steps.rs")),
             ("ticks", include_str!("ticks.rs")),
             ("units", include_str!("units.rs")),
+            ("workers", include_str!("workers.rs")),
         ];
         for (module, source) in modules {
             let block_start = lib

@@ -10,4 +10,6 @@ pub use zart_core::queue::{
 };
 pub use zart_core::schedules::{HistoryEntry, ScheduleProgress, TickState};
 pub use zart_core::steps::Checkpointed;
-pub use zart_core::store::{InspectStore, QueueStore, ScheduleStore, StepStore, Store, UnitOfWork};
+pub use zart_core::store::{
+    InspectStore, QueueStore, ScheduleStore, StepStore, Store, UnitOfWork, WorkerStore,
+};

@@ -1,4 +1,5 @@
-//! The worker's background services: lease heartbeats and the rescue of expired leases.
+//! The worker's background services: lease heartbeats, the rescue of expired leases, and
+//! forgetting workers that died.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,12 +25,19 @@ pub(crate) async fn heartbeat(
 }
 
 /// Every `interval` (with jitter, so that workers started together do not collide), tries
-/// to run one maintenance pass. The store lets one worker at a time through.
-pub(crate) async fn rescue(store: Arc<dyn Store>, interval: Duration, max_rescues: u32) {
+/// to run one maintenance pass. The store lets one worker at a time through; that one also
+/// forgets the records of workers silent for longer than `forget_silent_after`.
+pub(crate) async fn rescue(
+    store: Arc<dyn Store>,
+    interval: Duration,
+    max_rescues: u32,
+    forget_silent_after: Duration,
+) {
     loop {
         tokio::time::sleep(interval.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
         match store.rescue_expired(max_rescues).await {
             Ok(Some(report)) => {
+                forget_silent(store.as_ref(), forget_silent_after).await;
                 if !report.requeued.is_empty() {
                     tracing::warn!(tasks = ?report.requeued, "re-queued tasks whose lease expired");
                 }
@@ -40,5 +48,19 @@ pub(crate) async fn rescue(store: Arc<dyn Store>, interval: Duration, max_rescue
             Ok(None) => tracing::trace!("another worker is running maintenance"),
             Err(error) => tracing::warn!(%error, "maintenance pass failed"),
         }
+    }
+}
+
+async fn forget_silent(store: &dyn Store, after: Duration) {
+    let Some(silent_since) = chrono::Duration::from_std(after)
+        .ok()
+        .and_then(|after| chrono::Utc::now().checked_sub_signed(after))
+    else {
+        return;
+    };
+    match store.forget_workers(silent_since).await {
+        Ok(0) => {}
+        Ok(forgotten) => tracing::info!(forgotten, "forgot the records of silent workers"),
+        Err(error) => tracing::warn!(%error, "forgetting silent workers failed"),
     }
 }

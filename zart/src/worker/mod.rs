@@ -10,6 +10,7 @@ mod completer;
 mod config;
 mod executor;
 mod maintenance;
+mod presence;
 mod wake;
 
 use std::collections::HashMap;
@@ -168,6 +169,11 @@ impl Worker {
         let mut shutdown = self.shutdown.subscribe();
         let wake = WakeSignal::default();
         let mut services = self.start_services(&wake);
+        services.spawn(presence::keep(
+            self.store.clone(),
+            presence::record(&self.worker_id, &self.config, &self.registry, &scope),
+            self.config.heartbeat_interval,
+        ));
 
         let (reports, outcomes) = mpsc::unbounded_channel();
         let mut completer = JoinSet::new();
@@ -210,6 +216,7 @@ impl Worker {
             tracing::error!(%error, "the completer stopped abnormally");
         }
         services.shutdown().await;
+        presence::remove(self.store.as_ref(), &self.worker_id).await;
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
     }
@@ -255,6 +262,7 @@ impl Worker {
             self.store.clone(),
             self.config.rescue_interval,
             self.config.max_rescues,
+            presence::silence_limit(self.config.heartbeat_interval),
         ));
         services
     }

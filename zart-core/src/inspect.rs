@@ -1,0 +1,44 @@
+//! What the admin reads besides single tasks: how many tasks there are of each name and
+//! status ([`TaskCounts`]), how many ended in each recent minute ([`EndedCount`]) and the
+//! events sent to an execution ([`EventRecord`]).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::task::TaskStatus;
+
+/// How many tasks of one name have one status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskCounts {
+    /// The task name.
+    pub task_name: String,
+    /// The status.
+    pub status: TaskStatus,
+    /// How many tasks of that name have it.
+    pub count: u64,
+    /// The earliest due instant among them that is not in the future: for pending tasks,
+    /// how long the oldest due one has waited.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+/// How many tasks ended with one status within one minute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedCount {
+    /// The start of the minute.
+    pub minute: DateTime<Utc>,
+    /// The status they ended with.
+    pub status: TaskStatus,
+    /// How many.
+    pub count: u64,
+}
+
+/// An event sent to a durable execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    /// Its name.
+    pub name: String,
+    /// Its payload.
+    pub payload: Value,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,233 @@
+//! Reading tasks for programs and the admin: one task, listings and counts by filter (a
+//! statement built for the conditions given, so that each combination gets a plan that
+//! uses the indexes it can), counts by name and status, and recent throughput.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Postgres, Row};
+use zart_core::inspect::{EndedCount, TaskCounts};
+use zart_core::store::InspectStore;
+use zart_core::task::{TaskFilter, TaskRecord, TaskStatus};
+use zart_core::StoreResult;
+
+use crate::queries::{reserved_pattern, RECORD_COLUMNS};
+use crate::PostgresTaskScheduler;
+
+/// A value bound to a built statement's placeholder.
+enum Bind {
+    Text(String),
+    Texts(Vec<String>),
+    Time(DateTime<Utc>),
+}
+
+/// A statement's conditions and the values they bind, numbered as they are added.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    /// Adds `clause`, in which `?` stands for the placeholder of `bind`.
+    fn push(&mut self, clause: &str, bind: Bind) {
+        self.binds.push(bind);
+        let placeholder = format!("${}", self.binds.len());
+        self.clauses.push(clause.replace('?', &placeholder));
+    }
+
+    /// The conditions of `filter`, with Zart's own tasks left out; with `paged`, the
+    /// listing's position too.
+    fn of(filter: &TaskFilter, paged: bool) -> Self {
+        let reserved = reserved_pattern();
+        let mut conditions = Conditions {
+            clauses: vec![format!(
+                "task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'"
+            )],
+            binds: Vec::new(),
+        };
+        if let Some(name) = &filter.name {
+            conditions.push("task_name = ?", Bind::Text(name.clone()));
+        }
+        if let Some(names) = &filter.names {
+            conditions.push("task_name = ANY(?)", Bind::Texts(names.clone()));
+        }
+        if let Some(status) = filter.status {
+            conditions.push("status = ?", Bind::Text(status.as_str().to_owned()));
+        }
+        if let Some(prefix) = &filter.id_prefix {
+            // starts_with, not LIKE: the prefix is the user's text, wildcards and all.
+            conditions.push("starts_with(task_id, ?)", Bind::Text(prefix.clone()));
+        }
+        if let Some(since) = filter.created_since {
+            conditions.push("created_at >= ?", Bind::Time(since));
+        }
+        if let Some(before) = filter.created_before {
+            conditions.push("created_at < ?", Bind::Time(before));
+        }
+        if let Some(parent) = &filter.parent_id {
+            conditions.push("parent_id = ?", Bind::Text(parent.clone()));
+        }
+        if let Some(worker) = &filter.worker_id {
+            conditions.push("worker_id = ?", Bind::Text(worker.clone()));
+        }
+        if let (true, Some(after)) = (paged, &filter.after) {
+            // The first condition alone bounds the index range; the row value then drops
+            // what the previous page showed.
+            conditions.push("created_at <= ?", Bind::Time(after.created_at));
+            let at = conditions.binds.len();
+            conditions.binds.push(Bind::Text(after.task_id.clone()));
+            conditions.clauses.push(format!(
+                "(created_at, task_id) < (${at}, ${})",
+                conditions.binds.len()
+            ));
+        }
+        conditions
+    }
+
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+
+    fn bind<'q>(
+        self,
+        mut query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        for bind in self.binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Texts(texts) => query.bind(texts),
+                Bind::Time(time) => query.bind(time),
+            };
+        }
+        query
+    }
+}
+
+pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
+    Ok(TaskRecord {
+        task_id: row.try_get("task_id")?,
+        task_name: row.try_get("task_name")?,
+        status: status(row, "status")?,
+        run_at: row.try_get("run_at")?,
+        data: row.try_get("data")?,
+        metadata: row.try_get("metadata")?,
+        attempts: non_negative(row.try_get("attempts")?),
+        rescues: non_negative(row.try_get("rescues")?),
+        worker_id: row.try_get("worker_id")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        last_worker_id: row.try_get("last_worker_id")?,
+        result: row.try_get("result")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        parent_id: row.try_get("parent_id")?,
+        schedule_id: row.try_get("schedule_id")?,
+        cancel_requested: row.try_get("cancel_requested")?,
+    })
+}
+
+fn status(row: &PgRow, column: &str) -> Result<TaskStatus, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    TaskStatus::parse(&name).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unknown task status {name:?}").into(),
+    })
+}
+
+pub(crate) fn non_negative(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl InspectStore for PostgresTaskScheduler {
+    async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+        let row = sqlx::query(self.shared.sql.get.clone())
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.shared.db("reading a task"))?;
+        row.map(|row| task_record(&row))
+            .transpose()
+            .map_err(self.shared.db("decoding a task"))
+    }
+
+    async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>> {
+        let conditions = Conditions::of(filter, true);
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM {tasks} WHERE {conditions}
+             ORDER BY created_at DESC, task_id DESC LIMIT {limit}",
+            tasks = self.shared.names.tasks(),
+            conditions = conditions.sql(),
+            limit = limit.min(i64::MAX as usize),
+        );
+        let rows = conditions
+            .bind(sqlx::query(AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("listing tasks"))?;
+        rows.iter()
+            .map(task_record)
+            .collect::<Result<_, _>>()
+            .map_err(self.shared.db("decoding tasks"))
+    }
+
+    async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
+        let conditions = Conditions::of(filter, false);
+        let sql = format!(
+            "SELECT count(*) FROM {tasks} WHERE {conditions}",
+            tasks = self.shared.names.tasks(),
+            conditions = conditions.sql(),
+        );
+        let row = conditions
+            .bind(sqlx::query(AssertSqlSafe(sql)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.shared.db("counting tasks"))?;
+        Ok(count(
+            row.try_get(0).map_err(self.shared.db("counting tasks"))?,
+        ))
+    }
+
+    async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {
+        let rows = sqlx::query(self.shared.sql.counts.clone())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("counting tasks by name and status"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskCounts {
+                    task_name: row.try_get("task_name")?,
+                    status: status(row, "status")?,
+                    count: count(row.try_get("count")?),
+                    oldest_due: row.try_get("oldest_due")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.shared.db("decoding task counts"))
+    }
+
+    async fn ended_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<EndedCount>> {
+        let rows = sqlx::query(self.shared.sql.ended_per_minute.clone())
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("counting ended tasks"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(EndedCount {
+                    minute: row.try_get("minute")?,
+                    status: status(row, "status")?,
+                    count: count(row.try_get("count")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.shared.db("decoding ended counts"))
+    }
+}
