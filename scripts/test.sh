@@ -24,6 +24,11 @@ if ! reachable; then
   exit 1
 fi
 
+# The admin's browser tests drive headless Chromium through chromedriver (Debian's).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 # Documentation examples first: the suite's own summary should close the output.
 cargo test --workspace --doc
