@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
-use zart::durable::{EventRecord, StepRecord};
-use zart::observe::{DeclaredTask, EndedCount, TaskCounts, WorkerRecord};
+use zart::durable::StepRecord;
+use zart::inspect::{DeclaredTask, EndedCount, EventRecord, TaskCounts, WorkerRecord};
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{

@@ -45,7 +45,7 @@ forbid zart-schedule zart-core "time math knows no store"
 engine=(zart/src/worker zart/src/durable zart/src/recurring zart/src/enqueue.rs
         zart/src/error.rs zart/src/inject.rs zart/src/observe.rs zart/src/registry.rs
         zart/src/retry.rs zart/src/task.rs)
-face='zart_postgres|zart_sqlite|crate::(client|definition|scheduler|store|__private|prelude|postgres|sqlite|schedule)\b|crate::[A-Z]'
+face='zart_postgres|zart_sqlite|crate::(client|definition|inspect|scheduler|store|__private|prelude|postgres|sqlite|schedule)\b|crate::[A-Z]'
 if hits=$(grep -rnE "$face" "${engine[@]}" | grep -vE '^[^:]+:[0-9]+:\s*//'); then
   fail "an engine module imports a driver or the face:"
   echo "$hits" >&2

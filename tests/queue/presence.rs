@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use zart::observe::DeclaredTask;
+use zart::inspect::DeclaredTask;
 use zart::scheduler::{OnComplete, TaskRegistry, WorkerConfig};
 use zart_tests::{quick_config, task, TestDb};
 
-async fn wait_for_workers(db: &TestDb, count: usize) -> Vec<zart::observe::WorkerRecord> {
+async fn wait_for_workers(db: &TestDb, count: usize) -> Vec<zart::inspect::WorkerRecord> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let workers = db.scheduler.workers().await.expect("workers() succeeds");

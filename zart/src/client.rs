@@ -11,6 +11,7 @@ use crate::definition::{Handle, TaskDefinition};
 use crate::durable::DurableScheduler;
 use crate::enqueue::{insert, IfExists};
 use crate::error::{Error, Result};
+use crate::inspect::Inspector;
 use crate::recurring::Schedules;
 use crate::scheduler::Tasks;
 use crate::worker::WorkerBuilder;
@@ -138,6 +139,11 @@ impl Zart {
     /// Recurring schedules by id: pause, resume, trigger, stop, state and history.
     pub fn schedules(&self) -> Schedules {
         Schedules::from_arc(self.store.clone())
+    }
+
+    /// Read access to everything stored, for dashboards and tools.
+    pub fn inspector(&self) -> Inspector {
+        Inspector::new(self.store.clone())
     }
 
     /// A builder for a worker over this store.

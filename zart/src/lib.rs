@@ -47,6 +47,7 @@ pub mod durable;
 mod enqueue;
 mod error;
 mod inject;
+pub mod inspect;
 pub mod observe;
 pub mod recurring;
 mod registry;

@@ -1,15 +1,11 @@
 //! Observing workers: the events a worker reports ([`TaskEvent`]) and the hook that receives
-//! them ([`TaskObserver`]); the records workers keep of themselves ([`WorkerRecord`],
-//! [`DeclaredTask`]); and counts of the stored tasks ([`TaskCounts`], [`EndedCount`]).
+//! them ([`TaskObserver`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::recurring::Decision;
-
-pub use zart_core::inspect::{EndedCount, TaskCounts};
-pub use zart_core::workers::{DeclaredTask, WorkerRecord};
 
 /// Something a worker did with a task.
 #[derive(Clone, Debug, PartialEq)]

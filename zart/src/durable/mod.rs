@@ -42,6 +42,7 @@ mod step;
 mod timer;
 mod transactional;
 mod wait;
+mod waiting_on;
 
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ pub use step::{require, step, step_with, DurableStep, StepOptions, SUSPEND_LONGE
 pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
 pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
-pub use zart_core::inspect::EventRecord;
+pub use waiting_on::WaitingOn;
 pub use zart_core::steps::{StepOutcome, StepRecord};
 
 /// The id of the durable execution whose body is running on this task, if any.
