@@ -146,7 +146,7 @@ mod tests {
         let later = now + Duration::minutes(5);
         let charge = step("charge", StepOutcome::Completed(json!(1)));
         assert_eq!(
-            WaitingOn::in_steps(&[charge.clone()], now),
+            WaitingOn::in_steps(std::slice::from_ref(&charge), now),
             None,
             "a plain step"
         );
