@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use zart::inspect::DeclaredTask;
-use zart::scheduler::{OnComplete, TaskRegistry, WorkerConfig};
+use zart::scheduler::{OnComplete, ScheduleAtParams, TaskRegistry, TaskScheduler, WorkerConfig};
+use zart::Zart;
 use zart_tests::{quick_config, task, TestDb};
 
 async fn wait_for_workers(db: &TestDb, count: usize) -> Vec<zart::inspect::WorkerRecord> {
@@ -80,4 +82,50 @@ async fn a_running_worker_is_recorded_until_it_stops(db: TestDb) {
         2,
         "its declarations stay"
     );
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_count_the_tasks_of_the_names_workers_declared(db: TestDb) {
+    let mut registry = TaskRegistry::new();
+    registry
+        .register("send-email", task(|_| async { Ok(OnComplete::done()) }))
+        .set_queue("send-email", "emails")
+        .register("resize", task(|_| async { Ok(OnComplete::done()) }));
+    let worker = db.start_worker(registry, quick_config());
+    assert_eq!(wait_for_workers(&db, 1).await.len(), 1);
+    worker.stop().await;
+
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let at = |id: &str, name: &str| ScheduleAtParams::at(id, name, later, json!({}));
+    db.scheduler
+        .schedule_many(vec![
+            at("e1", "send-email"),
+            at("e2", "send-email"),
+            at("o1", "no-worker-knows-it"),
+        ])
+        .await
+        .expect("scheduled");
+    let queues = Zart::from_store(db.scheduler.clone())
+        .inspector()
+        .queues()
+        .await
+        .expect("queues() succeeds");
+    let summary: Vec<_> = queues
+        .iter()
+        .map(|q| (q.queue.as_str(), q.task_names.clone(), q.counts.pending))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "default",
+                vec!["no-worker-knows-it".to_owned(), "resize".to_owned()],
+                1
+            ),
+            ("emails", vec!["send-email".to_owned()], 2),
+        ],
+        "an undeclared name counts in the default queue"
+    );
+    assert_eq!(queues[1].oldest_due, None, "nothing of it is due yet");
 }

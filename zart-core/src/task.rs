@@ -212,6 +212,52 @@ pub struct TaskCursor {
     pub task_id: String,
 }
 
+impl fmt::Display for TaskCursor {
+    /// `<creation instant in microseconds since the epoch>.<task id>`: safe in a URL query
+    /// once percent-encoded, and read back by [`FromStr`](std::str::FromStr).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.created_at.timestamp_micros(), self.task_id)
+    }
+}
+
+/// Why a cursor's text was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor {text:?}: expected <microseconds>.<task id>, as a listing gave it")]
+pub struct CursorError {
+    text: String,
+}
+
+impl std::str::FromStr for TaskCursor {
+    type Err = CursorError;
+
+    /// Reads the text [`Display`](fmt::Display) wrote.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use zart_core::task::TaskCursor;
+    ///
+    /// let cursor = TaskCursor {
+    ///     created_at: Utc.timestamp_micros(1_700_000_000_123_456).unwrap(),
+    ///     task_id: "order.42".into(),
+    /// };
+    /// assert_eq!(cursor.to_string(), "1700000000123456.order.42");
+    /// assert_eq!(cursor.to_string().parse(), Ok(cursor));
+    /// assert!("yesterday.order".parse::<TaskCursor>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, CursorError> {
+        let refused = || CursorError {
+            text: text.chars().take(100).collect(),
+        };
+        let (micros, task_id) = text.split_once('.').ok_or_else(refused)?;
+        let micros: i64 = micros.parse().map_err(|_| refused())?;
+        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(refused)?;
+        Ok(TaskCursor {
+            created_at,
+            task_id: task_id.to_owned(),
+        })
+    }
+}
+
 /// Which tasks a listing or a count takes: every condition given must hold. The default
 /// takes every task (Zart's own ticks are never listed).
 ///

@@ -4,6 +4,7 @@
 //!
 //! Nothing here changes a task; the views of [`Zart`](crate::Zart) do that.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,8 @@ pub use zart_core::workers::{DeclaredTask, WorkerRecord};
 use crate::durable::StepRecord;
 use crate::error::Result;
 use crate::recurring::{RunRecord, ScheduleInfo};
-use crate::scheduler::{TaskFilter, TaskRecord};
+use crate::registry::DEFAULT_QUEUE;
+use crate::scheduler::{TaskFilter, TaskRecord, TaskStatus};
 
 /// Read access to everything stored. Cheap to clone; clones share the change signal.
 ///
@@ -162,6 +164,129 @@ impl Inspector {
             .receiver
             .clone()
     }
+}
+
+/// How many tasks have each status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Pending: due, or waiting for their due instant.
+    pub pending: u64,
+    /// Parked until something wakes them.
+    pub waiting: u64,
+    /// Running.
+    pub running: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Dead.
+    pub dead: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+}
+
+impl StatusCounts {
+    /// The count of `status`.
+    pub fn get(&self, status: TaskStatus) -> u64 {
+        match status {
+            TaskStatus::Pending => self.pending,
+            TaskStatus::Waiting => self.waiting,
+            TaskStatus::Running => self.running,
+            TaskStatus::Completed => self.completed,
+            TaskStatus::Failed => self.failed,
+            TaskStatus::Dead => self.dead,
+            TaskStatus::Cancelled => self.cancelled,
+        }
+    }
+
+    /// Adds `count` tasks of `status`.
+    pub fn add(&mut self, status: TaskStatus, count: u64) {
+        let slot = match status {
+            TaskStatus::Pending => &mut self.pending,
+            TaskStatus::Waiting => &mut self.waiting,
+            TaskStatus::Running => &mut self.running,
+            TaskStatus::Completed => &mut self.completed,
+            TaskStatus::Failed => &mut self.failed,
+            TaskStatus::Dead => &mut self.dead,
+            TaskStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot = slot.saturating_add(count);
+    }
+
+    /// Every task counted.
+    pub fn total(&self) -> u64 {
+        TaskStatus::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+}
+
+/// One queue's tasks: its names (as workers declared them), how many of its tasks have
+/// each status, and how long its oldest due task has waited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSummary {
+    /// The queue.
+    pub queue: String,
+    /// Its task names, by name.
+    pub task_names: Vec<String>,
+    /// Its tasks by status.
+    pub counts: StatusCounts,
+    /// The due instant of its oldest due pending task.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+impl Inspector {
+    /// Every queue with tasks or declared names, by name. A task name no worker declared
+    /// is counted in [`DEFAULT_QUEUE`], where a registry puts the names it is not told
+    /// about.
+    pub async fn queues(&self) -> Result<Vec<QueueSummary>> {
+        let declared = self.declared_tasks().await?;
+        let counts = self.counts().await?;
+        let queue_of: HashMap<&str, &str> = declared
+            .iter()
+            .map(|d| (d.task_name.as_str(), d.queue.as_str()))
+            .collect();
+        let mut queues: BTreeMap<String, QueueSummary> = BTreeMap::new();
+        for name in declared.iter() {
+            summary(&mut queues, &name.queue)
+                .task_names
+                .push(name.task_name.clone());
+        }
+        for count in &counts {
+            let queue = queue_of
+                .get(count.task_name.as_str())
+                .copied()
+                .unwrap_or(DEFAULT_QUEUE);
+            let summary = summary(&mut queues, queue);
+            if !summary.task_names.contains(&count.task_name) {
+                summary.task_names.push(count.task_name.clone());
+            }
+            summary.counts.add(count.status, count.count);
+            if count.status == TaskStatus::Pending {
+                summary.oldest_due = match (summary.oldest_due, count.oldest_due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        let mut queues: Vec<_> = queues.into_values().collect();
+        for queue in &mut queues {
+            queue.task_names.sort();
+        }
+        Ok(queues)
+    }
+}
+
+fn summary<'a>(
+    queues: &'a mut BTreeMap<String, QueueSummary>,
+    queue: &str,
+) -> &'a mut QueueSummary {
+    queues
+        .entry(queue.to_owned())
+        .or_insert_with(|| QueueSummary {
+            queue: queue.to_owned(),
+            task_names: Vec::new(),
+            counts: StatusCounts::default(),
+            oldest_due: None,
+        })
 }
 
 impl std::fmt::Debug for Inspector {

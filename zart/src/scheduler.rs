@@ -21,8 +21,8 @@ pub use crate::task::{
 };
 pub use crate::worker::{RunningWorker, Worker, WorkerConfig};
 pub use zart_core::task::{
-    Recurrence, ScheduleAtParams, TaskCursor, TaskFilter, TaskRecord, TaskStatus, MAX_ID_LEN,
-    MAX_NAME_LEN,
+    CursorError, Recurrence, ScheduleAtParams, TaskCursor, TaskFilter, TaskRecord, TaskStatus,
+    MAX_ID_LEN, MAX_NAME_LEN,
 };
 
 mod sealed {

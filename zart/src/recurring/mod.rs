@@ -31,6 +31,7 @@
 mod control;
 mod decide;
 mod tick;
+mod upcoming;
 
 use chrono::{DateTime, Utc};
 
@@ -39,6 +40,7 @@ pub use control::Schedules;
 pub(crate) use control::{register, stop};
 pub use decide::{Decision, SkipReason};
 pub(crate) use tick::fire_tick;
+pub use upcoming::{upcoming, UpcomingSlot};
 pub use zart_core::schedules::{
     MissedRunPolicy, OverlapPolicy, RecurringError, RecurringTask, RunRecord, ScheduleInfo,
     ScheduleState, DEFAULT_GRACE, HISTORY_LIMIT,
