@@ -1,0 +1,338 @@
+//! The JSON API over seeded data: every view, the filters and their pages, and each action
+//! changing the database.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+use zart::scheduler::TaskStatus;
+use zart_tests::TestDb;
+
+use super::{seed, Client, WAIT};
+
+fn ids(listing: &Value) -> Vec<String> {
+    listing["tasks"]
+        .as_array()
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_view_reads_the_seeded_store(db: TestDb) {
+    let worker = seed(&db).await;
+    let client = Client::new(&db);
+
+    let overview = client.get("/api/v1/overview").await.json();
+    assert_eq!(overview["counts"]["completed"], 3, "{overview}");
+    assert_eq!(overview["counts"]["failed"], 2);
+    assert_eq!(overview["completed_last_hour"], 3);
+    assert_eq!(overview["failed_last_hour"], 2);
+    assert_eq!(overview["last_hour"].as_array().map(Vec::len), Some(60));
+    assert_eq!(overview["workers"], 1);
+    assert_eq!(overview["schedules"], 1);
+
+    let failed = client
+        .get("/api/v1/tasks?status=failed&count=true")
+        .await
+        .json();
+    let mut failed_ids = ids(&failed);
+    failed_ids.sort();
+    assert_eq!(failed_ids, ["email-2", "email-4"]);
+    assert_eq!(failed["count"], 2);
+    assert_eq!(
+        failed["tasks"][0]["error"]
+            .as_str()
+            .map(|e| e.contains("unavailable")),
+        Some(true)
+    );
+
+    let detail = client.get("/api/v1/tasks/checkout-7").await.json();
+    let steps: Vec<_> = detail["steps"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        steps,
+        ["reserve", "charge", "event-deadline:approved"],
+        "{detail}"
+    );
+    assert_eq!(detail["steps"][1]["output"], "pay-7");
+    assert_eq!(detail["steps"][0]["outcome"], "completed");
+    assert_eq!(detail["waiting_on"]["kind"], "event");
+    assert_eq!(detail["waiting_on"]["name"], "approved");
+    assert_eq!(detail["task"]["input"], 7);
+
+    let queues = client.get("/api/v1/queues").await.json();
+    let default = &queues[0];
+    assert_eq!(default["queue"], "default");
+    assert!(default["task_names"]
+        .as_array()
+        .is_some_and(|names| names.contains(&json!("no-worker-knows-it"))));
+
+    let workers = client.get("/api/v1/workers").await.json();
+    assert_eq!(workers.as_array().map(Vec::len), Some(1), "{workers}");
+    assert!(workers[0]["task_names"]
+        .as_array()
+        .is_some_and(|names| names.contains(&json!("send_email"))));
+
+    let schedules = client.get("/api/v1/schedules").await.json();
+    let schedule = &schedules[0];
+    assert_eq!(schedule["task_name"], "morning_report");
+    assert_eq!(schedule["timezone"], "Europe/Paris");
+    assert!(
+        schedule["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("09:00") && d.contains("Monday through Friday")),
+        "{schedule}"
+    );
+    assert_eq!(schedule["upcoming"].as_array().map(Vec::len), Some(5));
+    let id = schedule["id"].as_str().unwrap_or_default();
+    let one = client.get(&format!("/api/v1/schedules/{id}")).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    worker.shutdown().await.expect("stops");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_list_every_task_once_and_filters_combine(db: TestDb) {
+    let worker = seed(&db).await;
+    worker.shutdown().await.expect("stops");
+    let client = Client::new(&db);
+    let mut seen = Vec::new();
+    let mut uri = "/api/v1/tasks?limit=2".to_owned();
+    loop {
+        let page = client.get(&uri).await.json();
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/api/v1/tasks?limit=2&after={}", encode(next)),
+            None => break,
+        }
+    }
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(seen.len(), 7, "every task once: {seen:?}");
+    assert_eq!(unique.len(), 7);
+
+    let emails = client
+        .get("/api/v1/tasks?id=email-&status=completed")
+        .await
+        .json();
+    assert_eq!(ids(&emails).len(), 3);
+    let queue = client
+        .get("/api/v1/tasks?queue=default&name=send_email")
+        .await
+        .json();
+    assert_eq!(ids(&queue).len(), 5, "the queue's names, then the name");
+    let none = client.get("/api/v1/tasks?since=-1s&until=-2s").await.json();
+    assert_eq!(ids(&none).len(), 0);
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_filters_and_unknown_ids_are_told_with_4xx(db: TestDb) {
+    let client = Client::new(&db);
+    for (uri, status, needle) in [
+        ("/api/v1/tasks?status=done", 400, "unknown status \"done\""),
+        ("/api/v1/tasks?limit=0", 400, "limit \"0\""),
+        ("/api/v1/tasks?limit=many", 400, "limit \"many\""),
+        ("/api/v1/tasks?since=yesterday", 400, "since \"yesterday\""),
+        ("/api/v1/tasks?after=nonsense", 400, "invalid cursor"),
+        (
+            "/api/v1/tasks?queue=nope",
+            400,
+            "no queue is named \"nope\"",
+        ),
+        (
+            "/api/v1/tasks/unknown-id",
+            404,
+            "no task has the id \"unknown-id\"",
+        ),
+        (
+            "/api/v1/schedules/unknown",
+            404,
+            "no schedule has the id \"unknown\"",
+        ),
+        ("/api/v1/nothing-here", 404, "no such API route"),
+    ] {
+        let answer = client.get(uri).await;
+        assert_eq!(answer.status, status, "{uri}: {}", answer.body);
+        let message = answer.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains(needle), "{uri}: {message}");
+    }
+    for (uri, body, status, needle) in [
+        (
+            "/api/v1/tasks/unknown-id/cancel",
+            None,
+            404,
+            "no task has the id",
+        ),
+        (
+            "/api/v1/tasks/x/explode",
+            None,
+            404,
+            "no task action \"explode\"",
+        ),
+        (
+            "/api/v1/schedules/unknown/pause",
+            None,
+            404,
+            "no schedule has the id",
+        ),
+        ("/api/v1/bulk/explode", None, 404, "no task action"),
+        (
+            "/api/v1/tasks/unknown-id/events",
+            Some(json!({"payload": 1})),
+            422,
+            "missing field `name`",
+        ),
+    ] {
+        let answer = client.post(uri, body).await;
+        assert_eq!(answer.status, status, "{uri}: {}", answer.body);
+        let message = answer.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains(needle), "{uri}: {message}");
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_change_the_database(db: TestDb) {
+    let worker = seed(&db).await;
+    let client = Client::new(&db);
+
+    let retried = client.post("/api/v1/tasks/email-2/retry", None).await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    db.wait_for_status("email-2", TaskStatus::Failed, WAIT)
+        .await;
+    assert_eq!(
+        db.task("email-2").await.attempts,
+        1,
+        "ran again from a fresh count"
+    );
+
+    let again = client.post("/api/v1/tasks/mystery-1/retry", None).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("is pending"), "{}", again.body);
+
+    let cancelled = client.post("/api/v1/tasks/mystery-1/cancel", None).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(db.task("mystery-1").await.status, TaskStatus::Cancelled);
+
+    let sent = client
+        .post(
+            "/api/v1/tasks/checkout-7/events",
+            Some(json!({"name": "approved", "payload": {"by": "ops"}})),
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    db.wait_for_status("checkout-7", TaskStatus::Completed, WAIT)
+        .await;
+    assert_eq!(db.task("checkout-7").await.result, Some(json!("pay-7")));
+
+    let bulk = client
+        .post("/api/v1/bulk/retry?name=send_email", None)
+        .await
+        .json();
+    assert_eq!(bulk["matched"], 5, "every ended email: {bulk}");
+    assert_eq!(bulk["changed"], 5);
+    for id in ["email-1", "email-3"] {
+        db.wait_for_status(id, TaskStatus::Completed, WAIT).await;
+    }
+
+    let schedule_id = client.get("/api/v1/schedules").await.json()[0]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let paused = client
+        .post(&format!("/api/v1/schedules/{schedule_id}/pause"), None)
+        .await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    let twice = client
+        .post(&format!("/api/v1/schedules/{schedule_id}/pause"), None)
+        .await;
+    assert_eq!(twice.status, 409, "{}", twice.body);
+    let state = client
+        .get(&format!("/api/v1/schedules/{schedule_id}"))
+        .await
+        .json();
+    assert_eq!(state["schedule"]["state"], "paused");
+    assert_eq!(
+        state["schedule"]["upcoming"],
+        json!([]),
+        "a paused schedule comes to no slot"
+    );
+    worker.shutdown().await.expect("stops");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_tells_of_a_change(db: TestDb) {
+    use futures_like::next_chunk;
+    let client = Client::new(&db);
+    let request = axum::http::Request::builder()
+        .uri("/api/v1/stream")
+        .header("authorization", format!("Bearer {}", client.admin.token()))
+        .body(axum::body::Body::empty())
+        .expect("a request");
+    let response = tower::ServiceExt::oneshot(client.admin.router(), request)
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut body = response.into_body();
+    let scheduler = db.scheduler.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        use zart::scheduler::TaskScheduler;
+        let _ = scheduler.schedule_now("new-1", "job", json!({})).await;
+    });
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), next_chunk(&mut body))
+        .await
+        .expect("an event within 10 s");
+    assert!(chunk.contains("event: change"), "{chunk}");
+}
+
+/// Reading a streamed body a frame at a time.
+mod futures_like {
+    use http_body_util::BodyExt;
+
+    pub async fn next_chunk(body: &mut axum::body::Body) -> String {
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        let text = String::from_utf8_lossy(&data).into_owned();
+                        if text.contains("event:") {
+                            return text;
+                        }
+                    }
+                }
+                _ => return String::new(),
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Safe by default: the token, the browser's cookie, refused cross-site changes, the
+//! read-only mode, bounded bodies, escaped values and the security headers.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request};
+use serde_json::json;
+use zart::scheduler::{TaskScheduler, TaskStatus};
+use zart_admin::Admin;
+use zart_tests::TestDb;
+
+use super::Client;
+
+fn request(method: Method, uri: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(uri)
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_the_token_is_refused(db: TestDb) {
+    let client = Client::new(&db);
+    let token = client.admin.token().to_owned();
+    assert!(token.len() >= 32, "a generated token is long: {token}");
+
+    let api = client
+        .send(
+            request(Method::GET, "/api/v1/overview")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(api.status, 401);
+    assert_eq!(api.json()["error"]["code"], "unauthorized");
+    let page = client
+        .send(
+            request(Method::GET, "/tasks")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("Token required"), "{}", page.body);
+    let wrong = client
+        .send(
+            request(Method::GET, "/api/v1/overview")
+                .header(header::AUTHORIZATION, "Bearer wrong")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let wrong_link = client
+        .send(
+            request(Method::GET, "/?token=wrong")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(wrong_link.status, 401);
+    assert!(wrong_link.body.contains("the token is wrong"));
+
+    // A link with the token logs a browser in and takes the token out of the address.
+    let login = client
+        .send(
+            request(Method::GET, &format!("/tasks?status=failed&token={token}"))
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(login.status, 303, "{}", login.body);
+    assert_eq!(login.headers[header::LOCATION], "/tasks?status=failed");
+    let cookie = login.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap_or_default().to_owned();
+    let with_cookie = client
+        .send(
+            request(Method::GET, "/tasks")
+                .header(header::COOKIE, &pair)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(with_cookie.status, 200);
+
+    // The application's own check replaces the token.
+    let open = Admin::new(db.zart()).authorize(|parts| parts.headers.contains_key("x-user"));
+    let router = open.router();
+    let let_in = tower::ServiceExt::oneshot(
+        router.clone(),
+        request(Method::GET, "/api/v1/overview")
+            .header("x-user", "ada")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(let_in.status(), 200);
+    let kept_out = tower::ServiceExt::oneshot(
+        router,
+        request(Method::GET, "/api/v1/overview")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(kept_out.status(), 401);
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_change_needs_the_pages_value_and_the_same_site(db: TestDb) {
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+    let cookie = format!("zart_admin_token={}", client.admin.token());
+    let page = client
+        .send(
+            request(Method::GET, "/tasks/t-1")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    let csrf = page
+        .body
+        .split("csrf=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csrf.len() >= 32,
+        "the page's forms carry the value: {csrf:?}"
+    );
+
+    let without = client
+        .send(
+            request(Method::POST, "/tasks/t-1/cancel")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(without.status, 403, "{}", without.body);
+    assert!(without.body.contains("anti-forgery"));
+    let cross_site = client
+        .send(
+            request(Method::POST, &format!("/tasks/t-1/cancel?csrf={csrf}"))
+                .header(header::COOKIE, &cookie)
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(cross_site.status, 403);
+    let other_origin = client
+        .send(
+            request(Method::POST, &format!("/tasks/t-1/cancel?csrf={csrf}"))
+                .header(header::COOKIE, &cookie)
+                .header("host", "127.0.0.1:7080")
+                .header("origin", "http://evil.example")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(other_origin.status, 403);
+    assert_eq!(
+        db.task("t-1").await.status,
+        TaskStatus::Pending,
+        "nothing was cancelled"
+    );
+
+    let same_site = client
+        .send(
+            request(Method::POST, &format!("/tasks/t-1/cancel?csrf={csrf}"))
+                .header(header::COOKIE, &cookie)
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(same_site.status, 303, "{}", same_site.body);
+    assert_eq!(db.task("t-1").await.status, TaskStatus::Cancelled);
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_refuses_changes_and_bodies_are_bounded(db: TestDb) {
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let client = Client {
+        admin: Admin::new(db.zart()).read_only(true),
+    };
+    let refused = client.post("/api/v1/tasks/t-1/cancel", None).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("read-only"));
+    assert_eq!(
+        client.get("/api/v1/tasks/t-1").await.status,
+        200,
+        "reading still works"
+    );
+    assert!(
+        !client.get("/tasks/t-1").await.body.contains(">Cancel<"),
+        "no buttons"
+    );
+    assert_eq!(db.task("t-1").await.status, TaskStatus::Pending);
+
+    let client = Client::new(&db);
+    let huge = json!({ "name": "big", "payload": "x".repeat(zart_admin::MAX_BODY_BYTES) });
+    let too_big = client.post("/api/v1/tasks/t-1/events", Some(huge)).await;
+    assert_eq!(too_big.status, 413, "{}", too_big.body);
+    let not_json = client
+        .send(
+            request(Method::POST, "/api/v1/tasks/t-1/events")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", client.admin.token()),
+                )
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{not json"))
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(not_json.status, 400, "{}", not_json.body);
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_from_the_database_are_escaped(db: TestDb) {
+    let evil = "<script>alert(1)</script>";
+    db.scheduler
+        .schedule_now(
+            evil,
+            "<b>name</b>",
+            json!({ "html": "<img src=x onerror=alert(2)>" }),
+        )
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+    let list = client.get("/tasks").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains(evil), "never raw");
+    assert!(!list.body.contains("<b>name</b>"));
+    let detail = client
+        .get("/tasks/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert!(!detail.body.contains("<img src=x"), "input escaped too");
+    assert!(detail.body.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    let csp = detail.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(detail.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_what_the_router_serves(db: TestDb) {
+    let client = Client::new(&db);
+    let document = client.get("/api/v1/openapi.json").await.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    assert!(paths.len() >= 12, "{paths:?}");
+    for (path, methods) in paths {
+        for method in methods
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            if path == "/stream" {
+                continue; // endless: read in its own test
+            }
+            let uri = format!(
+                "/api/v1{}",
+                path.replace("{id}", "x").replace("{action}", "retry")
+            );
+            let answer = match method.as_str() {
+                "get" => client.get(&uri).await,
+                _ => client.post(&uri, Some(json!({"name": "n"}))).await,
+            };
+            assert!(
+                !answer.body.contains("no such API route") && answer.status != 405,
+                "{method} {path} is documented but not served: {} {}",
+                answer.status,
+                answer.body
+            );
+        }
+    }
+}

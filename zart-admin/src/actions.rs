@@ -1,0 +1,205 @@
+//! What the admin changes, the same for the API and the pages: each action goes through
+//! Zart's own views (so nothing bypasses a worker's lease), and one that does nothing says
+//! why (an unknown id is 404, a task in the wrong state 409).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
+use zart::Zart;
+
+use crate::error::{AdminError, AdminResult};
+
+/// How many tasks a bulk action reads at a time.
+const BULK_PAGE: usize = 500;
+
+/// Something done to one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TaskAction {
+    /// Ends a waiting task; asks a running one to stop.
+    Cancel,
+    /// Runs an ended task again, keeping the steps it completed.
+    Retry,
+    /// Runs an ended task again from scratch.
+    Restart,
+}
+
+impl TaskAction {
+    pub fn parse(text: &str) -> AdminResult<Self> {
+        match text {
+            "cancel" => Ok(TaskAction::Cancel),
+            "retry" => Ok(TaskAction::Retry),
+            "restart" => Ok(TaskAction::Restart),
+            other => Err(AdminError::not_found(format!(
+                "no task action {other:?}: use cancel, retry or restart"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskAction::Cancel => "cancel",
+            TaskAction::Retry => "retry",
+            TaskAction::Restart => "restart",
+        }
+    }
+
+    /// The statuses it applies to.
+    pub fn applies_to(self, status: TaskStatus) -> bool {
+        match self {
+            TaskAction::Cancel => !status.is_terminal(),
+            TaskAction::Retry | TaskAction::Restart => status.is_terminal(),
+        }
+    }
+
+    /// `cancelled`, `retried`, `restarted`.
+    pub fn done(self) -> &'static str {
+        match self {
+            TaskAction::Cancel => "cancelled",
+            TaskAction::Retry => "retried",
+            TaskAction::Restart => "restarted",
+        }
+    }
+
+    async fn apply(self, zart: &Zart, id: &str) -> AdminResult<bool> {
+        Ok(match self {
+            TaskAction::Cancel => zart.tasks().cancel(id).await?,
+            TaskAction::Retry => zart.executions().retry(id).await?,
+            TaskAction::Restart => zart.executions().restart(id).await?,
+        })
+    }
+}
+
+/// Does `action` to task `id`.
+pub(crate) async fn on_task(zart: &Zart, action: TaskAction, id: &str) -> AdminResult<()> {
+    if action.apply(zart, id).await? {
+        return Ok(());
+    }
+    let task = zart
+        .tasks()
+        .get_task(id)
+        .await?
+        .ok_or_else(|| AdminError::not_found(format!("no task has the id {id:?}")))?;
+    let why = match action {
+        TaskAction::Cancel => "it has ended already",
+        TaskAction::Retry | TaskAction::Restart => "only an ended task runs again",
+    };
+    Err(AdminError::conflict(format!(
+        "task {id:?} is {}: {why}",
+        task.status
+    )))
+}
+
+/// Sends event `name` with `payload` to execution `id`. Returns whether it woke the
+/// execution.
+pub(crate) async fn send_event(
+    zart: &Zart,
+    id: &str,
+    name: &str,
+    payload: &Value,
+) -> AdminResult<bool> {
+    if name.trim().is_empty() {
+        return Err(AdminError::bad_request("an event needs a name"));
+    }
+    if zart.tasks().get_task(id).await?.is_none() {
+        return Err(AdminError::not_found(format!("no task has the id {id:?}")));
+    }
+    Ok(zart.executions().send_event(id, name, payload).await?)
+}
+
+/// What a bulk action did.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct BulkReport {
+    /// Tasks the filter matched that the action applies to.
+    pub matched: u64,
+    /// Tasks it changed (fewer if some moved on meanwhile).
+    pub changed: u64,
+}
+
+/// Does `action` to every task `filter` matches that it applies to, a page at a time.
+pub(crate) async fn bulk(
+    zart: &Zart,
+    action: TaskAction,
+    filter: &TaskFilter,
+) -> AdminResult<BulkReport> {
+    let inspector = zart.inspector();
+    let mut report = BulkReport::default();
+    let mut page_filter = filter.clone();
+    page_filter.after = None;
+    loop {
+        let page = inspector.tasks(&page_filter, BULK_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        page_filter.after = Some(last.cursor());
+        for task in page.iter().filter(|t| action.applies_to(t.status)) {
+            report.matched += 1;
+            if action.apply(zart, &task.task_id).await? {
+                report.changed += 1;
+            }
+        }
+        if page.len() < BULK_PAGE {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Something done to a recurring schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScheduleAction {
+    Pause,
+    Resume,
+    Trigger,
+    Stop,
+}
+
+impl ScheduleAction {
+    pub fn parse(text: &str) -> AdminResult<Self> {
+        match text {
+            "pause" => Ok(ScheduleAction::Pause),
+            "resume" => Ok(ScheduleAction::Resume),
+            "trigger" => Ok(ScheduleAction::Trigger),
+            "stop" => Ok(ScheduleAction::Stop),
+            other => Err(AdminError::not_found(format!(
+                "no schedule action {other:?}: use pause, resume, trigger or stop"
+            ))),
+        }
+    }
+
+    /// `paused`, `resumed`, `triggered`, `stopped`.
+    pub fn done(self) -> &'static str {
+        match self {
+            ScheduleAction::Pause => "paused",
+            ScheduleAction::Resume => "resumed",
+            ScheduleAction::Trigger => "triggered",
+            ScheduleAction::Stop => "stopped",
+        }
+    }
+}
+
+/// Does `action` to schedule `id`.
+pub(crate) async fn on_schedule(zart: &Zart, action: ScheduleAction, id: &str) -> AdminResult<()> {
+    let schedules = zart.schedules();
+    let done = match action {
+        ScheduleAction::Pause => schedules.pause(id).await?,
+        ScheduleAction::Resume => schedules.resume(id).await?,
+        ScheduleAction::Trigger => schedules.trigger_now(id).await?,
+        ScheduleAction::Stop => schedules.stop(id).await?,
+    };
+    if done {
+        return Ok(());
+    }
+    let info = schedules
+        .info(id)
+        .await?
+        .ok_or_else(|| AdminError::not_found(format!("no schedule has the id {id:?}")))?;
+    let why = match action {
+        ScheduleAction::Pause | ScheduleAction::Trigger => "only an active schedule",
+        ScheduleAction::Resume => "only a paused or stopped schedule",
+        ScheduleAction::Stop => "only an active or paused schedule",
+    };
+    Err(AdminError::conflict(format!(
+        "schedule {id:?} is {}: {why} can be {}",
+        info.state.as_str(),
+        action.done()
+    )))
+}

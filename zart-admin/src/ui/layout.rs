@@ -1,0 +1,197 @@
+//! The page shell (navigation, notices, the live-update switch) and the small pieces every
+//! page uses. maud escapes every value it is given: a task id of `<script>` shows as text.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+use serde_json::Value;
+use zart::scheduler::TaskStatus;
+
+use crate::auth::CSRF_PARAM;
+use crate::params::percent_encode;
+
+/// What a page needs to know of the request that asked for it.
+pub(crate) struct Page<'a> {
+    /// Where the admin is mounted.
+    pub base: &'a str,
+    /// The anti-forgery value forms carry.
+    pub csrf: &'a str,
+    pub read_only: bool,
+    /// A notice to show (what an action just did).
+    pub notice: Option<&'a str>,
+}
+
+impl Page<'_> {
+    /// A link to `path` under the admin.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Where a form that changes something posts: `path` with the anti-forgery value.
+    pub fn action(&self, path: &str) -> String {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{path}{separator}{CSRF_PARAM}={}",
+            self.base,
+            percent_encode(self.csrf)
+        )
+    }
+
+    /// A button that posts to `path` (nothing in read-only mode).
+    pub fn button(&self, path: &str, label: &str, class: &str, confirm: Option<&str>) -> Markup {
+        if self.read_only {
+            return html! {};
+        }
+        html! {
+            form.inline method="post" action=(self.action(path)) data-confirm=[confirm] {
+                button.(class) type="submit" { (label) }
+            }
+        }
+    }
+
+    /// The whole page: `body` inside the shell; with `live`, the region `#live` refreshes
+    /// when the store changes (the user can pause it).
+    pub fn render(&self, title: &str, section: &str, live: bool, body: Markup) -> Markup {
+        let sections = [
+            ("overview", "/", "Overview"),
+            ("tasks", "/tasks", "Tasks"),
+            ("schedules", "/schedules", "Schedules"),
+            ("queues", "/queues", "Queues"),
+            ("workers", "/workers", "Workers"),
+        ];
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · Zart" }
+                    link rel="stylesheet" href=(self.link("/assets/admin.css"));
+                    script src=(self.link("/assets/admin.js")) defer {}
+                }
+                body data-base=(self.base) {
+                    header.top {
+                        a.brand href=(self.link("/")) { "Zart" }
+                        nav {
+                            @for (key, path, label) in sections {
+                                a href=(self.link(path)) class=[(key == section).then_some("active")] { (label) }
+                            }
+                        }
+                        @if self.read_only { span.badge.readonly { "read-only" } }
+                        @if live {
+                            span.live {
+                                span #live-state { "live" }
+                                button #live-toggle type="button" { "Pause" }
+                            }
+                        }
+                    }
+                    main {
+                        h1 { (title) }
+                        @if let Some(notice) = self.notice { p.notice role="status" { (notice) } }
+                        div #live data-live=[live.then_some("on")] { (body) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A status as a coloured word.
+pub(crate) fn status(status: TaskStatus) -> Markup {
+    html! { span class={ "status " (status.as_str()) } { (status.as_str()) } }
+}
+
+/// An instant, in UTC to the second, with the exact value on hover.
+pub(crate) fn time(at: DateTime<Utc>) -> Markup {
+    html! { time datetime=(at.to_rfc3339()) title=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M:%S")) } }
+}
+
+pub(crate) fn maybe_time(at: Option<DateTime<Utc>>) -> Markup {
+    match at {
+        Some(at) => time(at),
+        None => html! { span.none { "—" } },
+    }
+}
+
+/// How long ago `at` was, in words: `3 s`, `4 min`, `2 h`, `5 d`.
+pub(crate) fn age(at: DateTime<Utc>) -> String {
+    span((Utc::now() - at).num_seconds())
+}
+
+/// A span of seconds in words.
+pub(crate) fn span(seconds: i64) -> String {
+    match seconds {
+        s if s < 0 => "in the future".to_owned(),
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+/// JSON, indented, at most `limit` characters (the rest is cut, and said to be).
+pub(crate) fn json(value: &Value, limit: usize) -> Markup {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    let shown: String = text.chars().take(limit).collect();
+    let cut = shown.len() < text.len();
+    html! { pre.json { (shown) @if cut { "\n… (" (text.len()) " bytes in all)" } } }
+}
+
+/// Text cut to `limit` characters.
+pub(crate) fn short(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// A link to task `id`.
+pub(crate) fn task_link(page: &Page<'_>, id: &str) -> Markup {
+    html! { a.id href=(page.link(&format!("/tasks/{}", percent_encode(id)))) { (id) } }
+}
+
+/// A complete HTML response.
+pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+/// An error page.
+pub(crate) fn error_page(base: &str, status: StatusCode, message: &str) -> Response {
+    let page = Page {
+        base,
+        csrf: "",
+        read_only: true,
+        notice: None,
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = html! {
+        p.error role="alert" { (message) }
+        p { a href=(page.link("/")) { "Back to the overview" } }
+    };
+    respond(status, page.render(title, "", false, body))
+}
+
+/// The page a request without the token gets: a field to give it.
+pub(crate) fn unauthorized(base: &str, message: &str) -> Response {
+    let page = Page {
+        base,
+        csrf: "",
+        read_only: true,
+        notice: None,
+    };
+    let body = html! {
+        p.error role="alert" { (message) }
+        form.token method="get" {
+            label for="token" { "Token" }
+            input #token type="password" name="token" autocomplete="off" required;
+            button type="submit" { "Open" }
+        }
+        p.hint { "`zart serve` prints the token (or a link with it) when it starts; it is "
+            code { "ZART_ADMIN_TOKEN" } " when that is set." }
+    };
+    respond(
+        StatusCode::UNAUTHORIZED,
+        page.render("Token required", "", false, body),
+    )
+}
