@@ -1,1 +1,301 @@
-//! The web UI in a real browser.
+//! The web UI in a real browser: headless Chromium, driven over WebDriver, against the admin
+//! served on a local port over a seeded store. Every view is opened (and photographed into
+//! `$CARGO_TARGET_TMPDIR/admin-screenshots/<driver>/`); cancel, retry, an event and a bulk
+//! retry are clicked and seen in the database; a live update arrives (and waits while
+//! paused); a script in a task id shows as text; a browser without the token is refused.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::runtime::Handle;
+use zart::scheduler::{TaskScheduler, TaskStatus};
+use zart::store::Store;
+use zart_admin::Admin;
+use zart_tests::webdriver::{Browser, WebDriverError};
+use zart_tests::TestDb;
+
+use super::seed;
+
+const SEE: Duration = Duration::from_secs(10);
+
+type Result<T = ()> = std::result::Result<T, WebDriverError>;
+
+/// The store, reachable from the browser's thread.
+struct Db {
+    store: Arc<dyn Store>,
+    runtime: Handle,
+}
+
+impl Db {
+    fn status(&self, id: &str) -> Option<TaskStatus> {
+        self.runtime
+            .block_on(self.store.status(id))
+            .unwrap_or_else(|e| panic!("reading {id}: {e}"))
+    }
+
+    fn attempts(&self, id: &str) -> u32 {
+        let task = self.runtime.block_on(self.store.get_task(id));
+        task.ok().flatten().map(|t| t.attempts).unwrap_or(0)
+    }
+
+    fn schedule(&self, id: &str, name: &str) {
+        self.runtime
+            .block_on(self.store.schedule_now(id, name, json!({})))
+            .unwrap_or_else(|e| panic!("scheduling {id}: {e}"));
+    }
+
+    /// Waits (on the browser's thread) until `check` holds.
+    fn until(&self, what: &str, check: impl Fn(&Db) -> bool) {
+        let deadline = std::time::Instant::now() + SEE;
+        while !check(self) {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn shots(driver: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("admin-screenshots")
+        .join(driver);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+fn shoot(browser: &Browser, dir: &std::path::Path, name: &str) -> Result {
+    let path = dir.join(format!("{name}.png"));
+    browser.screenshot(&path)?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "{name}.png is a real picture ({size} bytes)");
+    Ok(())
+}
+
+/// Whether `error` says the element was replaced (a live update redrew the region).
+fn stale(error: &WebDriverError) -> bool {
+    matches!(error, WebDriverError::WebDriver { error, .. } if error == "stale element reference")
+}
+
+/// Clicks the element `css` finds, again if a live update replaced it meanwhile.
+fn click(browser: &Browser, css: &str) -> Result {
+    let deadline = std::time::Instant::now() + SEE;
+    loop {
+        match browser.find(css).and_then(|element| element.click()) {
+            Err(error) if stale(&error) && std::time::Instant::now() < deadline => continue,
+            done => return done,
+        }
+    }
+}
+
+/// The text of the element `css` finds, again if a live update replaced it meanwhile.
+fn text(browser: &Browser, css: &str) -> Result<String> {
+    let deadline = std::time::Instant::now() + SEE;
+    loop {
+        match browser.find(css).and_then(|element| element.text()) {
+            Err(error) if stale(&error) && std::time::Instant::now() < deadline => continue,
+            done => return done,
+        }
+    }
+}
+
+/// Types `keys` into the field `css` finds (emptied first), again if a live update
+/// replaced it before it had the focus.
+fn type_into(browser: &Browser, css: &str, keys: &str) -> Result {
+    let deadline = std::time::Instant::now() + SEE;
+    loop {
+        let typed = browser
+            .find(css)
+            .and_then(|field| field.clear().and_then(|()| field.send_keys(keys)));
+        match typed {
+            Err(error) if stale(&error) && std::time::Instant::now() < deadline => continue,
+            done => return done,
+        }
+    }
+}
+
+/// Clicks the submit button of the form posting to a path ending in `action`, accepting
+/// its confirmation if it asks one.
+fn press(browser: &Browser, action: &str, confirms: bool) -> Result {
+    click(browser, &format!("form[action*='{action}'] button"))?;
+    if confirms {
+        browser.wait_for("the confirmation", SEE, |b| {
+            Ok(b.find("dialog#confirm-dialog[open]").is_ok())
+        })?;
+        click(browser, "#confirm-yes")?;
+    }
+    Ok(())
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ui_shows_every_view_and_acts_in_a_browser(db: TestDb) {
+    let worker = seed(&db).await;
+    let evil = "<script>alert(1)</script>";
+    db.scheduler
+        .schedule_now(evil, "no-worker-knows-it", json!({}))
+        .await
+        .expect("scheduled");
+    let admin = Admin::new(db.zart());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let server = tokio::spawn({
+        let admin = admin.clone();
+        async move { zart_admin::serve(&admin, listener).await }
+    });
+    let base = format!("http://{address}");
+    let token = admin.token().to_owned();
+    let dir = shots(if db.is_sqlite() { "sqlite" } else { "postgres" });
+    let store = Db {
+        store: db.scheduler.clone(),
+        runtime: Handle::current(),
+    };
+    let driven = tokio::task::spawn_blocking(move || drive(&base, &token, &dir, &store)).await;
+    server.abort();
+    worker.shutdown().await.expect("the worker stops");
+    match driven {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("the browser test failed: {error}"),
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+    }
+}
+
+fn drive(base: &str, token: &str, dir: &std::path::Path, db: &Db) -> Result {
+    let browser = Browser::start()?;
+    let steps = steps(&browser, base, token, dir, db);
+    if steps.is_err() {
+        // What the page showed when it went wrong, for the one reading the failure.
+        let _ = browser.screenshot(dir.join("failure.png"));
+        if let (Ok(url), Ok(source)) = (browser.current_url(), browser.page_source()) {
+            eprintln!(
+                "failed at {url}:\n{}",
+                source.chars().take(3000).collect::<String>()
+            );
+        }
+    }
+    steps
+}
+
+fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: &Db) -> Result {
+    // Without the token: refused, with a field to give it.
+    browser.goto(&format!("{base}/tasks"))?;
+    browser.wait_for_text("h1", "Token required", SEE)?;
+    shoot(browser, dir, "token-required")?;
+    assert!(browser.page_source()?.contains("needs its token"));
+
+    // The link with the token logs in and lands on the overview, token gone from the URL.
+    browser.goto(&format!("{base}/?token={token}"))?;
+    browser.wait_for_text("h1", "Overview", SEE)?;
+    assert!(
+        !browser.current_url()?.contains("token="),
+        "the token left the address"
+    );
+    let completed = text(browser, "a.card .count.completed")?;
+    assert_eq!(completed, "3");
+    shoot(browser, dir, "overview")?;
+
+    // The failed emails, one status at a time.
+    browser.goto(&format!("{base}/tasks?status=failed"))?;
+    browser.wait_for_text("table.tasks", "email-2", SEE)?;
+    let rows = browser.find_all("table.tasks tbody tr")?;
+    assert_eq!(rows.len(), 2, "two failed emails");
+    shoot(browser, dir, "tasks")?;
+
+    // The checkout: its steps, and what it waits on.
+    browser.goto(&format!("{base}/tasks/checkout-7"))?;
+    browser.wait_for_text("table.steps", "charge", SEE)?;
+    let waiting = text(browser, "p.waiting")?;
+    assert!(waiting.contains("event approved"), "{waiting}");
+    shoot(browser, dir, "execution")?;
+
+    // Send it the event it waits for, from the form: it completes.
+    type_into(browser, "form.event input[name=name]", "approved")?;
+    type_into(
+        browser,
+        "form.event textarea[name=payload]",
+        "{\"by\": \"the browser\"}",
+    )?;
+    click(browser, "form.event button")?;
+    browser.wait_for_text("p.notice", "Event \"approved\" sent", SEE)?;
+    db.until("the checkout completes", |db| {
+        db.status("checkout-7") == Some(TaskStatus::Completed)
+    });
+
+    // Retry a failed email from its page: it runs (and fails) again.
+    browser.goto(&format!("{base}/tasks/email-2"))?;
+    browser.wait_for_text("h1", "email-2", SEE)?;
+    press(browser, "/tasks/email-2/retry", true)?;
+    browser.wait_for_text("p.notice", "Task retried", SEE)?;
+    db.until("email-2 failed again, after one fresh attempt", |db| {
+        db.status("email-2") == Some(TaskStatus::Failed) && db.attempts("email-2") == 1
+    });
+
+    // Cancel the task no worker knows.
+    browser.goto(&format!("{base}/tasks/mystery-1"))?;
+    browser.wait_for_text("h1", "mystery-1", SEE)?;
+    press(browser, "/tasks/mystery-1/cancel", true)?;
+    browser.wait_for_text("p.notice", "Task cancelled", SEE)?;
+    assert_eq!(db.status("mystery-1"), Some(TaskStatus::Cancelled));
+
+    // Bulk retry of everything failed: the count first, then the action.
+    browser.goto(&format!("{base}/tasks?status=failed"))?;
+    browser.wait_for_text("table.tasks", "email-4", SEE)?;
+    click(browser, "p.bulk a.button")?;
+    browser.wait_for_text("#bulk-count", "Retry 2 tasks", SEE)?;
+    shoot(browser, dir, "bulk-confirm")?;
+    click(browser, "form[action*='/bulk'] button")?;
+    browser.wait_for_text("p.notice", "retried 2 of 2 matching tasks", SEE)?;
+    db.until("both emails ran again", |db| {
+        db.attempts("email-4") == 1 && db.status("email-4") == Some(TaskStatus::Failed)
+    });
+
+    // A live update: a task scheduled meanwhile appears without a reload; paused, it waits.
+    browser.goto(&format!("{base}/tasks?status=pending"))?;
+    browser.wait_for_text("#live-state", "live", SEE)?;
+    db.schedule("live-1", "arrives-later");
+    browser.wait_for_text("table.tasks", "live-1", SEE)?;
+    click(browser, "#live-toggle")?;
+    browser.wait_for_text("#live-state", "paused", SEE)?;
+    db.schedule("live-2", "arrives-later");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        !text(browser, "table.tasks")?.contains("live-2"),
+        "no update while paused"
+    );
+    click(browser, "#live-toggle")?;
+    browser.wait_for_text("table.tasks", "live-2", SEE)?;
+    shoot(browser, dir, "live")?;
+
+    // A script in a task id is text, and never runs.
+    browser.goto(&format!("{base}/tasks?status=pending"))?;
+    browser.wait_for_text("table.tasks", "<script>alert(1)</script>", SEE)?;
+    assert!(browser.alert_text().is_err(), "no alert opened");
+    let link = text(browser, "table.tasks a.id[href*='%3Cscript']")?;
+    assert_eq!(link, "<script>alert(1)</script>");
+    shoot(browser, dir, "escaped")?;
+
+    // The other views.
+    browser.goto(&format!("{base}/schedules"))?;
+    browser.wait_for_text("table.schedules", "Monday through Friday", SEE)?;
+    shoot(browser, dir, "schedules")?;
+    click(browser, "table.schedules a")?;
+    // 09:00 in Paris, shown in UTC (08:00 in winter, 07:00 in summer).
+    browser.wait_for_text("ol.upcoming", ":00:00", SEE)?;
+    assert_eq!(
+        browser.find_all("ol.upcoming li")?.len(),
+        5,
+        "the next five slots"
+    );
+    shoot(browser, dir, "schedule")?;
+    press(browser, "/pause", false)?;
+    browser.wait_for_text("p.notice", "Schedule paused", SEE)?;
+    browser.goto(&format!("{base}/queues"))?;
+    browser.wait_for_text("table.queues", "default", SEE)?;
+    shoot(browser, dir, "queues")?;
+    browser.goto(&format!("{base}/workers"))?;
+    browser.wait_for_text("table.workers", "all", SEE)?;
+    shoot(browser, dir, "workers")?;
+    Ok(())
+}

@@ -3,14 +3,32 @@
 (function () {
   "use strict";
 
-  // Forms that change something and carry data-confirm ask first.
+  // Forms that change something and carry data-confirm ask first, in the page's own
+  // dialog (a native confirm() would block the page while it is open).
+  var dialog = document.getElementById("confirm-dialog");
+  var asking = null;
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) {
-      event.preventDefault();
+    if (!question || !dialog || typeof dialog.showModal !== "function") {
+      return;
     }
+    event.preventDefault();
+    asking = form;
+    dialog.querySelector("p").textContent = question;
+    dialog.returnValue = "";
+    dialog.showModal();
   });
+  if (dialog) {
+    dialog.addEventListener("close", function () {
+      var form = asking;
+      asking = null;
+      // form.submit() fires no submit event: the question is not asked twice.
+      if (form && dialog.returnValue === "yes") {
+        form.submit();
+      }
+    });
+  }
 
   var region = document.getElementById("live");
   if (!region || region.getAttribute("data-live") !== "on" || !window.EventSource) {
@@ -22,6 +40,7 @@
   var paused = false;
   var pending = false;
   var loading = false;
+  var shown = null;
 
   function fragmentUrl() {
     var url = new URL(window.location.href);
@@ -48,7 +67,16 @@
         return response.text();
       })
       .then(function (html) {
-        region.innerHTML = html;
+        // Someone typing in a form of the region keeps it: the update waits for them.
+        var active = document.activeElement;
+        if (active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) {
+          pending = true;
+          return;
+        }
+        if (html !== shown) {
+          region.innerHTML = html;
+          shown = html;
+        }
         state.textContent = "live · updated " + new Date().toLocaleTimeString();
         region.setAttribute("data-updated", String(Date.now()));
       })
@@ -64,6 +92,13 @@
       });
   }
 
+  region.addEventListener("focusout", function () {
+    if (pending && !paused && !loading) {
+      pending = false;
+      refresh();
+    }
+  });
+
   toggle.addEventListener("click", function () {
     paused = !paused;
     toggle.textContent = paused ? "Resume" : "Pause";
@@ -75,9 +110,28 @@
     }
   });
 
-  var stream = new EventSource(base + "/api/v1/stream");
-  stream.addEventListener("change", refresh);
-  stream.addEventListener("error", function () {
-    state.textContent = paused ? "paused" : "live · reconnecting";
+  // One stream while the page is shown. A page left for another may be kept (the
+  // back-forward cache) with its stream open, and browsers allow few connections per
+  // host: close it on the way out, open it again if the page comes back.
+  var stream = null;
+  function listen() {
+    stream = new EventSource(base + "/api/v1/stream");
+    stream.addEventListener("change", refresh);
+    stream.addEventListener("error", function () {
+      state.textContent = paused ? "paused" : "live · reconnecting";
+    });
+  }
+  window.addEventListener("pagehide", function () {
+    if (stream) {
+      stream.close();
+      stream = null;
+    }
   });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && !stream) {
+      listen();
+      refresh();
+    }
+  });
+  listen();
 })();

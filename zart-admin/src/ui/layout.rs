@@ -91,6 +91,14 @@ impl Page<'_> {
                         @if let Some(notice) = self.notice { p.notice role="status" { (notice) } }
                         div #live data-live=[live.then_some("on")] { (body) }
                     }
+                    dialog #confirm-dialog {
+                        form method="dialog" {
+                            p {}
+                            button #confirm-yes value="yes" { "Yes" }
+                            " "
+                            button #confirm-no value="no" { "No" }
+                        }
+                    }
                 }
             }
         }

@@ -71,10 +71,16 @@ fn filters(page: &Page<'_>, params: &ListParams, queues: &[String]) -> Markup {
             button type="submit" { "Filter" }
         }
         @if !page.read_only {
+            // Only the actions that apply to the status shown.
+            @let status = TaskStatus::parse(current);
             p.bulk {
-                a.button href=(page.link(&format!("/bulk?action=retry&{}", params.query_without_position()))) { "Retry all matching…" }
-                " "
-                a.button.danger href=(page.link(&format!("/bulk?action=cancel&{}", params.query_without_position()))) { "Cancel all matching…" }
+                @if status.is_none_or(TaskStatus::is_terminal) {
+                    a.button href=(page.link(&format!("/bulk?action=retry&{}", params.query_without_position()))) { "Retry all matching…" }
+                    " "
+                }
+                @if status.is_none_or(|s| !s.is_terminal()) {
+                    a.button.danger href=(page.link(&format!("/bulk?action=cancel&{}", params.query_without_position()))) { "Cancel all matching…" }
+                }
             }
         }
     }
