@@ -1,0 +1,194 @@
+//! From `--url`, `--prefix` and `--schema` to a connected, migrated [`Zart`].
+//!
+//! The drivers are built by hand rather than through `Zart::connect` because only they
+//! take table names: PostgreSQL through [`TableNames`] (prefix and schema), SQLite through
+//! [`SqliteOptions::prefix`].
+
+use std::time::Duration;
+
+use zart::postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use zart::postgres::sqlx::{ConnectOptions, Connection};
+use zart::postgres::{PostgresTaskScheduler, TableNames};
+use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
+use zart::Zart;
+
+use crate::cli::Global;
+use crate::error::{CliError, CliResult};
+
+/// A command runs a few statements one after the other: two connections are plenty.
+const POOL_SIZE: u32 = 2;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a command may do to a SQLite file that is not there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// Create it (`migrate`).
+    Create,
+    /// Refuse: a mistyped path would otherwise leave an empty database behind and show
+    /// nothing, as if the store had no tasks.
+    Refuse,
+}
+
+/// The store the options name, connected, its tables created or upgraded.
+pub(crate) async fn connect(global: &Global, missing: Missing) -> CliResult<Zart> {
+    let prefix = non_empty(&global.prefix);
+    let schema = non_empty(&global.schema);
+    let url = global.url();
+    match scheme(url) {
+        Some("postgres" | "postgresql") => postgres(url, prefix, schema).await,
+        Some("sqlite") => {
+            if schema.is_some() {
+                return Err(CliError::usage(
+                    "--schema (or ZART_SCHEMA) is for PostgreSQL: SQLite has no schemas; \
+                     use --prefix to keep several sets of tables in one file",
+                ));
+            }
+            sqlite(url, prefix, missing).await
+        }
+        // Zart's own connect names the URLs it takes.
+        _ => Ok(Zart::connect(url).await?),
+    }
+}
+
+/// Where the tables are, for messages: the URL without its password, the schema and the
+/// prefix.
+pub(crate) fn describe(global: &Global) -> String {
+    let mut place = without_password(global.url());
+    if let Some(schema) = non_empty(&global.schema) {
+        place += &format!(", schema {schema:?}");
+    }
+    let prefix = non_empty(&global.prefix).unwrap_or("zart_");
+    place + &format!(", prefix {prefix:?}")
+}
+
+fn scheme(url: &str) -> Option<&str> {
+    url.split_once(':').map(|(scheme, _)| scheme)
+}
+
+/// An empty `ZART_TABLE_PREFIX=` means the default, as `TableNames::from_env_or_default`
+/// reads it.
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+async fn postgres(url: &str, prefix: Option<&str>, schema: Option<&str>) -> CliResult<Zart> {
+    let names = match prefix {
+        Some(prefix) => TableNames::with_prefix(prefix),
+        None => Ok(TableNames::default()),
+    };
+    let names = match schema {
+        Some(schema) => names.and_then(|n| n.with_schema(schema)),
+        None => names,
+    }
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    let options: PgConnectOptions = url.parse().map_err(|e| {
+        CliError::usage(format!(
+            "invalid PostgreSQL URL {}: {e}",
+            without_password(url)
+        ))
+    })?;
+    // One connection first, as the driver's own connect does: an unreachable server is
+    // said at once with its address, not after the pool's acquire timeout.
+    let address = format!("{}:{}", options.get_host(), options.get_port());
+    let unreachable = |e: zart::postgres::sqlx::Error| {
+        CliError::database(format!("cannot connect to PostgreSQL at {address}: {e}"))
+    };
+    options
+        .connect()
+        .await
+        .map_err(unreachable)?
+        .close()
+        .await
+        .map_err(unreachable)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options);
+    let store = PostgresTaskScheduler::with_table_names(pool, names);
+    store.migrate().await.map_err(zart::Error::from)?;
+    Ok(Zart::from_backend(&store))
+}
+
+async fn sqlite(url: &str, prefix: Option<&str>, missing: Missing) -> CliResult<Zart> {
+    let mut options: SqliteOptions = url
+        .parse()
+        .map_err(|e: zart::sqlite::OptionsError| CliError::usage(e.to_string()))?;
+    if let Some(prefix) = prefix {
+        options = options
+            .prefix(prefix)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    }
+    if let (Missing::Refuse, Some(path)) = (missing, options.path()) {
+        if !path.exists() {
+            return Err(CliError::database(format!(
+                "no SQLite database at {}: run `zart migrate` to create it, or pass --url \
+                 (or set DATABASE_URL) to name the store",
+                path.display()
+            )));
+        }
+    }
+    let store = SqliteTaskScheduler::connect_with(options)
+        .await
+        .map_err(zart::Error::from)?;
+    Ok(Zart::from_backend(&store))
+}
+
+/// `url` with its password, if any, replaced by `***`.
+pub(crate) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(url: &str, prefix: Option<&str>, schema: Option<&str>) -> Global {
+        Global {
+            url: url.to_owned(),
+            prefix: prefix.map(str::to_owned),
+            schema: schema.map(str::to_owned),
+            json: false,
+        }
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            without_password("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(without_password("sqlite://a.db"), "sqlite://a.db");
+        let place = describe(&global("postgres://u:p@h/d", Some(""), Some("t1")));
+        assert_eq!(
+            place,
+            "postgres://u:***@h/d, schema \"t1\", prefix \"zart_\""
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_names_and_a_schema_on_sqlite_are_usage_errors() {
+        let failure =
+            |g: Global| async move { connect(&g, Missing::Create).await.err().map(|e| e.failure) };
+        let usage = Some(crate::error::Failure::Usage);
+        let dir = std::env::temp_dir().join("zart-cli-never-created.db");
+        let url = format!("sqlite://{}", dir.display());
+        assert_eq!(failure(global(&url, None, Some("s"))).await, usage);
+        assert_eq!(failure(global(&url, Some("1x"), None)).await, usage);
+        assert_eq!(
+            failure(global("postgres://h/d", Some("a;b"), None)).await,
+            usage
+        );
+        assert_eq!(failure(global("mysql://h/d", None, None)).await, usage);
+        assert!(!dir.exists(), "nothing was created");
+    }
+}

@@ -1,0 +1,138 @@
+//! Reading the values of the command line that mean something to Zart: statuses, times,
+//! cursors and JSON payloads. Each refusal names what would have been accepted.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde_json::Value;
+use zart::scheduler::{TaskCursor, TaskStatus};
+
+use crate::error::{CliError, CliResult};
+
+/// A task status by its stored name (`failed`), in any case.
+pub(crate) fn status(text: &str) -> CliResult<TaskStatus> {
+    TaskStatus::parse(&text.to_ascii_lowercase()).ok_or_else(|| {
+        let valid: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+        CliError::usage(format!(
+            "unknown status {text:?}: expected one of {}",
+            valid.join(", ")
+        ))
+    })
+}
+
+/// An instant for `option`: RFC 3339 (`2026-01-05T09:00:00Z`), a date (midnight UTC),
+/// `now`, or a time ago such as `-30m`, `-1h`, `-2d`, `-1h30m` (units `s`, `m`, `h`, `d`,
+/// `w`), counted back from `now`.
+pub(crate) fn time(option: &str, text: &str, now: DateTime<Utc>) -> CliResult<DateTime<Utc>> {
+    let text = text.trim();
+    let refused = || {
+        CliError::usage(format!(
+            "invalid time {text:?} for {option}: expected RFC 3339 (2026-01-05T09:00:00Z), \
+             a date (2026-01-05), `now`, or a time ago (-30m, -1h, -2d)"
+        ))
+    };
+    if text.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Some(ago) = text.strip_prefix('-') {
+        let ago = duration(ago).ok_or_else(refused)?;
+        return now.checked_sub_signed(ago).ok_or_else(refused);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| refused())?;
+    Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+/// `30m`, `1h30m`, `2d`: whole numbers with a unit each, largest or not.
+fn duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let amount: i64 = digits.parse().ok()?;
+        digits.clear();
+        let part = match c {
+            's' => Duration::try_seconds(amount)?,
+            'm' => Duration::try_minutes(amount)?,
+            'h' => Duration::try_hours(amount)?,
+            'd' => Duration::try_days(amount)?,
+            'w' => Duration::try_weeks(amount)?,
+            _ => return None,
+        };
+        total = total.checked_add(&part)?;
+    }
+    // A trailing number without a unit ("-30") says nothing certain: refuse it.
+    (digits.is_empty() && !text.is_empty()).then_some(total)
+}
+
+/// A listing position, as `tasks list` printed it.
+pub(crate) fn cursor(text: &str) -> CliResult<TaskCursor> {
+    text.parse()
+        .map_err(|e: zart::scheduler::CursorError| CliError::usage(e.to_string()))
+}
+
+/// A JSON document given for `option`.
+pub(crate) fn json(option: &str, text: &str) -> CliResult<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| CliError::usage(format!("invalid JSON in {option}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::error::Failure;
+
+    fn noon() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn times_are_absolute_dates_or_ago() {
+        let at = |text| time("--since", text, noon());
+        assert_eq!(at("-30m"), Ok(noon() - Duration::minutes(30)));
+        assert_eq!(at("-1h30m"), Ok(noon() - Duration::minutes(90)));
+        assert_eq!(at("-2d"), Ok(noon() - Duration::days(2)));
+        assert_eq!(at("now"), Ok(noon()));
+        assert_eq!(
+            at("2026-01-05T09:00:00+01:00"),
+            Ok(noon() - Duration::hours(4))
+        );
+        assert_eq!(at("2026-01-05"), Ok(noon() - Duration::hours(12)));
+        for bad in ["-", "-30", "-3y", "yesterday", "-m", "2026-13-01"] {
+            let error = at(bad).err().map(|e| (e.failure, e.message));
+            assert!(
+                matches!(&error, Some((Failure::Usage, m)) if m.contains("--since")),
+                "{bad}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_name_the_valid_ones() {
+        assert_eq!(status("Failed"), Ok(TaskStatus::Failed));
+        let error = status("broken").err().map(|e| e.message);
+        assert_eq!(
+            error.as_deref(),
+            Some("unknown status \"broken\": expected one of pending, waiting, running, completed, failed, dead, cancelled")
+        );
+    }
+
+    #[test]
+    fn json_and_cursors_say_what_is_wrong() {
+        assert_eq!(
+            json("--payload", "{\"a\": 1}"),
+            Ok(serde_json::json!({"a": 1}))
+        );
+        let error = json("--payload", "{a}").err().map(|e| e.message);
+        assert!(error.is_some_and(|m| m.starts_with("invalid JSON in --payload: key must be")));
+        assert!(cursor("1700000000000000.t-1").is_ok());
+        assert!(cursor("later").is_err());
+    }
+}

@@ -1,0 +1,622 @@
+//! The `zart` binary against real stores: a fresh SQLite file and a fresh PostgreSQL
+//! schema per test, seeded through the zart API and by a real worker.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use zart::durable::StepError;
+use zart::postgres::sqlx;
+use zart::recurring::ScheduleState;
+use zart::scheduler::RunningWorker;
+use zart::scheduler::{ScheduleAtParams, TaskInstance, TaskScheduler, TaskStatus};
+use zart::{TaskError, Zart};
+
+use support::{eventually, ids, run, worker_config, Db};
+
+/// The ids `hold` may finish.
+static RELEASED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn release(id: &str) {
+    RELEASED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(id.to_owned());
+}
+
+fn released(id: &str) -> bool {
+    RELEASED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|r| r == id)
+}
+
+/// Fails the tasks whose id says so.
+#[zart::task(retry = none)]
+async fn job(_input: Value, task: &TaskInstance) -> Result<Value, TaskError> {
+    if task.task_id.contains("bad") {
+        return Err(TaskError::failed("card declined:\ninsufficient funds"));
+    }
+    Ok(json!({ "done": task.task_id }))
+}
+
+/// Runs until the test releases it: a task a worker holds while the test looks.
+#[zart::task(queue = "slow", retry = none)]
+async fn hold(_input: Value, task: &TaskInstance) -> Result<(), TaskError> {
+    while !released(&task.task_id) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+#[zart::step(retry = none)]
+async fn reserve(order: &Value) -> Result<u64, StepError> {
+    Ok(order["items"].as_u64().unwrap_or(1))
+}
+
+#[zart::step(retry = none)]
+async fn charge(order: &Value) -> Result<String, StepError> {
+    Ok(format!("pay-{}", order["id"]))
+}
+
+#[zart::durable(retry = none)]
+async fn checkout(order: Value) -> Result<Value, TaskError> {
+    let parcels = reserve(&order).await?;
+    let payment = charge(&order).await?;
+    let approval: Value = zart::wait_for_event("approved", Duration::from_secs(600)).await?;
+    Ok(json!({ "parcels": parcels, "payment": payment, "approval": approval }))
+}
+
+#[zart::recurring(every = "1h", schedule = "hourly-report")]
+#[zart::task(retry = none)]
+async fn report() -> Result<(), TaskError> {
+    Ok(())
+}
+
+fn start_worker(zart: &Zart, id: &str) -> RunningWorker {
+    zart.worker()
+        .register(zart::registry![job, hold, checkout, report])
+        .config(worker_config(id))
+        .start()
+        .expect("the worker starts")
+}
+
+async fn status(zart: &Zart, id: &str) -> Option<TaskStatus> {
+    zart.tasks().status(id).await.expect("status reads")
+}
+
+async fn wait_for_status(zart: &Zart, id: &str, wanted: TaskStatus) {
+    eventually(&format!("{id} to be {wanted}"), || async {
+        (status(zart, id).await == Some(wanted)).then_some(())
+    })
+    .await;
+}
+
+on_each_store!(
+    listing_filters_and_pages,
+    a_failed_task_is_shown_retried_restarted_and_cancelled,
+    queues_and_workers_while_a_worker_runs,
+    an_execution_shows_its_steps_and_takes_events,
+    schedules_are_listed_shown_and_steered,
+);
+
+async fn listing_filters_and_pages(db: &Db) {
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let mut seeded = Vec::new();
+    for (i, name) in [
+        "email", "email", "resize", "email", "resize", "email", "email",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = format!("order-{i}");
+        seeded.push(ScheduleAtParams::at(&id, *name, later, json!({ "n": i })));
+    }
+    seeded.push(ScheduleAtParams::at("other-1", "email", later, json!(null)));
+    db.zart.tasks().schedule_many(seeded).await.expect("seeded");
+    assert!(db.zart.tasks().cancel("order-2").await.expect("cancel"));
+
+    let listed = |args: &'static [&'static str]| async move {
+        let mut all = vec!["tasks", "list", "--json"];
+        all.extend(args);
+        let out = db.zart(&all).await.json();
+        let mut found = ids(&out["tasks"]);
+        found.sort();
+        found
+    };
+    assert_eq!(listed(&["--status", "cancelled"]).await, ["order-2"]);
+    assert_eq!(listed(&["--name", "resize"]).await, ["order-2", "order-4"]);
+    assert_eq!(listed(&["--id-prefix", "other-"]).await, ["other-1"]);
+    assert_eq!(listed(&["--since", "-1h"]).await.len(), 8);
+    assert_eq!(listed(&["--until", "-1h"]).await, Vec::<String>::new());
+    assert_eq!(
+        listed(&["--status", "PENDING", "--name", "resize"]).await,
+        ["order-4"]
+    );
+
+    // Pages of three: every task exactly once, and `next` null on the last page.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..5 {
+        let mut args = vec!["tasks", "list", "--json", "--limit", "3"];
+        if let Some(cursor) = &after {
+            args.extend(["--after", cursor.as_str()]);
+        }
+        let page = db.zart(&args).await.json();
+        seen.extend(ids(&page["tasks"]));
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8, "every task once: {seen:?}");
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 8, "{seen:?}");
+
+    let text = db.zart(&["tasks", "list", "--limit", "3"]).await;
+    let lines: Vec<&str> = text.ok().lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].ends_with("LAST ERROR"),
+        "{text:?}"
+    );
+    assert_eq!(lines.len(), 5, "header, three tasks, next page: {text:?}");
+    assert!(lines[4].starts_with("next page: --after "), "{text:?}");
+    let whole = db.zart(&["tasks", "list"]).await;
+    assert!(!whole.ok().contains("next page"), "{whole:?}");
+
+    let bad = db.zart(&["tasks", "list", "--status", "lost"]).await;
+    assert!(
+        bad.fails(2).contains("pending, waiting, running"),
+        "{bad:?}"
+    );
+    let bad = db.zart(&["tasks", "list", "--since", "last week"]).await;
+    assert!(bad.fails(2).contains("--since"), "{bad:?}");
+    let bad = db.zart(&["tasks", "list", "--after", "page-2"]).await;
+    bad.fails(2);
+    let bad = db.zart(&["tasks", "list", "--queue", "nowhere"]).await;
+    bad.fails(3);
+}
+
+async fn a_failed_task_is_shown_retried_restarted_and_cancelled(db: &Db) {
+    let worker = start_worker(&db.zart, "cli-w1");
+    let tasks = db.zart.tasks();
+    tasks
+        .schedule_now("good-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    tasks
+        .schedule_now("bad-1", "job", json!({ "card": 4 }))
+        .await
+        .expect("scheduled");
+    wait_for_status(&db.zart, "bad-1", TaskStatus::Failed).await;
+    wait_for_status(&db.zart, "good-1", TaskStatus::Completed).await;
+    worker.shutdown().await.expect("clean stop");
+
+    let failed = db
+        .zart(&["tasks", "list", "--status", "failed", "--json"])
+        .await;
+    assert_eq!(ids(&failed.json()["tasks"]), ["bad-1"]);
+    let listing = db.zart(&["tasks", "list", "--status", "failed"]).await;
+    assert!(
+        listing.ok().contains("card declined: insufficient funds"),
+        "{listing:?}"
+    );
+
+    let shown = db.zart(&["tasks", "show", "bad-1"]).await;
+    let text = shown.ok();
+    for expected in [
+        "task bad-1 (job): failed",
+        "card declined",
+        "\"card\": 4",
+        "last worker  cli-w1",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let shown = db.zart(&["tasks", "show", "good-1", "--json"]).await.json();
+    assert_eq!(shown["kind"], "task");
+    assert_eq!(shown["task"]["result"], json!({ "done": "good-1" }));
+    let missing = db.zart(&["tasks", "show", "nope"]).await;
+    assert!(missing.fails(3).contains("nope"));
+
+    db.zart(&["tasks", "retry", "bad-1"]).await.ok();
+    let record = tasks
+        .get_task("bad-1")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!((record.status, record.attempts), (TaskStatus::Pending, 0));
+    let again = db.zart(&["tasks", "retry", "bad-1"]).await;
+    assert!(again.fails(4).contains("is pending"), "{again:?}");
+
+    let cancelled = db
+        .zart(&["tasks", "cancel", "bad-1", "--json"])
+        .await
+        .json();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(status(&db.zart, "bad-1").await, Some(TaskStatus::Cancelled));
+    db.zart(&["tasks", "cancel", "bad-1"]).await.fails(4);
+    db.zart(&["tasks", "cancel", "nope"]).await.fails(3);
+
+    db.zart(&["tasks", "restart", "bad-1"]).await.ok();
+    assert_eq!(status(&db.zart, "bad-1").await, Some(TaskStatus::Pending));
+    db.zart(&["tasks", "retry", "good-1"]).await.ok();
+    assert_eq!(status(&db.zart, "good-1").await, Some(TaskStatus::Pending));
+}
+
+async fn queues_and_workers_while_a_worker_runs(db: &Db) {
+    let worker = start_worker(&db.zart, "cli-w2");
+    let held = format!("hold-{}", support::unique());
+    db.zart
+        .tasks()
+        .schedule_now(&held, "hold", json!({}))
+        .await
+        .expect("scheduled");
+    wait_for_status(&db.zart, &held, TaskStatus::Running).await;
+
+    let workers = db.zart(&["workers", "--json"]).await.json();
+    let ours = workers["workers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["worker_id"] == "cli-w2"))
+        .cloned()
+        .expect("the worker is listed");
+    assert_eq!(ours["running"], 1, "{ours}");
+    assert_eq!(ours["pid"], std::process::id());
+    let text = db.zart(&["workers"]).await;
+    assert!(text.ok().contains("cli-w2"), "{text:?}");
+
+    let queues = db.zart(&["queues", "--json"]).await.json();
+    let slow = queues["queues"]
+        .as_array()
+        .and_then(|all| all.iter().find(|q| q["queue"] == "slow"))
+        .cloned()
+        .expect("the slow queue is listed");
+    assert_eq!(slow["task_names"], json!(["hold"]));
+    assert_eq!(slow["counts"]["running"], 1);
+    let text = db.zart(&["queues"]).await;
+    assert!(text.ok().starts_with("QUEUE"), "{text:?}");
+    let in_queue = db
+        .zart(&["tasks", "list", "--queue", "slow", "--json"])
+        .await;
+    assert_eq!(ids(&in_queue.json()["tasks"]), vec![held.as_str()]);
+
+    release(&held);
+    wait_for_status(&db.zart, &held, TaskStatus::Completed).await;
+    worker.shutdown().await.expect("clean stop");
+    let gone = db.zart(&["workers"]).await;
+    assert_eq!(gone.ok(), "no live workers\n");
+}
+
+async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
+    let worker = start_worker(&db.zart, "cli-w3");
+    checkout::start(&db.zart, "order-9", json!({ "id": 9, "items": 2 }))
+        .await
+        .expect("started");
+    let zart = &db.zart;
+    eventually("the execution to wait for its event", || async {
+        let steps = zart.inspector().steps("order-9").await.expect("steps");
+        (steps.len() == 3 && status(zart, "order-9").await == Some(TaskStatus::Pending))
+            .then_some(())
+    })
+    .await;
+
+    let shown = db.zart(&["executions", "show", "order-9"]).await;
+    let text = shown.ok();
+    let steps_at = text.find("\nsteps\n").expect("a step timeline");
+    let record_at = text.find("\nid ").expect("the record");
+    assert!(steps_at < record_at, "steps first: {text}");
+    for expected in [
+        "reserve",
+        "charge",
+        "event-deadline:approved",
+        "waiting on: event \"approved\"",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let json = db
+        .zart(&["executions", "show", "order-9", "--json"])
+        .await
+        .json();
+    assert_eq!(json["kind"], "durable");
+    assert_eq!(json["steps"][1]["name"], "charge");
+    assert_eq!(json["steps"][1]["result"], "pay-9");
+    assert_eq!(json["waiting_on"]["kind"], "event");
+
+    let bad = db
+        .zart(&[
+            "events",
+            "send",
+            "order-9",
+            "approved",
+            "--payload",
+            "{by: ada}",
+        ])
+        .await;
+    assert!(
+        bad.fails(2).contains("invalid JSON in --payload"),
+        "{bad:?}"
+    );
+    db.zart(&["events", "send", "order-0", "approved"])
+        .await
+        .fails(3);
+    let sent = db
+        .zart(&[
+            "events",
+            "send",
+            "order-9",
+            "approved",
+            "--payload",
+            r#"{"by":"ada"}"#,
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(sent["woke"], true);
+    wait_for_status(zart, "order-9", TaskStatus::Completed).await;
+    worker.shutdown().await.expect("clean stop");
+
+    let done = db
+        .zart(&["tasks", "show", "order-9", "--json"])
+        .await
+        .json();
+    assert_eq!(done["events"][0]["payload"], json!({ "by": "ada" }));
+    assert_eq!(done["task"]["result"]["approval"], json!({ "by": "ada" }));
+    assert_eq!(done["waiting_on"], Value::Null);
+}
+
+async fn schedules_are_listed_shown_and_steered(db: &Db) {
+    let worker = start_worker(&db.zart, "cli-w4");
+    let zart = &db.zart;
+    let state = || async {
+        let info = zart
+            .inspector()
+            .schedule("hourly-report")
+            .await
+            .expect("reads");
+        info.map(|i| i.state)
+    };
+    eventually("the schedule to be registered", || async { state().await }).await;
+
+    let list = db.zart(&["schedules", "list"]).await;
+    let text = list.ok();
+    assert!(text.starts_with("ID"), "{text}");
+    assert!(
+        text.contains("hourly-report  report  active  every hour"),
+        "{text}"
+    );
+    let shown = db.zart(&["schedules", "show", "hourly-report"]).await;
+    let text = shown.ok();
+    assert!(text.contains("next slots\n"), "{text}");
+    assert!(text.contains("overlap        skip_if_running"), "{text}");
+    let json = db
+        .zart(&["schedules", "show", "hourly-report", "--json"])
+        .await
+        .json();
+    assert_eq!(json["upcoming"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        json["schedule"]["schedule"],
+        json!({ "kind": "interval", "every_ms": 3_600_000 })
+    );
+    db.zart(&["schedules", "show", "nope"]).await.fails(3);
+
+    db.zart(&["schedules", "pause", "hourly-report"]).await.ok();
+    assert_eq!(state().await, Some(ScheduleState::Paused));
+    let again = db.zart(&["schedules", "pause", "hourly-report"]).await;
+    assert!(again.fails(4).contains("is paused"), "{again:?}");
+    db.zart(&["schedules", "trigger", "hourly-report"])
+        .await
+        .fails(4);
+    db.zart(&["schedules", "resume", "hourly-report"])
+        .await
+        .ok();
+    assert_eq!(state().await, Some(ScheduleState::Active));
+
+    db.zart(&["schedules", "trigger", "hourly-report"])
+        .await
+        .ok();
+    let history = eventually("the triggered run", || async {
+        let out = db
+            .zart(&["schedules", "show", "hourly-report", "--json"])
+            .await
+            .json();
+        let history = out["history"].as_array().cloned().unwrap_or_default();
+        history
+            .iter()
+            .any(|r| r["reason"] == "manual")
+            .then_some(history)
+    })
+    .await;
+    assert_eq!(history[0]["decision"], "started");
+    db.zart(&["schedules", "stop", "hourly-report"]).await.ok();
+    assert_eq!(state().await, Some(ScheduleState::Stopped));
+    worker.shutdown().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn migrate_creates_a_sqlite_file_that_other_commands_refuse_to_invent() {
+    let path = std::env::temp_dir().join(format!("zart-cli-{}.db", support::unique()));
+    let url = format!("sqlite://{}", path.display());
+    let zart = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--url".to_owned(), url.clone()]);
+        run(all)
+    };
+    let refused = zart(&["tasks", "list"]).await;
+    assert!(refused.fails(1).contains("zart migrate"), "{refused:?}");
+    assert!(!path.exists());
+    let migrated = zart(&["migrate"]).await;
+    assert!(migrated.ok().starts_with("migrated: "), "{migrated:?}");
+    assert_eq!(zart(&["tasks", "list"]).await.ok(), "no tasks\n");
+    assert_eq!(zart(&["migrate", "--json"]).await.json()["migrated"], true);
+    let schema = zart(&["queues", "--schema", "tenant"]).await;
+    assert!(schema.fails(2).contains("--schema"), "{schema:?}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_creates_the_tables_in_a_postgres_schema() {
+    let pool = support::pg_pool().await;
+    let schema = format!("zt_cli_{}", support::unique());
+    let args = |extra: &[&str]| {
+        let mut all: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        all.extend([
+            "--url".into(),
+            support::database_url(),
+            "--schema".into(),
+            schema.clone(),
+        ]);
+        all
+    };
+    let migrated = run(args(&["migrate", "--prefix", "app_"])).await;
+    assert!(
+        migrated
+            .ok()
+            .contains(&format!("schema \"{schema}\", prefix \"app_\"")),
+        "{migrated:?}"
+    );
+    let sql = format!(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename = 'app_tasks'"
+    );
+    let (tables,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&pool)
+        .await
+        .expect("pg_tables reads");
+    assert_eq!(tables, 1);
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await;
+}
+
+/// A prefix keeps a second set of tables apart, on both drivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_names_another_set_of_tables() {
+    for db in [
+        Db::sqlite_with_prefix(Some("app_")).await,
+        Db::postgres_with_prefix(Some("app_")).await,
+    ] {
+        db.zart
+            .tasks()
+            .schedule_now("p-1", "job", json!({}))
+            .await
+            .expect("scheduled");
+        let listed = db.zart(&["tasks", "list", "--json"]).await.json();
+        assert_eq!(ids(&listed["tasks"]), ["p-1"]);
+        let mut default_names = db.args.clone();
+        default_names.truncate(default_names.len() - 2);
+        default_names.splice(0..0, ["tasks".to_owned(), "list".to_owned()]);
+        // The default prefix's tables are created (migrated) and empty.
+        let plain = run(default_names).await;
+        assert_eq!(plain.ok(), "no tasks\n", "{plain:?}");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_one_line_and_exit_1() {
+    let args = ["workers", "--url", "postgres://postgres@127.0.0.1:1/none"];
+    let out = run(args.iter().map(|a| a.to_string()).collect()).await;
+    assert!(
+        out.fails(1)
+            .contains("cannot connect to PostgreSQL at 127.0.0.1:1"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn completions_print_a_script() {
+    let out = run(vec!["completions".into(), "bash".into()]).await;
+    let script = out.ok();
+    assert!(
+        script.contains("_zart()") && script.contains("complete -F"),
+        "{script}"
+    );
+    let zsh = run(vec!["completions".into(), "zsh".into()]).await;
+    assert!(zsh.ok().starts_with("#compdef zart"));
+}
+
+/// `zart serve` as a process: it prints where it listens and the link with its token;
+/// a request with the token is answered, one without is refused.
+async fn serve_answers_with_its_token_only(db: Db) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    db.zart
+        .tasks()
+        .schedule_now("served-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let mut args = vec![
+        "serve".to_owned(),
+        "--bind".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    args.extend(db.args.iter().cloned());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zart"))
+        .args(&args)
+        .env_remove("DATABASE_URL")
+        .env_remove("ZART_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("zart serve starts");
+    let stdout = child.stdout.take().expect("its stdout");
+    let link = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("open http://"))
+    })
+    .await
+    .expect("joined")
+    .expect("it prints the link");
+    let (address, token) = link
+        .trim_start_matches("open http://")
+        .split_once("/?token=")
+        .map(|(a, t)| (a.to_owned(), t.to_owned()))
+        .expect("address and token");
+    let get = |auth: Option<String>| {
+        let address = address.clone();
+        move || -> String {
+            let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+            let auth = auth
+                .map(|t| format!("Authorization: Bearer {t}\r\n"))
+                .unwrap_or_default();
+            write!(
+                stream,
+                "GET /api/v1/tasks HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n"
+            )
+            .expect("writes");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("reads");
+            answer
+        }
+    };
+    let with = tokio::task::spawn_blocking(get(Some(token)))
+        .await
+        .expect("joined");
+    let without = tokio::task::spawn_blocking(get(None))
+        .await
+        .expect("joined");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(with.starts_with("HTTP/1.1 200"), "{with}");
+    assert!(with.contains("served-1"), "{with}");
+    assert!(without.starts_with("HTTP/1.1 401"), "{without}");
+    assert!(address.starts_with("127.0.0.1:"), "loopback by default");
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_with_its_token_only_sqlite() {
+    serve_answers_with_its_token_only(Db::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_with_its_token_only_postgres() {
+    serve_answers_with_its_token_only(Db::postgres().await).await;
+}
