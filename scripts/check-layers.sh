@@ -40,6 +40,17 @@ forbid zart-sqlite zart-postgres "drivers stand beside each other"
 forbid zart-store-tests zart "the conformance suite is written against the contract (zart-core) only"
 forbid zart-schedule zart-core "time math knows no store"
 
+# The admin and the CLI stand on zart alone: no driver, no contract crate, no SQL crate of
+# their own (they reach all of it through zart's face).
+direct() { cargo tree -p "$1" -e normal --depth 1 --prefix none --format '{p}' | awk 'NR > 1 {print $1}' | sort -u; }
+for top in zart-admin zart-cli; do
+  if ! found=$(direct "$top"); then fail "cannot read the dependencies of $top"; continue; fi
+  for below in zart-core zart-postgres zart-sqlite zart-schedule sqlx rusqlite; do
+    if grep -qx "$below" <<<"$found"; then fail "$top depends on $below directly: it uses only what zart offers"; fi
+  done
+done
+forbid zart zart-admin "the admin sits above zart"
+
 # Inside zart: the engine's modules never import a driver or the face (the client, typed
 # handles, the public views and re-exports of lib.rs). Comment lines (doc links) aside.
 engine=(zart/src/worker zart/src/durable zart/src/recurring zart/src/enqueue.rs
