@@ -31,7 +31,8 @@ pub struct Bench {
     place: Place,
 }
 
-enum Place {
+/// Where a scenario's store lives.
+pub enum Place {
     Schema { pool: PgPool, schema: String },
     File(PathBuf),
 }
@@ -116,6 +117,11 @@ impl Driver {
 }
 
 impl Bench {
+    /// Where the store lives, for a scenario that fills it by SQL.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+
     /// Refreshes the planner's statistics, as a long-running database would have them.
     pub async fn analyze(&self) -> Result<(), BoxError> {
         match &self.place {

@@ -220,6 +220,35 @@ impl fmt::Display for TaskCursor {
     }
 }
 
+/// The least string above every string that starts with `prefix`, in code point order
+/// (byte order of UTF-8, SQLite's and PostgreSQL's `C` collation): with it, "starts with"
+/// is a range an index answers. `None` when there is none (an empty prefix, or one of
+/// only `char::MAX`).
+///
+/// ```
+/// use zart_core::task::prefix_end;
+///
+/// assert_eq!(prefix_end("order-12").as_deref(), Some("order-13"));
+/// assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"), "surrogates are no chars");
+/// assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+/// assert_eq!(prefix_end(""), None);
+/// ```
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next char, stepping over the surrogates, which are no chars.
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            code => char::from_u32(code + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// Why a cursor's text was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid cursor {text:?}: expected <microseconds>.<task id>, as a listing gave it")]

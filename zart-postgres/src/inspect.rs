@@ -9,7 +9,7 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 use zart_core::inspect::{EndedCount, TaskCounts};
 use zart_core::store::InspectStore;
-use zart_core::task::{TaskFilter, TaskRecord, TaskStatus};
+use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::queries::{reserved_pattern, RECORD_COLUMNS};
@@ -38,8 +38,9 @@ impl Conditions {
     }
 
     /// The conditions of `filter`, with Zart's own tasks left out; with `paged`, the
-    /// listing's position too.
-    fn of(filter: &TaskFilter, paged: bool) -> Self {
+    /// listing's position too; with `ranged_ids` (ids sort by code point), an id prefix as
+    /// a range of the primary key too.
+    fn of(filter: &TaskFilter, paged: bool, ranged_ids: bool) -> Self {
         let reserved = reserved_pattern();
         let mut conditions = Conditions {
             clauses: vec![format!(
@@ -57,8 +58,15 @@ impl Conditions {
             conditions.push("status = ?", Bind::Text(status.as_str().to_owned()));
         }
         if let Some(prefix) = &filter.id_prefix {
-            // starts_with, not LIKE: the prefix is the user's text, wildcards and all.
+            // starts_with, not LIKE: the prefix is the user's text, wildcards and all. Where
+            // ids sort by code point, the range beside it lets the primary key answer.
             conditions.push("starts_with(task_id, ?)", Bind::Text(prefix.clone()));
+            if ranged_ids {
+                conditions.push("task_id >= ?", Bind::Text(prefix.clone()));
+                if let Some(end) = prefix_end(prefix) {
+                    conditions.push("task_id < ?", Bind::Text(end));
+                }
+            }
         }
         if let Some(since) = filter.created_since {
             conditions.push("created_at >= ?", Bind::Time(since));
@@ -145,6 +153,26 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+impl PostgresTaskScheduler {
+    /// Whether the database's collation orders text by code point (C, POSIX, C.UTF-8), so
+    /// that "starts with" is a range of the primary key. Asked once; a failure reads as no.
+    async fn ids_sort_by_code_point(&self) -> bool {
+        *self
+            .shared
+            .ids_by_code_point
+            .get_or_init(|| async {
+                sqlx::query_scalar(
+                    "SELECT datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
+                     FROM pg_database WHERE datname = current_database()",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(false)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl InspectStore for PostgresTaskScheduler {
     async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
@@ -159,14 +187,37 @@ impl InspectStore for PostgresTaskScheduler {
     }
 
     async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>> {
-        let conditions = Conditions::of(filter, true);
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM {tasks} WHERE {conditions}
-             ORDER BY created_at DESC, task_id DESC LIMIT {limit}",
-            tasks = self.shared.names.tasks(),
-            conditions = conditions.sql(),
-            limit = limit.min(i64::MAX as usize),
-        );
+        let conditions = Conditions::of(filter, true, self.ids_sort_by_code_point().await);
+        let tasks = self.shared.names.tasks();
+        let limit = limit.min(i64::MAX as usize);
+        // With an id prefix the primary key may serve better: one statement, the
+        // planner's choice.
+        let sql = match (filter.status, &filter.id_prefix) {
+            (Some(_), _) | (None, Some(_)) => format!(
+                "SELECT {RECORD_COLUMNS} FROM {tasks} WHERE {conditions}
+                 ORDER BY created_at DESC, task_id DESC LIMIT {limit}",
+                conditions = conditions.sql(),
+            ),
+            // The listing index leads with the status: one short range read per status,
+            // merged, instead of sorting the whole table.
+            (None, None) => {
+                let branches: Vec<String> = TaskStatus::ALL
+                    .iter()
+                    .map(|status| {
+                        format!(
+                            "(SELECT {RECORD_COLUMNS} FROM {tasks}
+                              WHERE status = '{status}' AND {conditions}
+                              ORDER BY created_at DESC, task_id DESC LIMIT {limit})",
+                            conditions = conditions.sql(),
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} ORDER BY created_at DESC, task_id DESC LIMIT {limit}",
+                    branches.join(" UNION ALL ")
+                )
+            }
+        };
         let rows = conditions
             .bind(sqlx::query(AssertSqlSafe(sql)))
             .fetch_all(&self.pool)
@@ -179,7 +230,7 @@ impl InspectStore for PostgresTaskScheduler {
     }
 
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
-        let conditions = Conditions::of(filter, false);
+        let conditions = Conditions::of(filter, false, self.ids_sort_by_code_point().await);
         let sql = format!(
             "SELECT count(*) FROM {tasks} WHERE {conditions}",
             tasks = self.shared.names.tasks(),

@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     /// Announces that tasks ended (for waiters).
     pub ended_channel: String,
     pub ended: tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>,
+    /// Whether ids sort by code point in this database (see `inspect`).
+    pub ids_by_code_point: tokio::sync::OnceCell<bool>,
     pub maintenance_lock: i64,
 }
 
@@ -122,6 +124,7 @@ impl PostgresTaskScheduler {
             channel: format!("zart_{:016x}", names.fingerprint("notify")),
             ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
             ended: tokio::sync::OnceCell::new(),
+            ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
             sql: Queries::new(&names),
             names,

@@ -9,7 +9,7 @@ use rusqlite::{params_from_iter, OptionalExtension, Row};
 use serde_json::Value;
 use zart_core::inspect::{EndedCount, TaskCounts};
 use zart_core::store::InspectStore;
-use zart_core::task::{TaskFilter, TaskRecord};
+use zart_core::task::{prefix_end, TaskFilter, TaskRecord};
 use zart_core::StoreResult;
 
 use crate::codec::{count, instant, maybe_instant, maybe_json, millis, NOW};
@@ -52,12 +52,20 @@ impl Conditions {
             conditions.push("status = ?", Sql::Text(status.as_str().to_owned()));
         }
         if let Some(prefix) = &filter.id_prefix {
-            // Compared exactly: LIKE ignores case and treats `%` and `_` as wildcards.
-            let length = i64::try_from(prefix.len()).unwrap_or(i64::MAX);
-            conditions.push(
-                &format!("substr(task_id, 1, {length}) = ?"),
-                Sql::Text(prefix.clone()),
-            );
+            // A range of the task id index (text compares by bytes here, the order of
+            // code points): LIKE would ignore case and take `%` and `_` as wildcards.
+            conditions.push("task_id >= ?", Sql::Text(prefix.clone()));
+            match prefix_end(prefix) {
+                Some(end) => conditions.push("task_id < ?", Sql::Text(end)),
+                // A prefix of only the last char has no end: compare its length's worth.
+                None => {
+                    let length = prefix.chars().count();
+                    conditions.push(
+                        &format!("substr(task_id, 1, {length}) = ?"),
+                        Sql::Text(prefix.clone()),
+                    );
+                }
+            }
         }
         if let Some(since) = filter.created_since {
             conditions.push("created_at >= ?", Sql::Integer(millis(since)));
