@@ -23,6 +23,9 @@ const TASKS: u64 = 1_000_000;
 /// Requests per endpoint.
 const SAMPLES: usize = 200;
 
+/// Makes the next request's URI (a random id, instant or prefix).
+type UriMaker = Box<dyn Fn() -> String>;
+
 /// One endpoint's figures.
 pub struct Timing {
     pub endpoint: &'static str,
@@ -63,7 +66,7 @@ pub async fn measure(driver: &Driver) -> Result<Vec<Timing>, BoxError> {
         let back = chrono::Duration::milliseconds(fastrand::i64(0..100_000_000));
         (chrono::Utc::now() - back).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     };
-    let endpoints: Vec<(&'static str, Box<dyn Fn() -> String>)> = vec![
+    let endpoints: Vec<(&'static str, UriMaker)> = vec![
         (
             "task detail: /tasks/{id}",
             Box::new(move || format!("/api/v1/tasks/{}", random_task())),
