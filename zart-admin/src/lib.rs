@@ -175,3 +175,8 @@ pub fn router(zart: Zart) -> Router {
 pub async fn serve(admin: &Admin, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(listener, admin.router()).await
 }
+
+/// The examples of `docs/admin.md`, compiled as doc tests so that it only says what is true.
+#[doc = include_str!("../../docs/admin.md")]
+#[cfg(doctest)]
+pub struct AdminDocDoctests;

@@ -112,7 +112,7 @@ pub(crate) fn status(status: TaskStatus) -> Markup {
 
 /// An instant, in UTC to the second, with the exact value on hover.
 pub(crate) fn time(at: DateTime<Utc>) -> Markup {
-    html! { time datetime=(at.to_rfc3339()) title=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M:%S")) } }
+    html! { time datetime=(at.to_rfc3339()) title=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M:%S UTC")) } }
 }
 
 pub(crate) fn maybe_time(at: Option<DateTime<Utc>>) -> Markup {
