@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 use zart::durable::StepRecord;
-use zart::inspect::{DeclaredTask, EndedCount, EventRecord, TaskCounts, WorkerRecord};
+use zart::inspect::{
+    AttemptRecord, DeclaredTask, EndedCount, EventRecord, TaskCounts, WorkerRecord,
+};
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{
@@ -188,6 +190,11 @@ impl InspectStore for Counting {
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
         Counting::count(self, "count");
         self.inner.count(filter).await
+    }
+
+    async fn attempts(&self, task_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        self.count("attempts");
+        self.inner.attempts(task_id).await
     }
 
     async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {

@@ -1,17 +1,35 @@
--- What the admin reads. Placeholders: {{tasks}}, {{workers}}, {{declared_tasks}}, {{prefix}}.
+-- What the admin reads. Placeholders: {{tasks}}, {{attempts}}, {{workers}}, {{declared_tasks}},
+-- {{prefix}}.
 --
--- Listings show one status at a time, newest first, a page at a time: this index answers
--- each page by a short range read, however large the table.
+-- Listings show one status at a time, newest first, a page at a time, each page a short
+-- range read of an index. The indexes are partial, so that the queue's hot path (insert,
+-- claim, finish) writes one entry more per task, not three: a pending task has an entry in
+-- the first (written as it is inserted), an ended one in the second (written as it ends),
+-- and a running one is found by the held-lease index (few run at once). The driver's
+-- listing statements name these predicates as written here.
+CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_pending_listing_idx"
+    ON {{tasks}} (created_at, task_id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_listing_idx"
-    ON {{tasks}} (status, created_at, task_id);
-
--- Throughput over the last hour reads only the tasks that ended within it.
-CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_finished_idx"
-    ON {{tasks}} (finished_at) WHERE finished_at IS NOT NULL;
+    ON {{tasks}} (status, created_at, task_id)
+    WHERE status IN ('waiting', 'completed', 'failed', 'dead', 'cancelled');
 
 -- An execution's children.
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_parent_idx"
     ON {{tasks}} (parent_id) WHERE parent_id IS NOT NULL;
+
+-- Failed attempts, one row each: the statement that stores a retry or a failure, and the
+-- rescue of an expired lease, write it. Completions write none, so the queue's hot path
+-- does not pay for it.
+CREATE TABLE IF NOT EXISTS {{attempts}} (
+    id          bigserial   PRIMARY KEY,
+    task_id     text        NOT NULL,
+    attempt     integer     NOT NULL,
+    worker_id   text,
+    started_at  timestamptz,
+    finished_at timestamptz NOT NULL DEFAULT now(),
+    error       text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "{{prefix}}attempts_task_idx" ON {{attempts}} (task_id, id);
 
 -- Worker processes record themselves while alive: a worker that stops deletes its row, one
 -- that dies stops refreshing `heartbeat_at` and is forgotten by maintenance.

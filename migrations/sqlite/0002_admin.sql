@@ -6,15 +6,27 @@
 DROP INDEX IF EXISTS "{{prefix}}tasks_created_idx";
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_created_idx"
     ON "{{prefix}}tasks" (created_at, task_id);
--- A listing of one status (the admin shows one at a time) reads a short range of this one.
-CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_listing_idx"
-    ON "{{prefix}}tasks" (status, created_at, task_id);
--- Throughput over the last hour reads only the tasks that ended within it.
-CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_finished_idx"
-    ON "{{prefix}}tasks" (finished_at) WHERE finished_at IS NOT NULL;
+-- A listing of one status (the admin shows one at a time) reads the creation index above,
+-- the newest first, skipping the other statuses. An index per status would answer rare
+-- statuses faster, but SQLite maintains every index that names `status` on each of the
+-- queue's updates: a partial one that no task of the drain entered still cost about a
+-- sixth of its throughput (BENCHMARKS.md, "The admin").
 -- An execution's children.
 CREATE INDEX IF NOT EXISTS "{{prefix}}tasks_parent_idx"
     ON "{{prefix}}tasks" (parent_id) WHERE parent_id IS NOT NULL;
+
+-- Failed attempts, one row each: the statement that stores a retry or a failure, and the
+-- rescue of an expired lease, write it. Completions write none.
+CREATE TABLE IF NOT EXISTS "{{prefix}}attempts" (
+    id          INTEGER PRIMARY KEY,
+    task_id     TEXT    NOT NULL,
+    attempt     INTEGER NOT NULL,
+    worker_id   TEXT,
+    started_at  INTEGER,
+    finished_at INTEGER NOT NULL DEFAULT ({{now}}),
+    error       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "{{prefix}}attempts_task_idx" ON "{{prefix}}attempts" (task_id, id);
 
 -- Worker processes record themselves while alive: a worker that stops deletes its row, one
 -- that dies stops refreshing `heartbeat_at` and is forgotten by maintenance. `queues` and

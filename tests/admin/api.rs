@@ -67,6 +67,18 @@ async fn every_view_reads_the_seeded_store(db: TestDb) {
     assert_eq!(detail["waiting_on"]["name"], "approved");
     assert_eq!(detail["task"]["input"], 7);
 
+    let email = client.get("/api/v1/tasks/email-2").await.json();
+    let failures = email["failed_attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(failures.len(), 1, "{email}");
+    assert_eq!(failures[0]["attempt"], 1);
+    assert!(failures[0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("unavailable")));
+    assert!(failures[0]["worker_id"].is_string());
+
     let queues = client.get("/api/v1/queues").await.json();
     let default = &queues[0];
     assert_eq!(default["queue"], "default");

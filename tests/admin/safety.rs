@@ -261,6 +261,9 @@ async fn values_from_the_database_are_escaped(db: TestDb) {
     assert_eq!(detail.status, 200, "{}", detail.body);
     assert!(!detail.body.contains("<img src=x"), "input escaped too");
     assert!(detail.body.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    let missing = client.get("/no/such/page").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("no such page"), "{}", missing.body);
     let csp = detail.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap_or_default()

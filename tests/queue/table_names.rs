@@ -48,6 +48,7 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks(db: TestDb) {
     assert_eq!(
         db.table_list().await,
         [
+            "other_attempts",
             "other_declared_tasks",
             "other_events",
             "other_migrations",
@@ -56,6 +57,7 @@ async fn two_prefixes_in_one_database_never_see_each_others_tasks(db: TestDb) {
             "other_steps",
             "other_tasks",
             "other_workers",
+            "zart_attempts",
             "zart_declared_tasks",
             "zart_events",
             "zart_migrations",

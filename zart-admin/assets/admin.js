@@ -49,15 +49,27 @@
     return url.toString();
   }
 
+  // The page says how often at most it may be read again (a heavy page, less often).
+  var every = parseInt(region.getAttribute("data-every") || "1000", 10) || 1000;
+  var last = 0;
+  var timer = null;
+
   function refresh() {
-    if (paused) {
+    if (paused || loading) {
       pending = true;
       return;
     }
-    if (loading) {
-      pending = true;
+    var wait = last + every - Date.now();
+    if (wait > 0) {
+      if (!timer) {
+        timer = window.setTimeout(function () {
+          timer = null;
+          refresh();
+        }, wait);
+      }
       return;
     }
+    last = Date.now();
     loading = true;
     fetch(fragmentUrl(), { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {

@@ -5,7 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use zart::durable::{StepOutcome, StepRecord, WaitingOn};
-use zart::inspect::{EventRecord, Inspector, QueueSummary, StatusCounts, WorkerRecord};
+use zart::inspect::{
+    AttemptRecord, EventRecord, Inspector, QueueSummary, StatusCounts, WorkerRecord,
+};
 use zart::recurring::{upcoming, RunRecord, ScheduleInfo};
 use zart::scheduler::{TaskFilter, TaskRecord, TaskStatus};
 
@@ -222,11 +224,36 @@ impl From<EventRecord> for Event {
     }
 }
 
-/// One task with everything around it: for a durable execution its step timeline, what
-/// it waits for, its events and its children.
+/// An attempt that failed.
+#[derive(Debug, Serialize)]
+pub(crate) struct Attempt {
+    pub attempt: u32,
+    pub worker_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: Option<i64>,
+    pub error: String,
+}
+
+impl From<AttemptRecord> for Attempt {
+    fn from(a: AttemptRecord) -> Self {
+        Attempt {
+            duration_ms: a.started_at.map(|s| (a.finished_at - s).num_milliseconds()),
+            attempt: a.attempt,
+            worker_id: a.worker_id,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            error: a.error,
+        }
+    }
+}
+
+/// One task with everything around it: its failed attempts and, for a durable execution,
+/// its step timeline, what it waits for, its events and its children.
 #[derive(Debug, Serialize)]
 pub(crate) struct TaskDetail {
     pub task: Task,
+    pub failed_attempts: Vec<Attempt>,
     pub steps: Vec<Step>,
     pub waiting_on: Option<Waiting>,
     pub events: Vec<Event>,
@@ -240,12 +267,14 @@ pub(crate) async fn task_detail(inspector: &Inspector, id: &str) -> AdminResult<
         .ok_or_else(|| AdminError::not_found(format!("no task has the id {id:?}")))?;
     let steps = inspector.steps(id).await?;
     let waiting_on = WaitingOn::of(&record, &steps).and_then(Waiting::of);
+    let attempts = inspector.attempts(id).await?;
     let events = inspector.events(id).await?;
     let children = inspector
         .tasks(&TaskFilter::default().parent(id), MAX_CHILDREN)
         .await?;
     Ok(TaskDetail {
         task: record.into(),
+        failed_attempts: attempts.into_iter().map(Attempt::from).collect(),
         steps: steps.into_iter().map(Step::from).collect(),
         waiting_on,
         events: events.into_iter().map(Event::from).collect(),

@@ -47,13 +47,10 @@ impl ListParams {
             filter = filter.name(name);
         }
         if let Some(queue) = given(&self.queue) {
-            let queues = inspector.queues().await?;
-            let names = queues
-                .into_iter()
-                .find(|q| q.queue == queue)
-                .map(|q| q.task_names)
+            filter = inspector
+                .in_queue(filter, queue)
+                .await?
                 .ok_or_else(|| AdminError::bad_request(format!("no queue is named {queue:?}")))?;
-            filter = filter.names(names);
         }
         if let Some(prefix) = self.id.as_deref().filter(|id| !id.is_empty()) {
             filter = filter.id_prefix(prefix);

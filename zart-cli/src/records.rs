@@ -8,7 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use zart::durable::{StepOutcome, StepRecord, WaitingOn};
-use zart::inspect::{EventRecord, QueueSummary, StatusCounts, WorkerRecord};
+use zart::inspect::{AttemptRecord, EventRecord, QueueSummary, StatusCounts, WorkerRecord};
 use zart::recurring::{RunRecord, ScheduleInfo, UpcomingSlot};
 use zart::scheduler::{TaskRecord, TaskStatus};
 
@@ -77,6 +77,16 @@ pub(crate) fn step(step: &StepRecord) -> Value {
         "started_at": instant(step.started_at),
         "finished_at": opt_instant(step.finished_at),
         "duration_ms": step_duration(step).map(|d| d.num_milliseconds()),
+    })
+}
+
+pub(crate) fn attempt(attempt: &AttemptRecord) -> Value {
+    json!({
+        "attempt": attempt.attempt,
+        "worker_id": attempt.worker_id,
+        "started_at": attempt.started_at.map(instant),
+        "finished_at": instant(attempt.finished_at),
+        "error": attempt.error,
     })
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use zart::durable::{StepOutcome, StepRecord, WaitingOn};
-use zart::inspect::EventRecord;
+use zart::inspect::{AttemptRecord, EventRecord};
 use zart::scheduler::{TaskFilter, TaskRecord};
 
 use crate::cli::Global;
@@ -33,6 +33,7 @@ struct Detail {
     durable: bool,
     steps: Vec<StepRecord>,
     waiting_on: Option<WaitingOn>,
+    attempts: Vec<AttemptRecord>,
     events: Vec<EventRecord>,
     children: Vec<TaskRecord>,
     more_children: bool,
@@ -45,6 +46,7 @@ pub(crate) async fn run(global: &Global, id: &str, order: Order) -> CliResult<Ou
         return Err(CliError::not_found(format!("no task {id:?}")));
     };
     let steps = inspector.steps(id).await?;
+    let attempts = inspector.attempts(id).await?;
     let events = inspector.events(id).await?;
     let mut children = inspector
         .tasks(&TaskFilter::default().parent(id), CHILDREN_LIMIT + 1)
@@ -63,6 +65,7 @@ pub(crate) async fn run(global: &Global, id: &str, order: Order) -> CliResult<Ou
         durable,
         steps,
         waiting_on,
+        attempts,
         events,
         children,
         more_children,
@@ -79,6 +82,7 @@ fn to_json(detail: &Detail) -> Value {
         "task": records::task(&detail.task),
         "steps": detail.steps.iter().map(records::step).collect::<Vec<_>>(),
         "waiting_on": detail.waiting_on.as_ref().map(records::waiting_on),
+        "failed_attempts": detail.attempts.iter().map(records::attempt).collect::<Vec<_>>(),
         "events": detail.events.iter().map(records::event).collect::<Vec<_>>(),
         "children": detail.children.iter().map(records::task).collect::<Vec<_>>(),
         "more_children": detail.more_children,
@@ -103,6 +107,20 @@ fn text(detail: &Detail, order: Order, now: DateTime<Utc>) -> String {
     } else {
         record_section(task, now, &mut out);
         steps_section(detail, now, &mut out);
+    }
+    if !detail.attempts.is_empty() {
+        out += "\nfailed attempts\n";
+        let mut table = Table::new(&["ATTEMPT", "WORKER", "STARTED", "FAILED", "ERROR"]);
+        for attempt in &detail.attempts {
+            table.row(vec![
+                attempt.attempt.to_string(),
+                attempt.worker_id.clone().unwrap_or_else(|| "-".into()),
+                attempt.started_at.map_or_else(|| "-".into(), output::time),
+                output::time(attempt.finished_at),
+                output::shorten(&attempt.error, DETAIL_WIDTH),
+            ]);
+        }
+        table.render(&mut out);
     }
     if !detail.events.is_empty() {
         out += "\nevents\n";

@@ -62,7 +62,7 @@ async fn list(global: &Global, args: &ListArgs) -> CliResult<Output> {
     let mut filter = filter(args)?;
     let zart = connect(global, Missing::Refuse).await?;
     if let Some(queue) = &args.queue {
-        filter = filter.names(queue_names(&zart, queue).await?);
+        filter = in_queue(&zart, filter, queue).await?;
     }
     let limit = usize::from(args.limit);
     // One more than the page tells whether there is a next page without a count.
@@ -88,17 +88,17 @@ async fn list(global: &Global, args: &ListArgs) -> CliResult<Output> {
     Ok(Output::Text(out))
 }
 
-/// The task names of `queue`, as the workers declared them.
-async fn queue_names(zart: &Zart, queue: &str) -> CliResult<Vec<String>> {
-    let queues = zart.inspector().queues().await?;
-    if let Some(found) = queues.iter().find(|q| q.queue == queue) {
-        return Ok(found.task_names.clone());
+/// `filter` narrowed to the tasks of `queue` (its names, as the workers declared them).
+async fn in_queue(zart: &Zart, filter: TaskFilter, queue: &str) -> CliResult<TaskFilter> {
+    let inspector = zart.inspector();
+    if let Some(filter) = inspector.in_queue(filter, queue).await? {
+        return Ok(filter);
     }
-    let known: Vec<&str> = queues.iter().map(|q| q.queue.as_str()).collect();
-    Err(CliError::not_found(match known.is_empty() {
-        true => format!("no queue {queue:?}: no worker declared a queue yet"),
-        false => format!("no queue {queue:?}: the queues are {}", known.join(", ")),
-    }))
+    let known = inspector.queue_names().await?;
+    Err(CliError::not_found(format!(
+        "no queue {queue:?}: the queues are {}",
+        known.join(", ")
+    )))
 }
 
 /// The listing's columns.

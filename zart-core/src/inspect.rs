@@ -1,6 +1,7 @@
 //! What the admin reads besides single tasks: how many tasks there are of each name and
-//! status ([`TaskCounts`]), how many ended in each recent minute ([`EndedCount`]) and the
-//! events sent to an execution ([`EventRecord`]).
+//! status ([`TaskCounts`]), how many ended in each recent minute ([`EndedCount`]), a task's
+//! failed attempts ([`AttemptRecord`]) and the events sent to an execution
+//! ([`EventRecord`]).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -41,4 +42,20 @@ pub struct EventRecord {
     pub payload: Value,
     /// When it was sent.
     pub created_at: DateTime<Utc>,
+}
+
+/// An attempt of a task that failed: its handler returned an error (retried or not), or
+/// its worker stopped renewing its lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The attempt's number, from 1 (counted again from 1 after a rerun).
+    pub attempt: u32,
+    /// The worker that ran it.
+    pub worker_id: Option<String>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its failure was stored.
+    pub finished_at: DateTime<Utc>,
+    /// Its error.
+    pub error: String,
 }

@@ -44,7 +44,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::error::StoreResult;
-use crate::inspect::{EndedCount, EventRecord, TaskCounts};
+use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
 use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
 use crate::schedules::{
     HistoryEntry, RecurringTask, RunRecord, ScheduleInfo, ScheduleProgress, ScheduleState,
@@ -82,6 +82,8 @@ pub trait QueueStore: Send + Sync {
     async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64>;
 
     /// Stores many outcomes in one statement, each fenced by its lease; each ends its lease.
+    /// An outcome with an error (a retry, a failure) also records the failed attempt
+    /// ([`InspectStore::attempts`]).
     /// A task that was asked to stop while it ran ([`cancel_task`](Self::cancel_task)) ends cancelled
     /// whatever its outcome (its id is returned: the lease held). Notifies waiters
     /// ([`ended`](Self::ended)) if any task ended. Returns the ids whose outcome was
@@ -95,7 +97,8 @@ pub trait QueueStore: Send + Sync {
     /// One maintenance pass: tasks whose lease expired go back to pending, due now, with one
     /// more rescue counted, or are marked dead once they were rescued `max_rescues` times
     /// (recurring ticks are never marked dead: a schedule must not stop because its
-    /// workers kept dying). Only one caller at a time runs a pass, across every process
+    /// workers kept dying); each expired attempt is recorded as failed
+    /// ([`InspectStore::attempts`]) with the error the task now carries. Only one caller at a time runs a pass, across every process
     /// sharing the store: one that finds a pass running gets `None` at once (two passes
     /// one after the other both run, and each expired task is in one report).
     async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>>;
@@ -109,7 +112,8 @@ pub trait QueueStore: Send + Sync {
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>>;
 
     /// Puts an ended task back to pending, due now, with attempts, rescues, error, result
-    /// and any stop request cleared; with `forget`, deletes its step log and events too.
+    /// and any stop request cleared; with `forget`, deletes its step log, events and failed
+    /// attempts too.
     /// Wakes listening workers. Returns whether the task had ended and was put back.
     async fn rerun(&self, task_id: &str, forget: bool) -> StoreResult<bool>;
 
@@ -183,6 +187,10 @@ pub trait InspectStore: Send + Sync {
     /// How many tasks match `filter` (Zart's own ticks excluded; [`TaskFilter::after`] is
     /// ignored).
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64>;
+
+    /// The failed attempts of task `task_id`, oldest first (see [`QueueStore::finish`] and
+    /// [`QueueStore::rescue_expired`]).
+    async fn attempts(&self, task_id: &str) -> StoreResult<Vec<AttemptRecord>>;
 
     /// How many tasks there are of each name and status (Zart's own ticks excluded), in
     /// no particular order; pairs with no task are left out.

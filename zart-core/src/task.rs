@@ -303,6 +303,9 @@ pub struct TaskFilter {
     pub name: Option<String>,
     /// Only tasks with one of these names (a queue's tasks, say); an empty list takes none.
     pub names: Option<Vec<String>>,
+    /// Only tasks with none of these names (the default queue's tasks: every name not
+    /// declared in another queue).
+    pub exclude_names: Option<Vec<String>>,
     /// Only tasks with this status.
     pub status: Option<TaskStatus>,
     /// Only tasks whose id starts with this.
@@ -341,6 +344,14 @@ impl TaskFilter {
     pub fn names<N: Into<String>>(self, names: impl IntoIterator<Item = N>) -> Self {
         TaskFilter {
             names: Some(names.into_iter().map(Into::into).collect()),
+            ..self
+        }
+    }
+
+    /// Only tasks with none of `names`.
+    pub fn exclude_names<N: Into<String>>(self, names: impl IntoIterator<Item = N>) -> Self {
+        TaskFilter {
+            exclude_names: Some(names.into_iter().map(Into::into).collect()),
             ..self
         }
     }

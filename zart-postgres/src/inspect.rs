@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres, Row};
-use zart_core::inspect::{EndedCount, TaskCounts};
+use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts};
 use zart_core::store::InspectStore;
 use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
@@ -20,6 +20,21 @@ enum Bind {
     Text(String),
     Texts(Vec<String>),
     Time(DateTime<Utc>),
+}
+
+/// The predicate of the listing index of ended (and waiting) tasks, as the migration
+/// writes it: a statement names it so that the planner knows the partial index applies.
+const LISTED: &str = "status IN ('waiting', 'completed', 'failed', 'dead', 'cancelled')";
+
+/// Terms that add nothing to `status = <status>` but name the partial index that lists
+/// such tasks: pending ones have one of their own, running ones are held (the held-lease
+/// index), the others are in the listing index.
+fn index_terms(status: TaskStatus) -> Option<String> {
+    match status {
+        TaskStatus::Pending => None,
+        TaskStatus::Running => Some("worker_id IS NOT NULL".to_owned()),
+        _ => Some(LISTED.to_owned()),
+    }
 }
 
 /// A statement's conditions and the values they bind, numbered as they are added.
@@ -54,8 +69,12 @@ impl Conditions {
         if let Some(names) = &filter.names {
             conditions.push("task_name = ANY(?)", Bind::Texts(names.clone()));
         }
+        if let Some(names) = &filter.exclude_names {
+            conditions.push("task_name <> ALL(?)", Bind::Texts(names.clone()));
+        }
         if let Some(status) = filter.status {
             conditions.push("status = ?", Bind::Text(status.as_str().to_owned()));
+            conditions.clauses.extend(index_terms(status));
         }
         if let Some(prefix) = &filter.id_prefix {
             // starts_with, not LIKE: the prefix is the user's text, wildcards and all. Where
@@ -204,9 +223,12 @@ impl InspectStore for PostgresTaskScheduler {
                 let branches: Vec<String> = TaskStatus::ALL
                     .iter()
                     .map(|status| {
+                        let index = index_terms(*status)
+                            .map(|t| format!("{t} AND "))
+                            .unwrap_or_default();
                         format!(
                             "(SELECT {RECORD_COLUMNS} FROM {tasks}
-                              WHERE status = '{status}' AND {conditions}
+                              WHERE status = '{status}' AND {index}{conditions}
                               ORDER BY created_at DESC, task_id DESC LIMIT {limit})",
                             conditions = conditions.sql(),
                         )
@@ -244,6 +266,26 @@ impl InspectStore for PostgresTaskScheduler {
         Ok(count(
             row.try_get(0).map_err(self.shared.db("counting tasks"))?,
         ))
+    }
+
+    async fn attempts(&self, task_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        let rows = sqlx::query(self.shared.sql.attempts.clone())
+            .bind(task_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.shared.db("reading failed attempts"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(AttemptRecord {
+                    attempt: non_negative(row.try_get("attempt")?),
+                    worker_id: row.try_get("worker_id")?,
+                    started_at: row.try_get("started_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.shared.db("decoding failed attempts"))
     }
 
     async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {

@@ -165,6 +165,7 @@ fn render(sql: &str, names: &TableNames) -> String {
         .replace("{{schedule_runs}}", &names.schedule_runs())
         .replace("{{steps}}", &names.steps())
         .replace("{{events}}", &names.events())
+        .replace("{{attempts}}", &names.attempts())
         .replace("{{workers}}", &names.workers())
         .replace("{{declared_tasks}}", &names.declared_tasks())
         .replace(

@@ -67,6 +67,8 @@ pub(crate) struct Queries {
     pub find_event: SqlStr,
     /// `$1` task id: its events, oldest first.
     pub events: SqlStr,
+    /// `$1` task id: its failed attempts, oldest first.
+    pub attempts: SqlStr,
     /// `$1` task id, `$2` name, `$3` payload, `$4` channel. Stores the event and makes a
     /// suspended execution due now.
     pub send_event: SqlStr,
@@ -228,11 +230,18 @@ impl Queries {
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[], $5::text[], $6::timestamptz[])
                       AS o(task_id, token, status, result, error, run_at)
                  WHERE {FENCE}
-                 RETURNING t.task_id, t.status
+                 RETURNING t.task_id, t.status, t.attempts, t.last_worker_id, t.started_at,
+                           o.error AS attempt_error
+                 ),
+                 failed AS (
+                    INSERT INTO {attempts} (task_id, attempt, worker_id, started_at, error)
+                    SELECT task_id, attempts, last_worker_id, started_at, attempt_error
+                    FROM updated WHERE attempt_error IS NOT NULL
                  ),
                  {}
                  SELECT updated.task_id FROM updated LEFT JOIN ended ON true",
-                ended("$7")
+                ended("$7"),
+                attempts = names.attempts()
             )),
             complete_one: sql(format!(
                 "WITH updated AS (
@@ -277,13 +286,18 @@ impl Queries {
                         rescues = rescues + 1, run_at = now(),
                         {END_LEASE}
                     WHERE worker_id IS NOT NULL AND status = 'running' AND lease_expires_at < now()
-                    RETURNING task_id, status
+                    RETURNING task_id, status, attempts, last_worker_id, started_at, error
+                 ),
+                 failed AS (
+                    INSERT INTO {attempts} (task_id, attempt, worker_id, started_at, error)
+                    SELECT task_id, attempts, last_worker_id, started_at, error FROM rescued
                  ),
                  wake AS (
                     SELECT pg_notify($2, (extract(epoch FROM now()) * 1000)::bigint::text)
                     FROM rescued WHERE status = 'pending' HAVING count(*) > 0
                  )
-                 SELECT task_id, status, (SELECT count(*) FROM wake) AS woken FROM rescued"
+                 SELECT task_id, status, (SELECT count(*) FROM wake) AS woken FROM rescued",
+                attempts = names.attempts()
             )),
             cancel: sql(format!(
                 "UPDATE {tasks}
@@ -312,12 +326,16 @@ impl Queries {
                  forget_events AS (
                     DELETE FROM {events} WHERE $2 AND task_id IN (SELECT task_id FROM rerun)
                  ),
+                 forget_attempts AS (
+                    DELETE FROM {attempts} WHERE $2 AND task_id IN (SELECT task_id FROM rerun)
+                 ),
                  wake AS (
                     SELECT pg_notify($3, (extract(epoch FROM now()) * 1000)::bigint::text)
                     FROM rerun HAVING count(*) > 0
                  )
                  SELECT count(*) FROM rerun LEFT JOIN wake ON true",
-                steps = names.steps()
+                steps = names.steps(),
+                attempts = names.attempts()
             )),
             start_child: sql(format!(
                 "WITH ins AS (
@@ -331,6 +349,11 @@ impl Queries {
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT count(*) FROM ins LEFT JOIN wake ON true"
+            )),
+            attempts: sql(format!(
+                "SELECT attempt, worker_id, started_at, finished_at, error FROM {attempts}
+                 WHERE task_id = $1 ORDER BY id",
+                attempts = names.attempts()
             )),
             events: sql(format!(
                 "SELECT name, payload, created_at FROM {events} WHERE task_id = $1 ORDER BY id",

@@ -123,6 +123,11 @@ impl TableNames {
         self.qualified("events")
     }
 
+    /// The quoted, schema-qualified name of the table of failed attempts.
+    pub fn attempts(&self) -> String {
+        self.qualified("attempts")
+    }
+
     /// The quoted, schema-qualified name of the table of live worker processes.
     pub fn workers(&self) -> String {
         self.qualified("workers")

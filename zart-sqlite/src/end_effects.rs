@@ -30,7 +30,8 @@ pub(crate) struct Ended {
     schedule_id: Option<String>,
     parent_id: Option<String>,
     result: Option<String>,
-    error: Option<String>,
+    /// The error the task carries after the statement.
+    pub error: Option<String>,
     cancel_requested: i64,
 }
 

@@ -7,15 +7,25 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, OptionalExtension, Row};
 use serde_json::Value;
-use zart_core::inspect::{EndedCount, TaskCounts};
+use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts};
 use zart_core::store::InspectStore;
-use zart_core::task::{prefix_end, TaskFilter, TaskRecord};
+use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::codec::{count, instant, maybe_instant, maybe_json, millis, NOW};
 use crate::queries::{not_reserved, RECORD};
 use crate::queue::status;
 use crate::SqliteTaskScheduler;
+
+/// Terms that add nothing to `status = <status>` but name the index that lists such tasks:
+/// running ones are held (the held-lease index); the others are read from the creation
+/// index.
+fn index_terms(status: TaskStatus) -> Option<String> {
+    match status {
+        TaskStatus::Running => Some("worker_id IS NOT NULL".to_owned()),
+        _ => None,
+    }
+}
 
 /// A statement's conditions and the values they bind, numbered as they are added.
 struct Conditions {
@@ -48,8 +58,16 @@ impl Conditions {
                 Sql::Text(list),
             );
         }
+        if let Some(names) = &filter.exclude_names {
+            let list = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+            conditions.push(
+                "task_name NOT IN (SELECT value FROM json_each(?))",
+                Sql::Text(list),
+            );
+        }
         if let Some(status) = filter.status {
             conditions.push("status = ?", Sql::Text(status.as_str().to_owned()));
+            conditions.clauses.extend(index_terms(status));
         }
         if let Some(prefix) = &filter.id_prefix {
             // A range of the task id index (text compares by bytes here, the order of
@@ -176,6 +194,28 @@ impl InspectStore for SqliteTaskScheduler {
             })
             .await?;
         Ok(total(n))
+    }
+
+    async fn attempts(&self, task_id: &str) -> StoreResult<Vec<AttemptRecord>> {
+        let statement = format!(
+            "SELECT attempt, worker_id, started_at, finished_at, error
+             FROM \"{}attempts\" WHERE task_id = ?1 ORDER BY id",
+            self.shared.options.prefix
+        );
+        self.read("reading failed attempts", |conn, _| {
+            conn.prepare_cached(&statement)?
+                .query_map([task_id], |row| {
+                    Ok(AttemptRecord {
+                        attempt: count(row, 0)?,
+                        worker_id: row.get(1)?,
+                        started_at: maybe_instant(row, 2)?,
+                        finished_at: instant(row, 3)?,
+                        error: row.get(4)?,
+                    })
+                })?
+                .collect()
+        })
+        .await
     }
 
     async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {

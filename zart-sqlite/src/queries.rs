@@ -59,6 +59,10 @@ pub(crate) struct Queries {
     pub forget_steps: String,
     /// `?1` id.
     pub forget_events: String,
+    /// `?1` task id.
+    pub forget_attempts: String,
+    /// `?1` task id, `?2` error: records the task's current attempt as failed.
+    pub record_attempt: String,
     /// `?1` id.
     pub get: String,
     /// The earliest due instant of a pending task.
@@ -265,6 +269,12 @@ impl Queries {
             ),
             forget_steps: format!("DELETE FROM {steps} WHERE task_id = ?1"),
             forget_events: format!("DELETE FROM {events} WHERE task_id = ?1"),
+            forget_attempts: format!("DELETE FROM \"{prefix}attempts\" WHERE task_id = ?1"),
+            record_attempt: format!(
+                "INSERT INTO \"{prefix}attempts\" (task_id, attempt, worker_id, started_at, finished_at, error)
+                 SELECT task_id, attempts, last_worker_id, started_at, {NOW}, ?2 FROM {tasks}
+                 WHERE task_id = ?1"
+            ),
             get: format!("SELECT {RECORD} FROM {tasks} WHERE task_id = ?1"),
             next_due: format!("SELECT min(run_at) FROM {tasks} WHERE status = 'pending'"),
             load_steps: format!(

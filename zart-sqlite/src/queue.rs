@@ -112,6 +112,8 @@ fn fail_undecodable(
         .query_row(params, Ended::read)
         .optional()?;
     if let Some(ended) = ended {
+        conn.prepare_cached(&sql.record_attempt)?
+            .execute((&ended.task_id, &error))?;
         end_effects::apply(conn, sql, &ended, effects)?;
     }
     Ok(())
@@ -345,6 +347,10 @@ impl QueueStore for SqliteTaskScheduler {
                 let Some(ended) = ended.optional()? else {
                     continue; // the lease was lost
                 };
+                if let Some(error) = &error {
+                    conn.prepare_cached(&sql.record_attempt)?
+                        .execute((&ended.task_id, error))?;
+                }
                 if !ended.ended_before() {
                     end_effects::apply(conn, sql, &ended, effects)?;
                 }
@@ -395,6 +401,10 @@ impl QueueStore for SqliteTaskScheduler {
                     .query_map([max], Ended::read)?
                     .collect::<Result<_, _>>()?;
                 for ended in rescued {
+                    if let Some(error) = &ended.error {
+                        conn.prepare_cached(&sql.record_attempt)?
+                            .execute((&ended.task_id, error))?;
+                    }
                     if ended.status == TaskStatus::Dead {
                         end_effects::apply(conn, sql, &ended, effects)?;
                         report.dead.push(ended.task_id);
@@ -437,6 +447,8 @@ impl QueueStore for SqliteTaskScheduler {
                 if forget {
                     conn.prepare_cached(&sql.forget_steps)?.execute([task_id])?;
                     conn.prepare_cached(&sql.forget_events)?
+                        .execute([task_id])?;
+                    conn.prepare_cached(&sql.forget_attempts)?
                         .execute([task_id])?;
                 }
                 effects.due_now();

@@ -201,7 +201,7 @@ pub async fn pages_follow_the_cursor_through_every_task_once(store: Arc<dyn Stor
 }
 
 /// Filters take an exact id prefix (wildcard characters and case included), a set of
-/// names, a creation range, an execution's children and a worker's held tasks, each alone
+/// names or of names to leave out, a creation range, an execution's children and a worker's held tasks, each alone
 /// and together.
 pub async fn filters_take_prefixes_name_sets_ranges_children_and_holders(store: Arc<dyn Store>) {
     for id in ["a%1", "ab1", "a_2", "A%3", "x"] {
@@ -251,6 +251,18 @@ pub async fn filters_take_prefixes_name_sets_ranges_children_and_holders(store: 
         listed(TaskFilter::default().names(Vec::<String>::new())).await,
         ids(&[]),
         "an empty name set takes none"
+    );
+    assert_eq!(
+        listed(TaskFilter::default().exclude_names(["job", "flow", "step", "held"])).await,
+        ids(&["mail-1", "sms-1"]),
+        "every other name"
+    );
+    assert_eq!(
+        listed(TaskFilter::default().exclude_names(Vec::<String>::new()))
+            .await
+            .len(),
+        10,
+        "excluding no name takes every task"
     );
     let parent_created = record(&store, "parent").await.created_at;
     assert_eq!(
@@ -423,6 +435,73 @@ pub async fn every_schedule_is_listed_by_id(store: Arc<dyn Store>) {
     assert_eq!(ids, vec!["hourly", "nightly"]);
     assert_eq!(listed[0].task, recurring("hourly"), "the whole declaration");
     assert_eq!(listed[0].state, ScheduleState::Active);
+}
+
+/// Each failed attempt is recorded: a retry and a failure with their numbers, workers,
+/// starts and errors, an expired lease with its rescue's error; a completion records none.
+/// A rerun keeps them; one that forgets the task's record deletes them.
+pub async fn failed_attempts_are_recorded_with_their_errors(store: Arc<dyn Store>) {
+    add(&store, "t", "job").await;
+    let first = claim_id(&store, "w1", "t", &only(&["job"]), LEASE).await;
+    let retry = OutcomeKind::Retry {
+        error: "first".into(),
+        run_at: secs_from_now(-1),
+    };
+    finish_ok(&store, &first.lease, retry).await;
+    let second = claim_id(&store, "w2", "t", &only(&["job"]), LEASE).await;
+    let failed = OutcomeKind::Failed {
+        error: "second".into(),
+    };
+    finish_ok(&store, &second.lease, failed).await;
+    let attempts = store.attempts("t").await.expect("attempts() succeeds");
+    let summary: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.attempt, a.worker_id.as_deref(), a.error.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(1, Some("w1"), "first"), (2, Some("w2"), "second")]
+    );
+    for attempt in &attempts {
+        let started = attempt.started_at.expect("an attempt has a start");
+        assert!(started <= attempt.finished_at, "{attempt:?}");
+        assert_recent(attempt.finished_at, "a failed attempt's end");
+    }
+
+    let done = running(&store, "ok", "other", "w").await;
+    finish_ok(&store, &done, OutcomeKind::Completed { result: None }).await;
+    assert_eq!(
+        store.attempts("ok").await.expect("attempts"),
+        vec![],
+        "a completion"
+    );
+
+    expired(&store, "lost", "third", "w3").await;
+    rescue(&store, 3).await;
+    let lost = store.attempts("lost").await.expect("attempts");
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(
+        (lost[0].attempt, lost[0].worker_id.as_deref()),
+        (1, Some("w3"))
+    );
+    assert_eq!(
+        Some(lost[0].error.clone()),
+        record(&store, "lost").await.error
+    );
+
+    assert!(store.rerun("t", false).await.expect("rerun"));
+    assert_eq!(
+        store.attempts("t").await.expect("attempts").len(),
+        2,
+        "kept"
+    );
+    store.cancel_task("t").await.expect("cancel");
+    assert!(store.rerun("t", true).await.expect("rerun"));
+    assert_eq!(
+        store.attempts("t").await.expect("attempts"),
+        vec![],
+        "forgotten"
+    );
 }
 
 fn ids_of(tasks: &[TaskRecord]) -> Vec<String> {

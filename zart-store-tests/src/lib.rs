@@ -159,6 +159,7 @@ macro_rules! conformance {
                 ended_tasks_are_counted_per_minute_and_status,
                 an_executions_events_are_listed_oldest_first,
                 every_schedule_is_listed_by_id,
+                failed_attempts_are_recorded_with_their_errors,
             }
             workers {
                 a_recorded_worker_reads_back_with_its_declared_tasks,

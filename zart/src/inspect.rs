@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zart_core::store::Store;
 
-pub use zart_core::inspect::{EndedCount, EventRecord, TaskCounts};
+pub use zart_core::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
 pub use zart_core::workers::{DeclaredTask, WorkerRecord};
 
 use crate::durable::StepRecord;
@@ -96,6 +96,12 @@ impl Inspector {
     /// The step log of execution `task_id`, in call order.
     pub async fn steps(&self, task_id: &str) -> Result<Vec<StepRecord>> {
         Ok(self.store.load_steps(task_id).await?)
+    }
+
+    /// The failed attempts of task `task_id` (an error, or a lease that expired), oldest
+    /// first.
+    pub async fn attempts(&self, task_id: &str) -> Result<Vec<AttemptRecord>> {
+        Ok(self.store.attempts(task_id).await?)
     }
 
     /// The events sent to execution `task_id`, oldest first.
@@ -271,6 +277,44 @@ impl Inspector {
         for queue in &mut queues {
             queue.task_names.sort();
         }
+        Ok(queues)
+    }
+}
+
+impl Inspector {
+    /// `filter` narrowed to the tasks of `queue`: the names workers declared in it; for
+    /// [`DEFAULT_QUEUE`], every name not declared in another queue (as
+    /// [`queues`](Self::queues) counts them). `None` if no worker declared `queue` and it
+    /// is not the default queue. Reads the declarations only, never the tasks.
+    pub async fn in_queue(&self, filter: TaskFilter, queue: &str) -> Result<Option<TaskFilter>> {
+        let declared = self.declared_tasks().await?;
+        if queue == DEFAULT_QUEUE {
+            let elsewhere = declared
+                .into_iter()
+                .filter(|d| d.queue != DEFAULT_QUEUE)
+                .map(|d| d.task_name);
+            return Ok(Some(filter.exclude_names(elsewhere)));
+        }
+        let names: Vec<String> = declared
+            .into_iter()
+            .filter(|d| d.queue == queue)
+            .map(|d| d.task_name)
+            .collect();
+        Ok((!names.is_empty()).then(|| filter.names(names)))
+    }
+
+    /// The default queue and every queue workers declared, by name. Reads the
+    /// declarations only, never the tasks.
+    pub async fn queue_names(&self) -> Result<Vec<String>> {
+        let mut queues: Vec<String> = self
+            .declared_tasks()
+            .await?
+            .into_iter()
+            .map(|d| d.queue)
+            .chain([DEFAULT_QUEUE.to_owned()])
+            .collect();
+        queues.sort();
+        queues.dedup();
         Ok(queues)
     }
 }

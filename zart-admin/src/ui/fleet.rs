@@ -4,7 +4,7 @@
 use axum::response::Response;
 use maud::html;
 
-use super::layout::{age, span, task_link, time};
+use super::layout::{age, span, task_link, time, Live};
 use super::Request;
 use crate::model::{self, Queue};
 use crate::params::percent_encode;
@@ -34,7 +34,7 @@ pub(crate) async fn queues(request: Request) -> Response {
             }
         }
     };
-    request.render("Queues", "queues", true, body)
+    request.render("Queues", "queues", Live::EVERY_SECOND, body)
 }
 
 pub(crate) async fn workers(request: Request) -> Response {
@@ -63,5 +63,5 @@ pub(crate) async fn workers(request: Request) -> Response {
             }
         }
     };
-    request.render("Workers", "workers", true, body)
+    request.render("Workers", "workers", Live::EVERY_SECOND, body)
 }

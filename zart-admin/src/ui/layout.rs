@@ -11,6 +11,19 @@ use zart::scheduler::TaskStatus;
 use crate::auth::CSRF_PARAM;
 use crate::params::percent_encode;
 
+/// How often at most a page refreshes its live region when the store changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Live(Option<u32>);
+
+impl Live {
+    /// Never: the page shows what it read.
+    pub const OFF: Live = Live(None);
+    /// At most once a second.
+    pub const EVERY_SECOND: Live = Live(Some(1000));
+    /// At most every five seconds: for a page whose reads are heavy.
+    pub const EVERY_5_SECONDS: Live = Live(Some(5000));
+}
+
 /// What a page needs to know of the request that asked for it.
 pub(crate) struct Page<'a> {
     /// Where the admin is mounted.
@@ -50,9 +63,12 @@ impl Page<'_> {
         }
     }
 
-    /// The whole page: `body` inside the shell; with `live`, the region `#live` refreshes
-    /// when the store changes (the user can pause it).
-    pub fn render(&self, title: &str, section: &str, live: bool, body: Markup) -> Markup {
+    /// The whole page: `body` inside the shell; unless `live` is off, the region `#live`
+    /// refreshes when the store changes, at most as often as it says (the user can pause
+    /// it).
+    pub fn render(&self, title: &str, section: &str, live: Live, body: Markup) -> Markup {
+        let every = live.0;
+        let live = every.is_some();
         let sections = [
             ("overview", "/", "Overview"),
             ("tasks", "/tasks", "Tasks"),
@@ -89,7 +105,7 @@ impl Page<'_> {
                     main {
                         h1 { (title) }
                         @if let Some(notice) = self.notice { p.notice role="status" { (notice) } }
-                        div #live data-live=[live.then_some("on")] { (body) }
+                        div #live data-live=[live.then_some("on")] data-every=[every] { (body) }
                     }
                     dialog #confirm-dialog {
                         form method="dialog" {
@@ -177,7 +193,7 @@ pub(crate) fn error_page(base: &str, status: StatusCode, message: &str) -> Respo
         p.error role="alert" { (message) }
         p { a href=(page.link("/")) { "Back to the overview" } }
     };
-    respond(status, page.render(title, "", false, body))
+    respond(status, page.render(title, "", Live::OFF, body))
 }
 
 /// The page a request without the token gets: a field to give it.
@@ -200,6 +216,6 @@ pub(crate) fn unauthorized(base: &str, message: &str) -> Response {
     };
     respond(
         StatusCode::UNAUTHORIZED,
-        page.render("Token required", "", false, body),
+        page.render("Token required", "", Live::OFF, body),
     )
 }

@@ -25,7 +25,7 @@ use crate::params::percent_encode;
 use crate::State;
 
 pub(crate) use layout::{error_page, unauthorized};
-use layout::{respond, Page};
+use layout::{respond, Live, Page};
 
 pub(crate) fn routes() -> Router<Arc<State>> {
     Router::new()
@@ -43,6 +43,9 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         )
         .route("/queues", get(fleet::queues))
         .route("/workers", get(fleet::workers))
+        .fallback(|request: Request| async move {
+            request.failed(AdminError::not_found("no such page"))
+        })
 }
 
 /// The style sheet and the script, compiled in, outside the token check (the page that
@@ -111,7 +114,7 @@ impl Request {
     }
 
     /// `body` as a page, or only the body when the script asks for the live region.
-    fn render(&self, title: &str, section: &str, live: bool, body: Markup) -> Response {
+    fn render(&self, title: &str, section: &str, live: Live, body: Markup) -> Response {
         match self.common.fragment.is_some() {
             true => respond(StatusCode::OK, body),
             false => respond(

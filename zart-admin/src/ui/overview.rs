@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 use zart::scheduler::TaskStatus;
 
-use super::layout::{span, Page};
+use super::layout::{span, Live, Page};
 use super::Request;
 use crate::model::{self, Minute, Overview};
 
@@ -12,7 +12,8 @@ pub(crate) async fn show(request: Request) -> axum::response::Response {
     match model::overview(&request.state.inspector).await {
         Ok(overview) => {
             let body = body(&request.page(), &overview);
-            request.render("Overview", "overview", true, body)
+            // The overview counts the whole table: refreshed less often.
+            request.render("Overview", "overview", Live::EVERY_5_SECONDS, body)
         }
         Err(error) => request.failed(error),
     }

@@ -5,7 +5,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::layout::{maybe_time, status, task_link, time, Page};
+use super::layout::{maybe_time, status, task_link, time, Live, Page};
 use super::{schedule_path, Request};
 use crate::actions::{self, ScheduleAction};
 use crate::error::AdminError;
@@ -33,7 +33,7 @@ pub(crate) async fn list(request: Request) -> Response {
                     }
                 }
             };
-            request.render("Schedules", "schedules", true, body)
+            request.render("Schedules", "schedules", Live::EVERY_SECOND, body)
         }
         Err(error) => request.failed(error),
     }
@@ -43,7 +43,12 @@ pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
     match model::schedule_detail(&request.state.inspector, &id).await {
         Ok(detail) => {
             let body = body(&request.page(), &detail);
-            request.render(&format!("Schedule {id}"), "schedules", true, body)
+            request.render(
+                &format!("Schedule {id}"),
+                "schedules",
+                Live::EVERY_SECOND,
+                body,
+            )
         }
         Err(error) => request.failed(error),
     }

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::layout::{json, maybe_time, short, status, task_link, time, Page};
+use super::layout::{json, maybe_time, short, status, task_link, time, Live, Page};
 use super::{task_path, Request};
 use crate::actions::{self, TaskAction};
 use crate::error::AdminError;
@@ -18,7 +18,12 @@ pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
     match model::task_detail(&request.state.inspector, &id).await {
         Ok(detail) => {
             let body = body(&request.page(), &detail);
-            request.render(&format!("Task {}", short(&id, 60)), "tasks", true, body)
+            request.render(
+                &format!("Task {}", short(&id, 60)),
+                "tasks",
+                Live::EVERY_SECOND,
+                body,
+            )
         }
         Err(error) => request.failed(error),
     }
@@ -106,6 +111,24 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
         }
         @if let Some(waiting) = &d.waiting_on { (waiting_on(page, waiting)) }
         @if let Some(error) = &t.error { h2 { "Error" } pre.error { (error) } }
+        @if !d.failed_attempts.is_empty() {
+            h2 { "Failed attempts" }
+            table.attempts {
+                thead { tr { th.n { "Attempt" } th { "Worker" } th { "Started" } th { "Failed" } th.n { "Took" } th { "Error" } } }
+                tbody {
+                    @for a in &d.failed_attempts {
+                        tr {
+                            td.n { (a.attempt) }
+                            td { @if let Some(w) = &a.worker_id { (w) } }
+                            td { (maybe_time(a.started_at)) }
+                            td { (time(a.finished_at)) }
+                            td.n { @if let Some(ms) = a.duration_ms { (ms) " ms" } }
+                            td { pre.error { (short(&a.error, 2_000)) } }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Input" } (json(&t.input, 20_000))
         @if let Some(result) = &t.result { h2 { "Result" } (json(result, 20_000)) }
         @if !t.metadata.is_null() { h2 { "Metadata" } (json(&t.metadata, 5_000)) }

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use zart::scheduler::{TaskFilter, TaskStatus};
 
-use super::layout::{short, status, task_link, time, Page};
+use super::layout::{short, status, task_link, time, Live, Page};
 use super::Request;
 use crate::actions::{self, TaskAction};
 use crate::error::{AdminError, AdminResult};
@@ -19,11 +19,7 @@ pub(crate) async fn list(request: Request, Query(params): Query<ListParams>) -> 
     let shown = async {
         let filter = params.filter(inspector).await?;
         let page = model::task_page(inspector, &filter, params.limit()?).await?;
-        let queues = inspector.queues().await?;
-        AdminResult::Ok((
-            page,
-            queues.into_iter().map(|q| q.queue).collect::<Vec<_>>(),
-        ))
+        AdminResult::Ok((page, inspector.queue_names().await?))
     };
     match shown.await {
         Ok((tasks, queues)) => {
@@ -32,7 +28,7 @@ pub(crate) async fn list(request: Request, Query(params): Query<ListParams>) -> 
                 (filters(&page, &params, &queues))
                 (table(&page, &params, &tasks))
             };
-            request.render("Tasks", "tasks", true, body)
+            request.render("Tasks", "tasks", Live::EVERY_SECOND, body)
         }
         Err(error) => request.failed(error),
     }
@@ -187,7 +183,7 @@ pub(crate) async fn confirm_bulk(
         " "
         a href=(page.link(&format!("/tasks?{query}"))) { "Back" }
     };
-    request.render(&format!("{verb} matching tasks"), "tasks", false, body)
+    request.render(&format!("{verb} matching tasks"), "tasks", Live::OFF, body)
 }
 
 /// Acts on everything the filter matches, then shows the list with what was done.
