@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use zart::postgres::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use zart::postgres::sqlx::{ConnectOptions, Connection};
-use zart::postgres::{PostgresTaskScheduler, TableNames};
+use zart::postgres::{PoolConfig, PostgresTaskScheduler, TableNames};
 use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
 use zart::Zart;
 
@@ -81,31 +79,21 @@ async fn postgres(url: &str, prefix: Option<&str>, schema: Option<&str>) -> CliR
         None => names,
     }
     .map_err(|e| CliError::usage(e.to_string()))?;
-    let options: PgConnectOptions = url.parse().map_err(|e| {
-        CliError::usage(format!(
-            "invalid PostgreSQL URL {}: {e}",
-            without_password(url)
-        ))
-    })?;
-    // One connection first, as the driver's own connect does: an unreachable server is
-    // said at once with its address, not after the pool's acquire timeout.
-    let address = format!("{}:{}", options.get_host(), options.get_port());
-    let unreachable = |e: zart::postgres::sqlx::Error| {
-        CliError::database(format!("cannot connect to PostgreSQL at {address}: {e}"))
+    let config = PoolConfig {
+        max_connections: POOL_SIZE,
+        acquire_timeout: ACQUIRE_TIMEOUT,
+        ..PoolConfig::default()
     };
-    options
-        .connect()
+    // The driver's connect says an unreachable server at once, with its address.
+    let store = PostgresTaskScheduler::connect_with(url, config, names)
         .await
-        .map_err(unreachable)?
-        .close()
-        .await
-        .map_err(unreachable)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(POOL_SIZE)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_lazy_with(options);
-    let store = PostgresTaskScheduler::with_table_names(pool, names);
-    store.migrate().await.map_err(zart::Error::from)?;
+        .map_err(|e| match e.kind() {
+            zart::store::ErrorKind::Rejected => CliError::usage(format!(
+                "invalid PostgreSQL URL {}: {e}",
+                without_password(url)
+            )),
+            _ => CliError::from(zart::Error::from(e)),
+        })?;
     Ok(Zart::from_backend(&store))
 }
 

@@ -145,6 +145,29 @@ impl PostgresTaskScheduler {
     /// A server that cannot be reached is reported at once, with its address (a pool
     /// alone would retry until its acquire timeout and say only that it timed out).
     pub async fn connect_with_pool(url: &str, config: PoolConfig) -> StoreResult<Self> {
+        PostgresTaskScheduler::connect_with(url, config, TableNames::default()).await
+    }
+
+    /// Connects with `config`, keeps its tables under `names`, and applies pending
+    /// migrations to them. A server that cannot be reached is reported at once.
+    ///
+    /// ```no_run
+    /// use zart_postgres::{PoolConfig, PostgresTaskScheduler, TableNames};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let names = TableNames::with_prefix("billing_")?.with_schema("jobs")?;
+    /// let store =
+    ///     PostgresTaskScheduler::connect_with("postgres://localhost/app", PoolConfig::default(), names)
+    ///         .await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_with(
+        url: &str,
+        config: PoolConfig,
+        names: TableNames,
+    ) -> StoreResult<Self> {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::new(ErrorKind::Rejected, "parsing the PostgreSQL URL", e))?;
@@ -169,7 +192,7 @@ impl PostgresTaskScheduler {
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .connect_lazy_with(options);
-        let scheduler = PostgresTaskScheduler::new(pool);
+        let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
         scheduler.migrate().await?;
         Ok(scheduler)
     }
