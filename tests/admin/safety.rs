@@ -77,6 +77,22 @@ async fn a_request_without_the_token_is_refused(db: TestDb) {
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap_or_default().to_owned();
+    let sneaky = client
+        .send(
+            request(Method::GET, &format!("//evil.example/?token={token}"))
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    let location = sneaky
+        .headers
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        !location.starts_with("//"),
+        "never to another site: {location:?}"
+    );
     let with_cookie = client
         .send(
             request(Method::GET, "/tasks")

@@ -91,7 +91,8 @@ pub(crate) async fn guard(
                 .is_some_and(|token| same(token, &state.token))
         {
             let rest = without_query_value(&query, "token");
-            let path = request.uri().path();
+            // One leading slash: `//host` would send the browser to another site.
+            let path = format!("/{}", request.uri().path().trim_start_matches('/'));
             let location = match rest.is_empty() {
                 true => format!("{base}{path}"),
                 false => format!("{base}{path}?{rest}"),
