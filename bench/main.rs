@@ -57,29 +57,7 @@ async fn main() -> Result<(), BoxError> {
     };
     let which = args.next().unwrap_or_else(|| "all".to_owned());
     let window = Duration::from_secs(secs);
-    let mut drivers = Vec::new();
-    if matches!(which.as_str(), "all" | "postgres") {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let pool = PgPoolOptions::new()
-            .max_connections(20)
-            .connect(&url)
-            .await?;
-        drivers.push(Driver::Postgres { pool, url });
-    }
-    let dir = std::env::temp_dir().join(format!("zart-bench-{}", std::process::id()));
-    if matches!(which.as_str(), "all" | "sqlite") {
-        std::fs::create_dir_all(&dir)?;
-        for synchronous in [Synchronous::Normal, Synchronous::Full] {
-            drivers.push(Driver::Sqlite {
-                dir: dir.clone(),
-                synchronous,
-            });
-        }
-    }
-    if drivers.is_empty() {
-        return Err(format!("DRIVERS is `postgres`, `sqlite` or `all`, not {which:?}").into());
-    }
+    let (drivers, dir) = drivers(&which, 20, &[Synchronous::Normal, Synchronous::Full]).await?;
 
     let mut report = String::new();
     let mut sqlite_ceiling = None;
@@ -616,27 +594,7 @@ async fn round_trips(
 
 /// `zart-bench admin [postgres|sqlite|all]`: the admin API's endpoints over 1M tasks.
 async fn admin_report(which: String) -> Result<(), BoxError> {
-    let mut drivers = Vec::new();
-    if matches!(which.as_str(), "all" | "postgres") {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(&url)
-            .await?;
-        drivers.push(Driver::Postgres { pool, url });
-    }
-    let dir = std::env::temp_dir().join(format!("zart-bench-{}", std::process::id()));
-    if matches!(which.as_str(), "all" | "sqlite") {
-        std::fs::create_dir_all(&dir)?;
-        drivers.push(Driver::Sqlite {
-            dir: dir.clone(),
-            synchronous: Synchronous::Normal,
-        });
-    }
-    if drivers.is_empty() {
-        return Err(format!("DRIVERS is `postgres`, `sqlite` or `all`, not {which:?}").into());
-    }
+    let (drivers, dir) = drivers(&which, 10, &[Synchronous::Normal]).await?;
     let mut report =
         String::from("| driver | endpoint (1M tasks) | p50 ms | p95 ms |\n|---|---|---:|---:|\n");
     for driver in &drivers {
@@ -657,4 +615,38 @@ async fn admin_report(which: String) -> Result<(), BoxError> {
     std::fs::write(&path, &report)?;
     eprintln!("report written to {}", path.display());
     Ok(())
+}
+
+/// The drivers `which` names (`postgres`, `sqlite` or `all`): PostgreSQL at `DATABASE_URL`
+/// with a pool of `pool_size`, and SQLite with each of `settings`, its files in the
+/// returned folder (removed by the caller).
+async fn drivers(
+    which: &str,
+    pool_size: u32,
+    settings: &[Synchronous],
+) -> Result<(Vec<Driver>, PathBuf), BoxError> {
+    let mut drivers = Vec::new();
+    if matches!(which, "all" | "postgres") {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .connect(&url)
+            .await?;
+        drivers.push(Driver::Postgres { pool, url });
+    }
+    let dir = std::env::temp_dir().join(format!("zart-bench-{}", std::process::id()));
+    if matches!(which, "all" | "sqlite") {
+        std::fs::create_dir_all(&dir)?;
+        for synchronous in settings {
+            drivers.push(Driver::Sqlite {
+                dir: dir.clone(),
+                synchronous: *synchronous,
+            });
+        }
+    }
+    if drivers.is_empty() {
+        return Err(format!("DRIVERS is `postgres`, `sqlite` or `all`, not {which:?}").into());
+    }
+    Ok((drivers, dir))
 }
