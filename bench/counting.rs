@@ -18,9 +18,9 @@ use zart::inspect::{
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{
-    Checkpointed, ClaimScope, ClaimedTask, HistoryEntry, InspectStore, Lease, Outcome, QueueStore,
-    RescueReport, ScheduleProgress, ScheduleStore, StepStore, Store, StoreResult, TickState,
-    UnitOfWork, Wake, WorkerStore,
+    Checkpointed, ClaimScope, ClaimedTask, HistoryEntry, InspectStore, Lease, Outcome,
+    QueueControlStore, QueueDeclaration, QueueState, QueueStore, RescueReport, ScheduleProgress,
+    ScheduleStore, StepStore, Store, StoreResult, TickState, UnitOfWork, Wake, WorkerStore,
 };
 
 type Tally = Arc<Mutex<BTreeMap<&'static str, u64>>>;
@@ -238,6 +238,29 @@ impl WorkerStore for Counting {
     async fn declared_tasks(&self) -> StoreResult<Vec<DeclaredTask>> {
         self.count("declared_tasks");
         self.inner.declared_tasks().await
+    }
+}
+
+#[async_trait]
+impl QueueControlStore for Counting {
+    async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
+        self.count("declare_queues");
+        self.inner.declare_queues(queues).await
+    }
+
+    async fn pause_queue(&self, queue: &str, paused: bool) -> StoreResult<bool> {
+        self.count("pause_queue");
+        self.inner.pause_queue(queue, paused).await
+    }
+
+    async fn queue_states(&self) -> StoreResult<Vec<QueueState>> {
+        self.count("queue_states");
+        self.inner.queue_states().await
+    }
+
+    async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.count("rate_opens_at");
+        self.inner.rate_opens_at(queue).await
     }
 }
 

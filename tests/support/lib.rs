@@ -380,6 +380,7 @@ pub fn quick_config() -> WorkerConfig {
         max_rescues: 3,
         worker_id: None,
         queues: None,
+        ..WorkerConfig::default()
     }
 }
 

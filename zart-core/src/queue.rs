@@ -52,6 +52,13 @@ pub struct ClaimScope {
     pub names: Option<Vec<String>>,
     /// The names among them that are durable executions, claimed with their step logs.
     pub durable: Vec<String>,
+    /// The queue these names are in: its stored controls (pause, limits) hold for the
+    /// claim, and claimed tasks record it. `None`: no controls apply.
+    pub queue: Option<String>,
+    /// How long a due task may wait before it is claimed ahead of every task that became
+    /// due after it, whatever their priorities (so that a steady flow of higher priority
+    /// work cannot starve it). `None`: priorities are strict.
+    pub priority_aging: Option<std::time::Duration>,
 }
 
 /// What became of an attempt, as the worker reports it to the store.

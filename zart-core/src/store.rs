@@ -4,11 +4,12 @@
 //!
 //! - [`QueueStore`]: inserting, claiming, leasing, finishing, releasing, rescuing and
 //!   cancelling tasks, and the notifications that wake workers and waiters;
+//! - [`QueueControlStore`]: queues' declared limits and pauses;
 //! - [`StepStore`]: durable executions' step logs, events and children;
 //! - [`ScheduleStore`]: reading recurring schedules and their history;
 //! - [`InspectStore`]: reading tasks for programs and the admin;
 //! - [`WorkerStore`]: the worker processes that record themselves while alive;
-//! - [`Store`]: all five, plus [`begin`](Store::begin), the unit of work through which the
+//! - [`Store`]: all six, plus [`begin`](Store::begin), the unit of work through which the
 //!   engine composes several primitives in one database transaction ([`UnitOfWork`]).
 //!
 //! A store method writes, reads or notifies; it decides nothing. The decisions (retry or
@@ -43,6 +44,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 
+#[cfg(doc)]
+use crate::controls::{KeyLimit, QueueLimits, RateLimit};
+use crate::controls::{QueueDeclaration, QueueState};
 use crate::error::StoreResult;
 use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
 use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
@@ -65,10 +69,18 @@ pub trait QueueStore: Send + Sync {
     async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>>;
 
     /// Claims up to `limit` due pending tasks (`run_at <= now`) within `scope`, skipping
-    /// rows other workers hold; when more are due, the oldest due are the ones taken (the
-    /// order of the returned tasks is unspecified). Each claimed task becomes running with
-    /// `worker_id`, a lease of `lease`, a fresh token, one more attempt and `started_at`
-    /// now; a durable one (named in [`ClaimScope::durable`]) comes with its step log.
+    /// rows other workers hold. When more are due, the ones taken are, in this order: those
+    /// due for longer than [`ClaimScope::priority_aging`], oldest due first; then the highest
+    /// priority; then the oldest due (the order of the returned tasks is unspecified). Each
+    /// claimed task becomes running with `worker_id`, a lease of `lease`, a fresh token, one
+    /// more attempt, `started_at` now and the scope's queue; a durable one (named in
+    /// [`ClaimScope::durable`]) comes with its step log.
+    ///
+    /// With [`ClaimScope::queue`], the queue's stored controls hold, checked and claimed as
+    /// one serial step across every process sharing the store: nothing is claimed from a
+    /// paused queue; at most [`QueueLimits::concurrency`] of its tasks run at once, at most
+    /// [`KeyLimit::limit`] of one key, and at most [`RateLimit::limit`] start in any window
+    /// of its period (counted from the claims' own records, whatever became of the tasks).
     async fn claim(
         &self,
         worker_id: &str,
@@ -126,6 +138,25 @@ pub trait QueueStore: Send + Sync {
     /// A counter that goes up (at least) whenever tasks end, for waiters. Notifications can
     /// be lost; waiters look again now and then.
     async fn ended(&self) -> StoreResult<watch::Receiver<u64>>;
+}
+
+/// Queues' controls: limits that workers declare, and pauses.
+#[async_trait]
+pub trait QueueControlStore: Send + Sync {
+    /// Stores each queue's declared limits, replacing what was declared before (a pause
+    /// stays as it is).
+    async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()>;
+
+    /// Pauses queue `queue` (nothing new is claimed from it; running tasks go on) or
+    /// resumes it. A queue never declared gets a record of its own. Returns whether it
+    /// changed.
+    async fn pause_queue(&self, queue: &str, paused: bool) -> StoreResult<bool>;
+
+    /// Every queue with stored controls, by name, with how many of its tasks run.
+    async fn queue_states(&self) -> StoreResult<Vec<QueueState>>;
+
+    /// When queue `queue`'s rate limit next lets a task start, if it holds starts back now.
+    async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
 /// Durable executions' step logs, events and children.
@@ -231,7 +262,7 @@ pub trait WorkerStore: Send + Sync {
 /// A whole store: every concern, and units of work.
 #[async_trait]
 pub trait Store:
-    QueueStore + StepStore + ScheduleStore + InspectStore + WorkerStore + 'static
+    QueueStore + QueueControlStore + StepStore + ScheduleStore + InspectStore + WorkerStore + 'static
 {
     /// Starts a unit of work: one database transaction. Dropping it without
     /// [`commit`](UnitOfWork::commit) rolls everything back, notifications included.

@@ -25,6 +25,8 @@
 //! that a program passing its own pool names the same version.
 #![warn(missing_docs)]
 
+mod claim;
+mod controls;
 mod error;
 mod inspect;
 mod listener;
@@ -94,6 +96,7 @@ pub struct PostgresTaskScheduler {
 pub(crate) struct Shared {
     pub names: TableNames,
     pub sql: Queries,
+    pub claims: claim::ClaimQueries,
     /// Announces new due work (payload: the earliest due instant, epoch milliseconds).
     pub channel: String,
     /// Announces that tasks ended (for waiters).
@@ -127,6 +130,7 @@ impl PostgresTaskScheduler {
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
             sql: Queries::new(&names),
+            claims: claim::ClaimQueries::new(&names),
             names,
         };
         PostgresTaskScheduler {

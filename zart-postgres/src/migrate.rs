@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("../migrations/0006_admin.sql"),
     },
+    Migration {
+        version: 7,
+        name: "queue controls",
+        sql: include_str!("../migrations/0007_queue_controls.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a
@@ -168,6 +173,8 @@ fn render(sql: &str, names: &TableNames) -> String {
         .replace("{{attempts}}", &names.attempts())
         .replace("{{workers}}", &names.workers())
         .replace("{{declared_tasks}}", &names.declared_tasks())
+        .replace("{{queues}}", &names.queues())
+        .replace("{{queue_starts}}", &names.queue_starts())
         .replace(
             "{{occurrence_finished}}",
             &names.qualified("occurrence_finished"),

@@ -23,10 +23,6 @@ pub(crate) struct Queries {
     /// Inserts skipping existing ids; returns the inserted ids and, in the same statement
     /// (so in the inserting transaction), notifies listeners with the earliest due instant.
     pub insert: SqlStr,
-    /// `$1` limit, `$2` worker id, `$3` lease seconds, `$4` durable task names (whose step
-    /// logs come along, as a JSON array of `[seq, name, occurrence, status, output, error,
-    /// attempts, started_at]`), `$5` the names that may be claimed (null: any).
-    pub claim: SqlStr,
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: SqlStr,
     /// `$1` ids, `$2` tokens, `$3` statuses (or `suspended`: pending again without counting
@@ -178,29 +174,6 @@ impl Queries {
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT ins.task_id FROM ins, wake"
-            )),
-            claim: sql(format!(
-                "WITH due AS (
-                    SELECT task_id FROM {tasks}
-                    WHERE status = 'pending' AND run_at <= now()
-                        AND ($5::text[] IS NULL OR task_name = ANY($5))
-                    ORDER BY run_at
-                    LIMIT $1
-                    FOR UPDATE SKIP LOCKED
-                 )
-                 UPDATE {tasks} t
-                 SET status = 'running', worker_id = $2, last_worker_id = $2, lease_token = t.lease_token + 1,
-                     lease_expires_at = now() + $3::float8 * interval '1 second',
-                     attempts = t.attempts + 1, started_at = now()
-                 FROM due WHERE t.task_id = due.task_id
-                 RETURNING t.task_id, t.lease_token, t.task_name, t.data, t.metadata, t.run_at, t.attempts,
-                     t.created_at,
-                     CASE WHEN t.task_name = ANY($4) THEN (
-                         SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
-                                        s.output, s.error, s.attempts, s.started_at, s.finished_at) ORDER BY s.seq), '[]')
-                         FROM {steps} s WHERE s.task_id = t.task_id
-                     ) END",
-                steps = names.steps()
             )),
             heartbeat: sql(format!(
                 "UPDATE {tasks} SET lease_expires_at = now() + $2::float8 * interval '1 second'

@@ -81,7 +81,7 @@ fn parse_status(status: &str) -> StoreResult<TaskStatus> {
         .ok_or_else(|| corrupt("decoding a task", format!("unknown task status {status:?}")))
 }
 
-fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
+pub(crate) fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
     Ok(ClaimedTask {
         lease: Lease {
             task_id: row.try_get(0)?,
@@ -100,10 +100,6 @@ fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
     })
 }
 
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl QueueStore for PostgresTaskScheduler {
     async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
@@ -117,23 +113,7 @@ impl QueueStore for PostgresTaskScheduler {
         lease: Duration,
         scope: &ClaimScope,
     ) -> StoreResult<Vec<ClaimedTask>> {
-        // Planned afresh for each call (an unnamed statement): a cached generic plan
-        // cannot know how selective the claimed names are, and would walk the run_at index
-        // past every due task of other names.
-        let rows = sqlx::query(self.shared.sql.claim.clone())
-            .persistent(false)
-            .bind(limit(limit_to))
-            .bind(worker_id)
-            .bind(lease.as_secs_f64())
-            .bind(&scope.durable)
-            .bind(&scope.names)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.shared.db("claiming tasks"))?;
-        rows.iter()
-            .map(claimed_task)
-            .collect::<Result<_, _>>()
-            .map_err(self.shared.db("decoding claimed tasks"))
+        crate::claim::claim(&self.shared, &self.pool, worker_id, limit_to, lease, scope).await
     }
 
     async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64> {

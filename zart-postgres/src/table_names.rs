@@ -138,6 +138,16 @@ impl TableNames {
         self.qualified("declared_tasks")
     }
 
+    /// The quoted, schema-qualified name of the table of queues' controls.
+    pub fn queues(&self) -> String {
+        self.qualified("queues")
+    }
+
+    /// The quoted, schema-qualified name of the table of rate-limited queues' recent starts.
+    pub fn queue_starts(&self) -> String {
+        self.qualified("queue_starts")
+    }
+
     /// The quoted, schema-qualified name of the table that records applied migrations.
     pub fn migrations(&self) -> String {
         self.qualified("migrations")

@@ -60,7 +60,9 @@
 //! it runs, the store's other writers wait for it.
 #![warn(missing_docs)]
 
+mod claim;
 mod codec;
+mod controls;
 mod db;
 mod end_effects;
 mod error;

@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("../migrations/0002_admin.sql"),
     },
+    Migration {
+        version: 3,
+        name: "queue controls",
+        sql: include_str!("../migrations/0003_queue_controls.sql"),
+    },
 ];
 
 /// Applies the migrations the tables of `prefix` have not seen yet, in one write

@@ -35,8 +35,13 @@ pub(crate) struct Queries {
     /// `?1` a JSON array of `[id, name, run_at, data, metadata]` (data and metadata as
     /// JSON text), `?2` schedule id. Returns the inserted ids.
     pub insert: String,
-    /// `?1` worker, `?2` lease ms, `?3` limit. Any name.
-    pub claim_any: String,
+    /// `?1` worker, `?2` lease ms, `?3` a JSON array of row keys, `?4` queue. Claims
+    /// those still pending.
+    pub claim: String,
+    /// `?1` queue, `?2` how many started now.
+    pub record_starts: String,
+    /// `?1` queue: forgets starts older than its rate limit's period.
+    pub forget_starts: String,
     /// `?1` worker, `?2` lease ms.
     pub heartbeat: String,
     /// `?1` id, `?2` token, `?3` status (or `suspended`), `?4` result, `?5` error,
@@ -89,7 +94,11 @@ pub(crate) struct Queries {
     /// `?1` parent, `?2` child id, `?3` its status, `?4` result, `?5` error.
     pub child_ended: String,
     /// The prefix's tasks table, for statements built per call.
-    tasks: String,
+    pub tasks: String,
+    /// The prefix's queue controls table.
+    pub queues: String,
+    /// The prefix's table of rate-limited queues' recent starts.
+    pub starts: String,
     pub schedules: ScheduleQueries,
 }
 
@@ -129,50 +138,13 @@ pub(crate) struct ScheduleQueries {
     pub end_tick: String,
 }
 
-/// A claim of due pending tasks: the oldest `?3` among those `due` selects (a query of
-/// `task_id, run_at`; empty: every due task).
-fn claim_due(tasks: &str, due: &str) -> String {
-    let due = match due {
-        "" => format!(
-            "SELECT id FROM {tasks} WHERE status = 'pending' AND run_at <= {NOW}
-             ORDER BY run_at LIMIT ?3"
-        ),
-        due => format!("SELECT id FROM ({due}) ORDER BY run_at LIMIT ?3"),
-    };
-    format!(
-        "UPDATE {tasks}
-         SET status = 'running', worker_id = ?1, last_worker_id = ?1,
-             lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
-             attempts = attempts + 1, started_at = {NOW}
-         WHERE id IN ({due})
-         RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts, created_at, id"
-    )
-}
-
 impl Queries {
-    /// A claim of the oldest `?3` due tasks among `names` names, bound from `?4` on. Each
-    /// name's oldest due tasks are read from the (name, run_at) index, at most `?3` each,
-    /// and the oldest of those are taken: a backlog of other names, however large, is
-    /// never walked (one `IN (..)` over the names would sort every due task of them).
-    pub(crate) fn claim_names(&self, names: usize) -> String {
-        let tasks = &self.tasks;
-        let per_name: Vec<String> = (0..names)
-            .map(|i| {
-                format!(
-                    "SELECT * FROM (SELECT id, run_at FROM {tasks}
-                     WHERE status = 'pending' AND task_name = ?{} AND run_at <= {NOW}
-                     ORDER BY run_at LIMIT ?3)",
-                    i + 4
-                )
-            })
-            .collect();
-        claim_due(tasks, &per_name.join(" UNION ALL "))
-    }
-
     pub(crate) fn new(prefix: &str) -> Self {
         let tasks = format!("\"{prefix}tasks\"");
         let steps = format!("\"{prefix}steps\"");
         let events = format!("\"{prefix}events\"");
+        let queues = format!("\"{prefix}queues\"");
+        let starts = format!("\"{prefix}queue_starts\"");
         let listed = format!(
             "{} AND {}",
             not_reserved("task_name"),
@@ -213,7 +185,23 @@ impl Queries {
                  ON CONFLICT (task_id) DO NOTHING
                  RETURNING task_id"
             ),
-            claim_any: claim_due(&tasks, ""),
+            claim: format!(
+                "UPDATE {tasks}
+                 SET status = 'running', worker_id = ?1, last_worker_id = ?1,
+                     lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
+                     attempts = attempts + 1, started_at = {NOW}, queue = ?4
+                 WHERE id IN (SELECT value FROM json_each(?3)) AND status = 'pending'
+                 RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts,
+                     created_at, id"
+            ),
+            record_starts: format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+                 INSERT INTO {starts} (queue, started_at) SELECT ?1, {NOW} FROM n"
+            ),
+            forget_starts: format!(
+                "DELETE FROM {starts} WHERE queue = ?1 AND started_at <= {NOW} - coalesce(
+                     (SELECT rate_period_ms FROM {queues} WHERE queue = ?1), 0)"
+            ),
             heartbeat: format!(
                 "UPDATE {tasks} SET lease_expires_at = {NOW} + ?2
                  WHERE worker_id = ?1 AND status = 'running'"
@@ -324,6 +312,8 @@ impl Queries {
                  VALUES (?1, 'child:' || ?2, json_object('status', ?3, 'result', json(?4), 'error', ?5))"
             ),
             tasks: tasks.clone(),
+            queues: queues.clone(),
+            starts: starts.clone(),
             schedules: ScheduleQueries::new(prefix, &tasks),
         }
     }

@@ -19,7 +19,7 @@ use crate::end_effects::{self, Ended};
 use crate::error::corrupt;
 use crate::notify::{self, Effects};
 use crate::queries::Queries;
-use crate::{steps, SqliteTaskScheduler};
+use crate::{claim, steps, SqliteTaskScheduler};
 
 /// Inserts `tasks` (the runs of `schedule_id`, if given) on `conn`, in its transaction,
 /// skipping existing ids, in one statement. Returns the inserted ids in input order (an id
@@ -252,20 +252,24 @@ impl QueueStore for SqliteTaskScheduler {
         }
         let (lease_ms, limit_to) = (duration_ms(lease), limit(limit_to));
         self.write("claiming tasks", |conn, sql, effects| {
-            let rows: Vec<ClaimedRow> = match &scope.names {
-                None => conn
-                    .prepare_cached(&sql.claim_any)?
-                    .query_map((worker_id, lease_ms, limit_to), ClaimedRow::read)?
-                    .collect::<Result<_, _>>()?,
-                Some(names) => {
-                    let mut params: Vec<&dyn rusqlite::ToSql> =
-                        vec![&worker_id, &lease_ms, &limit_to];
-                    params.extend(names.iter().map(|name| name as &dyn rusqlite::ToSql));
-                    conn.prepare_cached(&sql.claim_names(names.len()))?
-                        .query_map(&params[..], ClaimedRow::read)?
-                        .collect::<Result<_, _>>()?
-                }
-            };
+            let (picked, rated) =
+                claim::pick(conn, &sql.tasks, &sql.queues, &sql.starts, limit_to, scope)?;
+            if picked.is_empty() {
+                return Ok(Vec::new());
+            }
+            let rows: Vec<ClaimedRow> = conn
+                .prepare_cached(&sql.claim)?
+                .query_map(
+                    (worker_id, lease_ms, json!(picked).to_string(), &scope.queue),
+                    ClaimedRow::read,
+                )?
+                .collect::<Result<_, _>>()?;
+            if rated {
+                conn.prepare_cached(&sql.forget_starts)?
+                    .execute([&scope.queue])?;
+                conn.prepare_cached(&sql.record_starts)?
+                    .execute((&scope.queue, rows.len() as i64))?;
+            }
             let mut claimed = Vec::with_capacity(rows.len());
             {
                 // Only a cache: a store whose leases are never finished here (their

@@ -246,6 +246,7 @@ pub async fn a_durable_claim_brings_the_step_log(store: Arc<dyn Store>) {
     let scope = ClaimScope {
         names: None,
         durable: vec!["flow".into()],
+        ..ClaimScope::default()
     };
     let claimed = claim(&store, "w", 10, LEASE, &scope).await;
     assert_eq!(

@@ -63,7 +63,7 @@ pub(crate) fn task_at(id: &str, name: &str, at: DateTime<Utc>) -> ScheduleAtPara
 pub(crate) fn only(names: &[&str]) -> ClaimScope {
     ClaimScope {
         names: Some(names.iter().map(|n| n.to_string()).collect()),
-        durable: Vec::new(),
+        ..ClaimScope::default()
     }
 }
 
@@ -72,6 +72,7 @@ pub(crate) fn durable(name: &str) -> ClaimScope {
     ClaimScope {
         names: Some(vec![name.to_owned()]),
         durable: vec![name.to_owned()],
+        ..ClaimScope::default()
     }
 }
 

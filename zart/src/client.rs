@@ -146,6 +146,26 @@ impl Zart {
         Inspector::new(self.store.clone())
     }
 
+    /// Pauses queue `queue` for every worker: running tasks finish, nothing new is claimed
+    /// from it until [`resume_queue`](Self::resume_queue). Returns whether it was running.
+    ///
+    /// ```no_run
+    /// # async fn demo(zart: zart::Zart) -> zart::Result<()> {
+    /// zart.pause_queue("emails").await?;
+    /// // ... the mail server is back:
+    /// zart.resume_queue("emails").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn pause_queue(&self, queue: &str) -> Result<bool> {
+        Ok(self.store.pause_queue(queue, true).await?)
+    }
+
+    /// Resumes a paused queue. Returns whether it was paused.
+    pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        Ok(self.store.pause_queue(queue, false).await?)
+    }
+
     /// A builder for a worker over this store.
     pub fn worker(&self) -> WorkerBuilder {
         WorkerBuilder::from_arc(self.store.clone())

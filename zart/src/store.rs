@@ -4,6 +4,7 @@
 //! Application code does not need this module: [`Zart`](crate::Zart) and the views it hands
 //! out cover what programs do, and nothing in them bypasses a worker's lease.
 
+pub use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, QueueState, RateLimit};
 pub use zart_core::error::{ErrorKind, StoreError, StoreResult};
 pub use zart_core::queue::{
     ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake,
@@ -11,5 +12,6 @@ pub use zart_core::queue::{
 pub use zart_core::schedules::{HistoryEntry, ScheduleProgress, TickState};
 pub use zart_core::steps::Checkpointed;
 pub use zart_core::store::{
-    InspectStore, QueueStore, ScheduleStore, StepStore, Store, UnitOfWork, WorkerStore,
+    InspectStore, QueueControlStore, QueueStore, ScheduleStore, StepStore, Store, UnitOfWork,
+    WorkerStore,
 };

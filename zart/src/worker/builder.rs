@@ -166,6 +166,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// Settings for one queue: this process's slots for it and the limits every worker
+    /// honours ([`QueueConfig`](crate::scheduler::QueueConfig)). Call it after
+    /// [`config`](Self::config), which replaces every setting.
+    pub fn queue(mut self, queue: crate::scheduler::QueueConfig) -> Self {
+        self.config.queue_configs.push(queue);
+        self
+    }
+
     /// Reports the worker's events to `observer`.
     pub fn observer(mut self, observer: Arc<dyn TaskObserver>) -> Self {
         self.observers.push(observer);
@@ -178,7 +186,7 @@ impl WorkerBuilder {
     pub fn start(self) -> Result<RunningWorker> {
         self.registry.validate()?;
         self.config.validate()?;
-        self.config.claim_scope(&self.registry)?;
+        self.config.claim_scopes(&self.registry)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let worker = Arc::new(self.build());
         let run = runtime.spawn({

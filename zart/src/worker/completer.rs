@@ -11,7 +11,7 @@ use zart_core::queue::{Lease, Outcome, OutcomeKind};
 use zart_core::store::Store;
 use zart_core::task::{ScheduleAtParams, TaskStatus};
 
-use super::wake::WakeSignal;
+use super::wake::Wakes;
 use crate::enqueue::missing_ids;
 use crate::observe::TaskEvent;
 use crate::recurring::{Decision, ScheduleState, SkipReason, TickReport};
@@ -36,7 +36,7 @@ pub(crate) struct Report {
 pub(crate) struct Completer {
     pub store: Arc<dyn Store>,
     pub observers: Observers,
-    pub wake: WakeSignal,
+    pub wake: Wakes,
     /// How long to keep retrying a failed write: past the lease, the tasks will have been
     /// rescued and the outcome would be fenced out anyway.
     pub give_up_after: Duration,

@@ -5,6 +5,7 @@ use std::time::Duration;
 use zart_core::queue::ClaimScope;
 use zart_core::schedules::TICK_TASK;
 
+use super::queue_config::QueueConfig;
 use crate::error::ConfigError;
 use crate::registry::TaskRegistry;
 
@@ -60,6 +61,28 @@ pub struct WorkerConfig {
     /// internal ticks of recurring schedules): a task no running worker knows stays pending
     /// until one that knows it starts.
     pub queues: Option<Vec<String>>,
+    /// The settings of queues: this process's slots for each, and the limits every worker
+    /// honours (see [`QueueConfig`]). A queue without settings has no limits, and its
+    /// tasks share `max_concurrent_tasks` with the other queues that have no slots of
+    /// their own.
+    pub queue_configs: Vec<QueueConfig>,
+    /// How long a due task may wait before it is claimed ahead of every task that became
+    /// due after it, whatever their priorities: so a steady flow of higher priority work
+    /// delays lower priority work by at most about this long, never forever. `None` makes
+    /// priorities strict. Default: 5 minutes.
+    pub priority_aging: Option<Duration>,
+}
+
+/// What one claim loop of a worker claims: the tasks of one queue (or Zart's own ticks).
+#[derive(Clone, Debug)]
+pub(crate) struct QueueScope {
+    pub scope: ClaimScope,
+    /// The queue's own slots in this process, if it has them.
+    pub slots: Option<usize>,
+    /// The queue's declared rate limit, if any.
+    pub rate: Option<zart_core::controls::RateLimit>,
+    /// Whether its declared limits count running tasks (room frees when they end).
+    pub limited: bool,
 }
 
 impl Default for WorkerConfig {
@@ -75,6 +98,8 @@ impl Default for WorkerConfig {
             max_rescues: 3,
             worker_id: None,
             queues: None,
+            queue_configs: Vec::new(),
+            priority_aging: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -102,19 +127,36 @@ impl WorkerConfig {
         if self.worker_id.as_deref() == Some("") {
             return Err(ConfigError("worker_id must not be empty".to_owned()));
         }
+        for (i, queue) in self.queue_configs.iter().enumerate() {
+            queue.validate()?;
+            if self.queue_configs[..i]
+                .iter()
+                .any(|q| q.name() == queue.name())
+            {
+                return Err(ConfigError(format!(
+                    "queue {:?} has settings twice: give each queue one QueueConfig",
+                    queue.name()
+                )));
+            }
+        }
         Ok(())
     }
 }
 
 impl WorkerConfig {
     /// What this worker may claim, given what it runs: the handlers of `registry` in the
-    /// served [`queues`](Self::queues), and recurring schedules' ticks.
-    pub(crate) fn claim_scope(&self, registry: &TaskRegistry) -> Result<ClaimScope, ConfigError> {
+    /// served [`queues`](Self::queues), one scope per queue, and recurring schedules' ticks
+    /// in a scope of their own (no queue's pause or limits hold them up).
+    pub(crate) fn claim_scopes(
+        &self,
+        registry: &TaskRegistry,
+    ) -> Result<Vec<QueueScope>, ConfigError> {
         let served = |name: &str| match (&self.queues, registry.queue_of(name)) {
             (None, _) => true,
             (Some(queues), Some(queue)) => queues.iter().any(|served| served == queue),
             (Some(_), None) => false,
         };
+        let known = registry.queue_names();
         if let Some(queues) = &self.queues {
             if queues.is_empty() {
                 return Err(ConfigError(
@@ -123,7 +165,6 @@ impl WorkerConfig {
                         .to_owned(),
                 ));
             }
-            let known = registry.queue_names();
             if let Some(unknown) = queues.iter().find(|q| !known.contains(&q.as_str())) {
                 return Err(ConfigError(format!(
                     "queues names {unknown:?}, but no registered task is in it (queues of \
@@ -132,23 +173,60 @@ impl WorkerConfig {
                 )));
             }
         }
-        let mut names: Vec<String> = registry
-            .names()
-            .into_iter()
-            .filter(|name| served(name))
-            .map(str::to_owned)
-            .collect();
-        names.push(TICK_TASK.to_owned());
-        let durable = registry
-            .durable_names()
+        if let Some(unknown) = self
+            .queue_configs
             .iter()
-            .filter(|name| served(name))
-            .cloned()
+            .find(|q| !known.contains(&q.name()))
+        {
+            return Err(ConfigError(format!(
+                "queue_configs has settings for {:?}, but no registered task is in it \
+                 (queues of the registered tasks: {})",
+                unknown.name(),
+                known.join(", ")
+            )));
+        }
+        let mut scopes: Vec<QueueScope> = known
+            .iter()
+            .map(|queue| {
+                let names: Vec<String> = registry
+                    .names()
+                    .into_iter()
+                    .filter(|name| served(name) && registry.queue_of(name) == Some(queue))
+                    .map(str::to_owned)
+                    .collect();
+                let durable = registry
+                    .durable_names()
+                    .iter()
+                    .filter(|name| names.contains(name))
+                    .cloned()
+                    .collect();
+                let config = self.queue_configs.iter().find(|q| q.name() == *queue);
+                QueueScope {
+                    scope: ClaimScope {
+                        names: Some(names),
+                        durable,
+                        queue: Some((*queue).to_owned()),
+                        priority_aging: self.priority_aging,
+                    },
+                    slots: config.and_then(QueueConfig::local_concurrency),
+                    rate: config.and_then(QueueConfig::rate),
+                    limited: config.is_some_and(QueueConfig::counts_running),
+                }
+            })
+            .filter(|queue| queue.scope.names.as_ref().is_some_and(|n| !n.is_empty()))
             .collect();
-        Ok(ClaimScope {
-            names: Some(names),
-            durable,
-        })
+        scopes.push(QueueScope {
+            scope: ClaimScope {
+                names: Some(vec![TICK_TASK.to_owned()]),
+                durable: Vec::new(),
+                queue: None,
+                priority_aging: self.priority_aging,
+            },
+            slots: None,
+            rate: None,
+            limited: false,
+        });
+        Ok(scopes)
     }
 }
 
@@ -209,26 +287,41 @@ mod tests {
             .set_queue("send", "emails")
             .register("resize", Noop);
 
-        let everything = WorkerConfig::default().claim_scope(&registry);
-        let names = |scope: Result<ClaimScope, ConfigError>| scope.map(|s| s.names);
+        let everything = WorkerConfig::default().claim_scopes(&registry);
+        let names = |scopes: Result<Vec<QueueScope>, ConfigError>| {
+            scopes.map(|scopes| {
+                scopes
+                    .into_iter()
+                    .map(|q| (q.scope.queue, q.scope.names.unwrap_or_default()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let queue = |name: &str, names: &[&str]| {
+            let names = names.iter().map(|n| n.to_string()).collect();
+            (Some(name.to_owned()).filter(|n| !n.is_empty()), names)
+        };
         assert_eq!(
             names(everything),
-            Ok(Some(vec!["resize".into(), "send".into(), TICK_TASK.into()]))
+            Ok(vec![
+                queue("default", &["resize"]),
+                queue("emails", &["send"]),
+                queue("", &[TICK_TASK]),
+            ])
         );
         let emails = WorkerConfig {
             queues: Some(vec!["emails".into()]),
             ..WorkerConfig::default()
         };
         assert_eq!(
-            names(emails.claim_scope(&registry)),
-            Ok(Some(vec!["send".into(), TICK_TASK.into()]))
+            names(emails.claim_scopes(&registry)),
+            Ok(vec![queue("emails", &["send"]), queue("", &[TICK_TASK])])
         );
         let none = WorkerConfig {
             queues: Some(Vec::new()),
             ..WorkerConfig::default()
         };
         assert!(
-            none.claim_scope(&registry).is_err(),
+            none.claim_scopes(&registry).is_err(),
             "an empty list runs nothing"
         );
     }

@@ -11,6 +11,7 @@ mod config;
 mod executor;
 mod maintenance;
 mod presence;
+mod queue_config;
 mod wake;
 
 use std::collections::HashMap;
@@ -36,9 +37,11 @@ use crate::registry::TaskRegistry;
 
 pub use builder::{RunningWorker, WorkerBuilder};
 use completer::{Completer, Report};
+use config::QueueScope;
 pub use config::WorkerConfig;
 use executor::Finished;
-use wake::WakeSignal;
+pub use queue_config::QueueConfig;
+use wake::{WakeSignal, Wakes};
 
 /// Longest pause after a failed claim before trying again.
 const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
@@ -160,18 +163,20 @@ impl Worker {
     pub async fn run(&self) -> Result<()> {
         self.config.validate()?;
         self.registry.validate()?;
-        let scope = self.config.claim_scope(&self.registry)?;
+        let queues = self.config.claim_scopes(&self.registry)?;
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(Error::WorkerAlreadyRunning);
         }
         self.running.send_replace(true);
         let _running = RunningGuard(&self.running);
         let mut shutdown = self.shutdown.subscribe();
-        let wake = WakeSignal::default();
-        let mut services = self.start_services(&wake);
+        let signals: Vec<WakeSignal> = queues.iter().map(|_| WakeSignal::default()).collect();
+        let wakes = Wakes::new(signals.clone());
+        let mut services = self.start_services(&wakes);
+        let scopes: Vec<ClaimScope> = queues.iter().map(|q| q.scope.clone()).collect();
         services.spawn(presence::keep(
             self.store.clone(),
-            presence::record(&self.worker_id, &self.config, &self.registry, &scope),
+            presence::record(&self.worker_id, &self.config, &self.registry, &scopes),
             self.config.heartbeat_interval,
         ));
 
@@ -181,37 +186,62 @@ impl Worker {
             Completer {
                 store: self.store.clone(),
                 observers: self.observers.clone(),
-                wake: wake.clone(),
+                wake: wakes.clone(),
                 give_up_after: self.config.lease_duration,
             }
             .run(outcomes),
         );
         let (checkpoints, checkpoint_writer) = Checkpoints::start(self.store.clone());
         services.spawn(checkpoint_writer);
-        let mut tasks = Tasks {
-            checkpoints,
-            slots: Arc::new(Semaphore::new(self.config.max_concurrent_tasks.max(1))),
-            in_flight: Arc::default(),
-            executors: JoinSet::new(),
-            reports,
-        };
+        let shared_slots = Arc::new(Semaphore::new(self.config.max_concurrent_tasks.max(1)));
+        let in_flight: Arc<Mutex<HashMap<Lease, AbortHandle>>> = Arc::default();
+        let mut loops: Vec<(QueueScope, Tasks, WakeSignal)> = queues
+            .into_iter()
+            .zip(signals)
+            .map(|(queue, signal)| {
+                let slots = match queue.slots {
+                    Some(n) => Arc::new(Semaphore::new(n.max(1))),
+                    None => shared_slots.clone(),
+                };
+                let tasks = Tasks {
+                    checkpoints: checkpoints.clone(),
+                    slots,
+                    in_flight: in_flight.clone(),
+                    executors: JoinSet::new(),
+                    reports: reports.clone(),
+                };
+                (queue, tasks, signal)
+            })
+            .collect();
+        drop(reports);
 
         tracing::info!(worker_id = %self.worker_id, "worker started");
-        if self.register_schedules(&mut shutdown).await {
-            self.claim_until_shutdown(&scope, &mut tasks, &wake, &mut shutdown)
-                .await;
+        if self.register_schedules(&mut shutdown).await && self.declare_queues(&mut shutdown).await
+        {
+            let claiming = loops.iter_mut().map(|(queue, tasks, signal)| {
+                let mut shutdown = self.shutdown.subscribe();
+                async move {
+                    self.claim_until_shutdown(queue, tasks, signal, &mut shutdown)
+                        .await
+                }
+            });
+            futures_util::future::join_all(claiming).await;
         }
         tracing::info!(worker_id = %self.worker_id, "worker stopping");
 
         let drained = tokio::time::timeout(self.config.shutdown_timeout, async {
-            while tasks.executors.join_next().await.is_some() {}
+            for (_, tasks, _) in &mut loops {
+                while tasks.executors.join_next().await.is_some() {}
+            }
         })
         .await;
         if drained.is_err() {
-            self.release_unfinished(&tasks.in_flight).await;
-            tasks.executors.shutdown().await;
+            self.release_unfinished(&in_flight).await;
+            for (_, tasks, _) in &mut loops {
+                tasks.executors.shutdown().await;
+            }
         }
-        drop(tasks); // closes the report channel: the completer stores what is left, then ends
+        drop(loops); // closes the report channel: the completer stores what is left, then ends
         if let Some(Err(error)) = completer.join_next().await {
             tracing::error!(%error, "the completer stopped abnormally");
         }
@@ -219,6 +249,34 @@ impl Worker {
         presence::remove(self.store.as_ref(), &self.worker_id).await;
         tracing::info!(worker_id = %self.worker_id, "worker stopped");
         Ok(())
+    }
+
+    /// Stores the limits of the queues this worker has settings for, retrying while the
+    /// database is unreachable. Returns `false` if shutdown came first.
+    async fn declare_queues(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let declared: Vec<_> = self
+            .config
+            .queue_configs
+            .iter()
+            .map(QueueConfig::declaration)
+            .collect();
+        if declared.is_empty() {
+            return true;
+        }
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.store.declare_queues(&declared).await {
+                Ok(()) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, "declaring queues failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.changed() => return false,
+                    }
+                    pause = (pause * 2).min(MAX_CLAIM_BACKOFF);
+                }
+            }
+        }
     }
 
     /// Stores the registry's recurring tasks, retrying while the database is unreachable.
@@ -244,7 +302,7 @@ impl Worker {
     }
 
     /// Notifications, heartbeats and maintenance, for as long as the worker runs.
-    fn start_services(&self, wake: &WakeSignal) -> JoinSet<()> {
+    fn start_services(&self, wake: &Wakes) -> JoinSet<()> {
         let mut services = JoinSet::new();
         let (store, wake) = (self.store.clone(), wake.clone());
         services.spawn(async move {
@@ -267,20 +325,24 @@ impl Worker {
         services
     }
 
-    /// The claim loop: whenever slots are free, claim up to that many due tasks (at most
-    /// `max_tasks_per_poll`) and start them. A full batch means more may be due: claim
-    /// again at once. Otherwise sleep until a notification, the earliest announced due
-    /// instant or the poll interval, whichever comes first.
+    /// The claim loop of one queue: whenever slots are free, claim up to that many due
+    /// tasks (at most `max_tasks_per_poll`) and start them. A full batch means more may be
+    /// due: claim again at once. Otherwise sleep until a notification, the earliest
+    /// announced due instant or the poll interval, whichever comes first; in a queue whose
+    /// limits held the claim back, also until tasks end somewhere (freeing room) or its
+    /// rate limit lets the next task start.
     async fn claim_until_shutdown(
         &self,
-        scope: &ClaimScope,
+        queue: &QueueScope,
         tasks: &mut Tasks,
         wake: &WakeSignal,
         shutdown: &mut watch::Receiver<bool>,
     ) {
         let config = &self.config;
+        let scope = &queue.scope;
         let batch_limit = config.max_tasks_per_poll.max(1);
         let mut claim_backoff = config.poll_interval.min(MAX_CLAIM_BACKOFF);
+        let mut ended = None;
         while !*shutdown.borrow() {
             while tasks.executors.try_join_next().is_some() {}
             let first = tokio::select! {
@@ -305,7 +367,7 @@ impl Worker {
             {
                 Ok(claimed) => claimed,
                 Err(error) => {
-                    tracing::warn!(%error, "claiming tasks failed; retrying");
+                    tracing::warn!(%error, queue = ?scope.queue, "claiming tasks failed; retrying");
                     drop(permits);
                     tokio::select! {
                         _ = tokio::time::sleep(claim_backoff) => {}
@@ -323,16 +385,34 @@ impl Worker {
             if got == asked {
                 continue;
             }
-            let idle = match wake.next_due() {
+            let mut idle = match wake.next_due() {
                 Some(due) => (due - chrono::Utc::now())
                     .to_std()
                     .unwrap_or_default()
                     .min(config.poll_interval),
                 None => config.poll_interval,
             };
+            if let (Some(name), Some(_)) = (&scope.queue, queue.rate) {
+                if let Ok(Some(opens)) = self.store.rate_opens_at(name).await {
+                    idle = idle.min((opens - chrono::Utc::now()).to_std().unwrap_or_default());
+                }
+            }
+            if queue.limited && ended.is_none() {
+                // Room in a limited queue frees when its tasks end, on any worker.
+                ended = self.store.ended().await.ok();
+            }
+            let ended_elsewhere = async {
+                match &mut ended {
+                    Some(ended) => {
+                        let _ = ended.changed().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
+                _ = ended_elsewhere => {}
                 _ = shutdown.changed() => {}
             }
         }

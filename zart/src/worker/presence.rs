@@ -16,22 +16,26 @@ use crate::registry::{TaskRegistry, DEFAULT_QUEUE};
 /// A worker silent for this many heartbeat intervals is taken for dead and forgotten.
 const SILENT_INTERVALS: u32 = 10;
 
-/// The record of a worker about to run what `scope` lets it claim.
+/// The record of a worker about to run what `scopes` let it claim.
 pub(crate) fn record(
     worker_id: &str,
     config: &WorkerConfig,
     registry: &TaskRegistry,
-    scope: &ClaimScope,
+    scopes: &[ClaimScope],
 ) -> WorkerRecord {
-    let tasks = scope
-        .names
+    let tasks = scopes
         .iter()
-        .flatten()
-        .filter(|name| name.as_str() != TICK_TASK)
-        .map(|name| DeclaredTask {
-            task_name: name.clone(),
-            queue: registry.queue_of(name).unwrap_or(DEFAULT_QUEUE).to_owned(),
-            durable: scope.durable.contains(name),
+        .flat_map(|scope| {
+            scope
+                .names
+                .iter()
+                .flatten()
+                .filter(|name| name.as_str() != TICK_TASK)
+                .map(|name| DeclaredTask {
+                    task_name: name.clone(),
+                    queue: registry.queue_of(name).unwrap_or(DEFAULT_QUEUE).to_owned(),
+                    durable: scope.durable.contains(name),
+                })
         })
         .collect();
     let now = Utc::now();

@@ -96,6 +96,25 @@ impl WakeSignal {
     }
 }
 
+/// Every claim loop's signal: what wakes workers wakes each of a worker's loops (one
+/// per queue), each of which remembers due instants for itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Wakes(Arc<[WakeSignal]>);
+
+impl Wakes {
+    pub(crate) fn new(signals: Vec<WakeSignal>) -> Self {
+        Wakes(signals.into())
+    }
+
+    pub(crate) fn due_at(&self, due: DateTime<Utc>) {
+        self.0.iter().for_each(|signal| signal.due_at(due));
+    }
+
+    pub(crate) fn heard(&self, wake: Wake) {
+        self.0.iter().for_each(|signal| signal.heard(wake));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

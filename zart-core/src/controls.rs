@@ -1,0 +1,96 @@
+//! Queue controls shared by every worker: limits declared in code ([`QueueLimits`]) and a
+//! pause set from outside, as stored ([`QueueState`]).
+//!
+//! A claim in a queue ([`ClaimScope::queue`](crate::queue::ClaimScope::queue)) honours its
+//! stored controls across every process sharing the store: the capacity check and the
+//! claim are one serial step per queue, so two workers never both take the last slot.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// The limits of a queue, as a worker's code declares them. `None` is no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most of the queue's tasks running at once, across all workers.
+    pub concurrency: Option<u32>,
+    /// Most tasks of one key running at once, across all workers.
+    pub per_key: Option<KeyLimit>,
+    /// Most tasks started in any window of a period, across all workers.
+    pub rate: Option<RateLimit>,
+}
+
+impl QueueLimits {
+    /// Whether any limit is set.
+    pub fn is_limited(&self) -> bool {
+        self.concurrency.is_some() || self.per_key.is_some() || self.rate.is_some()
+    }
+}
+
+/// At most `limit` tasks of one key running at once. A task's key is the value in its
+/// input at `field`, a dotted path (`tenant_id`, `customer.id`); a task whose input has
+/// nothing there has no key and is not held back by this limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLimit {
+    /// Where the key is in a task's input.
+    pub field: String,
+    /// Most tasks of one key running at once.
+    pub limit: u32,
+}
+
+/// At most `limit` tasks started in any window of `period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Most starts in one window.
+    pub limit: u32,
+    /// The window's length.
+    pub period: Duration,
+}
+
+/// One queue's declared limits, as a worker stores them when it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDeclaration {
+    /// The queue.
+    pub queue: String,
+    /// Its limits.
+    pub limits: QueueLimits,
+}
+
+/// A queue's stored controls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueState {
+    /// The queue.
+    pub queue: String,
+    /// Its limits, as last declared.
+    pub limits: QueueLimits,
+    /// Since when it is paused (nothing new is claimed from it), if it is.
+    pub paused_at: Option<DateTime<Utc>>,
+    /// When its limits were last declared.
+    pub declared_at: DateTime<Utc>,
+    /// How many of its tasks run now.
+    pub running: u64,
+}
+
+/// Checks a key field: dot-separated names of letters, digits, `_` and `-`.
+///
+/// ```
+/// use zart_core::controls::check_key_field;
+///
+/// assert!(check_key_field("customer.id").is_ok());
+/// assert!(check_key_field("customer..id").is_err());
+/// ```
+pub fn check_key_field(field: &str) -> Result<(), String> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    match field.len() <= 200 && field.split('.').all(valid) {
+        true => Ok(()),
+        false => Err(format!(
+            "the key field {field:?} is not a dotted path of names (letters, digits, `_`, `-`), \
+             such as \"tenant_id\" or \"customer.id\""
+        )),
+    }
+}

@@ -1,0 +1,395 @@
+//! Claiming on PostgreSQL: which due tasks a claim takes (priorities, aging), and how a
+//! queue's stored controls hold across every worker.
+//!
+//! A queue without controls is claimed in one statement, as before queues had any. A queue
+//! with controls (a pause, a limit) is claimed under a transaction-scoped advisory lock of
+//! its own, taken before the claiming statement: that statement then starts after the
+//! previous holder committed, so its snapshot counts the tasks that holder just claimed.
+//! Taking the lock inside the claiming statement would not do: in READ COMMITTED a
+//! statement keeps the snapshot it started with while it waits, and two workers could both
+//! take the last slot.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::{AssertSqlSafe, Connection, SqlSafeStr, SqlStr};
+use zart_core::queue::{ClaimScope, ClaimedTask};
+use zart_core::StoreResult;
+
+use crate::table_names::TableNames;
+use crate::Shared;
+
+/// How long a queue found with controls is claimed under its lock before the cheaper
+/// unlocked claim is tried again (its controls may have been lifted).
+const CONTROLLED_FOR: Duration = Duration::from_secs(10);
+
+/// The claiming statements for one set of table names.
+#[derive(Debug)]
+pub(crate) struct ClaimQueries {
+    /// Claims with no queue controls, in one statement; claims nothing from a queue that
+    /// has controls. Parameters: see [`bind`].
+    unlocked: SqlStr,
+    /// Claims under the queue's lock, honouring its controls. Parameters: see [`bind`].
+    locked: SqlStr,
+    /// `$1` queue: whether it has controls (a pause or a limit).
+    controlled: SqlStr,
+    /// Queues lately found with controls, and when.
+    controlled_queues: Mutex<HashMap<String, Instant>>,
+}
+
+fn sql(text: String) -> SqlStr {
+    AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
+}
+
+/// The instant before which a due task counts as waiting too long (`$7`: aging seconds,
+/// null for strict priorities, when no task ever does).
+const AGED: &str = "(CASE WHEN $7::float8 IS NULL THEN '-infinity'::timestamptz
+                          ELSE now() - $7::float8 * interval '1 second' END)";
+
+/// The names a claim may take (`$5`, null: any).
+const NAMES: &str = "($5::text[] IS NULL OR task_name = ANY($5))";
+
+/// A queue has controls: a pause or a limit.
+const CONTROLLED: &str = "(paused_at IS NOT NULL OR concurrency_limit IS NOT NULL
+                          OR key_limit IS NOT NULL OR rate_limit IS NOT NULL)";
+
+/// The due tasks a claim takes, best first, as the branches of a `UNION ALL`, each read in
+/// due order from an index: those waiting since before [`AGED`]; then each priority above
+/// 0, highest first; then priority 0 (nearly every task: the pending index of due order);
+/// then each priority below 0. Every branch but the first reads only tasks due since
+/// [`AGED`], so no task is taken twice. Levels are found by skipping through the priority
+/// index, one probe each, so a million tasks of one priority cost what one does.
+///
+/// `columns` are selected from each branch (`t` is the task), `filter` narrows them,
+/// `limit` bounds each branch and `lock` follows each (`FOR UPDATE SKIP LOCKED`, or
+/// nothing). Each branch also yields `branch` and `level`, which order them.
+fn branches(tasks: &str, columns: &str, filter: &str, limit: &str, lock: &str) -> String {
+    let read = |level: &str, since: &str, branch: u8, level_value: &str| {
+        format!(
+            "SELECT {columns}, {branch} AS branch, {level_value} AS level, t.run_at
+             FROM {tasks} t
+             WHERE t.status = 'pending' AND {level} {since} AND t.run_at <= now()
+                 AND {NAMES} AND {filter}
+             ORDER BY t.run_at LIMIT {limit} {lock}"
+        )
+    };
+    let fresh = format!("AND t.run_at > {AGED}");
+    let overdue = read("true", &format!("AND t.run_at <= {AGED}"), 0, "0::smallint");
+    let above = read(
+        "t.priority > 0 AND t.priority = above.p",
+        &fresh,
+        1,
+        "t.priority",
+    );
+    let zero = read("t.priority = 0", &fresh, 2, "0::smallint");
+    let below = read(
+        "t.priority < 0 AND t.priority = below.p",
+        &fresh,
+        3,
+        "t.priority",
+    );
+    format!(
+        "SELECT * FROM ({overdue}) overdue
+         UNION ALL SELECT c.* FROM above, LATERAL ({above}) c
+         UNION ALL SELECT * FROM ({zero}) zero
+         UNION ALL SELECT c.* FROM below, LATERAL ({below}) c"
+    )
+}
+
+/// The priority levels above and below 0 that pending tasks have, highest first, one index
+/// probe per level.
+fn levels(tasks: &str) -> String {
+    let skip = |name: &str, sign: &str| {
+        format!(
+            "{name}(p) AS (
+                (SELECT priority FROM {tasks} WHERE status = 'pending' AND priority {sign} 0
+                 ORDER BY priority DESC LIMIT 1)
+                UNION ALL
+                SELECT (SELECT priority FROM {tasks}
+                        WHERE status = 'pending' AND priority {sign} 0 AND priority < {name}.p
+                        ORDER BY priority DESC LIMIT 1)
+                FROM {name} WHERE {name}.p IS NOT NULL
+             )"
+        )
+    };
+    format!("{}, {}", skip("above", ">"), skip("below", "<"))
+}
+
+/// What a claim sets on the tasks it takes (`t` is the task).
+const CLAIMED: &str = "status = 'running', worker_id = $2, last_worker_id = $2,
+     lease_token = t.lease_token + 1,
+     lease_expires_at = now() + $3::float8 * interval '1 second',
+     attempts = t.attempts + 1, started_at = now(), queue = $6";
+
+/// What a claim returns of each task (`t` is the task): see `queue::claimed_task`.
+fn returned(steps: &str) -> String {
+    format!(
+        "t.task_id, t.lease_token, t.task_name, t.data, t.metadata, t.run_at, t.attempts,
+         t.created_at,
+         CASE WHEN t.task_name = ANY($4) THEN (
+             SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
+                            s.output, s.error, s.attempts, s.started_at, s.finished_at) ORDER BY s.seq), '[]')
+             FROM {steps} s WHERE s.task_id = t.task_id
+         ) END"
+    )
+}
+
+impl ClaimQueries {
+    pub(crate) fn new(names: &TableNames) -> Self {
+        let tasks = names.tasks();
+        let queues = names.queues();
+        let starts = names.queue_starts();
+        let steps = names.steps();
+        let levels = levels(&tasks);
+        let returned = returned(&steps);
+
+        let unlocked_due = branches(&tasks, "t.task_id", "true", "$1", "FOR UPDATE SKIP LOCKED");
+        let unlocked = format!(
+            "WITH RECURSIVE {levels},
+             controlled AS (SELECT 1 FROM {queues} WHERE queue = $6 AND {CONTROLLED}),
+             due AS (
+                {unlocked_due}
+                LIMIT CASE WHEN EXISTS (SELECT 1 FROM controlled) THEN 0 ELSE $1 END
+             )
+             UPDATE {tasks} t SET {CLAIMED}
+             FROM due WHERE t.task_id = due.task_id
+             RETURNING {returned}"
+        );
+
+        // Under the queue's lock no other claim of it runs, so candidates are read without
+        // row locks; the update still skips a task some claim outside the queue took
+        // meanwhile (it re-checks the row it waited for).
+        let key = "(t.data #>> (SELECT key_path FROM control))";
+        let candidates = branches(
+            &tasks,
+            &format!("t.task_id, {key} AS key"),
+            &format!(
+                "({key} IS NULL OR NOT ({key} = ANY (ARRAY(SELECT key FROM busy_keys
+                     WHERE n >= (SELECT key_limit FROM control)))))"
+            ),
+            "(SELECT scan FROM room)",
+            "",
+        );
+        let locked = format!(
+            "WITH RECURSIVE {levels},
+             control AS (
+                SELECT concurrency_limit, key_limit, string_to_array(key_field, '.') AS key_path,
+                       rate_limit, rate_period_ms * interval '1 millisecond' AS rate_period,
+                       paused_at
+                FROM {queues} WHERE queue = $6
+             ),
+             running AS (
+                SELECT t.data #>> (SELECT key_path FROM control) AS key
+                FROM {tasks} t WHERE t.status = 'running' AND t.queue = $6
+             ),
+             busy_keys AS (
+                SELECT key, count(*) AS n FROM running WHERE key IS NOT NULL GROUP BY key
+             ),
+             room AS (
+                SELECT n, CASE WHEN n = 0 THEN 0
+                               WHEN (SELECT key_limit FROM control) IS NULL THEN n
+                               ELSE n * 4 + 16 END AS scan
+                FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM control WHERE paused_at IS NOT NULL)
+                                  THEN 0
+                                  ELSE greatest(0, least(
+                                      $1::bigint,
+                                      coalesce((SELECT concurrency_limit FROM control)
+                                               - (SELECT count(*) FROM running), $1::bigint),
+                                      coalesce((SELECT rate_limit FROM control)
+                                               - (SELECT count(*) FROM {starts} s
+                                                  WHERE s.queue = $6 AND s.started_at >
+                                                      now() - (SELECT rate_period FROM control)),
+                                               $1::bigint)))
+                             END AS n) free
+             ),
+             candidates AS ({candidates}),
+             ranked AS (
+                SELECT task_id, key, branch, level, run_at,
+                       row_number() OVER (PARTITION BY key ORDER BY branch, level DESC, run_at) AS nth
+                FROM candidates
+             ),
+             picked AS (
+                SELECT r.task_id FROM ranked r LEFT JOIN busy_keys b ON b.key = r.key
+                WHERE r.key IS NULL OR (SELECT key_limit FROM control) IS NULL
+                   OR r.nth + coalesce(b.n, 0) <= (SELECT key_limit FROM control)
+                ORDER BY r.branch, r.level DESC, r.run_at
+                LIMIT (SELECT n FROM room)
+             ),
+             claimed AS (
+                UPDATE {tasks} t SET {CLAIMED}
+                FROM picked WHERE t.task_id = picked.task_id AND t.status = 'pending'
+                RETURNING {returned}
+             ),
+             started AS (
+                INSERT INTO {starts} (queue, started_at)
+                SELECT $6, now() FROM claimed WHERE EXISTS (SELECT 1 FROM control WHERE rate_limit IS NOT NULL)
+             ),
+             forgotten AS (
+                DELETE FROM {starts} s
+                WHERE s.queue = $6 AND s.started_at <= now() - coalesce((SELECT rate_period FROM control), interval '0')
+             )
+             SELECT * FROM claimed"
+        );
+        ClaimQueries {
+            unlocked: sql(unlocked),
+            locked: sql(locked),
+            controlled: sql(format!(
+                "SELECT EXISTS (SELECT 1 FROM {queues} WHERE queue = $1 AND {CONTROLLED})"
+            )),
+            controlled_queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lately_controlled(&self, queue: &str) -> bool {
+        let mut known = self
+            .controlled_queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match known.get(queue) {
+            Some(since) if since.elapsed() < CONTROLLED_FOR => true,
+            Some(_) => {
+                known.remove(queue);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn mark_controlled(&self, queue: &str) {
+        self.controlled_queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(queue.to_owned(), Instant::now());
+    }
+}
+
+/// The arguments of both claiming statements.
+fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    worker_id: &'q str,
+    limit: usize,
+    lease: Duration,
+    scope: &'q ClaimScope,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .persistent(false)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(worker_id)
+        .bind(lease.as_secs_f64())
+        .bind(&scope.durable)
+        .bind(&scope.names)
+        .bind(&scope.queue)
+        .bind(scope.priority_aging.map(|aging| aging.as_secs_f64()))
+}
+
+/// Claims up to `limit` due tasks in `scope` (see `QueueStore::claim`).
+pub(crate) async fn claim(
+    shared: &Shared,
+    pool: &sqlx::PgPool,
+    worker_id: &str,
+    limit: usize,
+    lease: Duration,
+    scope: &ClaimScope,
+) -> StoreResult<Vec<ClaimedTask>> {
+    let queries = &shared.claims;
+    let decode = |rows: Vec<sqlx::postgres::PgRow>| {
+        rows.iter()
+            .map(crate::queue::claimed_task)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(shared.db("decoding claimed tasks"))
+    };
+    if let Some(queue) = &scope.queue {
+        if queries.lately_controlled(queue) {
+            return claim_locked(shared, pool, worker_id, limit, lease, scope, queue).await;
+        }
+    }
+    // Planned afresh for each call (an unnamed statement): a cached generic plan cannot
+    // know how selective the claimed names are, and would walk the due-order index past
+    // every due task of other names.
+    let rows = bind(
+        sqlx::query(queries.unlocked.clone()),
+        worker_id,
+        limit,
+        lease,
+        scope,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(shared.db("claiming tasks"))?;
+    let claimed = decode(rows)?;
+    let Some(queue) = &scope.queue else {
+        return Ok(claimed);
+    };
+    if claimed.len() == limit {
+        return Ok(claimed);
+    }
+    // Fewer than asked: nothing more is due, or the queue has controls and the unlocked
+    // statement took nothing.
+    let controlled: bool = sqlx::query_scalar(queries.controlled.clone())
+        .bind(queue)
+        .fetch_one(pool)
+        .await
+        .map_err(shared.db("reading a queue's controls"))?;
+    if !controlled {
+        return Ok(claimed);
+    }
+    queries.mark_controlled(queue);
+    let mut more = claim_locked(
+        shared,
+        pool,
+        worker_id,
+        limit - claimed.len(),
+        lease,
+        scope,
+        queue,
+    )
+    .await?;
+    let mut claimed = claimed;
+    claimed.append(&mut more);
+    Ok(claimed)
+}
+
+async fn claim_locked(
+    shared: &Shared,
+    pool: &sqlx::PgPool,
+    worker_id: &str,
+    limit: usize,
+    lease: Duration,
+    scope: &ClaimScope,
+    queue: &str,
+) -> StoreResult<Vec<ClaimedTask>> {
+    let key = queue_lock(&shared.names, queue);
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(shared.db("acquiring a connection to claim"))?;
+    // One round trip: the lock is taken by the statement that opens the transaction. The
+    // key is a number formatted here, not input.
+    let begin = AssertSqlSafe(format!("BEGIN; SELECT pg_advisory_xact_lock({key})"));
+    let mut tx = conn
+        .begin_with(begin)
+        .await
+        .map_err(shared.db("locking a queue to claim"))?;
+    let rows = bind(
+        sqlx::query(shared.claims.locked.clone()),
+        worker_id,
+        limit,
+        lease,
+        scope,
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(shared.db("claiming tasks in a controlled queue"))?;
+    tx.commit().await.map_err(shared.db("committing a claim"))?;
+    rows.iter()
+        .map(crate::queue::claimed_task)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(shared.db("decoding claimed tasks"))
+}
+
+/// The advisory-lock key of `queue` under `names`: claims of one queue of one set of tables
+/// wait for each other, and nothing else does.
+fn queue_lock(names: &TableNames, queue: &str) -> i64 {
+    i64::from_ne_bytes(names.fingerprint(&format!("queue\0{queue}")).to_ne_bytes())
+}

@@ -1,0 +1,152 @@
+//! Queues' controls on PostgreSQL: declared limits and pauses (the claims that honour them
+//! are in `claim`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, QueueState, RateLimit};
+use zart_core::store::QueueControlStore;
+use zart_core::StoreResult;
+
+use crate::PostgresTaskScheduler;
+
+fn limit(value: Option<u32>) -> Option<i64> {
+    value.map(i64::from)
+}
+
+#[async_trait]
+impl QueueControlStore for PostgresTaskScheduler {
+    async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
+        if queues.is_empty() {
+            return Ok(());
+        }
+        let n = queues.len();
+        let (mut names, mut concurrency, mut key_fields, mut key_limits) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut rate_limits, mut rate_periods) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for declared in queues {
+            let limits = &declared.limits;
+            names.push(declared.queue.as_str());
+            concurrency.push(limit(limits.concurrency));
+            key_fields.push(limits.per_key.as_ref().map(|key| key.field.as_str()));
+            key_limits.push(limit(limits.per_key.as_ref().map(|key| key.limit)));
+            rate_limits.push(limit(limits.rate.map(|rate| rate.limit)));
+            rate_periods.push(
+                limits
+                    .rate
+                    .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
+            );
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {queues} AS q (queue, concurrency_limit, key_field, key_limit,
+                                       rate_limit, rate_period_ms, declared_at)
+             SELECT *, now() FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
+                                         $5::int8[], $6::int8[])
+             ON CONFLICT (queue) DO UPDATE SET
+                concurrency_limit = excluded.concurrency_limit, key_field = excluded.key_field,
+                key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
+                rate_period_ms = excluded.rate_period_ms, declared_at = now()",
+            queues = self.shared.names.queues()
+        )))
+        .bind(names)
+        .bind(concurrency)
+        .bind(key_fields)
+        .bind(key_limits)
+        .bind(rate_limits)
+        .bind(rate_periods)
+        .execute(&self.pool)
+        .await
+        .map_err(self.shared.db("declaring queues"))?;
+        Ok(())
+    }
+
+    async fn pause_queue(&self, queue: &str, paused: bool) -> StoreResult<bool> {
+        let queues = self.shared.names.queues();
+        let statement = match paused {
+            true => format!(
+                "INSERT INTO {queues} AS q (queue, paused_at) VALUES ($1, now())
+                 ON CONFLICT (queue) DO UPDATE SET paused_at = now() WHERE q.paused_at IS NULL"
+            ),
+            // A queue with no record was never paused: nothing to resume.
+            false => format!(
+                "UPDATE {queues} SET paused_at = NULL WHERE queue = $1 AND paused_at IS NOT NULL"
+            ),
+        };
+        let changed = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map_err(self.shared.db("pausing or resuming a queue"))?;
+        Ok(changed.rows_affected() > 0)
+    }
+
+    async fn queue_states(&self) -> StoreResult<Vec<QueueState>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT q.queue, q.concurrency_limit, q.key_field, q.key_limit, q.rate_limit,
+                    q.rate_period_ms, q.paused_at, q.declared_at,
+                    (SELECT count(*) FROM {tasks} t WHERE t.status = 'running' AND t.queue = q.queue)
+             FROM {queues} q ORDER BY q.queue",
+            queues = self.shared.names.queues(),
+            tasks = self.shared.names.tasks()
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.shared.db("reading queues"))?;
+        rows.iter()
+            .map(|row| {
+                let count = |i: usize| -> Result<Option<u32>, sqlx::Error> {
+                    Ok(row
+                        .try_get::<Option<i32>, _>(i)?
+                        .map(|n| u32::try_from(n).unwrap_or(0)))
+                };
+                let per_key = match (row.try_get::<Option<String>, _>(2)?, count(3)?) {
+                    (Some(field), Some(limit)) => Some(KeyLimit { field, limit }),
+                    _ => None,
+                };
+                let rate = match (count(4)?, row.try_get::<Option<i64>, _>(5)?) {
+                    (Some(limit), Some(ms)) => Some(RateLimit {
+                        limit,
+                        period: Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+                    }),
+                    _ => None,
+                };
+                Ok(QueueState {
+                    queue: row.try_get(0)?,
+                    limits: QueueLimits {
+                        concurrency: count(1)?,
+                        per_key,
+                        rate,
+                    },
+                    paused_at: row.try_get(6)?,
+                    declared_at: row.try_get(7)?,
+                    running: u64::try_from(row.try_get::<i64, _>(8)?).unwrap_or(0),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.shared.db("decoding queues"))
+    }
+
+    async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT min(s.started_at) + q.rate_period_ms * interval '1 millisecond'
+             FROM {queues} q JOIN {starts} s ON s.queue = q.queue
+                 AND s.started_at > now() - q.rate_period_ms * interval '1 millisecond'
+             WHERE q.queue = $1 AND q.rate_limit IS NOT NULL
+             GROUP BY q.rate_limit, q.rate_period_ms
+             HAVING count(*) >= q.rate_limit",
+            queues = self.shared.names.queues(),
+            starts = self.shared.names.queue_starts()
+        )))
+        .bind(queue)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.shared.db("reading a queue's rate limit"))
+        .map(Option::flatten)
+    }
+}

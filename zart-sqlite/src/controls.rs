@@ -1,0 +1,134 @@
+//! Queues' controls on SQLite: declared limits and pauses (the claims that honour them are
+//! in `claim`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row};
+use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, QueueState, RateLimit};
+use zart_core::store::QueueControlStore;
+use zart_core::StoreResult;
+
+use crate::codec::{instant, maybe_instant, NOW};
+use crate::SqliteTaskScheduler;
+
+fn queue_state(row: &Row<'_>) -> rusqlite::Result<QueueState> {
+    let count = |i: usize| -> rusqlite::Result<Option<u32>> {
+        Ok(row
+            .get::<_, Option<i64>>(i)?
+            .map(|n| u32::try_from(n).unwrap_or(0)))
+    };
+    let per_key = match (row.get::<_, Option<String>>(2)?, count(3)?) {
+        (Some(field), Some(limit)) => Some(KeyLimit { field, limit }),
+        _ => None,
+    };
+    let rate = match (count(4)?, row.get::<_, Option<i64>>(5)?) {
+        (Some(limit), Some(ms)) => Some(RateLimit {
+            limit,
+            period: Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+        }),
+        _ => None,
+    };
+    Ok(QueueState {
+        queue: row.get(0)?,
+        limits: QueueLimits {
+            concurrency: count(1)?,
+            per_key,
+            rate,
+        },
+        paused_at: maybe_instant(row, 6)?,
+        declared_at: instant(row, 7)?,
+        running: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
+    })
+}
+
+#[async_trait]
+impl QueueControlStore for SqliteTaskScheduler {
+    async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
+        let declare = format!(
+            "INSERT INTO {} (queue, concurrency_limit, key_field, key_limit, rate_limit,
+                             rate_period_ms, declared_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NOW})
+             ON CONFLICT (queue) DO UPDATE SET
+                concurrency_limit = excluded.concurrency_limit, key_field = excluded.key_field,
+                key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
+                rate_period_ms = excluded.rate_period_ms, declared_at = excluded.declared_at",
+            self.shared.sql.queues
+        );
+        self.write("declaring queues", |conn, _, _| {
+            let mut statement = conn.prepare_cached(&declare)?;
+            for declared in queues {
+                let limits = &declared.limits;
+                statement.execute((
+                    &declared.queue,
+                    limits.concurrency,
+                    limits.per_key.as_ref().map(|key| key.field.as_str()),
+                    limits.per_key.as_ref().map(|key| key.limit),
+                    limits.rate.map(|rate| rate.limit),
+                    limits
+                        .rate
+                        .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
+                ))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pause_queue(&self, queue: &str, paused: bool) -> StoreResult<bool> {
+        let queues = &self.shared.sql.queues;
+        let statement = match paused {
+            true => format!(
+                "INSERT INTO {queues} (queue, paused_at) VALUES (?1, {NOW})
+                 ON CONFLICT (queue) DO UPDATE SET paused_at = excluded.paused_at
+                 WHERE paused_at IS NULL"
+            ),
+            // A queue with no record was never paused: nothing to resume.
+            false => format!(
+                "UPDATE {queues} SET paused_at = NULL WHERE queue = ?1 AND paused_at IS NOT NULL"
+            ),
+        };
+        self.write("pausing or resuming a queue", |conn, _, _| {
+            Ok(conn.prepare_cached(&statement)?.execute([queue])? > 0)
+        })
+        .await
+    }
+
+    async fn queue_states(&self) -> StoreResult<Vec<QueueState>> {
+        let (queues, tasks) = (&self.shared.sql.queues, &self.shared.sql.tasks);
+        let statement = format!(
+            "SELECT q.queue, q.concurrency_limit, q.key_field, q.key_limit, q.rate_limit,
+                    q.rate_period_ms, q.paused_at, q.declared_at,
+                    (SELECT count(*) FROM {tasks} t
+                     WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = q.queue)
+             FROM {queues} q ORDER BY q.queue"
+        );
+        self.read("reading queues", |conn, _| {
+            conn.prepare_cached(&statement)?
+                .query_map([], queue_state)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let (queues, starts) = (&self.shared.sql.queues, &self.shared.sql.starts);
+        let statement = format!(
+            "SELECT min(s.started_at) + q.rate_period_ms
+             FROM {queues} q JOIN {starts} s ON s.queue = q.queue
+                 AND s.started_at > {NOW} - q.rate_period_ms
+             WHERE q.queue = ?1 AND q.rate_limit IS NOT NULL
+             GROUP BY q.rate_limit, q.rate_period_ms
+             HAVING count(*) >= q.rate_limit"
+        );
+        let opens: Option<i64> = self
+            .read("reading a queue's rate limit", |conn, _| {
+                conn.prepare_cached(&statement)?
+                    .query_row([queue], |row| row.get(0))
+                    .optional()
+            })
+            .await?;
+        Ok(opens.and_then(DateTime::from_timestamp_millis))
+    }
+}
