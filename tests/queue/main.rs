@@ -1,11 +1,13 @@
 //! The task queue against a real PostgreSQL: each test in its own schema.
 
 mod completion;
+mod controls;
 mod diagnostics;
 mod durability;
 mod exactly_once;
 mod failures;
 mod idempotency;
+mod limits;
 mod notify;
 mod presence;
 mod rescue;

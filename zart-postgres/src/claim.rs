@@ -116,11 +116,13 @@ fn levels(tasks: &str) -> String {
     format!("{}, {}", skip("above", ">"), skip("below", "<"))
 }
 
-/// What a claim sets on the tasks it takes (`t` is the task).
+/// What a claim sets on the tasks it takes (`t` is the task). The claim's instant is its
+/// statement's, not its transaction's: under a queue's lock, the transaction began before
+/// the wait for the lock, and a start must count from when it happened.
 const CLAIMED: &str = "status = 'running', worker_id = $2, last_worker_id = $2,
      lease_token = t.lease_token + 1,
-     lease_expires_at = now() + $3::float8 * interval '1 second',
-     attempts = t.attempts + 1, started_at = now(), queue = $6";
+     lease_expires_at = statement_timestamp() + $3::float8 * interval '1 second',
+     attempts = t.attempts + 1, started_at = statement_timestamp(), queue = $6";
 
 /// What a claim returns of each task (`t` is the task): see `queue::claimed_task`.
 fn returned(steps: &str) -> String {
@@ -199,7 +201,8 @@ impl ClaimQueries {
                                       coalesce((SELECT rate_limit FROM control)
                                                - (SELECT count(*) FROM {starts} s
                                                   WHERE s.queue = $6 AND s.started_at >
-                                                      now() - (SELECT rate_period FROM control)),
+                                                      statement_timestamp()
+                                                      - (SELECT rate_period FROM control)),
                                                $1::bigint)))
                              END AS n) free
              ),
@@ -223,11 +226,12 @@ impl ClaimQueries {
              ),
              started AS (
                 INSERT INTO {starts} (queue, started_at)
-                SELECT $6, now() FROM claimed WHERE EXISTS (SELECT 1 FROM control WHERE rate_limit IS NOT NULL)
+                SELECT $6, statement_timestamp() FROM claimed WHERE EXISTS (SELECT 1 FROM control WHERE rate_limit IS NOT NULL)
              ),
              forgotten AS (
                 DELETE FROM {starts} s
-                WHERE s.queue = $6 AND s.started_at <= now() - coalesce((SELECT rate_period FROM control), interval '0')
+                WHERE s.queue = $6 AND s.started_at
+                    <= statement_timestamp() - coalesce((SELECT rate_period FROM control), interval '0')
              )
              SELECT * FROM claimed"
         );

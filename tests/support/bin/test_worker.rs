@@ -10,6 +10,9 @@
 //!   the process between the second and the third), and `tx-steps` (a transactional step
 //!   that lingers in its transaction, then a plain step that lingers), until no task is
 //!   left pending or running.
+//! - `limited GLOBAL PER_KEY RATE`: runs `limited` tasks in queue `limited` with those
+//!   limits (0: none; the rate per second), each marking itself in the test's table
+//!   `active` while it runs and recording its start in `starts`.
 //! - `ack`: no worker; completes tasks one after another straight through the store, and
 //!   prints each one's id once the store acknowledged its completion, until killed.
 
@@ -81,6 +84,30 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Deletes the row of task `task_id` from the test's table `table`.
+    async fn remove(&self, table: &str, task_id: &str) -> Result<(), String> {
+        let sql = format!("DELETE FROM {} WHERE task_id = $1", self.table(table));
+        match self {
+            Recorder::Postgres { pool, .. } => sqlx::query(sqlx::AssertSqlSafe(&*sql))
+                .bind(task_id)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Recorder::Sqlite(store) => {
+                let mut work = store.begin_work().await.map_err(|e| e.to_string())?;
+                work.connection_mut()
+                    .execute(&sql, [task_id])
+                    .map_err(|e| e.to_string())?;
+                UnitOfWork::commit(Box::new(work))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 struct Count {
     recorder: Recorder,
     worker: String,
@@ -100,6 +127,34 @@ impl ScheduledTask for Count {
             )
             .await
             .map_err(SchedulerTaskError::failed)?;
+        Ok(OnComplete::done())
+    }
+}
+
+/// Marks itself active in the test's table `active` while it runs (so that the test can
+/// sample how many run at once, and of which tenant), and records its start in `starts`.
+struct Limited {
+    recorder: Recorder,
+    linger: Duration,
+}
+
+#[async_trait]
+impl ScheduledTask for Limited {
+    async fn execute(
+        &self,
+        instance: &TaskInstance,
+    ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+        let tenant = instance.data["tenant"].to_string();
+        let id = instance.task_id.as_str();
+        let recorder = &self.recorder;
+        let failed = SchedulerTaskError::failed;
+        recorder.record("starts", "task_id", &[id]).await.map_err(failed)?;
+        recorder
+            .record("active", "task_id, tenant", &[id, &tenant])
+            .await
+            .map_err(failed)?;
+        tokio::time::sleep(self.linger).await;
+        recorder.remove("active", id).await.map_err(failed)?;
         Ok(OnComplete::done())
     }
 }
@@ -282,6 +337,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             config.lease_duration = Duration::from_secs(2);
             config.heartbeat_interval = Duration::from_millis(500);
             config.rescue_interval = Duration::from_millis(300);
+        }
+        "limited" => {
+            // `limited GLOBAL PER_KEY RATE_PER_SECOND`, 0 for none: the queue `limited`.
+            let mut limit = || args.next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+            let (global, per_key, rate) = (limit(), limit(), limit());
+            registry
+                .register(
+                    "limited",
+                    Limited {
+                        recorder: recorder.clone(),
+                        linger: Duration::from_millis(if rate > 0 { 5 } else { 40 }),
+                    },
+                )
+                .set_queue("limited", "limited");
+            let mut queue = zart::scheduler::QueueConfig::new("limited");
+            if global > 0 {
+                queue = queue.global_limit(global);
+            }
+            if per_key > 0 {
+                queue = queue.limit_per_key("tenant", per_key);
+            }
+            if rate > 0 {
+                queue = queue.rate_limit(rate, Duration::from_secs(1));
+            }
+            config.queue_configs.push(queue);
+            config.max_concurrent_tasks = 8;
         }
         other => return Err(format!("unknown mode {other:?}").into()),
     }
