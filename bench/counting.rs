@@ -16,7 +16,7 @@ use zart::inspect::{
     AttemptRecord, DeclaredTask, EndedCount, EventRecord, TaskCounts, WorkerRecord,
 };
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
-use zart::scheduler::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart::scheduler::{NewTask, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{
     Checkpointed, ClaimScope, ClaimedTask, HistoryEntry, InspectStore, Lease, Outcome,
     QueueControlStore, QueueDeclaration, QueueState, QueueStore, RescueReport, ScheduleProgress,
@@ -60,7 +60,7 @@ impl Counting {
 
 #[async_trait]
 impl QueueStore for Counting {
-    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
+    async fn insert(&self, tasks: &[NewTask]) -> StoreResult<Vec<String>> {
         self.count("insert");
         self.inner.insert(tasks).await
     }
@@ -151,7 +151,7 @@ impl StepStore for Counting {
         self.inner.events(task_id).await
     }
 
-    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {
+    async fn start_child(&self, parent: &str, child: &NewTask) -> StoreResult<bool> {
         self.count("start_child");
         self.inner.start_child(parent, child).await
     }
@@ -285,7 +285,7 @@ struct CountingWork {
 impl UnitOfWork for CountingWork {
     async fn insert(
         &mut self,
-        tasks: &[ScheduleAtParams],
+        tasks: &[NewTask],
         schedule_id: Option<&str>,
     ) -> StoreResult<Vec<String>> {
         count(&self.calls, "transaction: insert");

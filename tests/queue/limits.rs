@@ -25,7 +25,9 @@ struct Seen {
 async fn run_limited(db: &TestDb, limits: [u32; 3], tasks: &[(String, u32)]) -> Seen {
     let clock = match db.driver {
         Driver::Postgres(_) => "timestamptz NOT NULL DEFAULT clock_timestamp()",
-        Driver::Sqlite(_) => "INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+        Driver::Sqlite(_) => {
+            "INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER))"
+        }
     };
     db.execute(&format!(
         "CREATE TABLE {} (task_id text NOT NULL, tenant text NOT NULL)",
@@ -84,11 +86,17 @@ async fn run_limited(db: &TestDb, limits: [u32; 3], tasks: &[(String, u32)]) -> 
         if all_done {
             break;
         }
-        assert!(Instant::now() < deadline, "the worker processes did not finish in time");
+        assert!(
+            Instant::now() < deadline,
+            "the worker processes did not finish in time"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let runs = db
-        .number(&format!("SELECT count(DISTINCT task_id) FROM {}", db.own_table("starts")))
+        .number(&format!(
+            "SELECT count(DISTINCT task_id) FROM {}",
+            db.own_table("starts")
+        ))
         .await;
     assert_eq!(runs, tasks.len() as i64, "every task ran");
     seen
@@ -100,7 +108,10 @@ async fn a_global_limit_of_one_holds_across_four_processes(db: TestDb) {
     let tasks: Vec<_> = (0..60).map(|i| (format!("one-{i}"), i % 7)).collect();
     let seen = run_limited(&db, [1, 0, 0], &tasks).await;
     assert!(seen.samples > 100, "sampled often: {}", seen.samples);
-    assert_eq!(seen.most_running, 1, "never more than one running, and one at times");
+    assert_eq!(
+        seen.most_running, 1,
+        "never more than one running, and one at times"
+    );
 }
 
 #[zart_tests::each_store]
@@ -108,7 +119,10 @@ async fn a_global_limit_of_one_holds_across_four_processes(db: TestDb) {
 async fn a_global_limit_of_three_holds_across_four_processes(db: TestDb) {
     let tasks: Vec<_> = (0..150).map(|i| (format!("three-{i}"), i % 11)).collect();
     let seen = run_limited(&db, [3, 0, 0], &tasks).await;
-    assert_eq!(seen.most_running, 3, "never more than three running, and three at times");
+    assert_eq!(
+        seen.most_running, 3,
+        "never more than three running, and three at times"
+    );
 }
 
 #[zart_tests::each_store]
@@ -131,8 +145,15 @@ async fn a_per_key_limit_of_one_holds_while_other_keys_proceed(db: TestDb) {
 async fn a_per_key_limit_of_three_holds_across_four_processes(db: TestDb) {
     let tasks: Vec<_> = (0..240).map(|i| (format!("key-{i}"), i % 4)).collect();
     let seen = run_limited(&db, [0, 3, 0], &tasks).await;
-    assert_eq!(seen.most_of_one_tenant, 3, "never more than three of a tenant, three at times");
-    assert!(seen.most_running > 3, "tenants ran side by side: {}", seen.most_running);
+    assert_eq!(
+        seen.most_of_one_tenant, 3,
+        "never more than three of a tenant, three at times"
+    );
+    assert!(
+        seen.most_running > 3,
+        "tenants ran side by side: {}",
+        seen.most_running
+    );
 }
 
 #[zart_tests::each_store]
@@ -159,7 +180,9 @@ async fn a_rate_limit_holds_starts_per_second_across_four_processes(db: TestDb) 
     let first = starts[0];
     let mut per_second = [0_i64; 10];
     for start in &starts {
-        if let Some(count) = per_second.get_mut(usize::try_from((start - first) / 1000).unwrap_or(99)) {
+        if let Some(count) =
+            per_second.get_mut(usize::try_from((start - first) / 1000).unwrap_or(99))
+        {
             *count += 1;
         }
     }

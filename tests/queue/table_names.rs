@@ -129,7 +129,11 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
             let applied = db
                 .rows("SELECT version FROM race_migrations ORDER BY version")
                 .await;
-            assert_eq!(applied, [["1"], ["2"], ["3"]], "each migration recorded once");
+            assert_eq!(
+                applied,
+                [["1"], ["2"], ["3"]],
+                "each migration recorded once"
+            );
             Arc::new(scheduler)
         }
     };

@@ -41,6 +41,8 @@ pub struct ClaimedTask {
     pub created_at: DateTime<Utc>,
     /// The step log, for a task whose name is in [`ClaimScope::durable`].
     pub steps: Option<Vec<StepRecord>>,
+    /// Its priority (its follow-ups and children inherit it).
+    pub priority: i16,
 }
 
 /// Which tasks a claim may take: a worker claims only the tasks it can run, so that a task

@@ -55,7 +55,7 @@ use crate::schedules::{
     TickState,
 };
 use crate::steps::{Checkpointed, StepRecord};
-use crate::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use crate::task::{NewTask, TaskFilter, TaskRecord, TaskStatus};
 use crate::workers::{DeclaredTask, WorkerRecord};
 
 /// The task queue: what workers and producers do with tasks.
@@ -66,7 +66,7 @@ pub trait QueueStore: Send + Sync {
     /// repeated within `tasks` is inserted once, as its first occurrence. The engine
     /// validates tasks first; the store stores what it is given (`recurrence` is not
     /// stored).
-    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>>;
+    async fn insert(&self, tasks: &[NewTask]) -> StoreResult<Vec<String>>;
 
     /// Claims up to `limit` due pending tasks (`run_at <= now`) within `scope`, skipping
     /// rows other workers hold. When more are due, the ones taken are, in this order: those
@@ -188,7 +188,7 @@ pub trait StepStore: Send + Sync {
     /// Inserts `child`, due now, as a child of execution `parent` (see the end effects in
     /// the [module docs](self)), unless its id exists, and wakes listening workers. Returns
     /// whether it was inserted.
-    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool>;
+    async fn start_child(&self, parent: &str, child: &NewTask) -> StoreResult<bool>;
 }
 
 /// Reading recurring schedules. They are written through a [`UnitOfWork`].
@@ -277,7 +277,7 @@ pub trait UnitOfWork: Send {
     /// that schedule (see the end effects in the [module docs](self)).
     async fn insert(
         &mut self,
-        tasks: &[ScheduleAtParams],
+        tasks: &[NewTask],
         schedule_id: Option<&str>,
     ) -> StoreResult<Vec<String>>;
 

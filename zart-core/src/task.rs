@@ -60,6 +60,45 @@ impl ScheduleAtParams {
     }
 }
 
+impl ScheduleAtParams {
+    /// This task with priority `priority`: of the due tasks, higher priorities are claimed
+    /// first (see [`NewTask::priority`]).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use zart_core::task::ScheduleAtParams;
+    ///
+    /// let urgent = ScheduleAtParams::now("refund-7", "refund", json!({})).with_priority(10);
+    /// assert_eq!(urgent.priority, 10);
+    /// ```
+    pub fn with_priority(self, priority: i16) -> NewTask {
+        NewTask {
+            params: self,
+            priority,
+        }
+    }
+}
+
+/// A task to insert: what runs and when ([`ScheduleAtParams`]), and its priority.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewTask {
+    /// The task.
+    pub params: ScheduleAtParams,
+    /// Of the due tasks, higher priorities are claimed first (then the earlier due); 0 by
+    /// default, negative below it. A task due for long enough is claimed before later ones
+    /// whatever their priorities (see `ClaimScope::priority_aging`), so none starves.
+    pub priority: i16,
+}
+
+impl From<ScheduleAtParams> for NewTask {
+    fn from(params: ScheduleAtParams) -> Self {
+        NewTask {
+            params,
+            priority: 0,
+        }
+    }
+}
+
 /// How a task repeats, in the shape users of Zart know (a recurring durable execution's
 /// schedule, for one).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +227,10 @@ pub struct TaskRecord {
     pub schedule_id: Option<String>,
     /// Whether it was asked to stop while it ran (it ends cancelled whatever its outcome).
     pub cancel_requested: bool,
+    /// Its priority ([`NewTask::priority`]).
+    pub priority: i16,
+    /// The queue it was last claimed in, if it was claimed.
+    pub queue: Option<String>,
 }
 
 impl TaskRecord {

@@ -128,7 +128,7 @@ const CLAIMED: &str = "status = 'running', worker_id = $2, last_worker_id = $2,
 fn returned(steps: &str) -> String {
     format!(
         "t.task_id, t.lease_token, t.task_name, t.data, t.metadata, t.run_at, t.attempts,
-         t.created_at,
+         t.created_at, t.priority,
          CASE WHEN t.task_name = ANY($4) THEN (
              SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
                             s.output, s.error, s.attempts, s.started_at, s.finished_at) ORDER BY s.seq), '[]')

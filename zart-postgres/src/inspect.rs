@@ -153,6 +153,8 @@ pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
         parent_id: row.try_get("parent_id")?,
         schedule_id: row.try_get("schedule_id")?,
         cancel_requested: row.try_get("cancel_requested")?,
+        priority: row.try_get("priority")?,
+        queue: row.try_get("queue")?,
     })
 }
 

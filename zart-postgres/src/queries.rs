@@ -19,7 +19,7 @@ fn sql(text: String) -> SqlStr {
 #[derive(Debug)]
 pub(crate) struct Queries {
     /// `$1` ids, `$2` names, `$3` run_at, `$4` data, `$5` metadata, `$6` schedule ids,
-    /// `$7` notify channel.
+    /// `$7` notify channel, `$8` priorities.
     /// Inserts skipping existing ids; returns the inserted ids and, in the same statement
     /// (so in the inserting transaction), notifies listeners with the earliest due instant.
     pub insert: SqlStr,
@@ -56,7 +56,8 @@ pub(crate) struct Queries {
     /// task back to pending, due now, attempts reset; with `$2`, deletes its steps and
     /// events too.
     pub rerun: SqlStr,
-    /// `$1` child id, `$2` name, `$3` input, `$4` parent id, `$5` notify channel. Starts a
+    /// `$1` child id, `$2` name, `$3` input, `$4` parent id, `$5` notify channel, `$6`
+    /// priority. Starts a
     /// child execution unless the id exists; returns how many were inserted.
     pub start_child: SqlStr,
     /// `$1` task id, `$2` event name, `$3` index among that name's events.
@@ -127,7 +128,7 @@ const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
 pub(crate) const RECORD_COLUMNS: &str =
     "task_id, task_name, status, run_at, data, metadata, attempts, rescues, worker_id,
      lease_expires_at, last_worker_id, result, error, created_at, started_at, finished_at,
-     parent_id, schedule_id, cancel_requested";
+     parent_id, schedule_id, cancel_requested, priority, queue";
 
 /// A `LIKE` pattern matching ids and names reserved for Zart's own tasks.
 pub(crate) fn reserved_pattern() -> String {
@@ -164,8 +165,8 @@ impl Queries {
         Queries {
             insert: sql(format!(
                 "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[])
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], $8::int2[])
                     ON CONFLICT (task_id) DO NOTHING
                     RETURNING task_id, run_at
                  ),
@@ -312,8 +313,8 @@ impl Queries {
             )),
             start_child: sql(format!(
                 "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id)
-                    VALUES ($1, $2, now(), $3, $4)
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id, priority)
+                    VALUES ($1, $2, now(), $3, $4, $6)
                     ON CONFLICT (task_id) DO NOTHING
                     RETURNING task_id, run_at
                  ),

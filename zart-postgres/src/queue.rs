@@ -12,7 +12,7 @@ use zart_core::queue::{
     ClaimScope, ClaimedTask, Lease, Outcome, OutcomeColumns, RescueReport, Wake,
 };
 use zart_core::store::QueueStore;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::error::corrupt;
@@ -24,20 +24,21 @@ use crate::{listener, steps, PostgresTaskScheduler, Shared};
 pub(crate) async fn insert_on(
     shared: &Shared,
     executor: impl sqlx::PgExecutor<'_>,
-    tasks: &[ScheduleAtParams],
+    tasks: &[NewTask],
     schedule_id: Option<&str>,
 ) -> StoreResult<Vec<String>> {
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
     let n = tasks.len();
+    let priorities: Vec<i16> = tasks.iter().map(|task| task.priority).collect();
     let (mut ids, mut names, mut run_at) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
     let (mut data, mut metadata) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for task in tasks {
+    for task in tasks.iter().map(|task| &task.params) {
         ids.push(task.task_id.as_str());
         names.push(task.task_name.as_str());
         run_at.push(task.execution_time);
@@ -52,6 +53,7 @@ pub(crate) async fn insert_on(
         .bind(metadata)
         .bind(vec![schedule_id; n])
         .bind(&shared.channel)
+        .bind(priorities)
         .fetch_all(executor)
         .await
         .map_err(shared.db("scheduling tasks"))
@@ -93,8 +95,9 @@ pub(crate) fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
         run_at: row.try_get(5)?,
         attempt: non_negative(row.try_get(6)?),
         created_at: row.try_get(7)?,
+        priority: row.try_get(8)?,
         steps: row
-            .try_get::<Option<Value>, _>(8)?
+            .try_get::<Option<Value>, _>(9)?
             .map(|log| steps::step_log(&log))
             .transpose()?,
     })
@@ -102,7 +105,7 @@ pub(crate) fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
 
 #[async_trait]
 impl QueueStore for PostgresTaskScheduler {
-    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
+    async fn insert(&self, tasks: &[NewTask]) -> StoreResult<Vec<String>> {
         insert_on(&self.shared, &self.pool, tasks, None).await
     }
 

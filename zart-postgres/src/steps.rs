@@ -7,7 +7,7 @@ use zart_core::inspect::EventRecord;
 use zart_core::queue::Lease;
 use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
 use zart_core::store::StepStore;
-use zart_core::task::ScheduleAtParams;
+use zart_core::task::NewTask;
 use zart_core::StoreResult;
 
 use crate::{PostgresTaskScheduler, Shared};
@@ -147,13 +147,15 @@ impl StepStore for PostgresTaskScheduler {
             .map_err(self.shared.db("decoding events"))
     }
 
-    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {
+    async fn start_child(&self, parent: &str, child: &NewTask) -> StoreResult<bool> {
+        let (params, priority) = (&child.params, child.priority);
         let inserted: i64 = sqlx::query_scalar(self.shared.sql.start_child.clone())
-            .bind(&child.task_id)
-            .bind(&child.task_name)
-            .bind(&child.data)
+            .bind(&params.task_id)
+            .bind(&params.task_name)
+            .bind(&params.data)
             .bind(parent)
             .bind(&self.shared.channel)
+            .bind(priority)
             .fetch_one(&self.pool)
             .await
             .map_err(self.shared.db("starting a child execution"))?;

@@ -12,7 +12,7 @@ use zart_core::schedules::{
 };
 use zart_core::steps::{Checkpointed, StepRecord};
 use zart_core::store::UnitOfWork;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::schedules::{bind_definition, count, load};
@@ -53,7 +53,7 @@ fn state_names(states: &[ScheduleState]) -> Vec<&'static str> {
 impl UnitOfWork for PgUnitOfWork {
     async fn insert(
         &mut self,
-        tasks: &[ScheduleAtParams],
+        tasks: &[NewTask],
         schedule_id: Option<&str>,
     ) -> StoreResult<Vec<String>> {
         queue::insert_on(&self.shared, &mut *self.tx, tasks, schedule_id).await

@@ -145,6 +145,8 @@ pub(crate) fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         parent_id: row.get(16)?,
         schedule_id: row.get(17)?,
         cancel_requested: row.get::<_, i64>(18)? != 0,
+        priority: row.get(19)?,
+        queue: row.get(20)?,
     })
 }
 

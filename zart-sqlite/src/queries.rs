@@ -15,7 +15,7 @@ use crate::end_effects::{ENDED, ENDED_WHILE_RUNNING};
 /// `queue::task_record` reads them.
 pub(crate) const RECORD: &str = "task_id, task_name, status, run_at, data, metadata, attempts,
     rescues, worker_id, lease_expires_at, last_worker_id, result, error, created_at, started_at,
-    finished_at, parent_id, schedule_id, cancel_requested";
+    finished_at, parent_id, schedule_id, cancel_requested, priority, queue";
 
 /// Ends a lease: clears the holder and makes its token stale.
 const END_LEASE: &str = "worker_id = NULL, lease_expires_at = NULL, lease_token = lease_token + 1";
@@ -32,8 +32,8 @@ pub(crate) fn not_reserved(column: &str) -> String {
 /// The driver's statements for one table prefix.
 #[derive(Debug)]
 pub(crate) struct Queries {
-    /// `?1` a JSON array of `[id, name, run_at, data, metadata]` (data and metadata as
-    /// JSON text), `?2` schedule id. Returns the inserted ids.
+    /// `?1` a JSON array of `[id, name, run_at, data, metadata, priority]` (data and
+    /// metadata as JSON text), `?2` schedule id. Returns the inserted ids.
     pub insert: String,
     /// `?1` worker, `?2` lease ms, `?3` a JSON array of row keys, `?4` queue. Claims
     /// those still pending.
@@ -178,9 +178,9 @@ impl Queries {
         };
         Queries {
             insert: format!(
-                "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id)
+                "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority)
                  SELECT value ->> '$[0]', value ->> '$[1]', value ->> '$[2]', value ->> '$[3]',
-                        value ->> '$[4]', ?2
+                        value ->> '$[4]', ?2, value ->> '$[5]'
                  FROM json_each(?1) WHERE true
                  ON CONFLICT (task_id) DO NOTHING
                  RETURNING task_id"
@@ -192,7 +192,7 @@ impl Queries {
                      attempts = attempts + 1, started_at = {NOW}, queue = ?4
                  WHERE id IN (SELECT value FROM json_each(?3)) AND status = 'pending'
                  RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts,
-                     created_at, id"
+                     created_at, id, priority"
             ),
             record_starts: format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
@@ -285,8 +285,8 @@ impl Queries {
                  RETURNING seq"
             ),
             start_child: format!(
-                "INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id)
-                 VALUES (?1, ?2, {NOW}, ?3, ?4)
+                "INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id, priority)
+                 VALUES (?1, ?2, {NOW}, ?3, ?4, ?5)
                  ON CONFLICT (task_id) DO NOTHING
                  RETURNING task_id"
             ),

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
 use zart_core::store::QueueStore;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::codec::{count, duration_ms, json_text, millis};
@@ -28,21 +28,27 @@ use crate::{claim, steps, SqliteTaskScheduler};
 pub(crate) fn insert_on(
     conn: &Connection,
     sql: &Queries,
-    tasks: &[ScheduleAtParams],
+    tasks: &[NewTask],
     schedule_id: Option<&str>,
     effects: &mut Effects,
 ) -> rusqlite::Result<Vec<String>> {
     let rows: Vec<Value> = tasks
         .iter()
-        .map(|task| {
-            json!([
-                task.task_id,
-                task.task_name,
-                millis(task.execution_time),
-                json_text(&task.data),
-                json_text(&task.metadata),
-            ])
-        })
+        .map(
+            |NewTask {
+                 params: task,
+                 priority,
+             }| {
+                json!([
+                    task.task_id,
+                    task.task_name,
+                    millis(task.execution_time),
+                    json_text(&task.data),
+                    json_text(&task.metadata),
+                    priority,
+                ])
+            },
+        )
         .collect();
     let mut inserted: HashSet<String> = conn
         .prepare_cached(&sql.insert)?
@@ -51,7 +57,7 @@ pub(crate) fn insert_on(
         })?
         .collect::<Result<_, _>>()?;
     let mut ids = Vec::with_capacity(inserted.len());
-    for task in tasks {
+    for task in tasks.iter().map(|task| &task.params) {
         // Taken out on its first occurrence: a later copy of the id was not inserted.
         if inserted.remove(&task.task_id) {
             effects.due(task.execution_time);
@@ -136,6 +142,7 @@ struct ClaimedRow {
     run_at: i64,
     attempt: u32,
     created_at: i64,
+    priority: i16,
 }
 
 impl ClaimedRow {
@@ -152,6 +159,7 @@ impl ClaimedRow {
             attempt: count(row, 6)?,
             created_at: row.get(7)?,
             row_key: row.get(8)?,
+            priority: row.get(9)?,
         })
     }
 
@@ -173,6 +181,7 @@ impl ClaimedRow {
                 attempt: self.attempt,
                 created_at: instant("created_at", self.created_at)?,
                 steps: None,
+                priority: self.priority,
                 lease: self.lease.clone(),
             })
         })();
@@ -230,7 +239,7 @@ impl SqliteTaskScheduler {
 
 #[async_trait]
 impl QueueStore for SqliteTaskScheduler {
-    async fn insert(&self, tasks: &[ScheduleAtParams]) -> StoreResult<Vec<String>> {
+    async fn insert(&self, tasks: &[NewTask]) -> StoreResult<Vec<String>> {
         if tasks.is_empty() {
             return Ok(Vec::new());
         }

@@ -8,7 +8,7 @@ use zart_core::inspect::EventRecord;
 use zart_core::queue::Lease;
 use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
 use zart_core::store::StepStore;
-use zart_core::task::ScheduleAtParams;
+use zart_core::task::NewTask;
 use zart_core::StoreResult;
 
 use crate::codec::{count, instant, json, json_text, maybe_instant, maybe_json, millis};
@@ -178,16 +178,17 @@ impl StepStore for SqliteTaskScheduler {
         .await
     }
 
-    async fn start_child(&self, parent: &str, child: &ScheduleAtParams) -> StoreResult<bool> {
+    async fn start_child(&self, parent: &str, child: &NewTask) -> StoreResult<bool> {
         self.write("starting a child execution", |conn, sql, effects| {
             let inserted = conn
                 .prepare_cached(&sql.start_child)?
                 .query_row(
                     (
-                        &child.task_id,
-                        &child.task_name,
-                        json_text(&child.data),
+                        &child.params.task_id,
+                        &child.params.task_name,
+                        json_text(&child.params.data),
                         parent,
+                        child.priority,
                     ),
                     |_| Ok(()),
                 )

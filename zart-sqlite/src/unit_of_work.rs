@@ -12,7 +12,7 @@ use zart_core::schedules::{
 };
 use zart_core::steps::{Checkpointed, StepRecord};
 use zart_core::store::UnitOfWork;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::codec::{instant, json_text, millis, stored_count};
@@ -86,7 +86,7 @@ impl SqliteUnitOfWork {
 impl UnitOfWork for SqliteUnitOfWork {
     async fn insert(
         &mut self,
-        tasks: &[ScheduleAtParams],
+        tasks: &[NewTask],
         schedule_id: Option<&str>,
     ) -> StoreResult<Vec<String>> {
         self.run("scheduling tasks", |conn, sql, effects| {

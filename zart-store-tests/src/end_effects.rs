@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use zart_core::queue::OutcomeKind;
 use zart_core::schedules::{tick_id, TICK_TASK};
 use zart_core::store::Store;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, ScheduleAtParams, TaskStatus};
 
 use crate::support::*;
 
@@ -236,7 +236,7 @@ pub async fn a_child_that_ends_notifies_its_parent(store: Arc<dyn Store>) {
         let started = store
             .start_child(
                 &parent,
-                &ScheduleAtParams::now(&child, format!("child-{i}"), json!(i)),
+                &ScheduleAtParams::now(&child, format!("child-{i}"), json!(i)).into(),
             )
             .await
             .expect("start_child succeeds");
@@ -283,7 +283,7 @@ pub async fn a_child_that_ends_while_its_parent_runs_leaves_the_parent_running(
     let parent = running(&store, "parent", "parent-flow", "w").await;
     let child = ScheduleAtParams::now("parent/child", "child", json!(null));
     assert!(store
-        .start_child("parent", &child)
+        .start_child("parent", &NewTask::from(child.clone()))
         .await
         .expect("start_child succeeds"));
     end_task(&store, "parent/child", "child", End::Completed).await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use zart_core::queue::OutcomeKind;
 use zart_core::store::Store;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, ScheduleAtParams, TaskStatus};
 
 use crate::support::*;
 
@@ -133,7 +133,7 @@ pub async fn a_child_is_started_once(store: Arc<dyn Store>) {
     running(&store, "parent", "flow", "w").await;
     let child = ScheduleAtParams::now("parent/child-0", "step-flow", json!({ "n": 1 }));
     let started = store
-        .start_child("parent", &child)
+        .start_child("parent", &NewTask::from(child.clone()))
         .await
         .expect("start_child succeeds");
     assert!(started, "a new child is inserted");
@@ -144,7 +144,7 @@ pub async fn a_child_is_started_once(store: Arc<dyn Store>) {
 
     let again = ScheduleAtParams::now("parent/child-0", "other", json!({ "n": 2 }));
     let started = store
-        .start_child("parent", &again)
+        .start_child("parent", &NewTask::from(again.clone()))
         .await
         .expect("start_child succeeds");
     assert!(!started, "the same child id is not inserted twice");

@@ -14,7 +14,7 @@ use serde_json::json;
 use zart_core::queue::OutcomeKind;
 use zart_core::schedules::ScheduleState;
 use zart_core::store::Store;
-use zart_core::task::{ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
+use zart_core::task::{NewTask, ScheduleAtParams, TaskFilter, TaskRecord, TaskStatus};
 
 use crate::support::*;
 
@@ -213,7 +213,7 @@ pub async fn filters_take_prefixes_name_sets_ranges_children_and_holders(store: 
     add(&store, "parent", "flow").await;
     let child = ScheduleAtParams::now("child-1", "step", json!(null));
     assert!(store
-        .start_child("parent", &child)
+        .start_child("parent", &NewTask::from(child.clone()))
         .await
         .expect("start_child"));
     add(&store, "held", "held").await;

@@ -10,7 +10,7 @@ use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, Res
 use zart_core::schedules::{RecurringTask, ScheduleState, TickState};
 use zart_core::steps::{StepOutcome, StepRecord};
 use zart_core::store::{Store, UnitOfWork};
-use zart_core::task::{ScheduleAtParams, TaskRecord, TaskStatus};
+use zart_core::task::{NewTask, ScheduleAtParams, TaskRecord, TaskStatus};
 
 /// A lease no case outlives.
 pub(crate) const LEASE: Duration = Duration::from_secs(60);
@@ -78,7 +78,8 @@ pub(crate) fn durable(name: &str) -> ClaimScope {
 
 /// Inserts `tasks`, returning the inserted ids.
 pub(crate) async fn insert(store: &Arc<dyn Store>, tasks: &[ScheduleAtParams]) -> Vec<String> {
-    store.insert(tasks).await.expect("insert succeeds")
+    let tasks: Vec<NewTask> = tasks.iter().cloned().map(NewTask::from).collect();
+    store.insert(&tasks).await.expect("insert succeeds")
 }
 
 /// Inserts one due task and checks that it was inserted.
@@ -341,7 +342,7 @@ pub(crate) async fn add_run_at(
 ) {
     let mut uow = begin(store).await;
     let inserted = uow
-        .insert(&[task_at(run_id, name, at)], Some(schedule_id))
+        .insert(&[task_at(run_id, name, at).into()], Some(schedule_id))
         .await
         .expect("insert in a unit of work succeeds");
     assert_eq!(inserted, vec![run_id.to_owned()], "inserting run {run_id}");

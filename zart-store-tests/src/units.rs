@@ -19,7 +19,7 @@ use crate::support::*;
 /// a new schedule stored with its tick, and every write on an existing schedule.
 async fn everything(uow: &mut Box<dyn UnitOfWork>, running: &Lease, flow: &Lease) {
     let inserted = uow
-        .insert(&[task("new-run", "report")], Some("existing"))
+        .insert(&[task("new-run", "report").into()], Some("existing"))
         .await
         .expect("insert succeeds");
     assert_eq!(inserted, vec!["new-run"]);
@@ -104,9 +104,12 @@ async fn setup(store: &Arc<dyn Store>) -> (Lease, Lease) {
             .expect("insert_schedule succeeds");
         assert!(stored);
     }
-    uow.insert(&[task_at("old-run", "report", later())], Some("existing"))
-        .await
-        .expect("insert succeeds");
+    uow.insert(
+        &[task_at("old-run", "report", later()).into()],
+        Some("existing"),
+    )
+    .await
+    .expect("insert succeeds");
     commit(uow).await;
     (running_task, flow)
 }

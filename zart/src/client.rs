@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use zart_core::store::Store;
-use zart_core::task::ScheduleAtParams;
+use zart_core::task::{NewTask, ScheduleAtParams};
 
 use crate::definition::{Handle, TaskDefinition};
 use crate::durable::DurableScheduler;
@@ -195,7 +195,7 @@ impl Zart {
             IfExists::Error,
         )
         .await?;
-        Ok(self.handle(params.task_id))
+        Ok(self.handle(params.params.task_id))
     }
 
     /// Starts run `id` of `D` unless a run with that id exists. Returns its handle either
@@ -212,7 +212,7 @@ impl Zart {
             IfExists::Skip,
         )
         .await?;
-        Ok((self.handle(params.task_id), !inserted.is_empty()))
+        Ok((self.handle(params.params.task_id), !inserted.is_empty()))
     }
 
     /// The handle of run `id` of `D`, started earlier (by this process or another).
@@ -221,13 +221,9 @@ impl Zart {
     }
 }
 
-fn params<D: TaskDefinition>(
-    id: String,
-    at: DateTime<Utc>,
-    input: &D::Input,
-) -> Result<ScheduleAtParams> {
+fn params<D: TaskDefinition>(id: String, at: DateTime<Utc>, input: &D::Input) -> Result<NewTask> {
     let data = crate::durable::input_json(&id, input)?;
-    Ok(ScheduleAtParams::at(id, D::NAME, at, data))
+    Ok(ScheduleAtParams::at(id, D::NAME, at, data).with_priority(D::PRIORITY))
 }
 
 /// `url` with its password, if any, replaced by `***`.

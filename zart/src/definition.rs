@@ -47,6 +47,9 @@ use crate::task::OnComplete;
 pub trait TaskDefinition: Send + Sync + 'static {
     /// The name its runs are stored and claimed under.
     const NAME: &'static str;
+    /// The priority its runs are started with (`#[task(priority = 5)]`): of the due
+    /// tasks, higher priorities are claimed first. 0 unless declared.
+    const PRIORITY: i16 = 0;
     /// What a run is started with.
     type Input: TaskInput;
     /// What the run returns on success: its result (read back by [`Handle::wait`] through

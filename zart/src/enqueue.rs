@@ -2,7 +2,7 @@
 //! a batch goes in (all or nothing, or skipping existing ids).
 
 use zart_core::store::Store;
-use zart_core::task::{ScheduleAtParams, MAX_ID_LEN, MAX_NAME_LEN, RESERVED_PREFIX};
+use zart_core::task::{NewTask, ScheduleAtParams, MAX_ID_LEN, MAX_NAME_LEN, RESERVED_PREFIX};
 
 use crate::error::{Error, Result};
 
@@ -70,10 +70,10 @@ fn shortened(id: &str) -> String {
 /// [`IfExists::Skip`] existing ids are left alone. Returns the inserted ids.
 pub(crate) async fn insert(
     store: &dyn Store,
-    tasks: &[ScheduleAtParams],
+    tasks: &[NewTask],
     if_exists: IfExists,
 ) -> Result<Vec<String>> {
-    tasks.iter().try_for_each(validate)?;
+    tasks.iter().try_for_each(|task| validate(&task.params))?;
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
@@ -84,7 +84,7 @@ pub(crate) async fn insert(
         // One statement is its own transaction: nothing to roll back on a conflict.
         let inserted = store.insert(tasks).await?;
         return match inserted.is_empty() {
-            true => Err(Error::AlreadyExists(vec![task.task_id.clone()])),
+            true => Err(Error::AlreadyExists(vec![task.params.task_id.clone()])),
             false => Ok(inserted),
         };
     }
@@ -99,13 +99,13 @@ pub(crate) async fn insert(
 }
 
 /// The ids of `tasks` that are not in `inserted`, each once, in input order.
-pub(crate) fn missing_ids(tasks: &[ScheduleAtParams], inserted: &[String]) -> Vec<String> {
+pub(crate) fn missing_ids(tasks: &[NewTask], inserted: &[String]) -> Vec<String> {
     let mut remaining: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for id in inserted {
         *remaining.entry(id.as_str()).or_default() += 1;
     }
     let mut missing: Vec<String> = Vec::new();
-    for task in tasks {
+    for task in tasks.iter().map(|task| &task.params) {
         match remaining.get_mut(task.task_id.as_str()) {
             Some(n) if *n > 0 => *n -= 1,
             _ if missing.contains(&task.task_id) => {}

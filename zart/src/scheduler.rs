@@ -21,8 +21,8 @@ pub use crate::task::{
 };
 pub use crate::worker::{QueueConfig, RunningWorker, Worker, WorkerConfig};
 pub use zart_core::task::{
-    CursorError, Recurrence, ScheduleAtParams, TaskCursor, TaskFilter, TaskRecord, TaskStatus,
-    MAX_ID_LEN, MAX_NAME_LEN,
+    CursorError, NewTask, Recurrence, ScheduleAtParams, TaskCursor, TaskFilter, TaskRecord,
+    TaskStatus, MAX_ID_LEN, MAX_NAME_LEN,
 };
 
 mod sealed {
@@ -74,11 +74,12 @@ mod sealed {
 pub trait TaskScheduler: Send + Sync + sealed::Queue {
     /// Inserts `tasks` in one statement. With [`IfExists::Error`] either all are inserted or
     /// none; with [`IfExists::Skip`] existing ids are left alone. Returns the inserted ids.
-    async fn schedule_many_with(
+    async fn schedule_many_with<T: Into<NewTask> + Send>(
         &self,
-        tasks: Vec<ScheduleAtParams>,
+        tasks: Vec<T>,
         if_exists: IfExists,
     ) -> Result<Vec<String>> {
+        let tasks: Vec<NewTask> = tasks.into_iter().map(Into::into).collect();
         crate::enqueue::insert(self.queue(), &tasks, if_exists).await
     }
 
@@ -90,14 +91,14 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
 
     /// Schedules a task; an existing id is
     /// [`Error::AlreadyExists`](crate::Error::AlreadyExists).
-    async fn schedule_at(&self, params: ScheduleAtParams) -> Result<()> {
+    async fn schedule_at<T: Into<NewTask> + Send>(&self, params: T) -> Result<()> {
         self.schedule_many_with(vec![params], IfExists::Error)
             .await
             .map(drop)
     }
 
     /// Schedules a task unless its id exists. Returns whether it was inserted.
-    async fn schedule_at_if_absent(&self, params: ScheduleAtParams) -> Result<bool> {
+    async fn schedule_at_if_absent<T: Into<NewTask> + Send>(&self, params: T) -> Result<bool> {
         let inserted = self
             .schedule_many_with(vec![params], IfExists::Skip)
             .await?;
@@ -106,7 +107,7 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
 
     /// Schedules many tasks in one round trip, all or none: if any id exists (or one id
     /// appears twice), nothing is scheduled and the error names the offending ids.
-    async fn schedule_many(&self, tasks: Vec<ScheduleAtParams>) -> Result<()> {
+    async fn schedule_many<T: Into<NewTask> + Send>(&self, tasks: Vec<T>) -> Result<()> {
         self.schedule_many_with(tasks, IfExists::Error)
             .await
             .map(drop)

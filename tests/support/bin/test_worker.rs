@@ -148,7 +148,10 @@ impl ScheduledTask for Limited {
         let id = instance.task_id.as_str();
         let recorder = &self.recorder;
         let failed = SchedulerTaskError::failed;
-        recorder.record("starts", "task_id", &[id]).await.map_err(failed)?;
+        recorder
+            .record("starts", "task_id", &[id])
+            .await
+            .map_err(failed)?;
         recorder
             .record("active", "task_id, tenant", &[id, &tenant])
             .await
@@ -255,7 +258,7 @@ async fn acknowledge_forever(store: &dyn Store) -> Result<(), Box<dyn std::error
         let id = format!("ack-{i}");
         QueueStore::insert(
             store,
-            &[zart::scheduler::ScheduleAtParams::now(&id, "ack", json!(i))],
+            &[zart::scheduler::ScheduleAtParams::now(&id, "ack", json!(i)).into()],
         )
         .await?;
         let claimed = store

@@ -53,7 +53,10 @@ pub async fn child<T: DeserializeOwned>(
         async move {
             runtime
                 .store
-                .start_child(&runtime.lease.task_id, &params)
+                .start_child(
+                    &runtime.lease.task_id,
+                    &params.with_priority(runtime.priority),
+                )
                 .await
                 .map(drop)
                 .map_err(StepError::failed)

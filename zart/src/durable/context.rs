@@ -32,6 +32,8 @@ pub(crate) struct Runtime {
     pub steps: Option<Arc<[StepRecord]>>,
     /// When the execution was scheduled.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The execution's priority (its children inherit it).
+    pub priority: i16,
 }
 
 /// Runs `f` (a task handler) with `runtime` available to durable bodies.

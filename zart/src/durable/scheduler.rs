@@ -55,7 +55,7 @@ impl DurableScheduler {
         input: &impl Serialize,
     ) -> Result<()> {
         let params = ScheduleAtParams::now(execution_id, name, to_value(execution_id, input)?);
-        insert(self.store.as_ref(), &[params], IfExists::Error)
+        insert(self.store.as_ref(), &[params.into()], IfExists::Error)
             .await
             .map(drop)
     }
@@ -68,7 +68,7 @@ impl DurableScheduler {
         input: &impl Serialize,
     ) -> Result<bool> {
         let params = ScheduleAtParams::now(execution_id, name, to_value(execution_id, input)?);
-        let inserted = insert(self.store.as_ref(), &[params], IfExists::Skip).await?;
+        let inserted = insert(self.store.as_ref(), &[params.into()], IfExists::Skip).await?;
         Ok(!inserted.is_empty())
     }
 

@@ -8,7 +8,7 @@ use zart_core::schedules::{
     schedule_of_tick, HistoryEntry, ScheduleProgress, ScheduleState, TickState, HISTORY_LIMIT,
 };
 use zart_core::store::Store;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, ScheduleAtParams, TaskStatus};
 
 use super::decide::{plan_tick, NextTick, TickInput};
 use super::{Decision, SkipReason, SlotRecord, TickReport};
@@ -96,6 +96,7 @@ pub(crate) async fn fire_tick(
             task_id,
         });
     }
+    let runs: Vec<NewTask> = runs.into_iter().map(Into::into).collect();
     let inserted = work.insert(&runs, Some(schedule_id)).await?;
     for record in &mut slots {
         // A run id that already existed (scheduled by hand, say) did not start a run.

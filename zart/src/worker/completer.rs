@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use zart_core::queue::{Lease, Outcome, OutcomeKind};
 use zart_core::store::Store;
-use zart_core::task::{ScheduleAtParams, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus};
 
 use super::wake::Wakes;
 use crate::enqueue::missing_ids;
@@ -28,6 +28,8 @@ const MAX_BATCH: usize = 1000;
 /// unstored outcomes.
 pub(crate) struct Report {
     pub lease: Lease,
+    /// The task's priority, which its follow-ups inherit.
+    pub priority: i16,
     pub finished: Finished,
     pub elapsed: Duration,
     pub permit: OwnedSemaphorePermit,
@@ -68,12 +70,13 @@ impl Completer {
             finished,
             elapsed,
             permit,
+            priority,
         } in batch
         {
             permits.push(permit);
             let kind = match finished {
                 Finished::Completed(completion) if !completion.schedule_next.is_empty() => {
-                    chained.push((lease, completion, elapsed));
+                    chained.push((lease, completion, elapsed, priority));
                     continue;
                 }
                 Finished::Completed(OnComplete { result, .. }) => OutcomeKind::Completed { result },
@@ -85,9 +88,9 @@ impl Completer {
             };
             plain.push((Outcome { lease, kind }, elapsed));
         }
-        for (lease, completion, elapsed) in chained {
+        for (lease, completion, elapsed, priority) in chained {
             if let Some(fallback) = self
-                .complete_with_follow_ups(&lease, completion, elapsed)
+                .complete_with_follow_ups(&lease, completion, elapsed, priority)
                 .await
             {
                 plain.push((fallback, elapsed));
@@ -105,13 +108,20 @@ impl Completer {
         lease: &Lease,
         completion: OnComplete,
         elapsed: Duration,
+        priority: i16,
     ) -> Option<Outcome> {
+        // Follow-ups run at the priority of the task that scheduled them.
+        let follow_ups: Vec<NewTask> = completion
+            .schedule_next
+            .iter()
+            .map(|task| task.clone().with_priority(priority))
+            .collect();
         let attempt = || {
             complete_with_follow_ups(
                 self.store.as_ref(),
                 lease,
                 completion.result.as_ref(),
-                &completion.schedule_next,
+                &follow_ups,
             )
         };
         let error = match self
@@ -378,7 +388,7 @@ async fn complete_with_follow_ups(
     store: &dyn Store,
     lease: &Lease,
     result: Option<&serde_json::Value>,
-    follow_ups: &[ScheduleAtParams],
+    follow_ups: &[NewTask],
 ) -> crate::error::Result<FollowUpCompletion> {
     let mut work = store.begin().await?;
     match work.complete(lease, result).await? {

@@ -453,6 +453,7 @@ impl Worker {
                 lease: task.lease.clone(),
                 steps: task.steps.take().map(Arc::from),
                 created_at: task.created_at,
+                priority: task.priority,
             };
             let attempt = async {
                 match task.task_name == TICK_TASK {
@@ -472,6 +473,7 @@ impl Worker {
                 });
             let report = Report {
                 elapsed: start.elapsed(),
+                priority: task.priority,
                 lease: task.lease,
                 finished,
                 permit,
