@@ -277,3 +277,29 @@ async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue(db: TestDb) 
     default_worker.shutdown().await.expect("stopped");
     email_worker.shutdown().await.expect("stopped");
 }
+
+#[zart::task(priority = 9)]
+async fn urgent(n: u32) -> Result<u32, TaskError> {
+    Ok(n)
+}
+
+#[zart_tests::each_store]
+#[tokio::test]
+async fn a_declared_priority_is_what_typed_starts_store(db: TestDb) {
+    let zart = db.zart();
+    let handle = urgent::schedule_now(&zart, "urgent-1", 3)
+        .await
+        .expect("started");
+    assert_eq!(db.task(handle.id()).await.priority, 9);
+    let plain = bill::schedule_now(
+        &zart,
+        "plain-1",
+        Invoice {
+            customer: "c".into(),
+            cents: 1,
+        },
+    )
+    .await
+    .expect("started");
+    assert_eq!(db.task(plain.id()).await.priority, 0, "undeclared: 0");
+}

@@ -30,7 +30,8 @@ use proc_macro::TokenStream;
 /// (or is an `OnComplete` that schedules follow-ups atomically), `E` converts into
 /// `SchedulerTaskError`. A plain `fn` runs on Tokio's blocking pool.
 ///
-/// Keys: `name = ".."` (default: the function's name), `queue = ".."`, `retry = 5 | none |
+/// Keys: `name = ".."` (default: the function's name), `queue = ".."`, `priority = 10`
+/// (what its runs start with; higher is claimed first; default 0), `retry = 5 | none |
 /// exponential(max_attempts = .., initial = "..", max = "..", multiplier = .., jitter = ..) |
 /// fixed(max_attempts = .., delay = "..", jitter = ..)`, `timeout = "30s"` (one attempt).
 ///
@@ -63,7 +64,7 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// parameter) besides `State<T>` and `TaskInstance`, and returns `Result<T, E>` with
 /// `T: Serialize` and `E: Into<TaskError>`.
 ///
-/// Keys: `name`, `queue`, `retry`, `timeout` (one run of the body, between suspensions),
+/// Keys: `name`, `queue`, `priority`, `retry`, `timeout` (one run of the body, between suspensions),
 /// `deadline = "1h"` (the whole execution, from when it was started).
 ///
 /// ```

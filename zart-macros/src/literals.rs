@@ -69,6 +69,43 @@ pub fn name(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
     Some(lit)
 }
 
+/// A priority: a whole number from -32768 to 32767 (higher is claimed first).
+pub fn priority(arg: &Arg, errors: &mut Errors) -> Option<i16> {
+    const EXAMPLE: &str = "priority = 10";
+    let value = arg.value(errors, EXAMPLE)?;
+    let (negative, literal) = match unwrap_group(value) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => (false, Some(lit)),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match unwrap_group(expr) {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => (true, Some(lit)),
+            _ => (true, None),
+        },
+        _ => (false, None),
+    };
+    let parsed = literal
+        .and_then(|lit| lit.base10_parse::<i32>().ok())
+        .map(|n| if negative { -n } else { n })
+        .and_then(|n| i16::try_from(n).ok());
+    if parsed.is_none() {
+        errors.spanned(
+            value,
+            format!(
+                "`priority` takes a whole number from {} to {} (higher is claimed first; 0 is the default): `{EXAMPLE}`",
+                i16::MIN,
+                i16::MAX
+            ),
+        );
+    }
+    parsed
+}
+
 /// A queue name: any non-empty string.
 pub fn queue(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
     let lit = string(arg, errors, "queue = \"emails\"")?;

@@ -20,6 +20,8 @@ pub struct Options {
     pub timeout: Option<u64>,
     /// Milliseconds.
     pub deadline: Option<u64>,
+    /// The priority its runs start with, if given.
+    pub priority: Option<i16>,
 }
 
 impl Options {
@@ -38,6 +40,9 @@ impl Options {
             deadline: args
                 .get("deadline")
                 .and_then(|arg| literals::duration(arg, errors)),
+            priority: args
+                .get("priority")
+                .and_then(|arg| literals::priority(arg, errors)),
         }
     }
 

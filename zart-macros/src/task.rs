@@ -29,8 +29,8 @@ impl Kind {
 
     fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Task => &["name", "queue", "retry", "timeout"],
-            Kind::Durable => &["name", "queue", "retry", "timeout", "deadline"],
+            Kind::Task => &["name", "queue", "priority", "retry", "timeout"],
+            Kind::Durable => &["name", "queue", "priority", "retry", "timeout", "deadline"],
         }
     }
 }
@@ -126,6 +126,9 @@ fn generate(
     let methods = options.trait_methods();
     let states = signature.states();
     let recurring = schedules.iter().map(|schedule| &schedule.registration);
+    let priority = options
+        .priority
+        .map(|priority| quote!(const PRIORITY: i16 = #priority;));
     let queue = options
         .queue
         .as_ref()
@@ -235,6 +238,7 @@ fn generate(
         const _: () = {
             impl ::zart::TaskDefinition for #ident {
                 const NAME: &'static str = #name;
+                #priority
                 type Input = #input_type;
                 type Output = #output_type;
 

@@ -22,7 +22,7 @@ async fn plain(order: Order) -> Result<u64, TaskError> {
     Ok(order.cents)
 }
 
-#[zart::task(name = "named-task", queue = "billing", retry = 5, timeout = "1h30m")]
+#[zart::task(name = "named-task", queue = "billing", priority = 10, retry = 5, timeout = "1h30m")]
 async fn named(order: Order, bank: State<Bank>, task: &TaskInstance) -> Result<OnComplete, SchedulerTaskError> {
     let _ = (order.id, &bank.name, task.attempt);
     Ok(OnComplete::default())
@@ -62,7 +62,7 @@ impl Warehouse {
     }
 }
 
-#[zart::durable(name = "checkout-v2", queue = "checkouts", retry = 3, timeout = "5m", deadline = "2d")]
+#[zart::durable(name = "checkout-v2", queue = "checkouts", priority = -2, retry = 3, timeout = "5m", deadline = "2d")]
 async fn checkout(order: Order, gift: bool, bank: State<Bank>) -> Result<String, TaskError> {
     let payment = charge(&order).await?;
     let reserved = reserve(order.clone(), (1, 2)).await?;
@@ -111,6 +111,9 @@ fn main() {
     let registry = zart::registry![plain, named, blocking, exponential_retry, fixed_retry, checkout, nightly, hourly];
     assert_eq!(registry.len(), 8);
     assert_eq!(<named as zart::TaskDefinition>::NAME, "named-task");
+    assert_eq!(<named as zart::TaskDefinition>::PRIORITY, 10);
+    assert_eq!(<checkout as zart::TaskDefinition>::PRIORITY, -2);
+    assert_eq!(<plain as zart::TaskDefinition>::PRIORITY, 0);
     assert_eq!(registry.queue_of("named-task"), Some("billing"));
     assert_eq!(registry.queue_of("checkout-v2"), Some("checkouts"));
     assert_eq!(registry.queue_names(), ["billing", "checkouts", "default"]);

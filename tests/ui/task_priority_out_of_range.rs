@@ -1,0 +1,7 @@
+#[zart::task(priority = 40000)]
+async fn send_email(to: String) -> Result<(), zart::TaskError> {
+    let _ = to;
+    Ok(())
+}
+
+fn main() {}
