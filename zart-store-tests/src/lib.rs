@@ -24,6 +24,7 @@ pub use zart_core as __zart_core;
 
 pub mod cancel;
 pub mod claims;
+pub mod controls;
 pub mod end_effects;
 pub mod events;
 pub mod fencing;
@@ -166,6 +167,14 @@ macro_rules! conformance {
                 a_beat_refreshes_only_a_recorded_worker,
                 silent_workers_are_forgotten_and_removed_ones_are_gone,
                 a_later_declaration_of_a_name_replaces_the_earlier,
+            }
+            controls {
+                declared_limits_read_back_and_a_later_declaration_replaces_them,
+                pausing_and_resuming_say_whether_they_changed_anything,
+                nothing_is_claimed_from_a_paused_queue,
+                a_claim_in_a_queue_records_the_queue_and_counts_its_running_tasks,
+                a_per_key_limit_holds_one_key_back_and_lets_others_through,
+                a_rate_limit_counts_starts_whatever_became_of_the_tasks,
             }
             notify {
                 the_ended_counter_moves_when_a_task_ends,

@@ -1,0 +1,215 @@
+//! Queue controls: [`declare_queues`](zart_core::store::QueueControlStore::declare_queues),
+//! [`pause_queue`](zart_core::store::QueueControlStore::pause_queue),
+//! [`queue_states`](zart_core::store::QueueControlStore::queue_states), and claims in a
+//! queue honouring them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, RateLimit};
+use zart_core::queue::{ClaimScope, OutcomeKind};
+use zart_core::store::Store;
+use zart_core::task::ScheduleAtParams;
+
+use crate::support::*;
+
+fn in_queue(queue: &str, names: &[&str]) -> ClaimScope {
+    ClaimScope {
+        queue: Some(queue.to_owned()),
+        ..only(names)
+    }
+}
+
+async fn declare(store: &Arc<dyn Store>, queue: &str, limits: QueueLimits) {
+    store
+        .declare_queues(&[QueueDeclaration {
+            queue: queue.to_owned(),
+            limits,
+        }])
+        .await
+        .expect("declare_queues succeeds");
+}
+
+pub async fn declared_limits_read_back_and_a_later_declaration_replaces_them(
+    store: Arc<dyn Store>,
+) {
+    let limits = QueueLimits {
+        concurrency: Some(5),
+        per_key: Some(KeyLimit {
+            field: "customer.id".into(),
+            limit: 2,
+        }),
+        rate: Some(RateLimit {
+            limit: 100,
+            period: Duration::from_secs(60),
+        }),
+    };
+    declare(&store, "emails", limits.clone()).await;
+    let states = store.queue_states().await.expect("queue_states succeeds");
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].queue, "emails");
+    assert_eq!(states[0].limits, limits);
+    assert_eq!(states[0].paused_at, None);
+    assert_eq!(states[0].running, 0);
+
+    assert!(store.pause_queue("emails", true).await.expect("paused"));
+    declare(&store, "emails", QueueLimits::default()).await;
+    let states = store.queue_states().await.expect("queue_states succeeds");
+    assert_eq!(states[0].limits, QueueLimits::default(), "replaced");
+    assert!(
+        states[0].paused_at.is_some(),
+        "a declaration leaves a pause alone"
+    );
+}
+
+pub async fn pausing_and_resuming_say_whether_they_changed_anything(store: Arc<dyn Store>) {
+    assert!(
+        !store.pause_queue("never", false).await.expect("resume"),
+        "a queue never paused is not resumed"
+    );
+    assert!(store.pause_queue("never", true).await.expect("pause"));
+    assert!(!store.pause_queue("never", true).await.expect("pause again"));
+    assert!(store.pause_queue("never", false).await.expect("resume"));
+    assert!(!store
+        .pause_queue("never", false)
+        .await
+        .expect("resume again"));
+}
+
+pub async fn nothing_is_claimed_from_a_paused_queue(store: Arc<dyn Store>) {
+    insert(&store, &[task("mail-1", "mail")]).await;
+    store.pause_queue("emails", true).await.expect("paused");
+    let scope = in_queue("emails", &["mail"]);
+    assert!(claim(&store, "w", 10, LEASE, &scope).await.is_empty());
+    assert_eq!(
+        claim(&store, "w", 10, LEASE, &only(&["mail"])).await.len(),
+        1,
+        "a claim outside the queue's controls is not held"
+    );
+}
+
+pub async fn a_claim_in_a_queue_records_the_queue_and_counts_its_running_tasks(
+    store: Arc<dyn Store>,
+) {
+    insert(
+        &store,
+        &[task("a", "mail"), task("b", "mail"), task("c", "mail")],
+    )
+    .await;
+    declare(
+        &store,
+        "emails",
+        QueueLimits {
+            concurrency: Some(2),
+            ..QueueLimits::default()
+        },
+    )
+    .await;
+    let scope = in_queue("emails", &["mail"]);
+    let first = claim(&store, "w1", 10, LEASE, &scope).await;
+    assert_eq!(first.len(), 2, "at most two run at once");
+    assert!(claim(&store, "w2", 10, LEASE, &scope).await.is_empty());
+    assert_eq!(
+        record(&store, &first[0].lease.task_id)
+            .await
+            .queue
+            .as_deref(),
+        Some("emails")
+    );
+    let states = store.queue_states().await.expect("queue_states succeeds");
+    assert_eq!(states[0].running, 2);
+
+    finish_ok(
+        &store,
+        &first[0].lease,
+        OutcomeKind::Completed { result: None },
+    )
+    .await;
+    let more = claim(&store, "w2", 10, LEASE, &scope).await;
+    assert_eq!(more.len(), 1, "an ended task frees its slot");
+}
+
+pub async fn a_per_key_limit_holds_one_key_back_and_lets_others_through(store: Arc<dyn Store>) {
+    let keyed = |id: &str, tenant: &str| {
+        ScheduleAtParams::at(
+            id,
+            "mail",
+            secs_from_now(-1),
+            json!({ "tenant": { "id": tenant } }),
+        )
+    };
+    insert(
+        &store,
+        &[
+            keyed("a1", "a"),
+            keyed("a2", "a"),
+            keyed("a3", "a"),
+            keyed("b1", "b"),
+            task("nokey", "mail"),
+        ],
+    )
+    .await;
+    declare(
+        &store,
+        "emails",
+        QueueLimits {
+            per_key: Some(KeyLimit {
+                field: "tenant.id".into(),
+                limit: 1,
+            }),
+            ..QueueLimits::default()
+        },
+    )
+    .await;
+    let scope = in_queue("emails", &["mail"]);
+    let mut ids: Vec<String> = claim(&store, "w", 10, LEASE, &scope)
+        .await
+        .into_iter()
+        .map(|task| task.lease.task_id)
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["a1", "b1", "nokey"],
+        "one of each key; a task without a key is not held"
+    );
+    assert!(claim(&store, "w", 10, LEASE, &scope).await.is_empty());
+}
+
+pub async fn a_rate_limit_counts_starts_whatever_became_of_the_tasks(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..5).map(|i| task(&format!("r{i}"), "mail")).collect();
+    insert(&store, &tasks).await;
+    declare(
+        &store,
+        "emails",
+        QueueLimits {
+            rate: Some(RateLimit {
+                limit: 2,
+                period: Duration::from_secs(3600),
+            }),
+            ..QueueLimits::default()
+        },
+    )
+    .await;
+    let scope = in_queue("emails", &["mail"]);
+    let started = claim(&store, "w", 10, LEASE, &scope).await;
+    assert_eq!(started.len(), 2);
+    for task in &started {
+        finish_ok(&store, &task.lease, OutcomeKind::Completed { result: None }).await;
+    }
+    assert!(
+        claim(&store, "w", 10, LEASE, &scope).await.is_empty(),
+        "ended tasks still count: they started within the period"
+    );
+    let opens = store
+        .rate_opens_at("emails")
+        .await
+        .expect("rate_opens_at succeeds")
+        .expect("the rate holds starts back");
+    assert!(
+        opens > secs_from_now(3500),
+        "opens an hour after the first start: {opens}"
+    );
+    assert_eq!(store.rate_opens_at("unknown").await.expect("read"), None);
+}
