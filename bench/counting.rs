@@ -100,6 +100,16 @@ impl QueueStore for Counting {
         self.inner.rescue_expired(max_rescues).await
     }
 
+    async fn delete_ended(
+        &self,
+        status: TaskStatus,
+        ended_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        self.count("delete_ended");
+        self.inner.delete_ended(status, ended_before, limit).await
+    }
+
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         self.count("cancel_task");
         self.inner.cancel_task(task_id).await

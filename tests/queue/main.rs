@@ -11,6 +11,7 @@ mod limits;
 mod notify;
 mod presence;
 mod rescue;
+mod retention;
 mod retries;
 mod routing;
 mod shutdown;

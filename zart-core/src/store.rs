@@ -115,6 +115,17 @@ pub trait QueueStore: Send + Sync {
     /// one after the other both run, and each expired task is in one report).
     async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>>;
 
+    /// Deletes up to `limit` tasks that ended with `status` before `ended_before`, with
+    /// their step logs, events and failed attempts (Zart's own tasks are left alone), in
+    /// one statement that waits for no other: claims and outcomes never touch ended tasks.
+    /// Returns how many were deleted.
+    async fn delete_ended(
+        &self,
+        status: TaskStatus,
+        ended_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<u64>;
+
     /// Cancels task `task_id`: one that is pending or waiting ends cancelled at once; one
     /// that is running is asked to stop (its outcome will be discarded, and a durable
     /// execution's next checkpoint is refused as [`Checkpointed::Cancelled`]). Zart's own

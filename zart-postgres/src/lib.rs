@@ -33,6 +33,7 @@ mod listener;
 mod migrate;
 mod queries;
 mod queue;
+mod retention;
 mod schedules;
 mod steps;
 mod table_names;

@@ -220,6 +220,15 @@ impl QueueStore for PostgresTaskScheduler {
         Ok(Some(report))
     }
 
+    async fn delete_ended(
+        &self,
+        status: TaskStatus,
+        ended_before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        self.delete_ended_tasks(status, ended_before, limit).await
+    }
+
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         let status: Option<String> = sqlx::query_scalar(self.shared.sql.cancel.clone())
             .bind(task_id)

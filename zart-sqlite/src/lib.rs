@@ -72,6 +72,7 @@ mod notify;
 mod options;
 mod queries;
 mod queue;
+mod retention;
 mod schedules;
 mod steps;
 mod unit_of_work;

@@ -432,6 +432,15 @@ impl QueueStore for SqliteTaskScheduler {
         Ok(Some(report))
     }
 
+    async fn delete_ended(
+        &self,
+        status: TaskStatus,
+        ended_before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        self.delete_ended_tasks(status, ended_before, limit).await
+    }
+
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         self.write("cancelling a task", |conn, sql, effects| {
             let ended = conn

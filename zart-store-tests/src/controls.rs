@@ -31,6 +31,7 @@ async fn declare(store: &Arc<dyn Store>, queue: &str, limits: QueueLimits) {
         .expect("declare_queues succeeds");
 }
 
+/// Declared limits read back whole; a later declaration replaces them and leaves a pause.
 pub async fn declared_limits_read_back_and_a_later_declaration_replaces_them(
     store: Arc<dyn Store>,
 ) {
@@ -63,6 +64,7 @@ pub async fn declared_limits_read_back_and_a_later_declaration_replaces_them(
     );
 }
 
+/// Pause and resume report whether the queue changed.
 pub async fn pausing_and_resuming_say_whether_they_changed_anything(store: Arc<dyn Store>) {
     assert!(
         !store.pause_queue("never", false).await.expect("resume"),
@@ -77,6 +79,7 @@ pub async fn pausing_and_resuming_say_whether_they_changed_anything(store: Arc<d
         .expect("resume again"));
 }
 
+/// A paused queue gives its claims nothing.
 pub async fn nothing_is_claimed_from_a_paused_queue(store: Arc<dyn Store>) {
     insert(&store, &[task("mail-1", "mail")]).await;
     store.pause_queue("emails", true).await.expect("paused");
@@ -89,6 +92,7 @@ pub async fn nothing_is_claimed_from_a_paused_queue(store: Arc<dyn Store>) {
     );
 }
 
+/// A global limit counts the queue's running tasks, which record their queue.
 pub async fn a_claim_in_a_queue_records_the_queue_and_counts_its_running_tasks(
     store: Arc<dyn Store>,
 ) {
@@ -130,6 +134,7 @@ pub async fn a_claim_in_a_queue_records_the_queue_and_counts_its_running_tasks(
     assert_eq!(more.len(), 1, "an ended task frees its slot");
 }
 
+/// A per-key limit holds back a busy key only.
 pub async fn a_per_key_limit_holds_one_key_back_and_lets_others_through(store: Arc<dyn Store>) {
     let keyed = |id: &str, tenant: &str| {
         ScheduleAtParams::at(
@@ -177,6 +182,7 @@ pub async fn a_per_key_limit_holds_one_key_back_and_lets_others_through(store: A
     assert!(claim(&store, "w", 10, LEASE, &scope).await.is_empty());
 }
 
+/// A rate limit counts starts in its period, also of tasks that ended since.
 pub async fn a_rate_limit_counts_starts_whatever_became_of_the_tasks(store: Arc<dyn Store>) {
     let tasks: Vec<_> = (0..5).map(|i| task(&format!("r{i}"), "mail")).collect();
     insert(&store, &tasks).await;
@@ -212,4 +218,100 @@ pub async fn a_rate_limit_counts_starts_whatever_became_of_the_tasks(store: Arc<
         "opens an hour after the first start: {opens}"
     );
     assert_eq!(store.rate_opens_at("unknown").await.expect("read"), None);
+}
+
+/// Old ended tasks are deleted with their steps, events and attempts; recent or unended
+/// ones, and other statuses, stay.
+pub async fn old_ended_tasks_are_deleted_with_their_records(store: Arc<dyn Store>) {
+    insert(
+        &store,
+        &[
+            task("old", "job"),
+            task("fresh", "job"),
+            task("failed", "job"),
+            task("open", "job"),
+        ],
+    )
+    .await;
+    for id in ["old", "fresh"] {
+        let claimed = claim_id(&store, "w", id, &only(&["job"]), LEASE).await;
+        finish_ok(
+            &store,
+            &claimed.lease,
+            OutcomeKind::Completed { result: None },
+        )
+        .await;
+    }
+    let failed = claim_id(&store, "w", "failed", &only(&["job"]), LEASE).await;
+    finish_ok(
+        &store,
+        &failed.lease,
+        OutcomeKind::Failed { error: "no".into() },
+    )
+    .await;
+    store
+        .send_event("old", "ping", &json!(1))
+        .await
+        .expect("event stored");
+    assert_eq!(store.attempts("failed").await.expect("attempts").len(), 1);
+
+    let later = secs_from_now(5);
+    let completed = zart_core::task::TaskStatus::Completed;
+    assert_eq!(
+        store
+            .delete_ended(completed, later, 1)
+            .await
+            .expect("deleted"),
+        1,
+        "one at a time"
+    );
+    assert_eq!(
+        store
+            .delete_ended(completed, later, 10)
+            .await
+            .expect("deleted"),
+        1
+    );
+    assert_eq!(
+        store
+            .delete_ended(completed, later, 10)
+            .await
+            .expect("deleted"),
+        0
+    );
+    for id in ["old", "fresh"] {
+        assert!(
+            store.task(id).await.expect("read").is_none(),
+            "{id} is gone"
+        );
+    }
+    assert!(
+        store.events("old").await.expect("events").is_empty(),
+        "with its events"
+    );
+    let earlier = secs_from_now(-3600);
+    let failed_status = zart_core::task::TaskStatus::Failed;
+    assert_eq!(
+        store
+            .delete_ended(failed_status, earlier, 10)
+            .await
+            .expect("deleted"),
+        0,
+        "too recent"
+    );
+    assert_eq!(
+        store
+            .delete_ended(failed_status, later, 10)
+            .await
+            .expect("deleted"),
+        1
+    );
+    assert!(
+        store.attempts("failed").await.expect("attempts").is_empty(),
+        "with its attempts"
+    );
+    assert!(
+        store.task("open").await.expect("read").is_some(),
+        "a pending task stays"
+    );
 }

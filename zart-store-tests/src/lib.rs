@@ -175,6 +175,7 @@ macro_rules! conformance {
                 a_claim_in_a_queue_records_the_queue_and_counts_its_running_tasks,
                 a_per_key_limit_holds_one_key_back_and_lets_others_through,
                 a_rate_limit_counts_starts_whatever_became_of_the_tasks,
+                old_ended_tasks_are_deleted_with_their_records,
             }
             notify {
                 the_ended_counter_moves_when_a_task_ends,

@@ -19,7 +19,7 @@ pub use crate::retry::RetryConfig;
 pub use crate::task::{
     CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance,
 };
-pub use crate::worker::{QueueConfig, RunningWorker, Worker, WorkerConfig};
+pub use crate::worker::{QueueConfig, Retention, RunningWorker, Worker, WorkerConfig};
 pub use zart_core::task::{
     CursorError, NewTask, Recurrence, ScheduleAtParams, TaskCursor, TaskFilter, TaskRecord,
     TaskStatus, MAX_ID_LEN, MAX_NAME_LEN,

@@ -6,6 +6,7 @@ use zart_core::queue::ClaimScope;
 use zart_core::schedules::TICK_TASK;
 
 use super::queue_config::QueueConfig;
+use super::retention::Retention;
 use crate::error::ConfigError;
 use crate::registry::TaskRegistry;
 
@@ -71,6 +72,10 @@ pub struct WorkerConfig {
     /// delays lower priority work by at most about this long, never forever. `None` makes
     /// priorities strict. Default: 5 minutes.
     pub priority_aging: Option<Duration>,
+    /// How long ended tasks are kept before the worker that runs maintenance deletes them
+    /// with their steps, events and failed attempts. Default: completed a day, failed,
+    /// dead and cancelled a week.
+    pub retention: Retention,
 }
 
 /// What one claim loop of a worker claims: the tasks of one queue (or Zart's own ticks).
@@ -100,6 +105,7 @@ impl Default for WorkerConfig {
             queues: None,
             queue_configs: Vec::new(),
             priority_aging: Some(Duration::from_secs(300)),
+            retention: Retention::default(),
         }
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use zart_core::store::Store;
 
+use super::retention::{self, Retention};
+
 /// Extends the leases of every task `worker_id` holds, every `interval`, in one statement.
 pub(crate) async fn heartbeat(
     store: Arc<dyn Store>,
@@ -26,18 +28,21 @@ pub(crate) async fn heartbeat(
 
 /// Every `interval` (with jitter, so that workers started together do not collide), tries
 /// to run one maintenance pass. The store lets one worker at a time through; that one also
-/// forgets the records of workers silent for longer than `forget_silent_after`.
+/// forgets the records of workers silent for longer than `forget_silent_after` and deletes
+/// ended tasks older than `retention` keeps.
 pub(crate) async fn rescue(
     store: Arc<dyn Store>,
     interval: Duration,
     max_rescues: u32,
     forget_silent_after: Duration,
+    retention: Retention,
 ) {
     loop {
         tokio::time::sleep(interval.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
         match store.rescue_expired(max_rescues).await {
             Ok(Some(report)) => {
                 forget_silent(store.as_ref(), forget_silent_after).await;
+                retention::delete_old(store.as_ref(), &retention).await;
                 if !report.requeued.is_empty() {
                     tracing::warn!(tasks = ?report.requeued, "re-queued tasks whose lease expired");
                 }

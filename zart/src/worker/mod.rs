@@ -12,6 +12,7 @@ mod executor;
 mod maintenance;
 mod presence;
 mod queue_config;
+mod retention;
 mod wake;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use config::QueueScope;
 pub use config::WorkerConfig;
 use executor::Finished;
 pub use queue_config::QueueConfig;
+pub use retention::Retention;
 use wake::{WakeSignal, Wakes};
 
 /// Longest pause after a failed claim before trying again.
@@ -321,6 +323,7 @@ impl Worker {
             self.config.rescue_interval,
             self.config.max_rescues,
             presence::silence_limit(self.config.heartbeat_interval),
+            self.config.retention,
         ));
         services
     }
