@@ -2,12 +2,13 @@
 //! changing the database.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use zart::scheduler::TaskStatus;
 use zart_tests::TestDb;
 
-use super::{seed, Client, WAIT};
+use super::{seed, send_email, Client, WAIT};
 
 fn ids(listing: &Value) -> Vec<String> {
     listing["tasks"]
@@ -85,6 +86,11 @@ async fn every_view_reads_the_seeded_store(db: TestDb) {
     assert!(default["task_names"]
         .as_array()
         .is_some_and(|names| names.contains(&json!("no-worker-knows-it"))));
+    assert_eq!(
+        default["limits"]["global"], 50,
+        "as the worker declared: {default}"
+    );
+    assert_eq!(default["paused"], false);
 
     let workers = client.get("/api/v1/workers").await.json();
     assert_eq!(workers.as_array().map(Vec::len), Some(1), "{workers}");
@@ -290,6 +296,39 @@ async fn actions_change_the_database(db: TestDb) {
         state["schedule"]["upcoming"],
         json!([]),
         "a paused schedule comes to no slot"
+    );
+
+    let paused = client.post("/api/v1/queues/default/pause", None).await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    assert_eq!(
+        client
+            .post("/api/v1/queues/default/pause", None)
+            .await
+            .status,
+        409
+    );
+    let queues = client.get("/api/v1/queues").await.json();
+    assert_eq!(queues[0]["paused"], true, "{queues}");
+    let zart = db.zart();
+    send_email::schedule_now(&zart, "email-paused", "held@example.com".into())
+        .await
+        .expect("scheduled");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        db.task("email-paused").await.status,
+        TaskStatus::Pending,
+        "a paused queue starts nothing"
+    );
+    let resumed = client.post("/api/v1/queues/default/resume", None).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    db.wait_for_status("email-paused", TaskStatus::Completed, WAIT)
+        .await;
+    assert_eq!(
+        client
+            .post("/api/v1/queues/default/halt", None)
+            .await
+            .status,
+        404
     );
     worker.shutdown().await.expect("stops");
 }

@@ -1,7 +1,7 @@
 //! The web UI in a real browser: headless Chromium, driven over WebDriver, against the admin
 //! served on a local port over a seeded store. Every view is opened (and photographed into
-//! `$CARGO_TARGET_TMPDIR/admin-screenshots/<driver>/`); cancel, retry, an event and a bulk
-//! retry are clicked and seen in the database; a live update arrives (and waits while
+//! `$CARGO_TARGET_TMPDIR/admin-screenshots/<driver>/`); cancel, retry, an event, a bulk
+//! retry and a queue's pause are clicked and seen in the database; a live update arrives (and waits while
 //! paused); a script in a task id shows as text; a browser without the token is refused.
 
 use std::path::PathBuf;
@@ -292,8 +292,13 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     press(browser, "/pause", false)?;
     browser.wait_for_text("p.notice", "Schedule paused", SEE)?;
     browser.goto(&format!("{base}/queues"))?;
-    browser.wait_for_text("table.queues", "default", SEE)?;
+    browser.wait_for_text("table.queues", "50 at once", SEE)?;
+    press(browser, "/queues/default/pause", true)?;
+    browser.wait_for_text("p.notice", "Queue default paused", SEE)?;
+    browser.wait_for_text("table.queues", "paused", SEE)?;
     shoot(browser, dir, "queues")?;
+    press(browser, "/queues/default/resume", false)?;
+    browser.wait_for_text("p.notice", "Queue default resumed", SEE)?;
     browser.goto(&format!("{base}/workers"))?;
     browser.wait_for_text("table.workers", "all", SEE)?;
     shoot(browser, dir, "workers")?;

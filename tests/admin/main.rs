@@ -65,6 +65,7 @@ pub async fn seed(db: &TestDb) -> zart::scheduler::RunningWorker {
     let worker = zart
         .worker()
         .config(quick_config())
+        .queue(zart::scheduler::QueueConfig::new("default").global_limit(50))
         .register(zart::registry![checkout, send_email, morning_report])
         .start()
         .expect("the worker starts");

@@ -203,3 +203,51 @@ pub(crate) async fn on_schedule(zart: &Zart, action: ScheduleAction, id: &str) -
         action.done()
     )))
 }
+
+/// Something done to a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueueAction {
+    Pause,
+    Resume,
+}
+
+impl QueueAction {
+    pub fn parse(text: &str) -> AdminResult<Self> {
+        match text {
+            "pause" => Ok(QueueAction::Pause),
+            "resume" => Ok(QueueAction::Resume),
+            other => Err(AdminError::not_found(format!(
+                "no queue action {other:?}: use pause or resume"
+            ))),
+        }
+    }
+
+    /// `paused`, `resumed`.
+    pub fn done(self) -> &'static str {
+        match self {
+            QueueAction::Pause => "paused",
+            QueueAction::Resume => "resumed",
+        }
+    }
+}
+
+/// Does `action` to queue `queue`: every worker sees it at its next claim.
+pub(crate) async fn on_queue(zart: &Zart, action: QueueAction, queue: &str) -> AdminResult<()> {
+    if queue.is_empty() {
+        return Err(AdminError::bad_request("a queue name must not be empty"));
+    }
+    let changed = match action {
+        QueueAction::Pause => zart.pause_queue(queue).await?,
+        QueueAction::Resume => zart.resume_queue(queue).await?,
+    };
+    match changed {
+        true => Ok(()),
+        false => Err(AdminError::conflict(format!(
+            "queue {queue:?} is {} already",
+            match action {
+                QueueAction::Pause => "paused",
+                QueueAction::Resume => "running",
+            }
+        ))),
+    }
+}

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::actions::{self, BulkReport, ScheduleAction, TaskAction};
+use crate::actions::{self, BulkReport, QueueAction, ScheduleAction, TaskAction};
 use crate::error::{AdminError, AdminResult};
 use crate::model::{self, Overview, Queue, Schedule, ScheduleDetail, TaskDetail, TaskPage, Worker};
 use crate::params::ListParams;
@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/schedules/{id}", get(schedule))
         .route("/schedules/{id}/{action}", post(schedule_action))
         .route("/queues", get(queues))
+        .route("/queues/{queue}/{action}", post(queue_action))
         .route("/workers", get(workers))
         .route("/stream", get(live::stream))
         .route("/openapi.json", get(openapi::document))
@@ -132,6 +133,15 @@ async fn schedule_action(
     let action = ScheduleAction::parse(&action)?;
     actions::on_schedule(&state.zart, action, &id).await?;
     Ok(Json(json!({ "id": id, "done": action.done() })))
+}
+
+async fn queue_action(
+    Shared(state): Shared_,
+    Path((queue, action)): Path<(String, String)>,
+) -> AdminResult<Json<Value>> {
+    let action = QueueAction::parse(&action)?;
+    actions::on_queue(&state.zart, action, &queue).await?;
+    Ok(Json(json!({ "queue": queue, "done": action.done() })))
 }
 
 async fn queues(Shared(state): Shared_) -> AdminResult<Json<Vec<Queue>>> {

@@ -291,16 +291,89 @@ pub(crate) struct Queue {
     pub oldest_due: Option<DateTime<Utc>>,
     /// How long the oldest due task has waited, in seconds.
     pub oldest_due_age_s: Option<i64>,
+    /// Nothing new is claimed from a paused queue.
+    pub paused: bool,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub limits: Limits,
+}
+
+/// A queue's limits across every worker; `null`: none.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Limits {
+    /// Most of its tasks running at once.
+    pub global: Option<u32>,
+    pub per_key: Option<KeyLimit>,
+    pub rate: Option<Rate>,
+}
+
+/// Most tasks of one key (the input's value at `field`) running at once.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeyLimit {
+    pub field: String,
+    pub limit: u32,
+}
+
+/// Most starts in any window of `period_ms`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Rate {
+    pub limit: u32,
+    pub period_ms: u64,
+}
+
+impl Limits {
+    /// The limits in a few words (`"3 at once · 1 per tenant · 100 per 1m"`), or `None`.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(global) = self.global {
+            parts.push(format!("{global} at once"));
+        }
+        if let Some(key) = &self.per_key {
+            parts.push(format!("{} per {}", key.limit, key.field));
+        }
+        if let Some(rate) = &self.rate {
+            parts.push(format!("{} per {}", rate.limit, period(rate.period_ms)));
+        }
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
+/// A period exactly, in its largest whole unit: `1 s`, `5 min`, `250 ms`.
+fn period(ms: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1000, "s"),
+    ];
+    UNITS
+        .iter()
+        .find(|(unit, _)| ms >= *unit && ms % unit == 0)
+        .map(|(unit, name)| format!("{} {name}", ms / unit))
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 impl From<QueueSummary> for Queue {
     fn from(q: QueueSummary) -> Self {
+        let limits = Limits {
+            global: q.limits.concurrency,
+            per_key: q.limits.per_key.map(|key| KeyLimit {
+                field: key.field,
+                limit: key.limit,
+            }),
+            rate: q.limits.rate.map(|rate| Rate {
+                limit: rate.limit,
+                period_ms: u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX),
+            }),
+        };
         Queue {
             counts: Counts::from(&q.counts),
             oldest_due_age_s: q.oldest_due.map(|due| (Utc::now() - due).num_seconds()),
             oldest_due: q.oldest_due,
             queue: q.queue,
             task_names: q.task_names,
+            paused: q.paused_at.is_some(),
+            paused_at: q.paused_at,
+            limits,
         }
     }
 }

@@ -63,7 +63,13 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/queues",
-        "Each queue's task names, counts by status and oldest due task",
+        "Each queue's task names, counts by status, oldest due task, limits and pause",
+        &[],
+    ),
+    (
+        "post",
+        "/queues/{queue}/{action}",
+        "`pause` or `resume` a queue for every worker (running tasks finish)",
         &[],
     ),
     (

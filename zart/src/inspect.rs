@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use zart_core::controls::QueueLimits;
 use zart_core::store::Store;
 
 pub use zart_core::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
@@ -237,15 +238,20 @@ pub struct QueueSummary {
     pub counts: StatusCounts,
     /// The due instant of its oldest due pending task.
     pub oldest_due: Option<DateTime<Utc>>,
+    /// Its limits, as workers last declared them (none if never declared).
+    pub limits: QueueLimits,
+    /// Since when it is paused, if it is ([`Zart::pause_queue`](crate::Zart::pause_queue)).
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
 impl Inspector {
-    /// Every queue with tasks or declared names, by name. A task name no worker declared
-    /// is counted in [`DEFAULT_QUEUE`], where a registry puts the names it is not told
-    /// about.
+    /// Every queue with tasks, declared names or stored controls, by name. A task name no
+    /// worker declared is counted in [`DEFAULT_QUEUE`], where a registry puts the names it
+    /// is not told about.
     pub async fn queues(&self) -> Result<Vec<QueueSummary>> {
         let declared = self.declared_tasks().await?;
         let counts = self.counts().await?;
+        let controls = self.store.queue_states().await?;
         let queue_of: HashMap<&str, &str> = declared
             .iter()
             .map(|d| (d.task_name.as_str(), d.queue.as_str()))
@@ -272,6 +278,11 @@ impl Inspector {
                     (a, b) => a.or(b),
                 };
             }
+        }
+        for state in controls {
+            let summary = summary(&mut queues, &state.queue);
+            summary.limits = state.limits;
+            summary.paused_at = state.paused_at;
         }
         let mut queues: Vec<_> = queues.into_values().collect();
         for queue in &mut queues {
@@ -330,6 +341,8 @@ fn summary<'a>(
             task_names: Vec::new(),
             counts: StatusCounts::default(),
             oldest_due: None,
+            limits: QueueLimits::default(),
+            paused_at: None,
         })
 }
 

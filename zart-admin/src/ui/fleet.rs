@@ -1,11 +1,14 @@
 //! Queues (depth, running, oldest due age) and the live worker processes (last heartbeat,
 //! what they run).
 
+use axum::extract::Path;
 use axum::response::Response;
 use maud::html;
 
 use super::layout::{age, span, task_link, time, Live};
 use super::Request;
+use crate::actions::{self, QueueAction};
+use crate::error::AdminError;
 use crate::model::{self, Queue};
 use crate::params::percent_encode;
 
@@ -17,9 +20,10 @@ pub(crate) async fn queues(request: Request) -> Response {
     let page = request.page();
     let body = html! {
         table.queues {
-            thead { tr { th { "Queue" } th { "Tasks" } th.n { "Pending" } th.n { "Running" } th.n { "Failed" } th.n { "Dead" } th { "Oldest due" } } }
+            thead { tr { th { "Queue" } th { "Tasks" } th.n { "Pending" } th.n { "Running" } th.n { "Failed" } th.n { "Dead" } th { "Oldest due" } th { "Limits" } th { "State" } } }
             tbody {
                 @for q in &queues {
+                    @let path = format!("/queues/{}", percent_encode(&q.queue));
                     tr {
                         td { a href=(page.link(&format!("/tasks?queue={}", percent_encode(&q.queue)))) { (q.queue) } }
                         td { (q.task_names.join(", ")) }
@@ -28,13 +32,41 @@ pub(crate) async fn queues(request: Request) -> Response {
                         td.n { (q.counts.failed) }
                         td.n { (q.counts.dead) }
                         td { @match q.oldest_due_age_s { Some(s) => { "waiting " (span(s)) }, None => span.none { "—" } } }
+                        td { @match q.limits.describe() { Some(limits) => { (limits) }, None => span.none { "none" } } }
+                        td {
+                            @match q.paused_at {
+                                Some(at) => {
+                                    span.state.paused { "paused" } " " (time(at)) " "
+                                    (page.button(&format!("{path}/resume"), "Resume", "", None))
+                                },
+                                None => {
+                                    span.state.active { "running" } " "
+                                    (page.button(&format!("{path}/pause"), "Pause", "", Some("Pause this queue? Running tasks finish; no worker starts new ones until it is resumed.")))
+                                },
+                            }
+                        }
                     }
                 }
-                @if queues.is_empty() { tr { td colspan="7" { "No queue: no worker declared tasks and none are stored." } } }
+                @if queues.is_empty() { tr { td colspan="9" { "No queue: no worker declared tasks and none are stored." } } }
             }
         }
     };
     request.render("Queues", "queues", Live::EVERY_SECOND, body)
+}
+
+pub(crate) async fn act(
+    request: Request,
+    Path((queue, action)): Path<(String, String)>,
+) -> Response {
+    let done = async {
+        let action = QueueAction::parse(&action)?;
+        actions::on_queue(&request.state.zart, action, &queue).await?;
+        Ok::<_, AdminError>(action)
+    };
+    match done.await {
+        Ok(action) => request.redirect("/queues", &format!("Queue {queue} {}", action.done())),
+        Err(error) => request.failed(error),
+    }
 }
 
 pub(crate) async fn workers(request: Request) -> Response {

@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
             axum::routing::post(schedules::act),
         )
         .route("/queues", get(fleet::queues))
+        .route("/queues/{queue}/{action}", axum::routing::post(fleet::act))
         .route("/workers", get(fleet::workers))
         .fallback(|request: Request| async move {
             request.failed(AdminError::not_found("no such page"))
