@@ -295,6 +295,8 @@ pub(crate) struct Queue {
     pub paused: bool,
     pub paused_at: Option<DateTime<Utc>>,
     pub limits: Limits,
+    /// The limits in a few words, for people; `null`: none.
+    pub limits_text: Option<String>,
 }
 
 /// A queue's limits across every worker; `null`: none.
@@ -320,40 +322,9 @@ pub(crate) struct Rate {
     pub period_ms: u64,
 }
 
-impl Limits {
-    /// The limits in a few words (`"3 at once · 1 per tenant · 100 per 1m"`), or `None`.
-    pub fn describe(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if let Some(global) = self.global {
-            parts.push(format!("{global} at once"));
-        }
-        if let Some(key) = &self.per_key {
-            parts.push(format!("{} per {}", key.limit, key.field));
-        }
-        if let Some(rate) = &self.rate {
-            parts.push(format!("{} per {}", rate.limit, period(rate.period_ms)));
-        }
-        (!parts.is_empty()).then(|| parts.join(" · "))
-    }
-}
-
-/// A period exactly, in its largest whole unit: `1 s`, `5 min`, `250 ms`.
-fn period(ms: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "min"),
-        (1000, "s"),
-    ];
-    UNITS
-        .iter()
-        .find(|(unit, _)| ms >= *unit && ms % unit == 0)
-        .map(|(unit, name)| format!("{} {name}", ms / unit))
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
-
 impl From<QueueSummary> for Queue {
     fn from(q: QueueSummary) -> Self {
+        let limits_text = q.limits.describe();
         let limits = Limits {
             global: q.limits.concurrency,
             per_key: q.limits.per_key.map(|key| KeyLimit {
@@ -374,6 +345,7 @@ impl From<QueueSummary> for Queue {
             paused: q.paused_at.is_some(),
             paused_at: q.paused_at,
             limits,
+            limits_text,
         }
     }
 }

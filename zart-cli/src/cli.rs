@@ -94,8 +94,12 @@ pub(crate) enum Command {
     /// List, show and steer recurring schedules
     #[command(subcommand)]
     Schedules(SchedulesCommand),
-    /// Tasks per queue: pending, running, failed, dead, oldest due
-    Queues,
+    /// Tasks per queue (pending, running, failed, dead, oldest due), limits and pauses;
+    /// pause and resume a queue
+    Queues {
+        #[command(subcommand)]
+        action: Option<QueuesCommand>,
+    },
     /// Live workers and how many tasks each runs now
     Workers,
     /// Serve the admin: the web UI and the JSON API
@@ -104,6 +108,22 @@ pub(crate) enum Command {
     Completions {
         /// The shell to complete for
         shell: Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QueuesCommand {
+    /// Every queue (what `zart queues` alone prints)
+    List,
+    /// Stop every worker from starting the queue's tasks (running ones finish)
+    Pause {
+        /// The queue
+        queue: String,
+    },
+    /// Let workers start the queue's tasks again
+    Resume {
+        /// The queue
+        queue: String,
     },
 }
 

@@ -21,7 +21,7 @@ pub(crate) async fn run(cli: &Cli) -> CliResult<Output> {
         }
         Command::Events(command) => events::run(global, command).await,
         Command::Schedules(command) => schedules::run(global, command).await,
-        Command::Queues => fleet::queues(global).await,
+        Command::Queues { action } => fleet::run(global, action.as_ref()).await,
         Command::Workers => fleet::workers(global).await,
         Command::Serve(args) => serve::run(global, args).await,
         Command::Completions { shell } => Ok(completions(*shell)),

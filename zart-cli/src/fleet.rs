@@ -4,15 +4,57 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use zart::scheduler::TaskFilter;
 
-use crate::cli::Global;
+use crate::cli::{Global, QueuesCommand};
 use crate::connect::{connect, Missing};
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::output::{self, Output, Table};
 use crate::records;
 
 const NAMES_WIDTH: usize = 50;
 
-pub(crate) async fn queues(global: &Global) -> CliResult<Output> {
+pub(crate) async fn run(global: &Global, action: Option<&QueuesCommand>) -> CliResult<Output> {
+    match action {
+        None | Some(QueuesCommand::List) => queues(global).await,
+        Some(QueuesCommand::Pause { queue }) => pause(global, queue, true).await,
+        Some(QueuesCommand::Resume { queue }) => pause(global, queue, false).await,
+    }
+}
+
+/// Pauses or resumes `queue` for every worker.
+async fn pause(global: &Global, queue: &str, paused: bool) -> CliResult<Output> {
+    if queue.is_empty() {
+        return Err(CliError::usage("a queue name must not be empty"));
+    }
+    let zart = connect(global, Missing::Refuse).await?;
+    let changed = match paused {
+        true => zart.pause_queue(queue).await?,
+        false => zart.resume_queue(queue).await?,
+    };
+    let (verb, state) = match paused {
+        true => ("paused", "paused"),
+        false => ("resumed", "running"),
+    };
+    if !changed {
+        return Err(CliError::refused(format!(
+            "queue {queue:?} is {state} already"
+        )));
+    }
+    if global.json {
+        return Ok(Output::Json(
+            json!({ "queue": queue, "action": verb, "done": true }),
+        ));
+    }
+    let note = match paused {
+        true => ": running tasks finish, no worker starts new ones until it is resumed",
+        false => "",
+    };
+    Ok(Output::Text(format!(
+        "{verb} queue {queue}{note}
+"
+    )))
+}
+
+async fn queues(global: &Global) -> CliResult<Output> {
     let zart = connect(global, Missing::Refuse).await?;
     let queues = zart.inspector().queues().await?;
     let now = Utc::now();
@@ -27,17 +69,23 @@ pub(crate) async fn queues(global: &Global) -> CliResult<Output> {
     }
     let mut table = Table::new(&[
         "QUEUE",
+        "STATE",
         "PENDING",
         "RUNNING",
         "FAILED",
         "DEAD",
         "OLDEST DUE",
+        "LIMITS",
         "TASK NAMES",
     ]);
     for queue in &queues {
         let counts = &queue.counts;
         table.row(vec![
             queue.queue.clone(),
+            match queue.paused_at {
+                Some(_) => "paused".into(),
+                None => "running".into(),
+            },
             counts.pending.to_string(),
             counts.running.to_string(),
             counts.failed.to_string(),
@@ -45,6 +93,7 @@ pub(crate) async fn queues(global: &Global) -> CliResult<Output> {
             queue
                 .oldest_due
                 .map_or("-".into(), |at| format!("{} ago", output::age(now - at))),
+            queue.limits.describe().unwrap_or_else(|| "-".into()),
             output::shorten(&queue.task_names.join(", "), NAMES_WIDTH),
         ]);
     }

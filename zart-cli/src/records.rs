@@ -174,6 +174,15 @@ pub(crate) fn queue(queue: &QueueSummary, now: DateTime<Utc>) -> Value {
         "counts": counts(&queue.counts),
         "oldest_due": opt_instant(queue.oldest_due),
         "oldest_due_age_ms": queue.oldest_due.map(|at| (now - at).num_milliseconds().max(0)),
+        "paused_at": opt_instant(queue.paused_at),
+        "limits": {
+            "global": queue.limits.concurrency,
+            "per_key": queue.limits.per_key.as_ref().map(|key| json!({ "field": key.field, "limit": key.limit })),
+            "rate": queue.limits.rate.map(|rate| json!({
+                "limit": rate.limit,
+                "period_ms": u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX),
+            })),
+        },
     })
 }
 

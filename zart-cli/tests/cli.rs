@@ -285,6 +285,40 @@ async fn queues_and_workers_while_a_worker_runs(db: &Db) {
 
     release(&held);
     wait_for_status(&db.zart, &held, TaskStatus::Completed).await;
+
+    // Pausing the queue holds its next task back; resuming lets it run.
+    let paused = db.zart(&["queues", "pause", "slow"]).await;
+    assert!(paused.ok().starts_with("paused queue slow"), "{paused:?}");
+    let twice = db.zart(&["queues", "pause", "slow"]).await;
+    assert!(twice.fails(4).contains("paused already"), "{twice:?}");
+    let listed = db.zart(&["queues", "list", "--json"]).await.json();
+    let slow = listed["queues"]
+        .as_array()
+        .and_then(|all| all.iter().find(|q| q["queue"] == "slow"))
+        .cloned()
+        .expect("the slow queue is listed");
+    assert!(slow["paused_at"].is_string(), "{slow}");
+    let next = format!("hold-{}", support::unique());
+    db.zart
+        .tasks()
+        .schedule_now(&next, "hold", json!({}))
+        .await
+        .expect("scheduled");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        status(&db.zart, &next).await,
+        Some(TaskStatus::Pending),
+        "held back"
+    );
+    let resumed = db
+        .zart(&["queues", "resume", "slow", "--json"])
+        .await
+        .json();
+    assert_eq!(resumed["action"], "resumed");
+    wait_for_status(&db.zart, &next, TaskStatus::Running).await;
+    release(&next);
+    wait_for_status(&db.zart, &next, TaskStatus::Completed).await;
+
     worker.shutdown().await.expect("clean stop");
     let gone = db.zart(&["workers"]).await;
     assert_eq!(gone.ok(), "no live workers\n");

@@ -25,6 +25,51 @@ impl QueueLimits {
     pub fn is_limited(&self) -> bool {
         self.concurrency.is_some() || self.per_key.is_some() || self.rate.is_some()
     }
+
+    /// The limits in a few words, for people (the wording may change; do not parse it),
+    /// or `None` if there are none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zart_core::controls::{KeyLimit, QueueLimits, RateLimit};
+    ///
+    /// let limits = QueueLimits {
+    ///     concurrency: Some(3),
+    ///     per_key: Some(KeyLimit { field: "tenant".into(), limit: 1 }),
+    ///     rate: Some(RateLimit { limit: 100, period: Duration::from_secs(60) }),
+    /// };
+    /// assert_eq!(limits.describe().as_deref(), Some("3 at once · 1 per tenant · 100 per 1 min"));
+    /// assert_eq!(QueueLimits::default().describe(), None);
+    /// ```
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(concurrency) = self.concurrency {
+            parts.push(format!("{concurrency} at once"));
+        }
+        if let Some(key) = &self.per_key {
+            parts.push(format!("{} per {}", key.limit, key.field));
+        }
+        if let Some(rate) = self.rate {
+            parts.push(format!("{} per {}", rate.limit, period(rate.period)));
+        }
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
+/// A period exactly, in its largest whole unit: `1 s`, `5 min`, `250 ms`.
+fn period(period: Duration) -> String {
+    const UNITS: [(u128, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1000, "s"),
+    ];
+    let ms = period.as_millis();
+    UNITS
+        .iter()
+        .find(|(unit, _)| ms >= *unit && ms % unit == 0)
+        .map(|(unit, name)| format!("{} {name}", ms / unit))
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// At most `limit` tasks of one key running at once. A task's key is the value in its

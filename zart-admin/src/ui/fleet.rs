@@ -32,7 +32,7 @@ pub(crate) async fn queues(request: Request) -> Response {
                         td.n { (q.counts.failed) }
                         td.n { (q.counts.dead) }
                         td { @match q.oldest_due_age_s { Some(s) => { "waiting " (span(s)) }, None => span.none { "—" } } }
-                        td { @match q.limits.describe() { Some(limits) => { (limits) }, None => span.none { "none" } } }
+                        td { @match &q.limits_text { Some(limits) => { (limits) }, None => span.none { "none" } } }
                         td {
                             @match q.paused_at {
                                 Some(at) => {
