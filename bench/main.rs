@@ -10,9 +10,13 @@
 //! `ZART_SQLITE_LIMIT` (paths of the ceiling scripts; default `../shared/bench/*/run.sh`
 //! beside the workspace), `ZART_BENCH_REPORT` (report path; default
 //! `target/zart-bench-report.md`).
+//!
+//! `-- admin [DRIVERS]` times the admin's endpoints over 1M tasks; `-- limits [DRIVERS]`
+//! the drain with and without queue limits (`target/zart-bench-limits-report.md`).
 
 mod admin;
 mod counting;
+mod limits;
 mod target;
 
 use std::collections::HashMap;
@@ -48,6 +52,10 @@ async fn main() -> Result<(), BoxError> {
     if args.peek().map(String::as_str) == Some("admin") {
         args.next();
         return admin_report(args.next().unwrap_or_else(|| "all".to_owned())).await;
+    }
+    if args.peek().map(String::as_str) == Some("limits") {
+        args.next();
+        return limits_report(args.next().unwrap_or_else(|| "all".to_owned())).await;
     }
     let secs: u64 = match args.next() {
         Some(arg) => arg
@@ -612,6 +620,32 @@ async fn admin_report(which: String) -> Result<(), BoxError> {
     let _ = std::fs::remove_dir_all(&dir);
     println!("{report}");
     let path = workspace().join("target/zart-bench-admin-report.md");
+    std::fs::write(&path, &report)?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+/// `zart-bench limits [postgres|sqlite|all]`: the drain with and without queue limits.
+async fn limits_report(which: String) -> Result<(), BoxError> {
+    let (drivers, dir) = drivers(&which, 20, &[Synchronous::Normal]).await?;
+    let mut report = String::from(
+        "| driver | scenario (100k no-op tasks, one worker) | value | |\n|---|---|---:|---|\n",
+    );
+    for driver in &drivers {
+        eprintln!("== {} ==", driver.label());
+        for figure in limits::measure(driver).await? {
+            report.push_str(&format!(
+                "| {} | {} | {:.2} | {} |\n",
+                driver.label(),
+                figure.scenario,
+                figure.value,
+                figure.unit
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{report}");
+    let path = workspace().join("target/zart-bench-limits-report.md");
     std::fs::write(&path, &report)?;
     eprintln!("report written to {}", path.display());
     Ok(())

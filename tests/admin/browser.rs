@@ -72,9 +72,11 @@ fn shoot(browser: &Browser, dir: &std::path::Path, name: &str) -> Result {
     Ok(())
 }
 
-/// Whether `error` says the element was replaced (a live update redrew the region).
+/// Whether `error` says the element was replaced (a live update redrew the region), or is
+/// not laid out yet to take a click (a busy machine draws late): worth another try.
 fn stale(error: &WebDriverError) -> bool {
-    matches!(error, WebDriverError::WebDriver { error, .. } if error == "stale element reference")
+    matches!(error, WebDriverError::WebDriver { error, .. }
+        if error == "stale element reference" || error == "element not interactable")
 }
 
 /// Clicks the element `css` finds, again if a live update replaced it meanwhile.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, Connection, SqlSafeStr, SqlStr};
+use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr, SqlStr};
 use zart_core::queue::{ClaimScope, ClaimedTask};
 use zart_core::StoreResult;
 
@@ -28,12 +28,11 @@ const CONTROLLED_FOR: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct ClaimQueries {
     /// Claims with no queue controls, in one statement; claims nothing from a queue that
-    /// has controls. Parameters: see [`bind`].
+    /// has controls, and then returns one row of nulls instead, to say so. Parameters:
+    /// see [`bind`].
     unlocked: SqlStr,
     /// Claims under the queue's lock, honouring its controls. Parameters: see [`bind`].
     locked: SqlStr,
-    /// `$1` queue: whether it has controls (a pause or a limit).
-    controlled: SqlStr,
     /// Queues lately found with controls, and when.
     controlled_queues: Mutex<HashMap<String, Instant>>,
 }
@@ -153,10 +152,16 @@ impl ClaimQueries {
              due AS (
                 {unlocked_due}
                 LIMIT CASE WHEN EXISTS (SELECT 1 FROM controlled) THEN 0 ELSE $1 END
+             ),
+             claimed AS (
+                UPDATE {tasks} t SET {CLAIMED}
+                FROM due WHERE t.task_id = due.task_id
+                RETURNING {returned}
              )
-             UPDATE {tasks} t SET {CLAIMED}
-             FROM due WHERE t.task_id = due.task_id
-             RETURNING {returned}"
+             SELECT * FROM claimed
+             UNION ALL
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+             WHERE EXISTS (SELECT 1 FROM controlled)"
         );
 
         // Under the queue's lock no other claim of it runs, so candidates are read without
@@ -183,7 +188,8 @@ impl ClaimQueries {
              ),
              running AS (
                 SELECT t.data #>> (SELECT key_path FROM control) AS key
-                FROM {tasks} t WHERE t.status = 'running' AND t.queue = $6
+                FROM {tasks} t
+                WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = $6
              ),
              busy_keys AS (
                 SELECT key, count(*) AS n FROM running WHERE key IS NOT NULL GROUP BY key
@@ -238,9 +244,6 @@ impl ClaimQueries {
         ClaimQueries {
             unlocked: sql(unlocked),
             locked: sql(locked),
-            controlled: sql(format!(
-                "SELECT EXISTS (SELECT 1 FROM {queues} WHERE queue = $1 AND {CONTROLLED})"
-            )),
             controlled_queues: Mutex::new(HashMap::new()),
         }
     }
@@ -321,37 +324,17 @@ pub(crate) async fn claim(
     .fetch_all(pool)
     .await
     .map_err(shared.db("claiming tasks"))?;
-    let claimed = decode(rows)?;
-    let Some(queue) = &scope.queue else {
-        return Ok(claimed);
-    };
-    if claimed.len() == limit {
-        return Ok(claimed);
+    // A row of nulls says the queue has controls: the statement claimed nothing.
+    let controlled = rows
+        .first()
+        .is_some_and(|row| matches!(row.try_get::<Option<String>, _>(0), Ok(None)));
+    match (&scope.queue, controlled) {
+        (Some(queue), true) => {
+            queries.mark_controlled(queue);
+            claim_locked(shared, pool, worker_id, limit, lease, scope, queue).await
+        }
+        _ => decode(rows),
     }
-    // Fewer than asked: nothing more is due, or the queue has controls and the unlocked
-    // statement took nothing.
-    let controlled: bool = sqlx::query_scalar(queries.controlled.clone())
-        .bind(queue)
-        .fetch_one(pool)
-        .await
-        .map_err(shared.db("reading a queue's controls"))?;
-    if !controlled {
-        return Ok(claimed);
-    }
-    queries.mark_controlled(queue);
-    let mut more = claim_locked(
-        shared,
-        pool,
-        worker_id,
-        limit - claimed.len(),
-        lease,
-        scope,
-        queue,
-    )
-    .await?;
-    let mut claimed = claimed;
-    claimed.append(&mut more);
-    Ok(claimed)
 }
 
 async fn claim_locked(

@@ -90,7 +90,8 @@ impl QueueControlStore for PostgresTaskScheduler {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT q.queue, q.concurrency_limit, q.key_field, q.key_limit, q.rate_limit,
                     q.rate_period_ms, q.paused_at, q.declared_at,
-                    (SELECT count(*) FROM {tasks} t WHERE t.status = 'running' AND t.queue = q.queue)
+                    (SELECT count(*) FROM {tasks} t
+                     WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = q.queue)
              FROM {queues} q ORDER BY q.queue",
             queues = self.shared.names.queues(),
             tasks = self.shared.names.tasks()
