@@ -31,10 +31,13 @@ pub(crate) struct ClaimQueries {
     /// has controls, and then returns one row of nulls instead, to say so. Parameters:
     /// see [`bind`].
     unlocked: SqlStr,
-    /// Claims under the queue's lock, honouring its controls. Parameters: see [`bind`].
+    /// Claims under the queue's lock, honouring its controls, for a queue without a key
+    /// limit (see [`locked`]). Parameters: see [`bind`].
     locked: SqlStr,
-    /// Queues lately found with controls, and when.
-    controlled_queues: Mutex<HashMap<String, Instant>>,
+    /// The same for a queue with a key limit.
+    locked_keyed: SqlStr,
+    /// Queues lately found with controls: when, and whether they had a key limit.
+    controlled_queues: Mutex<HashMap<String, (Instant, bool)>>,
 }
 
 fn sql(text: String) -> SqlStr {
@@ -140,7 +143,6 @@ impl ClaimQueries {
     pub(crate) fn new(names: &TableNames) -> Self {
         let tasks = names.tasks();
         let queues = names.queues();
-        let starts = names.queue_starts();
         let steps = names.steps();
         let levels = levels(&tasks);
         let returned = returned(&steps);
@@ -164,114 +166,160 @@ impl ClaimQueries {
              WHERE EXISTS (SELECT 1 FROM controlled)"
         );
 
-        // Under the queue's lock no other claim of it runs, so candidates are read without
-        // row locks; the update still skips a task some claim outside the queue took
-        // meanwhile (it re-checks the row it waited for).
-        let key = "(t.data #>> (SELECT key_path FROM control))";
-        let candidates = branches(
-            &tasks,
-            &format!("t.task_id, {key} AS key"),
-            &format!(
-                "({key} IS NULL OR NOT ({key} = ANY (ARRAY(SELECT key FROM busy_keys
-                     WHERE n >= (SELECT key_limit FROM control)))))"
-            ),
-            "(SELECT scan FROM room)",
-            "",
-        );
-        let locked = format!(
-            "WITH RECURSIVE {levels},
-             control AS (
-                SELECT concurrency_limit, key_limit, string_to_array(key_field, '.') AS key_path,
-                       rate_limit, rate_period_ms * interval '1 millisecond' AS rate_period,
-                       paused_at
-                FROM {queues} WHERE queue = $6
-             ),
-             running AS (
-                SELECT t.data #>> (SELECT key_path FROM control) AS key
-                FROM {tasks} t
-                WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = $6
-             ),
-             busy_keys AS (
-                SELECT key, count(*) AS n FROM running WHERE key IS NOT NULL GROUP BY key
-             ),
-             room AS (
-                SELECT n, CASE WHEN n = 0 THEN 0
-                               WHEN (SELECT key_limit FROM control) IS NULL THEN n
-                               ELSE n * 4 + 16 END AS scan
-                FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM control WHERE paused_at IS NOT NULL)
-                                  THEN 0
-                                  ELSE greatest(0, least(
-                                      $1::bigint,
-                                      coalesce((SELECT concurrency_limit FROM control)
-                                               - (SELECT count(*) FROM running), $1::bigint),
-                                      coalesce((SELECT rate_limit FROM control)
-                                               - (SELECT count(*) FROM {starts} s
-                                                  WHERE s.queue = $6 AND s.started_at >
-                                                      statement_timestamp()
-                                                      - (SELECT rate_period FROM control)),
-                                               $1::bigint)))
-                             END AS n) free
-             ),
-             candidates AS ({candidates}),
-             ranked AS (
-                SELECT task_id, key, branch, level, run_at,
-                       row_number() OVER (PARTITION BY key ORDER BY branch, level DESC, run_at) AS nth
-                FROM candidates
-             ),
-             picked AS (
-                SELECT r.task_id FROM ranked r LEFT JOIN busy_keys b ON b.key = r.key
-                WHERE r.key IS NULL OR (SELECT key_limit FROM control) IS NULL
-                   OR r.nth + coalesce(b.n, 0) <= (SELECT key_limit FROM control)
-                ORDER BY r.branch, r.level DESC, r.run_at
-                LIMIT (SELECT n FROM room)
-             ),
-             claimed AS (
-                UPDATE {tasks} t SET {CLAIMED}
-                FROM picked WHERE t.task_id = picked.task_id AND t.status = 'pending'
-                RETURNING {returned}
-             ),
-             started AS (
-                INSERT INTO {starts} (queue, started_at)
-                SELECT $6, statement_timestamp() FROM claimed WHERE EXISTS (SELECT 1 FROM control WHERE rate_limit IS NOT NULL)
-             ),
-             forgotten AS (
-                DELETE FROM {starts} s
-                WHERE s.queue = $6 AND s.started_at
-                    <= statement_timestamp() - coalesce((SELECT rate_period FROM control), interval '0')
-             )
-             SELECT * FROM claimed"
-        );
         ClaimQueries {
             unlocked: sql(unlocked),
-            locked: sql(locked),
+            locked: sql(locked(names, false)),
+            locked_keyed: sql(locked(names, true)),
             controlled_queues: Mutex::new(HashMap::new()),
         }
     }
 
-    fn lately_controlled(&self, queue: &str) -> bool {
+    /// Whether `queue` was lately found with controls, and whether they had a key limit.
+    fn lately_controlled(&self, queue: &str) -> Option<bool> {
         let mut known = self
             .controlled_queues
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match known.get(queue) {
-            Some(since) if since.elapsed() < CONTROLLED_FOR => true,
+            Some((since, keyed)) if since.elapsed() < CONTROLLED_FOR => Some(*keyed),
             Some(_) => {
                 known.remove(queue);
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
-    fn mark_controlled(&self, queue: &str) {
+    fn mark_controlled(&self, queue: &str, keyed: bool) {
         self.controlled_queues
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(queue.to_owned(), Instant::now());
+            .insert(queue.to_owned(), (Instant::now(), keyed));
     }
 }
 
-/// The arguments of both claiming statements.
+/// The claim under a queue's lock, honouring its controls; `keyed` for a queue with a key
+/// limit. Under the lock no other claim of the queue runs, so candidates are read without
+/// row locks; the update still skips a task some claim outside the queue took meanwhile
+/// (it re-checks the row it waited for).
+///
+/// Without a key limit the room (the least of what is asked, the global limit's free
+/// slots and the rate's free starts) bounds the branches as the unlocked claim's limit
+/// does. With one, the branches read more than the room, the keys already at their limit
+/// left out, and each key's tasks are taken up to its free slots. The statement without
+/// keys claims nothing from a queue that has a key limit, and then returns one row of nulls
+/// instead, to say so.
+fn locked(names: &TableNames, keyed: bool) -> String {
+    let tasks = names.tasks();
+    let queues = names.queues();
+    let starts = names.queue_starts();
+    let levels = levels(&tasks);
+    let returned = returned(&names.steps());
+    let key = "(t.data #>> (SELECT key_path FROM control))";
+    let (running_column, scan) = match keyed {
+        true => (
+            format!("{key} AS key"),
+            "CASE WHEN n = 0 THEN 0 ELSE n * 4 + 16 END",
+        ),
+        false => (
+            "NULL::text AS key".to_owned(),
+            "CASE WHEN (SELECT key_limit FROM control) IS NULL THEN n ELSE 0 END",
+        ),
+    };
+    let pick = match keyed {
+        true => {
+            let candidates = branches(
+                &tasks,
+                &format!("t.task_id, {key} AS key"),
+                &format!(
+                    "({key} IS NULL OR NOT ({key} = ANY (ARRAY(SELECT key FROM busy_keys
+                         WHERE n >= (SELECT key_limit FROM control)))))"
+                ),
+                "(SELECT scan FROM room)",
+                "",
+            );
+            format!(
+                "busy_keys AS (
+                    SELECT key, count(*) AS n FROM running WHERE key IS NOT NULL GROUP BY key
+                 ),
+                 candidates AS ({candidates}),
+                 ranked AS (
+                    SELECT task_id, key, branch, level, run_at,
+                           row_number() OVER (PARTITION BY key ORDER BY branch, level DESC, run_at) AS nth
+                    FROM candidates
+                 ),
+                 picked AS (
+                    SELECT r.task_id FROM ranked r LEFT JOIN busy_keys b ON b.key = r.key
+                    WHERE r.key IS NULL OR (SELECT key_limit FROM control) IS NULL
+                       OR r.nth + coalesce(b.n, 0) <= (SELECT key_limit FROM control)
+                    ORDER BY r.branch, r.level DESC, r.run_at
+                    LIMIT (SELECT n FROM room)
+                 )"
+            )
+        }
+        false => {
+            let candidates = branches(&tasks, "t.task_id", "true", "(SELECT scan FROM room)", "");
+            format!("picked AS ({candidates} LIMIT (SELECT scan FROM room))")
+        }
+    };
+    let wrong_shape = match keyed {
+        true => String::new(),
+        false => "UNION ALL
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+             WHERE EXISTS (SELECT 1 FROM control WHERE key_limit IS NOT NULL)"
+            .to_owned(),
+    };
+    format!(
+        "WITH RECURSIVE {levels},
+         control AS (
+            SELECT concurrency_limit, key_limit, string_to_array(key_field, '.') AS key_path,
+                   rate_limit, rate_period_ms * interval '1 millisecond' AS rate_period,
+                   paused_at
+            FROM {queues} WHERE queue = $6
+         ),
+         running AS (
+            SELECT {running_column}
+            FROM {tasks} t
+            WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = $6
+         ),
+         room AS (
+            SELECT n, {scan} AS scan
+            FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM control WHERE paused_at IS NOT NULL)
+                              THEN 0
+                              ELSE greatest(0, least(
+                                  $1::bigint,
+                                  coalesce((SELECT concurrency_limit FROM control)
+                                           - (SELECT count(*) FROM running), $1::bigint),
+                                  coalesce((SELECT rate_limit FROM control)
+                                           - (SELECT count(*) FROM {starts} s
+                                              WHERE s.queue = $6 AND s.started_at >
+                                                  statement_timestamp()
+                                                  - (SELECT rate_period FROM control)),
+                                           $1::bigint)))
+                         END AS n) free
+         ),
+         {pick},
+         claimed AS (
+            UPDATE {tasks} t SET {CLAIMED}
+            FROM picked WHERE t.task_id = picked.task_id AND t.status = 'pending'
+            RETURNING {returned}
+         ),
+         started AS (
+            INSERT INTO {starts} (queue, started_at)
+            SELECT $6, statement_timestamp() FROM claimed
+            WHERE EXISTS (SELECT 1 FROM control WHERE rate_limit IS NOT NULL)
+         ),
+         forgotten AS (
+            DELETE FROM {starts} s
+            WHERE s.queue = $6 AND s.started_at
+                <= statement_timestamp() - coalesce((SELECT rate_period FROM control), interval '0')
+         )
+         SELECT * FROM claimed
+         {wrong_shape}"
+    )
+}
+
+/// The arguments of every claiming statement.
 fn bind<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     worker_id: &'q str,
@@ -300,15 +348,9 @@ pub(crate) async fn claim(
     scope: &ClaimScope,
 ) -> StoreResult<Vec<ClaimedTask>> {
     let queries = &shared.claims;
-    let decode = |rows: Vec<sqlx::postgres::PgRow>| {
-        rows.iter()
-            .map(crate::queue::claimed_task)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(shared.db("decoding claimed tasks"))
-    };
     if let Some(queue) = &scope.queue {
-        if queries.lately_controlled(queue) {
-            return claim_locked(shared, pool, worker_id, limit, lease, scope, queue).await;
+        if let Some(keyed) = queries.lately_controlled(queue) {
+            return claim_locked(shared, pool, worker_id, limit, lease, scope, queue, keyed).await;
         }
     }
     // Planned afresh for each call (an unnamed statement): a cached generic plan cannot
@@ -324,19 +366,30 @@ pub(crate) async fn claim(
     .fetch_all(pool)
     .await
     .map_err(shared.db("claiming tasks"))?;
-    // A row of nulls says the queue has controls: the statement claimed nothing.
-    let controlled = rows
-        .first()
-        .is_some_and(|row| matches!(row.try_get::<Option<String>, _>(0), Ok(None)));
-    match (&scope.queue, controlled) {
+    match (&scope.queue, says_other_shape(&rows)) {
         (Some(queue), true) => {
-            queries.mark_controlled(queue);
-            claim_locked(shared, pool, worker_id, limit, lease, scope, queue).await
+            claim_locked(shared, pool, worker_id, limit, lease, scope, queue, false).await
         }
-        _ => decode(rows),
+        _ => decode(shared, &rows),
     }
 }
 
+/// A row of nulls: the statement claimed nothing, as the queue needs another statement.
+fn says_other_shape(rows: &[sqlx::postgres::PgRow]) -> bool {
+    rows.first()
+        .is_some_and(|row| matches!(row.try_get::<Option<String>, _>(0), Ok(None)))
+}
+
+fn decode(shared: &Shared, rows: &[sqlx::postgres::PgRow]) -> StoreResult<Vec<ClaimedTask>> {
+    rows.iter()
+        .map(crate::queue::claimed_task)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(shared.db("decoding claimed tasks"))
+}
+
+/// Claims in `queue` under its lock, with the statement for a queue with a key limit if
+/// `keyed` (or the other one, if the first finds the queue is the other kind).
+#[allow(clippy::too_many_arguments)]
 async fn claim_locked(
     shared: &Shared,
     pool: &sqlx::PgPool,
@@ -345,7 +398,9 @@ async fn claim_locked(
     lease: Duration,
     scope: &ClaimScope,
     queue: &str,
+    keyed: bool,
 ) -> StoreResult<Vec<ClaimedTask>> {
+    let queries = &shared.claims;
     let key = queue_lock(&shared.names, queue);
     let mut conn = pool
         .acquire()
@@ -358,8 +413,12 @@ async fn claim_locked(
         .begin_with(begin)
         .await
         .map_err(shared.db("locking a queue to claim"))?;
-    let rows = bind(
-        sqlx::query(shared.claims.locked.clone()),
+    let statement = |keyed: bool| match keyed {
+        true => queries.locked_keyed.clone(),
+        false => queries.locked.clone(),
+    };
+    let mut rows = bind(
+        sqlx::query(statement(keyed)),
         worker_id,
         limit,
         lease,
@@ -368,11 +427,20 @@ async fn claim_locked(
     .fetch_all(&mut *tx)
     .await
     .map_err(shared.db("claiming tasks in a controlled queue"))?;
+    let keyed = match says_other_shape(&rows) {
+        // Still under the lock: the next statement's snapshot is as fresh.
+        true => {
+            rows = bind(sqlx::query(statement(true)), worker_id, limit, lease, scope)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(shared.db("claiming tasks in a controlled queue"))?;
+            true
+        }
+        false => keyed,
+    };
     tx.commit().await.map_err(shared.db("committing a claim"))?;
-    rows.iter()
-        .map(crate::queue::claimed_task)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(shared.db("decoding claimed tasks"))
+    queries.mark_controlled(queue, keyed);
+    decode(shared, &rows)
 }
 
 /// The advisory-lock key of `queue` under `names`: claims of one queue of one set of tables

@@ -315,3 +315,45 @@ pub async fn old_ended_tasks_are_deleted_with_their_records(store: Arc<dyn Store
         "a pending task stays"
     );
 }
+
+/// Limits changed between claims hold at the next claim: a key limit added to a queue
+/// that had only a global one, then taken away again.
+pub async fn changed_limits_hold_at_the_next_claim(store: Arc<dyn Store>) {
+    let keyed =
+        |id: &str| ScheduleAtParams::at(id, "mail", secs_from_now(-1), json!({ "tenant": "a" }));
+    insert(
+        &store,
+        &[keyed("k1"), keyed("k2"), keyed("k3"), keyed("k4")],
+    )
+    .await;
+    let global = QueueLimits {
+        concurrency: Some(10),
+        ..QueueLimits::default()
+    };
+    declare(&store, "emails", global.clone()).await;
+    let scope = in_queue("emails", &["mail"]);
+    assert_eq!(claim(&store, "w", 1, LEASE, &scope).await.len(), 1);
+    declare(
+        &store,
+        "emails",
+        QueueLimits {
+            per_key: Some(KeyLimit {
+                field: "tenant".into(),
+                limit: 2,
+            }),
+            ..global.clone()
+        },
+    )
+    .await;
+    assert_eq!(
+        claim(&store, "w", 10, LEASE, &scope).await.len(),
+        1,
+        "one more of tenant a: two of it run"
+    );
+    declare(&store, "emails", global).await;
+    assert_eq!(
+        claim(&store, "w", 10, LEASE, &scope).await.len(),
+        2,
+        "no key limit now"
+    );
+}
