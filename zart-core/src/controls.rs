@@ -67,7 +67,7 @@ fn period(period: Duration) -> String {
     let ms = period.as_millis();
     UNITS
         .iter()
-        .find(|(unit, _)| ms >= *unit && ms % unit == 0)
+        .find(|(unit, _)| ms >= *unit && ms.is_multiple_of(*unit))
         .map(|(unit, name)| format!("{} {name}", ms / unit))
         .unwrap_or_else(|| format!("{ms} ms"))
 }
