@@ -169,7 +169,7 @@ impl WorkerBuilder {
     /// Settings for one queue: this process's slots for it and the limits every worker
     /// honours ([`QueueConfig`](crate::scheduler::QueueConfig)). Call it after
     /// [`config`](Self::config), which replaces every setting.
-    pub fn queue(mut self, queue: crate::scheduler::QueueConfig) -> Self {
+    pub fn queue(mut self, queue: super::QueueConfig) -> Self {
         self.config.queue_configs.push(queue);
         self
     }
