@@ -21,6 +21,39 @@ pub struct QueueLimits {
 }
 
 impl QueueLimits {
+    /// The limits as a store keeps them, one nullable column each: a key limit needs its
+    /// field and its limit, a rate its limit and its period in milliseconds. Numbers out
+    /// of range read as 0.
+    ///
+    /// ```
+    /// use zart_core::controls::QueueLimits;
+    ///
+    /// let stored = QueueLimits::from_columns(Some(5), Some("tenant".into()), None, Some(10), Some(1000));
+    /// assert_eq!(stored.concurrency, Some(5));
+    /// assert_eq!(stored.per_key, None, "a field without a limit is no key limit");
+    /// assert_eq!(stored.rate.map(|rate| rate.limit), Some(10));
+    /// ```
+    pub fn from_columns(
+        concurrency: Option<i64>,
+        key_field: Option<String>,
+        key_limit: Option<i64>,
+        rate_limit: Option<i64>,
+        rate_period_ms: Option<i64>,
+    ) -> Self {
+        let count = |n: i64| u32::try_from(n).unwrap_or(0);
+        QueueLimits {
+            concurrency: concurrency.map(count),
+            per_key: key_field.zip(key_limit).map(|(field, limit)| KeyLimit {
+                field,
+                limit: count(limit),
+            }),
+            rate: rate_limit.zip(rate_period_ms).map(|(limit, ms)| RateLimit {
+                limit: count(limit),
+                period: Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+            }),
+        }
+    }
+
     /// Whether any limit is set.
     pub fn is_limited(&self) -> bool {
         self.concurrency.is_some() || self.per_key.is_some() || self.rate.is_some()

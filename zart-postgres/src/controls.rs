@@ -1,12 +1,10 @@
 //! Queues' controls on PostgreSQL: declared limits and pauses (the claims that honour them
 //! are in `claim`).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, QueueState, RateLimit};
+use zart_core::controls::{QueueDeclaration, QueueLimits, QueueState};
 use zart_core::store::QueueControlStore;
 use zart_core::StoreResult;
 
@@ -101,29 +99,18 @@ impl QueueControlStore for PostgresTaskScheduler {
         .map_err(self.shared.db("reading queues"))?;
         rows.iter()
             .map(|row| {
-                let count = |i: usize| -> Result<Option<u32>, sqlx::Error> {
-                    Ok(row
-                        .try_get::<Option<i32>, _>(i)?
-                        .map(|n| u32::try_from(n).unwrap_or(0)))
-                };
-                let per_key = match (row.try_get::<Option<String>, _>(2)?, count(3)?) {
-                    (Some(field), Some(limit)) => Some(KeyLimit { field, limit }),
-                    _ => None,
-                };
-                let rate = match (count(4)?, row.try_get::<Option<i64>, _>(5)?) {
-                    (Some(limit), Some(ms)) => Some(RateLimit {
-                        limit,
-                        period: Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
-                    }),
-                    _ => None,
+                let count = |i: usize| -> Result<Option<i64>, sqlx::Error> {
+                    Ok(row.try_get::<Option<i32>, _>(i)?.map(i64::from))
                 };
                 Ok(QueueState {
                     queue: row.try_get(0)?,
-                    limits: QueueLimits {
-                        concurrency: count(1)?,
-                        per_key,
-                        rate,
-                    },
+                    limits: QueueLimits::from_columns(
+                        count(1)?,
+                        row.try_get(2)?,
+                        count(3)?,
+                        count(4)?,
+                        row.try_get(5)?,
+                    ),
                     paused_at: row.try_get(6)?,
                     declared_at: row.try_get(7)?,
                     running: u64::try_from(row.try_get::<i64, _>(8)?).unwrap_or(0),

@@ -1,12 +1,10 @@
 //! Queues' controls on SQLite: declared limits and pauses (the claims that honour them are
 //! in `claim`).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row};
-use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, QueueState, RateLimit};
+use zart_core::controls::{QueueDeclaration, QueueLimits, QueueState};
 use zart_core::store::QueueControlStore;
 use zart_core::StoreResult;
 
@@ -14,29 +12,15 @@ use crate::codec::{instant, maybe_instant, NOW};
 use crate::SqliteTaskScheduler;
 
 fn queue_state(row: &Row<'_>) -> rusqlite::Result<QueueState> {
-    let count = |i: usize| -> rusqlite::Result<Option<u32>> {
-        Ok(row
-            .get::<_, Option<i64>>(i)?
-            .map(|n| u32::try_from(n).unwrap_or(0)))
-    };
-    let per_key = match (row.get::<_, Option<String>>(2)?, count(3)?) {
-        (Some(field), Some(limit)) => Some(KeyLimit { field, limit }),
-        _ => None,
-    };
-    let rate = match (count(4)?, row.get::<_, Option<i64>>(5)?) {
-        (Some(limit), Some(ms)) => Some(RateLimit {
-            limit,
-            period: Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
-        }),
-        _ => None,
-    };
     Ok(QueueState {
         queue: row.get(0)?,
-        limits: QueueLimits {
-            concurrency: count(1)?,
-            per_key,
-            rate,
-        },
+        limits: QueueLimits::from_columns(
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+        ),
         paused_at: maybe_instant(row, 6)?,
         declared_at: instant(row, 7)?,
         running: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
