@@ -139,6 +139,48 @@ async fn on_complete_chains_follow_ups_and_a_plain_fn_runs_on_the_blocking_pool(
     worker.shutdown().await.expect("clean stop");
 }
 
+#[zart::task(priority = 4)]
+async fn escalate(n: usize, task: TaskInstance) -> Result<zart::scheduler::Completion, TaskError> {
+    Ok(zart::scheduler::Completion::new()
+        .result(serde_json::json!(n))
+        .follow_up_at_priority(
+            ScheduleAtParams::now(
+                format!("{}-urgent", task.task_id),
+                follow_up::NAME,
+                serde_json::json!(n),
+            ),
+            12,
+        )
+        .follow_up(ScheduleAtParams::now(
+            format!("{}-same", task.task_id),
+            follow_up::NAME,
+            serde_json::json!(n),
+        )))
+}
+
+#[zart_tests::each_store]
+#[tokio::test]
+async fn a_task_returning_a_completion_schedules_follow_ups_at_their_priorities(db: TestDb) {
+    let zart = db.zart();
+    let worker = quick_worker(&zart)
+        .register(zart::registry![escalate, follow_up])
+        .start()
+        .expect("the worker starts");
+    let handle = escalate::schedule_now(&zart, "e-1", 2)
+        .await
+        .expect("scheduled");
+    assert_eq!(
+        handle.wait(WAIT).await.expect("completed"),
+        Some(serde_json::json!(2))
+    );
+    for (id, priority) in [("e-1-urgent", 12), ("e-1-same", 4)] {
+        let run = zart.handle::<follow_up>(id);
+        assert_eq!(run.wait(WAIT).await.expect("the follow-up ran"), 4);
+        assert_eq!(db.task(id).await.priority, priority, "{id}");
+    }
+    worker.shutdown().await.expect("clean stop");
+}
+
 static FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
 
 #[zart::task(retry = fixed(max_attempts = 3, delay = "10ms"), timeout = "200ms")]
@@ -302,4 +344,40 @@ async fn a_declared_priority_is_what_typed_starts_store(db: TestDb) {
     .await
     .expect("started");
     assert_eq!(db.task(plain.id()).await.priority, 0, "undeclared: 0");
+}
+
+#[zart::durable(priority = 2)]
+async fn ranked(options: u32, at: u32) -> Result<u32, TaskError> {
+    Ok(options + at)
+}
+
+#[zart_tests::each_store]
+#[tokio::test]
+async fn a_start_may_name_its_own_priority_and_due_time(db: TestDb) {
+    let zart = db.zart();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let options = zart::StartOptions::new().priority(-4).at(later);
+    let task = urgent::schedule_with(&zart, "urgent-own", options, 3)
+        .await
+        .expect("scheduled");
+    let stored = db.task(task.id()).await;
+    assert_eq!(
+        stored.priority, -4,
+        "the call's priority, not the declared 9"
+    );
+    assert_eq!(stored.run_at.timestamp_millis(), later.timestamp_millis());
+    // Parameters named like the generated ones' (`options`, `at`) still work.
+    let durable = ranked::start_with(&zart, "ranked-own", zart::StartOptions::new(), 1, 2)
+        .await
+        .expect("started");
+    assert_eq!(
+        db.task(durable.id()).await.priority,
+        2,
+        "declared when not given"
+    );
+    let direct = zart
+        .start_with::<urgent>("urgent-direct", 1, zart::StartOptions::new().priority(7))
+        .await
+        .expect("started");
+    assert_eq!(db.task(direct.id()).await.priority, 7);
 }

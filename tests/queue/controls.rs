@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use zart::scheduler::{
-    OnComplete, QueueConfig, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus,
+    Completion, OnComplete, QueueConfig, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus,
 };
 use zart::store::ClaimScope;
 use zart_tests::{quick_config, task, TestDb};
@@ -177,16 +177,21 @@ async fn a_paused_queue_is_claimed_by_no_worker_until_resumed(db: TestDb) {
 
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn follow_ups_run_at_the_priority_of_the_task_that_scheduled_them(db: TestDb) {
+async fn follow_ups_run_at_their_own_priority_or_at_their_schedulers(db: TestDb) {
     let mut registry = TaskRegistry::new();
     registry
         .register(
             "first",
             task(|_| async {
-                Ok(Box::new(OnComplete {
-                    result: None,
-                    schedule_next: vec![ScheduleAtParams::now("second-1", "second", json!(null))],
-                })
+                Ok(Box::new(
+                    Completion::new()
+                        .result(json!("first"))
+                        .follow_up(ScheduleAtParams::now("second-1", "second", json!(null)))
+                        .follow_up_at_priority(
+                            ScheduleAtParams::now("second-2", "second", json!(null)),
+                            -3,
+                        ),
+                )
                     as Box<dyn zart::scheduler::CompletionHandler>)
             }),
         )
@@ -199,12 +204,18 @@ async fn follow_ups_run_at_the_priority_of_the_task_that_scheduled_them(db: Test
     let second = db
         .wait_for_status("second-1", TaskStatus::Completed, Duration::from_secs(10))
         .await;
+    let own = db
+        .wait_for_status("second-2", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
     worker.stop().await;
-    assert_eq!(db.task("first-1").await.priority, 7);
+    let first = db.task("first-1").await;
+    assert_eq!(first.priority, 7);
+    assert_eq!(first.result, Some(json!("first")));
     assert_eq!(
         second.priority, 7,
         "the follow-up inherited its parent's priority"
     );
+    assert_eq!(own.priority, -3, "the follow-up that named one has it");
     assert_eq!(
         second.queue.as_deref(),
         Some("default"),

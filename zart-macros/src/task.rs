@@ -269,7 +269,7 @@ fn handles(
     let params: Vec<Ident> = inputs
         .iter()
         .map(|(name, _)| match name.to_string().as_str() {
-            "zart" | "id" | "at" => format_ident!("{}_", name),
+            "zart" | "id" | "at" | "options" => format_ident!("{}_", name),
             _ => Ident::new(&name.to_string(), proc_macro2::Span::call_site()),
         })
         .collect();
@@ -282,18 +282,22 @@ fn handles(
             quote!(#args_struct { #(#names: #several),* })
         }
     };
-    let (now, at, now_doc, at_doc) = match kind {
+    let (now, at, with, now_doc, at_doc, with_doc) = match kind {
         Kind::Task => (
             format_ident!("schedule_now"),
             format_ident!("schedule_at"),
+            format_ident!("schedule_with"),
             "Schedules run `id` of the task, due now, with this input.",
             "Schedules run `id` of the task, due at `at`, with this input.",
+            "Schedules run `id` of the task as `options` say (due time, priority), with this input.",
         ),
         Kind::Durable => (
             format_ident!("start"),
             format_ident!("start_at"),
+            format_ident!("start_with"),
             "Starts execution `id`, due now, with this input.",
             "Starts execution `id`, due at `at`, with this input.",
+            "Starts execution `id` as `options` say (due time, priority), with this input.",
         ),
     };
     quote! {
@@ -321,6 +325,16 @@ fn handles(
                 #(#params: #types,)*
             ) -> ::zart::Result<::zart::Handle<Self>> {
                 zart.start_at::<Self>(id, at, #input).await
+            }
+
+            #[doc = #with_doc]
+            #vis async fn #with(
+                zart: &::zart::Zart,
+                id: impl ::core::convert::Into<::std::string::String>,
+                options: ::zart::StartOptions,
+                #(#params: #types,)*
+            ) -> ::zart::Result<::zart::Handle<Self>> {
+                zart.start_with::<Self>(id, #input, options).await
             }
 
             /// The handle of run `id`, started earlier.

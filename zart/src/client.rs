@@ -178,7 +178,7 @@ impl Zart {
         id: impl Into<String>,
         input: D::Input,
     ) -> Result<Handle<D>> {
-        self.start_at::<D>(id, Utc::now(), input).await
+        self.start_with::<D>(id, input, StartOptions::new()).await
     }
 
     /// Starts run `id` of `D`, due at `at`.
@@ -188,7 +188,35 @@ impl Zart {
         at: DateTime<Utc>,
         input: D::Input,
     ) -> Result<Handle<D>> {
-        let params = params::<D>(id.into(), at, &input)?;
+        self.start_with::<D>(id, input, StartOptions::new().at(at))
+            .await
+    }
+
+    /// Starts run `id` of `D` as `options` say: when it is due, and at what priority
+    /// (instead of the one `D` declares).
+    ///
+    /// ```no_run
+    /// # async fn demo(zart: zart::Zart) -> zart::Result<()> {
+    /// use zart::StartOptions;
+    ///
+    /// #[zart::task]
+    /// async fn reindex(shard: u32) -> Result<(), zart::TaskError> {
+    ///     Ok(())
+    /// }
+    ///
+    /// // A customer is waiting on this shard: ahead of the nightly ones.
+    /// zart.start_with::<reindex>("reindex-7", 7, StartOptions::new().priority(10))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start_with<D: TaskDefinition>(
+        &self,
+        id: impl Into<String>,
+        input: D::Input,
+        options: StartOptions,
+    ) -> Result<Handle<D>> {
+        let params = params::<D>(id.into(), options, &input)?;
         insert(
             self.store.as_ref(),
             std::slice::from_ref(&params),
@@ -205,7 +233,7 @@ impl Zart {
         id: impl Into<String>,
         input: D::Input,
     ) -> Result<(Handle<D>, bool)> {
-        let params = params::<D>(id.into(), Utc::now(), &input)?;
+        let params = params::<D>(id.into(), StartOptions::new(), &input)?;
         let inserted = insert(
             self.store.as_ref(),
             std::slice::from_ref(&params),
@@ -221,9 +249,43 @@ impl Zart {
     }
 }
 
-fn params<D: TaskDefinition>(id: String, at: DateTime<Utc>, input: &D::Input) -> Result<NewTask> {
+fn params<D: TaskDefinition>(
+    id: String,
+    options: StartOptions,
+    input: &D::Input,
+) -> Result<NewTask> {
     let data = crate::durable::input_json(&id, input)?;
-    Ok(ScheduleAtParams::at(id, D::NAME, at, data).with_priority(D::PRIORITY))
+    let at = options.at.unwrap_or_else(Utc::now);
+    let priority = options.priority.unwrap_or(D::PRIORITY);
+    Ok(ScheduleAtParams::at(id, D::NAME, at, data).with_priority(priority))
+}
+
+/// How [`Zart::start_with`] starts a run: when it is due (default: now) and its priority
+/// (default: the one its task declares, `#[task(priority = N)]`, else 0). Of the due
+/// tasks, higher priorities are claimed first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    at: Option<DateTime<Utc>>,
+    priority: Option<i16>,
+}
+
+impl StartOptions {
+    /// Due now, at the declared priority.
+    pub fn new() -> Self {
+        StartOptions::default()
+    }
+
+    /// Due at `at`.
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.at = Some(at);
+        self
+    }
+
+    /// At `priority` instead of the declared one (negative runs after the default 0).
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = Some(priority);
+        self
+    }
 }
 
 /// `url` with its password, if any, replaced by `***`.

@@ -16,7 +16,7 @@ use zart_core::task::{TaskRecord, TaskStatus};
 use crate::durable::{wait, LOOK_AGAIN_EVERY};
 use crate::error::{Error, Result};
 use crate::registry::TaskRegistry;
-use crate::task::OnComplete;
+use crate::task::{Completion, OnComplete};
 
 /// A task (plain or durable) known by type: its name, its input and its output.
 ///
@@ -96,6 +96,14 @@ impl<T: DeserializeOwned> TaskResult for T {
 }
 
 impl TaskResult for OnComplete {
+    type Value = Option<Value>;
+
+    fn read(stored: Option<Value>) -> std::result::Result<Option<Value>, serde_json::Error> {
+        Ok(stored)
+    }
+}
+
+impl TaskResult for Completion {
     type Value = Option<Value>;
 
     fn read(stored: Option<Value>) -> std::result::Result<Option<Value>, serde_json::Error> {

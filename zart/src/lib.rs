@@ -57,7 +57,7 @@ pub mod store;
 mod task;
 mod worker;
 
-pub use client::Zart;
+pub use client::{StartOptions, Zart};
 pub use definition::{Handle, TaskDefinition, TaskInput, TaskResult, WaitError};
 pub use durable::{require, sleep, wait_for_event, DurableExecution, DurableScheduler, TaskError};
 pub use error::{Error, Result};
@@ -80,9 +80,9 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::durable::StepError;
     pub use crate::scheduler::{
-        CompletionHandler, OnComplete, Recurrence, RetryConfig, ScheduleAtParams, ScheduledTask,
-        SchedulerTaskError, TaskInstance, TaskRegistry, TaskScheduler, TaskStatus, Worker,
-        WorkerConfig,
+        Completion, CompletionHandler, OnComplete, Recurrence, RetryConfig, ScheduleAtParams,
+        ScheduledTask, SchedulerTaskError, TaskInstance, TaskRegistry, TaskScheduler, TaskStatus,
+        Worker, WorkerConfig,
     };
     pub use crate::{
         DurableExecution, DurableScheduler, Handle, OverlapPolicy, State, TaskDefinition,

@@ -11,7 +11,7 @@ use crate::durable::{StepError, TaskError};
 use crate::error::RegistryError;
 use crate::recurring::{RecurringError, RecurringTask};
 use crate::registry::TaskRegistry;
-use crate::task::{CompletionHandler, OnComplete, SchedulerTaskError, TaskInstance};
+use crate::task::{Completion, CompletionHandler, OnComplete, SchedulerTaskError, TaskInstance};
 
 pub use crate::inject::{ContextError, FromContext};
 pub use async_trait::async_trait;
@@ -24,11 +24,16 @@ pub type DateTime = chrono::DateTime<chrono::Utc>;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a task's result",
     label = "results are stored as JSON",
-    note = "return a type that implements `serde::Serialize` (stored as the task's result), or `OnComplete` to schedule follow-up tasks"
+    note = "return a type that implements `serde::Serialize` (stored as the task's result), or `OnComplete`/`Completion` to schedule follow-up tasks"
 )]
-pub trait TaskOutput {
+pub trait TaskOutput: Sized {
     /// The completion that stores it.
     fn into_completion(self) -> Result<OnComplete, serde_json::Error>;
+
+    /// The handler the worker is given.
+    fn into_handler(self) -> Result<Box<dyn CompletionHandler>, serde_json::Error> {
+        Ok(Box::new(self.into_completion()?))
+    }
 }
 
 impl<T: Serialize> TaskOutput for T {
@@ -43,6 +48,18 @@ impl<T: Serialize> TaskOutput for T {
 impl TaskOutput for OnComplete {
     fn into_completion(self) -> Result<OnComplete, serde_json::Error> {
         Ok(self)
+    }
+}
+
+/// A `Completion` goes to the worker whole (its follow-ups' priorities included), so it
+/// is boxed as itself rather than through `OnComplete`.
+impl TaskOutput for Completion {
+    fn into_completion(self) -> Result<OnComplete, serde_json::Error> {
+        Ok(Box::new(self).into_on_complete())
+    }
+
+    fn into_handler(self) -> Result<Box<dyn CompletionHandler>, serde_json::Error> {
+        Ok(Box::new(self))
     }
 }
 
@@ -66,7 +83,7 @@ impl<T, E> TaskReturn for Result<T, E> {
 pub fn into_attempt<T: TaskOutput, E: Into<SchedulerTaskError>>(
     returned: Result<T, E>,
 ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-    Ok(Box::new(returned.map_err(Into::into)?.into_completion()?))
+    Ok(returned.map_err(Into::into)?.into_handler()?)
 }
 
 /// What a `#[durable]` function returns. As with [`TaskReturn`], `T` is checked at one

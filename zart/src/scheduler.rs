@@ -17,7 +17,7 @@ pub use crate::error::{ConfigError, RegistryError};
 pub use crate::registry::{TaskRegistry, DEFAULT_QUEUE};
 pub use crate::retry::RetryConfig;
 pub use crate::task::{
-    CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance,
+    Completion, CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance,
 };
 pub use crate::worker::{QueueConfig, Retention, RunningWorker, Worker, WorkerConfig};
 pub use zart_core::task::{

@@ -92,11 +92,111 @@ impl TaskInstance {
 
 /// What a successful task hands back: turned into an [`OnComplete`] when the task completes.
 ///
-/// [`OnComplete`] is the implementation almost everyone needs; implement this trait to
-/// compute the completion lazily from a type of your own.
+/// [`OnComplete`] (or [`Completion`], whose follow-ups may name their priorities) is the
+/// implementation almost everyone needs; implement this trait to compute the completion
+/// lazily from a type of your own.
 pub trait CompletionHandler: Send {
     /// The result to store and the follow-up tasks to schedule.
     fn into_on_complete(self: Box<Self>) -> OnComplete;
+
+    /// What the worker stores: by default [`into_on_complete`](Self::into_on_complete),
+    /// every follow-up at the priority of the task that completes.
+    fn into_completion(self: Box<Self>) -> Completion {
+        Completion::from(self.into_on_complete())
+    }
+}
+
+/// A completion built by calls: the result, and follow-ups that run at the completing
+/// task's priority or at one they name. [`OnComplete`] is the same as a struct literal, its
+/// follow-ups all at the completing task's priority.
+///
+/// ```
+/// use serde_json::json;
+/// use zart::scheduler::{Completion, ScheduleAtParams};
+///
+/// let completion = Completion::new()
+///     .result(json!({ "charged": true }))
+///     // A receipt the customer waits for: ahead of the queue.
+///     .follow_up_at_priority(ScheduleAtParams::now("receipt-7", "send-receipt", json!(7)), 10)
+///     // Bookkeeping: at the priority of the task that charged.
+///     .follow_up(ScheduleAtParams::now("ledger-7", "ledger", json!(7)));
+/// assert_eq!(completion.follow_ups().count(), 2);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Completion {
+    result: Option<Value>,
+    follow_ups: Vec<(ScheduleAtParams, Option<i16>)>,
+}
+
+impl Completion {
+    /// No result, no follow-ups.
+    pub fn new() -> Self {
+        Completion::default()
+    }
+
+    /// Stores `result` as the task's result.
+    pub fn result(mut self, result: Value) -> Self {
+        self.result = Some(result);
+        self
+    }
+
+    /// Schedules `task` when this one completes, at this one's priority.
+    pub fn follow_up(mut self, task: ScheduleAtParams) -> Self {
+        self.follow_ups.push((task, None));
+        self
+    }
+
+    /// Schedules `task` when this one completes, at `priority`.
+    pub fn follow_up_at_priority(mut self, task: ScheduleAtParams, priority: i16) -> Self {
+        self.follow_ups.push((task, Some(priority)));
+        self
+    }
+
+    /// The stored result, if any.
+    pub fn stored_result(&self) -> Option<&Value> {
+        self.result.as_ref()
+    }
+
+    /// The follow-ups, each with its priority (`None`: the completing task's).
+    pub fn follow_ups(&self) -> impl Iterator<Item = (&ScheduleAtParams, Option<i16>)> {
+        self.follow_ups
+            .iter()
+            .map(|(task, priority)| (task, *priority))
+    }
+
+    /// The result, and the follow-ups with their priorities.
+    pub(crate) fn into_parts(self) -> (Option<Value>, Vec<(ScheduleAtParams, Option<i16>)>) {
+        (self.result, self.follow_ups)
+    }
+}
+
+impl From<OnComplete> for Completion {
+    fn from(on_complete: OnComplete) -> Self {
+        Completion {
+            result: on_complete.result,
+            follow_ups: on_complete
+                .schedule_next
+                .into_iter()
+                .map(|task| (task, None))
+                .collect(),
+        }
+    }
+}
+
+impl CompletionHandler for Completion {
+    /// The completion without the follow-ups' own priorities (the worker calls
+    /// [`into_completion`](CompletionHandler::into_completion), which keeps them).
+    fn into_on_complete(self: Box<Self>) -> OnComplete {
+        let (result, follow_ups) = self.into_parts();
+        OnComplete {
+            result,
+            schedule_next: follow_ups.into_iter().map(|(task, _)| task).collect(),
+        }
+    }
+
+    fn into_completion(self: Box<Self>) -> Completion {
+        *self
+    }
 }
 
 /// A completed task's result and the follow-up tasks scheduled with it, atomically: the

@@ -15,7 +15,7 @@ use super::wake::Wakes;
 use crate::enqueue::missing_ids;
 use crate::observe::TaskEvent;
 use crate::recurring::{Decision, ScheduleState, SkipReason, TickReport};
-use crate::task::OnComplete;
+use crate::task::Completion;
 
 use super::executor::Finished;
 use super::Observers;
@@ -75,11 +75,13 @@ impl Completer {
         {
             permits.push(permit);
             let kind = match finished {
-                Finished::Completed(completion) if !completion.schedule_next.is_empty() => {
+                Finished::Completed(completion) if completion.follow_ups().next().is_some() => {
                     chained.push((lease, completion, elapsed, priority));
                     continue;
                 }
-                Finished::Completed(OnComplete { result, .. }) => OutcomeKind::Completed { result },
+                Finished::Completed(completion) => OutcomeKind::Completed {
+                    result: completion.into_parts().0,
+                },
                 Finished::Failed(kind) => kind,
                 Finished::Tick(report) => {
                     self.ticked(&lease, report);
@@ -106,24 +108,18 @@ impl Completer {
     async fn complete_with_follow_ups(
         &self,
         lease: &Lease,
-        completion: OnComplete,
+        completion: Completion,
         elapsed: Duration,
         priority: i16,
     ) -> Option<Outcome> {
-        // Follow-ups run at the priority of the task that scheduled them.
-        let follow_ups: Vec<NewTask> = completion
-            .schedule_next
-            .iter()
-            .map(|task| task.clone().with_priority(priority))
+        // A follow-up runs at the priority it names, else at its scheduler's.
+        let (result, follow_ups) = completion.into_parts();
+        let follow_ups: Vec<NewTask> = follow_ups
+            .into_iter()
+            .map(|(task, own)| task.with_priority(own.unwrap_or(priority)))
             .collect();
-        let attempt = || {
-            complete_with_follow_ups(
-                self.store.as_ref(),
-                lease,
-                completion.result.as_ref(),
-                &follow_ups,
-            )
-        };
+        let attempt =
+            || complete_with_follow_ups(self.store.as_ref(), lease, result.as_ref(), &follow_ups);
         let error = match self
             .retrying("completing a task with follow-ups", attempt)
             .await?

@@ -13,12 +13,12 @@ use crate::error::panic_message;
 use crate::recurring::TickReport;
 use crate::registry::TaskRegistry;
 use crate::retry::RetryConfig;
-use crate::task::{OnComplete, SchedulerTaskError, TaskInstance};
+use crate::task::{Completion, SchedulerTaskError, TaskInstance};
 
 /// The end of an attempt, before it is stored.
 pub(crate) enum Finished {
     /// The handler succeeded.
-    Completed(OnComplete),
+    Completed(Completion),
     /// The handler failed, timed out, panicked, or could not be found.
     Failed(OutcomeKind),
     /// A recurring tick ran and stored its own outcome (`None`: its lease was lost).
@@ -69,7 +69,7 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
     });
     let attempt = async {
         let completion = handler.execute(&instance).await?;
-        Ok::<_, SchedulerTaskError>(completion.into_on_complete())
+        Ok::<_, SchedulerTaskError>(completion.into_completion())
     };
     let attempt = crate::inject::scope(registry.states().clone(), instance.clone(), attempt);
     let attempt = AssertUnwindSafe(attempt).catch_unwind();
@@ -111,11 +111,10 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
 
 /// Why a follow-up the handler returned cannot be scheduled, if it cannot: a handler bug,
 /// so the task fails for good instead of completing without its follow-ups.
-fn invalid_follow_up(completion: &OnComplete) -> Option<String> {
+fn invalid_follow_up(completion: &Completion) -> Option<String> {
     completion
-        .schedule_next
-        .iter()
-        .find_map(|task| validate(task).err())
+        .follow_ups()
+        .find_map(|(task, _)| validate(task).err())
         .map(|error| format!("the handler returned a follow-up that cannot be scheduled: {error}"))
 }
 
