@@ -1,4 +1,5 @@
-//! Priorities and queue pauses: what a claim takes first, and a pause every worker sees.
+//! Priorities and queue pauses: what a claim takes first, and a pause every worker sees,
+//! in one process and across worker processes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use zart::scheduler::{
 };
 use zart::store::ClaimScope;
 use zart_tests::{quick_config, task, TestDb};
+
+use crate::processes::{schedule_jobs, starts, JobWorkers};
 
 fn scope(aging: Option<Duration>) -> ClaimScope {
     scope_of("job", aging)
@@ -220,5 +223,107 @@ async fn follow_ups_run_at_their_own_priority_or_at_their_schedulers(db: TestDb)
         second.queue.as_deref(),
         Some("default"),
         "claimed in its queue"
+    );
+}
+
+const PROCESSES: usize = 3;
+
+async fn count_status(db: &TestDb, status: TaskStatus) -> i64 {
+    db.number(&format!(
+        "SELECT count(*) FROM {} WHERE status = '{}'",
+        db.tasks_table(),
+        status.as_str()
+    ))
+    .await
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_stops_every_process_claiming_and_lets_running_tasks_finish(db: TestDb) {
+    const TASKS: i64 = 60;
+    schedule_jobs(&db, (0..TASKS).map(|i| (format!("job-{i}"), 0)), 100).await;
+    let mut workers = JobWorkers::start(&db, PROCESSES, 2, 0).await;
+    let zart = zart::Zart::from_store(db.scheduler.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while starts(&db).await < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the processes start work"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(zart.pause_queue("jobs").await.expect("paused"));
+    // A claim that read the queue before the pause committed may still land: let it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while count_status(&db, TaskStatus::Running).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "running tasks finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = starts(&db).await;
+    assert_eq!(
+        count_status(&db, TaskStatus::Completed).await,
+        started,
+        "every task that started before the pause completed"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    workers.assert_alive();
+    assert_eq!(
+        starts(&db).await,
+        started,
+        "no process claimed while paused"
+    );
+    assert!(started < TASKS, "the pause came before the work was done");
+
+    assert!(zart.resume_queue("jobs").await.expect("resumed"));
+    while count_status(&db, TaskStatus::Completed).await < TASKS {
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(30),
+            "the rest runs after the resume"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    workers.stop().await;
+    assert_eq!(starts(&db).await, TASKS, "each task started once");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_claim_higher_priorities_first(db: TestDb) {
+    // 30 urgent tasks among 60 ordinary ones, the ordinary ones due first.
+    let jobs = (0..90).map(|i| match i % 3 {
+        2 => (format!("urgent-{i}"), 5),
+        _ => (format!("ordinary-{i}"), 0),
+    });
+    schedule_jobs(&db, jobs, 20).await;
+    let workers = JobWorkers::start(&db, PROCESSES, 1, 0).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count_status(&db, TaskStatus::Completed).await < 90 {
+        assert!(std::time::Instant::now() < deadline, "every task runs");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    workers.stop().await;
+    // Each process claims one task at a time, the most urgent due: an ordinary task is
+    // claimed only once no urgent one is left unclaimed, so an urgent claim can follow the
+    // first ordinary one only while claims race (at most one per other process).
+    let urgent_after_first_ordinary = db
+        .number(&format!(
+            "SELECT count(*) FROM {tasks} WHERE priority = 5 AND started_at > \
+             (SELECT min(started_at) FROM {tasks} WHERE priority = 0)",
+            tasks = db.tasks_table()
+        ))
+        .await;
+    assert!(
+        urgent_after_first_ordinary < PROCESSES as i64,
+        "{urgent_after_first_ordinary} urgent tasks were claimed after an ordinary one"
+    );
+    let workers_used = db
+        .number(&format!(
+            "SELECT count(DISTINCT worker) FROM {}",
+            db.own_table("starts")
+        ))
+        .await;
+    assert!(
+        workers_used > 1,
+        "the work was shared: {workers_used} process(es)"
     );
 }

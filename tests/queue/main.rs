@@ -10,6 +10,7 @@ mod idempotency;
 mod limits;
 mod notify;
 mod presence;
+mod processes;
 mod rescue;
 mod retention;
 mod retries;

@@ -13,6 +13,11 @@
 //! - `limited GLOBAL PER_KEY RATE`: runs `limited` tasks in queue `limited` with those
 //!   limits (0: none; the rate per second), each marking itself in the test's table
 //!   `active` while it runs and recording its start in `starts`.
+//! - `jobs CONCURRENCY RETENTION_MS`: runs `job` tasks in queue `jobs`, at most
+//!   CONCURRENCY at once and one claim of at most CONCURRENCY at a time, each recording its
+//!   start in the test's table `starts` and then lingering its input's `linger_ms`;
+//!   completed tasks are kept RETENTION_MS (0: the default retention). Runs until its
+//!   standard input closes, then shuts down gracefully.
 //! - `ack`: no worker; completes tasks one after another straight through the store, and
 //!   prints each one's id once the store acknowledged its completion, until killed.
 
@@ -158,6 +163,32 @@ impl ScheduledTask for Limited {
             .map_err(failed)?;
         tokio::time::sleep(self.linger).await;
         recorder.remove("active", id).await.map_err(failed)?;
+        Ok(OnComplete::done())
+    }
+}
+
+/// Records its start in the test's table `starts` (with the worker's name), then lingers.
+struct Job {
+    recorder: Recorder,
+    worker: String,
+}
+
+#[async_trait]
+impl ScheduledTask for Job {
+    async fn execute(
+        &self,
+        instance: &TaskInstance,
+    ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
+        self.recorder
+            .record(
+                "starts",
+                "task_id, worker",
+                &[&instance.task_id, &self.worker],
+            )
+            .await
+            .map_err(SchedulerTaskError::failed)?;
+        let linger = instance.data["linger_ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(linger)).await;
         Ok(OnComplete::done())
     }
 }
@@ -367,6 +398,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             config.queue_configs.push(queue);
             config.max_concurrent_tasks = 8;
         }
+        "jobs" => {
+            let mut number = || args.next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            let (concurrency, retention_ms) = (number().max(1) as usize, number());
+            registry
+                .register(
+                    "job",
+                    Job {
+                        recorder: recorder.clone(),
+                        worker: name,
+                    },
+                )
+                .set_queue("job", "jobs");
+            config.queues = Some(vec!["jobs".to_owned()]);
+            config.max_concurrent_tasks = concurrency;
+            config.max_tasks_per_poll = concurrency;
+            config.poll_interval = Duration::from_millis(50);
+            config.rescue_interval = Duration::from_millis(200);
+            if retention_ms > 0 {
+                config.retention = zart::scheduler::Retention {
+                    completed: Some(Duration::from_millis(retention_ms)),
+                    ..zart::scheduler::Retention::forever()
+                };
+            }
+        }
         other => return Err(format!("unknown mode {other:?}").into()),
     }
     let worker = Arc::new(Worker::new(
@@ -379,6 +434,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let worker = worker.clone();
         async move { worker.run().await }
     });
+    if mode == "jobs" {
+        // Until the parent closes our standard input (or dies).
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await??;
+        worker.shutdown().await;
+        running.await??;
+        return Ok(());
+    }
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         // Ended tasks first, all tasks last, in separate reads: a task only ever moves
