@@ -59,6 +59,38 @@ impl QueueLimits {
         self.concurrency.is_some() || self.per_key.is_some() || self.rate.is_some()
     }
 
+    /// Checks what no queue can be claimed under: zero limits (pause the queue instead), a
+    /// key field that is not a dotted path, a rate period under a millisecond. The error
+    /// names the limit and says why.
+    ///
+    /// ```
+    /// use zart_core::controls::QueueLimits;
+    ///
+    /// let none = QueueLimits { concurrency: Some(0), ..QueueLimits::default() };
+    /// assert!(none.check().unwrap_err().contains("at least 1"));
+    /// assert!(QueueLimits::default().check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        if self.concurrency == Some(0) {
+            return Err("the global limit must be at least 1 (pause the queue instead)".into());
+        }
+        if let Some(key) = &self.per_key {
+            if key.limit == 0 {
+                return Err("the limit per key must be at least 1".into());
+            }
+            check_key_field(&key.field)?;
+        }
+        if let Some(rate) = self.rate {
+            if rate.limit == 0 {
+                return Err("the rate limit must allow at least 1 start per period".into());
+            }
+            if rate.period < Duration::from_millis(1) {
+                return Err("the rate limit's period must be at least a millisecond".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The limits in a few words, for people (the wording may change; do not parse it),
     /// or `None` if there are none.
     ///
@@ -139,11 +171,18 @@ pub struct QueueDeclaration {
 pub struct QueueState {
     /// The queue.
     pub queue: String,
-    /// Its limits, as last declared.
+    /// The limits its claims honour: those set from outside if they are
+    /// ([`overridden_at`](Self::overridden_at)), else the declared ones.
     pub limits: QueueLimits,
+    /// Its limits as workers' code last declared them (none if no worker declared it).
+    pub declared: QueueLimits,
+    /// Since when limits set from outside (the admin, the CLI) replace the declared ones,
+    /// if they do. Workers that start keep declaring theirs, which apply again once the
+    /// override is removed.
+    pub overridden_at: Option<DateTime<Utc>>,
     /// Since when it is paused (nothing new is claimed from it), if it is.
     pub paused_at: Option<DateTime<Utc>>,
-    /// When its limits were last declared.
+    /// When its limits were last declared (or its record made).
     pub declared_at: DateTime<Utc>,
     /// How many of its tasks run now.
     pub running: u64,

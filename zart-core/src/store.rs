@@ -46,7 +46,7 @@ use tokio::sync::watch;
 
 #[cfg(doc)]
 use crate::controls::{KeyLimit, QueueLimits, RateLimit};
-use crate::controls::{QueueDeclaration, QueueState};
+use crate::controls::{QueueDeclaration, QueueLimits, QueueState};
 use crate::error::StoreResult;
 use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
 use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
@@ -155,8 +155,19 @@ pub trait QueueStore: Send + Sync {
 #[async_trait]
 pub trait QueueControlStore: Send + Sync {
     /// Stores each queue's declared limits, replacing what was declared before (a pause
-    /// stays as it is).
+    /// stays as it is). A queue whose limits are overridden keeps the override; the
+    /// declaration applies once it is removed.
     async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()>;
+
+    /// Overrides queue `queue`'s declared limits with `limits` (a queue never declared gets
+    /// a record of its own), or, with `None`, removes the override: the declared limits
+    /// apply again. Returns whether it changed (`None` on a queue without override is no
+    /// change). The limits are checked by the caller ([`QueueLimits::check`](crate::controls::QueueLimits::check)).
+    async fn set_queue_limits(
+        &self,
+        queue: &str,
+        limits: Option<&QueueLimits>,
+    ) -> StoreResult<bool>;
 
     /// Pauses queue `queue` (nothing new is claimed from it; running tasks go on) or
     /// resumes it. A queue never declared gets a record of its own. Returns whether it

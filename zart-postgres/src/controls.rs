@@ -10,8 +10,27 @@ use zart_core::StoreResult;
 
 use crate::PostgresTaskScheduler;
 
-fn limit(value: Option<u32>) -> Option<i64> {
-    value.map(i64::from)
+/// Limits as the store's nullable columns hold them.
+struct LimitColumns<'a> {
+    concurrency: Option<i64>,
+    key_field: Option<&'a str>,
+    key_limit: Option<i64>,
+    rate_limit: Option<i64>,
+    rate_period_ms: Option<i64>,
+}
+
+impl<'a> LimitColumns<'a> {
+    fn of(limits: &'a QueueLimits) -> Self {
+        LimitColumns {
+            concurrency: limits.concurrency.map(i64::from),
+            key_field: limits.per_key.as_ref().map(|key| key.field.as_str()),
+            key_limit: limits.per_key.as_ref().map(|key| i64::from(key.limit)),
+            rate_limit: limits.rate.map(|rate| i64::from(rate.limit)),
+            rate_period_ms: limits
+                .rate
+                .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
 }
 
 #[async_trait]
@@ -29,27 +48,39 @@ impl QueueControlStore for PostgresTaskScheduler {
         );
         let (mut rate_limits, mut rate_periods) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for declared in queues {
-            let limits = &declared.limits;
+            let columns = LimitColumns::of(&declared.limits);
             names.push(declared.queue.as_str());
-            concurrency.push(limit(limits.concurrency));
-            key_fields.push(limits.per_key.as_ref().map(|key| key.field.as_str()));
-            key_limits.push(limit(limits.per_key.as_ref().map(|key| key.limit)));
-            rate_limits.push(limit(limits.rate.map(|rate| rate.limit)));
-            rate_periods.push(
-                limits
-                    .rate
-                    .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
-            );
+            concurrency.push(columns.concurrency);
+            key_fields.push(columns.key_field);
+            key_limits.push(columns.key_limit);
+            rate_limits.push(columns.rate_limit);
+            rate_periods.push(columns.rate_period_ms);
         }
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {queues} AS q (queue, concurrency_limit, key_field, key_limit,
-                                       rate_limit, rate_period_ms, declared_at)
-             SELECT *, now() FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[],
-                                         $5::int8[], $6::int8[])
+                                       rate_limit, rate_period_ms, declared_at,
+                                       declared_concurrency_limit, declared_key_field,
+                                       declared_key_limit, declared_rate_limit,
+                                       declared_rate_period_ms)
+             SELECT d.*, now(), d.c, d.f, d.k, d.r, d.p
+             FROM unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[],
+                         $6::int8[]) AS d(queue, c, f, k, r, p)
              ON CONFLICT (queue) DO UPDATE SET
-                concurrency_limit = excluded.concurrency_limit, key_field = excluded.key_field,
-                key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
-                rate_period_ms = excluded.rate_period_ms, declared_at = now()",
+                declared_concurrency_limit = excluded.concurrency_limit,
+                declared_key_field = excluded.key_field, declared_key_limit = excluded.key_limit,
+                declared_rate_limit = excluded.rate_limit,
+                declared_rate_period_ms = excluded.rate_period_ms, declared_at = now(),
+                -- An override stays in force over what code declares.
+                concurrency_limit = CASE WHEN q.overridden_at IS NULL
+                    THEN excluded.concurrency_limit ELSE q.concurrency_limit END,
+                key_field = CASE WHEN q.overridden_at IS NULL
+                    THEN excluded.key_field ELSE q.key_field END,
+                key_limit = CASE WHEN q.overridden_at IS NULL
+                    THEN excluded.key_limit ELSE q.key_limit END,
+                rate_limit = CASE WHEN q.overridden_at IS NULL
+                    THEN excluded.rate_limit ELSE q.rate_limit END,
+                rate_period_ms = CASE WHEN q.overridden_at IS NULL
+                    THEN excluded.rate_period_ms ELSE q.rate_period_ms END",
             queues = self.shared.names.queues()
         )))
         .bind(names)
@@ -62,6 +93,48 @@ impl QueueControlStore for PostgresTaskScheduler {
         .await
         .map_err(self.shared.db("declaring queues"))?;
         Ok(())
+    }
+
+    async fn set_queue_limits(
+        &self,
+        queue: &str,
+        limits: Option<&QueueLimits>,
+    ) -> StoreResult<bool> {
+        let queues = self.shared.names.queues();
+        let Some(limits) = limits else {
+            let reset = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {queues} SET concurrency_limit = declared_concurrency_limit,
+                    key_field = declared_key_field, key_limit = declared_key_limit,
+                    rate_limit = declared_rate_limit, rate_period_ms = declared_rate_period_ms,
+                    overridden_at = NULL
+                 WHERE queue = $1 AND overridden_at IS NOT NULL"
+            )))
+            .bind(queue)
+            .execute(&self.pool)
+            .await
+            .map_err(self.shared.db("removing a queue's limits override"))?;
+            return Ok(reset.rows_affected() > 0);
+        };
+        let columns = LimitColumns::of(limits);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {queues} AS q (queue, concurrency_limit, key_field, key_limit,
+                                       rate_limit, rate_period_ms, overridden_at)
+             VALUES ($1, $2, $3, $4, $5, $6, now())
+             ON CONFLICT (queue) DO UPDATE SET
+                concurrency_limit = excluded.concurrency_limit, key_field = excluded.key_field,
+                key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
+                rate_period_ms = excluded.rate_period_ms, overridden_at = now()"
+        )))
+        .bind(queue)
+        .bind(columns.concurrency)
+        .bind(columns.key_field)
+        .bind(columns.key_limit)
+        .bind(columns.rate_limit)
+        .bind(columns.rate_period_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(self.shared.db("overriding a queue's limits"))?;
+        Ok(true)
     }
 
     async fn pause_queue(&self, queue: &str, paused: bool) -> StoreResult<bool> {
@@ -89,7 +162,9 @@ impl QueueControlStore for PostgresTaskScheduler {
             "SELECT q.queue, q.concurrency_limit, q.key_field, q.key_limit, q.rate_limit,
                     q.rate_period_ms, q.paused_at, q.declared_at,
                     (SELECT count(*) FROM {tasks} t
-                     WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = q.queue)
+                     WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = q.queue),
+                    q.declared_concurrency_limit, q.declared_key_field, q.declared_key_limit,
+                    q.declared_rate_limit, q.declared_rate_period_ms, q.overridden_at
              FROM {queues} q ORDER BY q.queue",
             queues = self.shared.names.queues(),
             tasks = self.shared.names.tasks()
@@ -111,6 +186,14 @@ impl QueueControlStore for PostgresTaskScheduler {
                         count(4)?,
                         row.try_get(5)?,
                     ),
+                    declared: QueueLimits::from_columns(
+                        count(9)?,
+                        row.try_get(10)?,
+                        count(11)?,
+                        count(12)?,
+                        row.try_get(13)?,
+                    ),
+                    overridden_at: row.try_get(14)?,
                     paused_at: row.try_get(6)?,
                     declared_at: row.try_get(7)?,
                     running: u64::try_from(row.try_get::<i64, _>(8)?).unwrap_or(0),

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue controls",
         sql: include_str!("../migrations/0007_queue_controls.sql"),
     },
+    Migration {
+        version: 8,
+        name: "queue overrides",
+        sql: include_str!("../migrations/0008_queue_overrides.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a

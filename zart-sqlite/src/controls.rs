@@ -21,10 +21,39 @@ fn queue_state(row: &Row<'_>) -> rusqlite::Result<QueueState> {
             row.get(4)?,
             row.get(5)?,
         ),
+        declared: QueueLimits::from_columns(
+            row.get(9)?,
+            row.get(10)?,
+            row.get(11)?,
+            row.get(12)?,
+            row.get(13)?,
+        ),
+        overridden_at: maybe_instant(row, 14)?,
         paused_at: maybe_instant(row, 6)?,
         declared_at: instant(row, 7)?,
         running: u64::try_from(row.get::<_, i64>(8)?).unwrap_or(0),
     })
+}
+
+/// Limits as the store's nullable columns hold them.
+fn columns(
+    limits: &QueueLimits,
+) -> (
+    Option<u32>,
+    Option<&str>,
+    Option<u32>,
+    Option<u32>,
+    Option<i64>,
+) {
+    (
+        limits.concurrency,
+        limits.per_key.as_ref().map(|key| key.field.as_str()),
+        limits.per_key.as_ref().map(|key| key.limit),
+        limits.rate.map(|rate| rate.limit),
+        limits
+            .rate
+            .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
+    )
 }
 
 #[async_trait]
@@ -32,30 +61,84 @@ impl QueueControlStore for SqliteTaskScheduler {
     async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
         let declare = format!(
             "INSERT INTO {} (queue, concurrency_limit, key_field, key_limit, rate_limit,
-                             rate_period_ms, declared_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NOW})
+                             rate_period_ms, declared_at, declared_concurrency_limit,
+                             declared_key_field, declared_key_limit, declared_rate_limit,
+                             declared_rate_period_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NOW}, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (queue) DO UPDATE SET
-                concurrency_limit = excluded.concurrency_limit, key_field = excluded.key_field,
-                key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
-                rate_period_ms = excluded.rate_period_ms, declared_at = excluded.declared_at",
+                declared_concurrency_limit = excluded.concurrency_limit,
+                declared_key_field = excluded.key_field, declared_key_limit = excluded.key_limit,
+                declared_rate_limit = excluded.rate_limit,
+                declared_rate_period_ms = excluded.rate_period_ms,
+                declared_at = excluded.declared_at,
+                -- An override stays in force over what code declares.
+                concurrency_limit = iif(overridden_at IS NULL, excluded.concurrency_limit,
+                                        concurrency_limit),
+                key_field = iif(overridden_at IS NULL, excluded.key_field, key_field),
+                key_limit = iif(overridden_at IS NULL, excluded.key_limit, key_limit),
+                rate_limit = iif(overridden_at IS NULL, excluded.rate_limit, rate_limit),
+                rate_period_ms = iif(overridden_at IS NULL, excluded.rate_period_ms,
+                                     rate_period_ms)",
             self.shared.sql.queues
         );
         self.write("declaring queues", |conn, _, _| {
             let mut statement = conn.prepare_cached(&declare)?;
             for declared in queues {
-                let limits = &declared.limits;
+                let (concurrency, key_field, key_limit, rate, period) = columns(&declared.limits);
                 statement.execute((
                     &declared.queue,
-                    limits.concurrency,
-                    limits.per_key.as_ref().map(|key| key.field.as_str()),
-                    limits.per_key.as_ref().map(|key| key.limit),
-                    limits.rate.map(|rate| rate.limit),
-                    limits
-                        .rate
-                        .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
+                    concurrency,
+                    key_field,
+                    key_limit,
+                    rate,
+                    period,
                 ))?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_queue_limits(
+        &self,
+        queue: &str,
+        limits: Option<&QueueLimits>,
+    ) -> StoreResult<bool> {
+        let queues = &self.shared.sql.queues;
+        let Some(limits) = limits else {
+            let reset = format!(
+                "UPDATE {queues} SET concurrency_limit = declared_concurrency_limit,
+                    key_field = declared_key_field, key_limit = declared_key_limit,
+                    rate_limit = declared_rate_limit, rate_period_ms = declared_rate_period_ms,
+                    overridden_at = NULL
+                 WHERE queue = ?1 AND overridden_at IS NOT NULL"
+            );
+            return self
+                .write("removing a queue's limits override", |conn, _, _| {
+                    Ok(conn.prepare_cached(&reset)?.execute([queue])? > 0)
+                })
+                .await;
+        };
+        let set = format!(
+            "INSERT INTO {queues} (queue, concurrency_limit, key_field, key_limit, rate_limit,
+                                  rate_period_ms, overridden_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NOW})
+             ON CONFLICT (queue) DO UPDATE SET
+                concurrency_limit = excluded.concurrency_limit, key_field = excluded.key_field,
+                key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
+                rate_period_ms = excluded.rate_period_ms, overridden_at = excluded.overridden_at"
+        );
+        let (concurrency, key_field, key_limit, rate, period) = columns(limits);
+        self.write("overriding a queue's limits", |conn, _, _| {
+            conn.prepare_cached(&set)?.execute((
+                queue,
+                concurrency,
+                key_field,
+                key_limit,
+                rate,
+                period,
+            ))?;
+            Ok(true)
         })
         .await
     }
@@ -85,7 +168,9 @@ impl QueueControlStore for SqliteTaskScheduler {
             "SELECT q.queue, q.concurrency_limit, q.key_field, q.key_limit, q.rate_limit,
                     q.rate_period_ms, q.paused_at, q.declared_at,
                     (SELECT count(*) FROM {tasks} t
-                     WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = q.queue)
+                     WHERE t.worker_id IS NOT NULL AND t.status = 'running' AND t.queue = q.queue),
+                    q.declared_concurrency_limit, q.declared_key_field, q.declared_key_limit,
+                    q.declared_rate_limit, q.declared_rate_period_ms, q.overridden_at
              FROM {queues} q ORDER BY q.queue"
         );
         self.read("reading queues", |conn, _| {

@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue controls",
         sql: include_str!("../migrations/0003_queue_controls.sql"),
     },
+    Migration {
+        version: 4,
+        name: "queue overrides",
+        sql: include_str!("../migrations/0004_queue_overrides.sql"),
+    },
 ];
 
 /// Applies the migrations the tables of `prefix` have not seen yet, in one write

@@ -51,6 +51,8 @@ pub async fn declared_limits_read_back_and_a_later_declaration_replaces_them(
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].queue, "emails");
     assert_eq!(states[0].limits, limits);
+    assert_eq!(states[0].declared, limits);
+    assert_eq!(states[0].overridden_at, None);
     assert_eq!(states[0].paused_at, None);
     assert_eq!(states[0].running, 0);
 
@@ -356,4 +358,92 @@ pub async fn changed_limits_hold_at_the_next_claim(store: Arc<dyn Store>) {
         2,
         "no key limit now"
     );
+}
+
+/// Limits set from outside hold over the declared ones, whatever is declared after, until
+/// removed: then the declared ones (the latest) are in force again at once.
+pub async fn an_override_holds_over_declarations_until_removed(store: Arc<dyn Store>) {
+    let declared = QueueLimits {
+        concurrency: Some(3),
+        ..QueueLimits::default()
+    };
+    declare(&store, "emails", declared.clone()).await;
+    assert!(
+        !store.set_queue_limits("emails", None).await.expect("reset"),
+        "nothing to remove before an override"
+    );
+    let override_ = QueueLimits {
+        concurrency: Some(1),
+        per_key: Some(KeyLimit {
+            field: "tenant".into(),
+            limit: 1,
+        }),
+        rate: None,
+    };
+    assert!(store
+        .set_queue_limits("emails", Some(&override_))
+        .await
+        .expect("override"));
+    let later = QueueLimits {
+        concurrency: Some(4),
+        ..QueueLimits::default()
+    };
+    declare(&store, "emails", later.clone()).await;
+    let states = store.queue_states().await.expect("queue_states succeeds");
+    assert_eq!(states[0].limits, override_, "the override stays in force");
+    assert_eq!(
+        states[0].declared, later,
+        "the declaration is kept beside it"
+    );
+    assert!(states[0].overridden_at.is_some());
+
+    insert(
+        &store,
+        &[task("a", "mail"), task("b", "mail"), task("c", "mail")],
+    )
+    .await;
+    let scope = in_queue("emails", &["mail"]);
+    assert_eq!(
+        claim(&store, "w1", 10, LEASE, &scope).await.len(),
+        1,
+        "claims honour the override"
+    );
+
+    assert!(store.set_queue_limits("emails", None).await.expect("reset"));
+    let states = store.queue_states().await.expect("queue_states succeeds");
+    assert_eq!(states[0].limits, later, "the latest declaration is back");
+    assert_eq!(states[0].overridden_at, None);
+    assert_eq!(
+        claim(&store, "w1", 10, LEASE, &scope).await.len(),
+        2,
+        "claims honour the declaration again (4 at once, 1 running)"
+    );
+
+    // A queue nobody declared can be limited from outside, and has no limits once reset.
+    let one = QueueLimits {
+        concurrency: Some(1),
+        ..QueueLimits::default()
+    };
+    assert!(store
+        .set_queue_limits("adhoc", Some(&one))
+        .await
+        .expect("override"));
+    let adhoc = store
+        .queue_states()
+        .await
+        .expect("queue_states succeeds")
+        .into_iter()
+        .find(|state| state.queue == "adhoc")
+        .expect("a record for the queue");
+    assert_eq!(
+        (adhoc.limits, adhoc.declared),
+        (one, QueueLimits::default())
+    );
+    assert!(store.set_queue_limits("adhoc", None).await.expect("reset"));
+    assert!(store
+        .queue_states()
+        .await
+        .expect("queue_states succeeds")
+        .iter()
+        .any(|state| state.queue == "adhoc" && !state.limits.is_limited()));
 }

@@ -177,6 +177,7 @@ macro_rules! conformance {
                 a_rate_limit_counts_starts_whatever_became_of_the_tasks,
                 old_ended_tasks_are_deleted_with_their_records,
                 changed_limits_hold_at_the_next_claim,
+                an_override_holds_over_declarations_until_removed,
             }
             notify {
                 the_ended_counter_moves_when_a_task_ends,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use zart_core::controls::QueueLimits;
 use zart_core::store::Store;
 use zart_core::task::{NewTask, ScheduleAtParams};
 
@@ -164,6 +165,47 @@ impl Zart {
     /// Resumes a paused queue. Returns whether it was paused.
     pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
         Ok(self.store.pause_queue(queue, false).await?)
+    }
+
+    /// Sets queue `queue`'s limits for every worker, in place of those its workers' code
+    /// declares ([`QueueConfig`](crate::scheduler::QueueConfig)), until
+    /// [`reset_queue_limits`](Self::reset_queue_limits): workers that start meanwhile keep
+    /// the override. Claims honour it from their next round (a worker's loop woken by ended
+    /// tasks or a rate window only if its code declared such limits; others poll).
+    /// Limits that no queue can run with (zeros, a bad key field) are
+    /// [`Error::InvalidQueueLimits`], naming the limit.
+    ///
+    /// ```no_run
+    /// # async fn demo(zart: zart::Zart) -> zart::Result<()> {
+    /// use zart::store::QueueLimits;
+    ///
+    /// // The mail provider throttles us: one at a time until it recovers.
+    /// let one = QueueLimits { concurrency: Some(1), ..QueueLimits::default() };
+    /// zart.set_queue_limits("emails", one).await?;
+    /// // ... and back to what the code declares:
+    /// zart.reset_queue_limits("emails").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_queue_limits(&self, queue: &str, limits: QueueLimits) -> Result<()> {
+        if queue.is_empty() {
+            return Err(Error::InvalidQueueLimits {
+                queue: queue.to_owned(),
+                reason: "a queue's name must not be empty".to_owned(),
+            });
+        }
+        limits.check().map_err(|reason| Error::InvalidQueueLimits {
+            queue: queue.to_owned(),
+            reason,
+        })?;
+        self.store.set_queue_limits(queue, Some(&limits)).await?;
+        Ok(())
+    }
+
+    /// Removes the override [`set_queue_limits`](Self::set_queue_limits) set: the limits
+    /// workers' code declared last are in force again. Returns whether there was one.
+    pub async fn reset_queue_limits(&self, queue: &str) -> Result<bool> {
+        Ok(self.store.set_queue_limits(queue, None).await?)
     }
 
     /// A builder for a worker over this store.

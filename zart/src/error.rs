@@ -24,6 +24,16 @@ pub enum Error {
     #[error("no task {0:?}")]
     NotFound(String),
 
+    /// Limits no queue can be claimed under (set with
+    /// [`Zart::set_queue_limits`](crate::Zart::set_queue_limits)); nothing was stored.
+    #[error("invalid limits for queue {queue:?}: {reason}")]
+    InvalidQueueLimits {
+        /// The queue.
+        queue: String,
+        /// What is wrong with them.
+        reason: String,
+    },
+
     /// A task was refused before it reached the store.
     #[error("invalid task {task_id:?}: {reason}")]
     InvalidTask {

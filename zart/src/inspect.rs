@@ -238,8 +238,14 @@ pub struct QueueSummary {
     pub counts: StatusCounts,
     /// The due instant of its oldest due pending task.
     pub oldest_due: Option<DateTime<Utc>>,
-    /// Its limits, as workers last declared them (none if never declared).
+    /// The limits its claims honour: an override if one is set, else as workers last
+    /// declared them (none if never declared).
     pub limits: QueueLimits,
+    /// Its limits as workers' code last declared them.
+    pub declared_limits: QueueLimits,
+    /// Since when its limits are overridden from outside, if they are
+    /// ([`Zart::set_queue_limits`](crate::Zart::set_queue_limits)).
+    pub overridden_at: Option<DateTime<Utc>>,
     /// Since when it is paused, if it is ([`Zart::pause_queue`](crate::Zart::pause_queue)).
     pub paused_at: Option<DateTime<Utc>>,
 }
@@ -282,6 +288,8 @@ impl Inspector {
         for state in controls {
             let summary = summary(&mut queues, &state.queue);
             summary.limits = state.limits;
+            summary.declared_limits = state.declared;
+            summary.overridden_at = state.overridden_at;
             summary.paused_at = state.paused_at;
         }
         let mut queues: Vec<_> = queues.into_values().collect();
@@ -342,6 +350,8 @@ fn summary<'a>(
             counts: StatusCounts::default(),
             oldest_due: None,
             limits: QueueLimits::default(),
+            declared_limits: QueueLimits::default(),
+            overridden_at: None,
             paused_at: None,
         })
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zart_core::controls::{check_key_field, KeyLimit, QueueDeclaration, QueueLimits, RateLimit};
+use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, RateLimit};
 
 use crate::error::ConfigError;
 
@@ -115,25 +115,6 @@ impl QueueConfig {
         if self.concurrency == Some(0) {
             return refuse("concurrency must be at least 1".into());
         }
-        if self.limits.concurrency == Some(0) {
-            return refuse("global_limit must be at least 1 (pause the queue instead)".into());
-        }
-        if let Some(key) = &self.limits.per_key {
-            if key.limit == 0 {
-                return refuse("limit_per_key must be at least 1".into());
-            }
-            check_key_field(&key.field).or_else(refuse)?;
-        }
-        if let Some(rate) = self.limits.rate {
-            if rate.limit == 0 || rate.period.is_zero() {
-                return refuse(
-                    "rate_limit needs at least 1 start in a period longer than zero".into(),
-                );
-            }
-            if rate.period < Duration::from_millis(1) {
-                return refuse("rate_limit's period must be at least a millisecond".into());
-            }
-        }
-        Ok(())
+        self.limits.check().or_else(refuse)
     }
 }
