@@ -19,8 +19,9 @@ use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{NewTask, TaskFilter, TaskRecord, TaskStatus};
 use zart::store::{
     Checkpointed, ClaimScope, ClaimedTask, HistoryEntry, InspectStore, Lease, Outcome,
-    QueueControlStore, QueueDeclaration, QueueState, QueueStore, RescueReport, ScheduleProgress,
-    ScheduleStore, StepStore, Store, StoreResult, TickState, UnitOfWork, Wake, WorkerStore,
+    QueueControlStore, QueueDeclaration, QueueLimits, QueueState, QueueStore, RescueReport,
+    ScheduleProgress, ScheduleStore, StepStore, Store, StoreResult, TickState, UnitOfWork, Wake,
+    WorkerStore,
 };
 
 type Tally = Arc<Mutex<BTreeMap<&'static str, u64>>>;
@@ -256,6 +257,15 @@ impl QueueControlStore for Counting {
     async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
         self.count("declare_queues");
         self.inner.declare_queues(queues).await
+    }
+
+    async fn set_queue_limits(
+        &self,
+        queue: &str,
+        limits: Option<&QueueLimits>,
+    ) -> StoreResult<bool> {
+        self.count("set_queue_limits");
+        self.inner.set_queue_limits(queue, limits).await
     }
 
     async fn pause_queue(&self, queue: &str, paused: bool) -> StoreResult<bool> {

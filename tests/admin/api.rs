@@ -335,6 +335,99 @@ async fn actions_change_the_database(db: TestDb) {
 
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_limits_are_set_over_the_declared_ones_and_reset(db: TestDb) {
+    use axum::http::Method;
+    let zart = db.zart();
+    // A worker declares the queue's limits, as code does.
+    let worker = zart
+        .worker()
+        .register(zart::registry![send_email])
+        .queue(zart::scheduler::QueueConfig::new("default").global_limit(7))
+        .start()
+        .expect("starts");
+    let client = Client::new(&db);
+    let default = |queues: Value| {
+        queues
+            .as_array()
+            .and_then(|all| all.iter().find(|q| q["queue"] == "default").cloned())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while default(client.get("/api/v1/queues").await.json())["limits"]["global"] != 7 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker declared its queue"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let limits = json!({"global": 2, "per_key": {"field": "tenant.id", "limit": 1}, "rate": {"limit": 10, "period_ms": 60000}});
+    let set = client
+        .call(
+            Method::PUT,
+            "/api/v1/queues/default/limits",
+            Some(limits.clone()),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let queue = default(client.get("/api/v1/queues").await.json());
+    assert_eq!(queue["limits"], limits, "{queue}");
+    assert_eq!(queue["overridden"], true);
+    assert_eq!(
+        queue["declared_limits"]["global"], 7,
+        "the declaration is kept"
+    );
+    assert_eq!(
+        queue["limits_text"],
+        "2 at once · 1 per tenant.id · 10 per 1 min"
+    );
+
+    // Limits no queue can run with are 400; a body of the wrong shape, 422.
+    for (body, status, named) in [
+        (json!({"global": 0}), 400, "global limit"),
+        (
+            json!({"per_key": {"field": "a..b", "limit": 1}}),
+            400,
+            "key field",
+        ),
+        (json!({"rate": {"limit": 5, "period_ms": 0}}), 400, "period"),
+        (json!({"globl": 3}), 422, "globl"),
+    ] {
+        let refused = client
+            .call(
+                Method::PUT,
+                "/api/v1/queues/default/limits",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(refused.status, status, "{body}: {}", refused.body);
+        assert!(refused.body.contains(named), "{body}: {}", refused.body);
+    }
+    assert_eq!(
+        default(client.get("/api/v1/queues").await.json())["limits"],
+        limits,
+        "a refused change stores nothing"
+    );
+
+    let reset = client
+        .call(Method::DELETE, "/api/v1/queues/default/limits", None)
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let queue = default(client.get("/api/v1/queues").await.json());
+    assert_eq!(
+        queue["limits"],
+        json!({"global": 7, "per_key": null, "rate": null})
+    );
+    assert_eq!(queue["overridden"], false);
+    let again = client
+        .call(Method::DELETE, "/api/v1/queues/default/limits", None)
+        .await;
+    assert_eq!(again.status, 409, "nothing to reset: {}", again.body);
+    worker.shutdown().await.expect("stops");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_tells_of_a_change(db: TestDb) {
     use futures_like::next_chunk;
     let client = Client::new(&db);

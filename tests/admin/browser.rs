@@ -1,7 +1,7 @@
 //! The web UI in a real browser: headless Chromium, driven over WebDriver, against the admin
 //! served on a local port over a seeded store. Every view is opened (and photographed into
 //! `$CARGO_TARGET_TMPDIR/admin-screenshots/<driver>/`); cancel, retry, an event, a bulk
-//! retry and a queue's pause are clicked and seen in the database; a live update arrives (and waits while
+//! retry, a queue's pause and its limits are clicked and seen in the database; a live update arrives (and waits while
 //! paused); a script in a task id shows as text; a browser without the token is refused.
 
 use std::path::PathBuf;
@@ -33,6 +33,16 @@ impl Db {
         self.runtime
             .block_on(self.store.status(id))
             .unwrap_or_else(|e| panic!("reading {id}: {e}"))
+    }
+
+    /// The limits in force on queue `queue`, as stored.
+    fn limits(&self, queue: &str) -> Option<zart::store::QueueLimits> {
+        let states = self.runtime.block_on(self.store.queue_states());
+        let states = states.unwrap_or_else(|e| panic!("reading queues: {e}"));
+        states
+            .into_iter()
+            .find(|state| state.queue == queue)
+            .map(|state| state.limits)
     }
 
     fn attempts(&self, id: &str) -> u32 {
@@ -298,7 +308,31 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     press(browser, "/queues/default/pause", true)?;
     browser.wait_for_text("p.notice", "Queue default paused", SEE)?;
     browser.wait_for_text("table.queues", "paused", SEE)?;
+    // Limits set here, over the ones the workers' code declares, then reset.
+    click(
+        browser,
+        "table.queues td.limits a[href*='/queues/default/limits']",
+    )?;
+    browser.wait_for_text("form.limits", "Global limit", SEE)?;
+    type_into(browser, "form.limits input[name=global]", "3")?;
+    type_into(browser, "form.limits input[name=key_field]", "tenant")?;
+    type_into(browser, "form.limits input[name=key_limit]", "1")?;
+    shoot(browser, dir, "queue-limits")?;
+    click(browser, "form.limits button")?;
+    browser.wait_for_text("p.notice", "Queue default's limits set", SEE)?;
+    browser.wait_for_text("table.queues", "3 at once · 1 per tenant", SEE)?;
+    browser.wait_for_text("table.queues", "set here", SEE)?;
+    let stored = db.limits("default").unwrap_or_default();
+    assert_eq!(stored.concurrency, Some(3), "{stored:?}");
+    assert_eq!(
+        stored.per_key.map(|key| (key.field, key.limit)),
+        Some(("tenant".into(), 1))
+    );
     shoot(browser, dir, "queues")?;
+    press(browser, "/queues/default/limits/reset", true)?;
+    browser.wait_for_text("p.notice", "back to its declared limits", SEE)?;
+    browser.wait_for_text("table.queues", "50 at once", SEE)?;
+    assert_eq!(db.limits("default").and_then(|l| l.concurrency), Some(50));
     press(browser, "/queues/default/resume", false)?;
     browser.wait_for_text("p.notice", "Queue default resumed", SEE)?;
     browser.goto(&format!("{base}/workers"))?;

@@ -181,7 +181,12 @@ impl Client {
     }
 
     pub async fn post(&self, uri: &str, json: Option<Value>) -> Answer {
-        let builder = self.authorized(Method::POST, uri);
+        self.call(Method::POST, uri, json).await
+    }
+
+    /// A request of any method, with a JSON body if given.
+    pub async fn call(&self, method: Method, uri: &str, json: Option<Value>) -> Answer {
+        let builder = self.authorized(method, uri);
         let request = match json {
             Some(json) => builder
                 .header(header::CONTENT_TYPE, "application/json")

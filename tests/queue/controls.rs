@@ -327,3 +327,54 @@ async fn processes_claim_higher_priorities_first(db: TestDb) {
         "the work was shared: {workers_used} process(es)"
     );
 }
+
+#[zart_tests::each_store]
+#[tokio::test]
+async fn limits_set_from_outside_are_checked_and_shown_beside_the_declared_ones(db: TestDb) {
+    use zart::store::{KeyLimit, QueueLimits};
+    let zart = zart::Zart::from_store(db.scheduler.clone());
+    let bad = QueueLimits {
+        per_key: Some(KeyLimit {
+            field: "tenant..id".into(),
+            limit: 1,
+        }),
+        ..QueueLimits::default()
+    };
+    let refused = zart.set_queue_limits("emails", bad).await;
+    assert!(
+        matches!(&refused, Err(zart::Error::InvalidQueueLimits { queue, reason })
+            if queue == "emails" && reason.contains("tenant..id")),
+        "{refused:?}"
+    );
+    assert!(
+        db.scheduler
+            .queue_states()
+            .await
+            .expect("states")
+            .is_empty(),
+        "nothing stored"
+    );
+    let one = QueueLimits {
+        concurrency: Some(1),
+        ..QueueLimits::default()
+    };
+    zart.set_queue_limits("emails", one.clone())
+        .await
+        .expect("set");
+    let emails = zart
+        .inspector()
+        .queues()
+        .await
+        .expect("queues")
+        .into_iter()
+        .find(|q| q.queue == "emails")
+        .expect("the queue is listed");
+    assert_eq!(emails.limits, one);
+    assert_eq!(emails.declared_limits, QueueLimits::default());
+    assert!(emails.overridden_at.is_some());
+    assert!(zart.reset_queue_limits("emails").await.expect("reset"));
+    assert!(!zart
+        .reset_queue_limits("emails")
+        .await
+        .expect("reset twice"));
+}

@@ -79,9 +79,12 @@
         return response.text();
       })
       .then(function (html) {
-        // Someone typing in a form of the region keeps it: the update waits for them.
+        // Someone typing in a form of the region keeps it: the update waits for them. So
+        // does a confirmation being asked: its form must still be in the page when the
+        // answer submits it (a detached form submits nothing).
         var active = document.activeElement;
-        if (active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) {
+        var typing = active && region.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+        if (typing || (dialog && dialog.open)) {
           pending = true;
           return;
         }
@@ -104,12 +107,16 @@
       });
   }
 
-  region.addEventListener("focusout", function () {
+  function catchUp() {
     if (pending && !paused && !loading) {
       pending = false;
       refresh();
     }
-  });
+  }
+  region.addEventListener("focusout", catchUp);
+  if (dialog) {
+    dialog.addEventListener("close", catchUp);
+  }
 
   toggle.addEventListener("click", function () {
     paused = !paused;

@@ -251,3 +251,24 @@ pub(crate) async fn on_queue(zart: &Zart, action: QueueAction, queue: &str) -> A
         ))),
     }
 }
+
+/// Sets queue `queue`'s limits for every worker, over the declared ones (`None`: back to
+/// the declared ones; a conflict if none were set).
+pub(crate) async fn set_limits(
+    zart: &Zart,
+    queue: &str,
+    limits: Option<crate::model::Limits>,
+) -> AdminResult<()> {
+    if queue.is_empty() {
+        return Err(AdminError::bad_request("a queue name must not be empty"));
+    }
+    match limits {
+        Some(limits) => Ok(zart.set_queue_limits(queue, limits.into()).await?),
+        None => match zart.reset_queue_limits(queue).await? {
+            true => Ok(()),
+            false => Err(AdminError::conflict(format!(
+                "queue {queue:?} has no limits set here: it runs with its declared ones"
+            ))),
+        },
+    }
+}

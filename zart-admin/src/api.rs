@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use crate::actions::{self, BulkReport, QueueAction, ScheduleAction, TaskAction};
 use crate::error::{AdminError, AdminResult};
-use crate::model::{self, Overview, Queue, Schedule, ScheduleDetail, TaskDetail, TaskPage, Worker};
+use crate::model::{
+    self, Limits, Overview, Queue, Schedule, ScheduleDetail, TaskDetail, TaskPage, Worker,
+};
 use crate::params::ListParams;
 use crate::{live, openapi, State};
 
@@ -31,6 +33,10 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/schedules/{id}/{action}", post(schedule_action))
         .route("/queues", get(queues))
         .route("/queues/{queue}/{action}", post(queue_action))
+        .route(
+            "/queues/{queue}/limits",
+            axum::routing::put(set_limits).delete(reset_limits),
+        )
         .route("/workers", get(workers))
         .route("/stream", get(live::stream))
         .route("/openapi.json", get(openapi::document))
@@ -142,6 +148,27 @@ async fn queue_action(
     let action = QueueAction::parse(&action)?;
     actions::on_queue(&state.zart, action, &queue).await?;
     Ok(Json(json!({ "queue": queue, "done": action.done() })))
+}
+
+async fn set_limits(
+    Shared(state): Shared_,
+    Path(queue): Path<String>,
+    body: Result<Json<Limits>, JsonRejection>,
+) -> AdminResult<Json<Value>> {
+    let Json(limits) = body.map_err(|e| AdminError {
+        status: e.status(),
+        ..AdminError::bad_request(e.body_text())
+    })?;
+    actions::set_limits(&state.zart, &queue, Some(limits)).await?;
+    Ok(Json(json!({ "queue": queue, "done": "limited" })))
+}
+
+async fn reset_limits(
+    Shared(state): Shared_,
+    Path(queue): Path<String>,
+) -> AdminResult<Json<Value>> {
+    actions::set_limits(&state.zart, &queue, None).await?;
+    Ok(Json(json!({ "queue": queue, "done": "reset" })))
 }
 
 async fn queues(Shared(state): Shared_) -> AdminResult<Json<Vec<Queue>>> {

@@ -66,7 +66,9 @@ impl From<zart::Error> for AdminError {
         use zart::store::ErrorKind;
         let (status, code) = match &error {
             zart::Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            zart::Error::InvalidTask { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            zart::Error::InvalidTask { .. } | zart::Error::InvalidQueueLimits { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             zart::Error::AlreadyExists(_) => (StatusCode::CONFLICT, "conflict"),
             zart::Error::Store(store) if store.kind() == ErrorKind::Transient => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -2,7 +2,7 @@
 //! serializes these, the pages render them.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zart::durable::{StepOutcome, StepRecord, WaitingOn};
 use zart::inspect::{
@@ -10,6 +10,7 @@ use zart::inspect::{
 };
 use zart::recurring::{upcoming, RunRecord, ScheduleInfo};
 use zart::scheduler::{TaskFilter, TaskRecord, TaskStatus};
+use zart::store::QueueLimits;
 
 use crate::error::{AdminError, AdminResult};
 
@@ -294,48 +295,82 @@ pub(crate) struct Queue {
     /// Nothing new is claimed from a paused queue.
     pub paused: bool,
     pub paused_at: Option<DateTime<Utc>>,
+    /// The limits claims honour: set here (`overridden`) or as workers' code declares.
     pub limits: Limits,
     /// The limits in a few words, for people; `null`: none.
     pub limits_text: Option<String>,
+    /// Whether `limits` were set from outside, in place of the declared ones.
+    pub overridden: bool,
+    pub overridden_at: Option<DateTime<Utc>>,
+    /// The limits workers' code declares, in force again once the override is removed.
+    pub declared_limits: Limits,
 }
 
-/// A queue's limits across every worker; `null`: none.
-#[derive(Debug, Default, Serialize)]
+/// A queue's limits across every worker; `null`: none. Also the body that sets them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Limits {
     /// Most of its tasks running at once.
+    #[serde(default)]
     pub global: Option<u32>,
+    #[serde(default)]
     pub per_key: Option<KeyLimit>,
+    #[serde(default)]
     pub rate: Option<Rate>,
 }
 
 /// Most tasks of one key (the input's value at `field`) running at once.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct KeyLimit {
     pub field: String,
     pub limit: u32,
 }
 
 /// Most starts in any window of `period_ms`.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Rate {
     pub limit: u32,
     pub period_ms: u64,
 }
 
-impl From<QueueSummary> for Queue {
-    fn from(q: QueueSummary) -> Self {
-        let limits_text = q.limits.describe();
-        let limits = Limits {
-            global: q.limits.concurrency,
-            per_key: q.limits.per_key.map(|key| KeyLimit {
+impl From<QueueLimits> for Limits {
+    fn from(limits: QueueLimits) -> Self {
+        Limits {
+            global: limits.concurrency,
+            per_key: limits.per_key.map(|key| KeyLimit {
                 field: key.field,
                 limit: key.limit,
             }),
-            rate: q.limits.rate.map(|rate| Rate {
+            rate: limits.rate.map(|rate| Rate {
                 limit: rate.limit,
                 period_ms: u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX),
             }),
-        };
+        }
+    }
+}
+
+impl From<Limits> for QueueLimits {
+    fn from(limits: Limits) -> Self {
+        QueueLimits {
+            concurrency: limits.global,
+            per_key: limits.per_key.map(|key| zart::store::KeyLimit {
+                field: key.field,
+                limit: key.limit,
+            }),
+            rate: limits.rate.map(|rate| zart::store::RateLimit {
+                limit: rate.limit,
+                period: std::time::Duration::from_millis(rate.period_ms),
+            }),
+        }
+    }
+}
+
+impl From<QueueSummary> for Queue {
+    fn from(q: QueueSummary) -> Self {
+        let limits_text = q.limits.describe();
+        let limits = Limits::from(q.limits);
         Queue {
             counts: Counts::from(&q.counts),
             oldest_due_age_s: q.oldest_due.map(|due| (Utc::now() - due).num_seconds()),
@@ -346,6 +381,9 @@ impl From<QueueSummary> for Queue {
             paused_at: q.paused_at,
             limits,
             limits_text,
+            overridden: q.overridden_at.is_some(),
+            overridden_at: q.overridden_at,
+            declared_limits: Limits::from(q.declared_limits),
         }
     }
 }

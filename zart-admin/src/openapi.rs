@@ -73,6 +73,18 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
         &[],
     ),
     (
+        "put",
+        "/queues/{queue}/limits",
+        "Set a queue's limits for every worker over its declared ones; body like `limits` in `/queues`: `{\"global\": 3, \"per_key\": {\"field\": \"tenant\", \"limit\": 1}, \"rate\": {\"limit\": 10, \"period_ms\": 1000}}`, each key optional (absent: no such limit)",
+        &[],
+    ),
+    (
+        "delete",
+        "/queues/{queue}/limits",
+        "Remove the limits set with `put`: the declared ones hold again (409 when none were set)",
+        &[],
+    ),
+    (
         "get",
         "/workers",
         "Live worker processes with their last heartbeat and the tasks they run",

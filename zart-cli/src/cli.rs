@@ -125,6 +125,28 @@ pub(crate) enum QueuesCommand {
         /// The queue
         queue: String,
     },
+    /// Set the queue's limits for every worker, in place of those its workers' code
+    /// declares (until `reset`); a limit not given is no limit
+    Limit {
+        /// The queue
+        queue: String,
+        /// At most N of its tasks running at once, across all workers
+        #[arg(long, value_name = "N")]
+        global: Option<u32>,
+        /// At most N tasks of one key running at once: FIELD=N, FIELD a dotted path into
+        /// the input (tenant.id=2)
+        #[arg(long, value_name = "FIELD=N")]
+        per_key: Option<String>,
+        /// At most N starts in any window of PERIOD: N/PERIOD (100/1m, 5/10s; units ms, s,
+        /// m, h, d)
+        #[arg(long, value_name = "N/PERIOD")]
+        rate: Option<String>,
+    },
+    /// Put back the limits the queue's workers' code declares
+    Reset {
+        /// The queue
+        queue: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,12 +3,13 @@
 use chrono::Utc;
 use serde_json::{json, Value};
 use zart::scheduler::TaskFilter;
+use zart::store::QueueLimits;
 
 use crate::cli::{Global, QueuesCommand};
 use crate::connect::{connect, Missing};
 use crate::error::{CliError, CliResult};
 use crate::output::{self, Output, Table};
-use crate::records;
+use crate::{parse, records};
 
 const NAMES_WIDTH: usize = 50;
 
@@ -17,7 +18,61 @@ pub(crate) async fn run(global: &Global, action: Option<&QueuesCommand>) -> CliR
         None | Some(QueuesCommand::List) => queues(global).await,
         Some(QueuesCommand::Pause { queue }) => pause(global, queue, true).await,
         Some(QueuesCommand::Resume { queue }) => pause(global, queue, false).await,
+        Some(QueuesCommand::Limit {
+            queue,
+            global: concurrency,
+            per_key,
+            rate,
+        }) => {
+            let limits = QueueLimits {
+                concurrency: *concurrency,
+                per_key: per_key.as_deref().map(parse::key_limit).transpose()?,
+                rate: rate.as_deref().map(parse::rate).transpose()?,
+            };
+            limit(global, queue, Some(limits)).await
+        }
+        Some(QueuesCommand::Reset { queue }) => limit(global, queue, None).await,
     }
+}
+
+/// Sets `queue`'s limits over the declared ones, or (`None`) puts the declared ones back.
+async fn limit(global: &Global, queue: &str, limits: Option<QueueLimits>) -> CliResult<Output> {
+    if queue.is_empty() {
+        return Err(CliError::usage("a queue name must not be empty"));
+    }
+    if let Some(Err(reason)) = limits.as_ref().map(QueueLimits::check) {
+        return Err(CliError::usage(format!(
+            "invalid limits for queue {queue:?}: {reason}"
+        )));
+    }
+    let zart = connect(global, Missing::Refuse).await?;
+    let (action, text) = match limits {
+        Some(limits) => {
+            let text = limits.describe().unwrap_or_else(|| "no limits".into());
+            zart.set_queue_limits(queue, limits).await?;
+            (
+                "limited",
+                format!("queue {queue} now runs with {text}, for every worker, until reset\n"),
+            )
+        }
+        None => {
+            if !zart.reset_queue_limits(queue).await? {
+                return Err(CliError::refused(format!(
+                    "queue {queue:?} has no limits set from outside: it runs with its declared ones"
+                )));
+            }
+            (
+                "reset",
+                format!("queue {queue} runs with its declared limits again\n"),
+            )
+        }
+    };
+    if global.json {
+        return Ok(Output::Json(
+            json!({ "queue": queue, "action": action, "done": true }),
+        ));
+    }
+    Ok(Output::Text(text))
 }
 
 /// Pauses or resumes `queue` for every worker.
@@ -93,7 +148,11 @@ async fn queues(global: &Global) -> CliResult<Output> {
             queue
                 .oldest_due
                 .map_or("-".into(), |at| format!("{} ago", output::age(now - at))),
-            queue.limits.describe().unwrap_or_else(|| "-".into()),
+            match (queue.limits.describe(), queue.overridden_at) {
+                (Some(text), Some(_)) => format!("{text} (set)"),
+                (None, Some(_)) => "none (set)".into(),
+                (text, None) => text.unwrap_or_else(|| "-".into()),
+            },
             output::shorten(&queue.task_names.join(", "), NAMES_WIDTH),
         ]);
     }

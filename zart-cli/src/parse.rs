@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
 use zart::scheduler::{TaskCursor, TaskStatus};
+use zart::store::{KeyLimit, RateLimit};
 
 use crate::error::{CliError, CliResult};
 
@@ -68,6 +69,42 @@ fn duration(text: &str) -> Option<Duration> {
     (digits.is_empty() && !text.is_empty()).then_some(total)
 }
 
+/// A key limit, `FIELD=N` (`tenant.id=2`).
+pub(crate) fn key_limit(text: &str) -> CliResult<KeyLimit> {
+    let refused = || {
+        CliError::usage(format!(
+            "invalid --per-key {text:?}: expected FIELD=N, such as tenant.id=2"
+        ))
+    };
+    let (field, limit) = text.rsplit_once('=').ok_or_else(refused)?;
+    Ok(KeyLimit {
+        field: field.trim().to_owned(),
+        limit: limit.trim().parse().map_err(|_| refused())?,
+    })
+}
+
+/// A rate limit, `N/PERIOD` (`100/1m`, `5/10s`, `20/500ms`).
+pub(crate) fn rate(text: &str) -> CliResult<RateLimit> {
+    let refused = || {
+        CliError::usage(format!(
+            "invalid --rate {text:?}: expected N/PERIOD, such as 100/1m or 20/500ms \
+             (units ms, s, m, h, d)"
+        ))
+    };
+    let (limit, period) = text.split_once('/').ok_or_else(refused)?;
+    let period = period.trim();
+    let period = match period.strip_suffix("ms") {
+        Some(ms) => std::time::Duration::from_millis(ms.parse().map_err(|_| refused())?),
+        None => duration(period)
+            .and_then(|period| period.to_std().ok())
+            .ok_or_else(refused)?,
+    };
+    Ok(RateLimit {
+        limit: limit.trim().parse().map_err(|_| refused())?,
+        period,
+    })
+}
+
 /// A listing position, as `tasks list` printed it.
 pub(crate) fn cursor(text: &str) -> CliResult<TaskCursor> {
     text.parse()
@@ -122,6 +159,34 @@ mod tests {
             error.as_deref(),
             Some("unknown status \"broken\": expected one of pending, waiting, running, completed, failed, dead, cancelled")
         );
+    }
+
+    #[test]
+    fn limits_read_as_written_and_refusals_show_the_form() {
+        let key = key_limit("tenant.id=2").map_err(|e| e.to_string());
+        assert_eq!(key.map(|k| (k.field, k.limit)), Ok(("tenant.id".into(), 2)));
+        let rate_of = |text: &str| {
+            rate(text)
+                .map(|r| (r.limit, r.period))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            rate_of("100/1m"),
+            Ok((100, std::time::Duration::from_secs(60)))
+        );
+        assert_eq!(
+            rate_of("20/500ms"),
+            Ok((20, std::time::Duration::from_millis(500)))
+        );
+        for bad in ["100", "x/1m", "5/soon"] {
+            let error = rate_of(bad).err().unwrap_or_default();
+            assert!(error.contains("N/PERIOD"), "{bad}: {error}");
+        }
+        let error = key_limit("tenant")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("FIELD=N"), "{error}");
     }
 
     #[test]

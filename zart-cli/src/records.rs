@@ -11,6 +11,7 @@ use zart::durable::{StepOutcome, StepRecord, WaitingOn};
 use zart::inspect::{AttemptRecord, EventRecord, QueueSummary, StatusCounts, WorkerRecord};
 use zart::recurring::{RunRecord, ScheduleInfo, UpcomingSlot};
 use zart::scheduler::{TaskRecord, TaskStatus};
+use zart::store::QueueLimits;
 
 pub(crate) fn instant(at: DateTime<Utc>) -> Value {
     Value::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
@@ -175,14 +176,20 @@ pub(crate) fn queue(queue: &QueueSummary, now: DateTime<Utc>) -> Value {
         "oldest_due": opt_instant(queue.oldest_due),
         "oldest_due_age_ms": queue.oldest_due.map(|at| (now - at).num_milliseconds().max(0)),
         "paused_at": opt_instant(queue.paused_at),
-        "limits": {
-            "global": queue.limits.concurrency,
-            "per_key": queue.limits.per_key.as_ref().map(|key| json!({ "field": key.field, "limit": key.limit })),
-            "rate": queue.limits.rate.map(|rate| json!({
-                "limit": rate.limit,
-                "period_ms": u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX),
-            })),
-        },
+        "limits": limits(&queue.limits),
+        "overridden_at": opt_instant(queue.overridden_at),
+        "declared_limits": limits(&queue.declared_limits),
+    })
+}
+
+fn limits(limits: &QueueLimits) -> Value {
+    json!({
+        "global": limits.concurrency,
+        "per_key": limits.per_key.as_ref().map(|key| json!({ "field": key.field, "limit": key.limit })),
+        "rate": limits.rate.map(|rate| json!({
+            "limit": rate.limit,
+            "period_ms": u64::try_from(rate.period.as_millis()).unwrap_or(u64::MAX),
+        })),
     })
 }
 

@@ -319,6 +319,46 @@ async fn queues_and_workers_while_a_worker_runs(db: &Db) {
     release(&next);
     wait_for_status(&db.zart, &next, TaskStatus::Completed).await;
 
+    // Limits set here hold over the declared ones until reset.
+    let limited = db
+        .zart(&[
+            "queues",
+            "limit",
+            "slow",
+            "--global",
+            "2",
+            "--per-key",
+            "tenant=1",
+            "--rate",
+            "10/1s",
+        ])
+        .await;
+    assert!(
+        limited
+            .ok()
+            .contains("2 at once · 1 per tenant · 10 per 1 s"),
+        "{limited:?}"
+    );
+    let listed = db.zart(&["queues", "--json"]).await.json();
+    let slow = listed["queues"]
+        .as_array()
+        .and_then(|all| all.iter().find(|q| q["queue"] == "slow"))
+        .cloned()
+        .expect("the slow queue is listed");
+    assert_eq!(slow["limits"]["global"], 2, "{slow}");
+    assert_eq!(slow["limits"]["rate"]["period_ms"], 1000, "{slow}");
+    assert!(slow["overridden_at"].is_string(), "{slow}");
+    let table = db.zart(&["queues"]).await;
+    assert!(table.ok().contains("(set)"), "{table:?}");
+    let zero = db.zart(&["queues", "limit", "slow", "--global", "0"]).await;
+    assert!(zero.fails(2).contains("at least 1"), "{zero:?}");
+    let bad_rate = db.zart(&["queues", "limit", "slow", "--rate", "10"]).await;
+    assert!(bad_rate.fails(2).contains("N/PERIOD"), "{bad_rate:?}");
+    let reset = db.zart(&["queues", "reset", "slow"]).await;
+    assert!(reset.ok().contains("declared limits again"), "{reset:?}");
+    let again = db.zart(&["queues", "reset", "slow"]).await;
+    assert!(again.fails(4).contains("no limits set"), "{again:?}");
+
     worker.shutdown().await.expect("clean stop");
     let gone = db.zart(&["workers"]).await;
     assert_eq!(gone.ok(), "no live workers\n");

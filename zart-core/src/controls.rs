@@ -54,6 +54,28 @@ impl QueueLimits {
         }
     }
 
+    /// The limits as a store keeps them, one nullable column each (what
+    /// [`from_columns`](Self::from_columns) reads back).
+    ///
+    /// ```
+    /// use zart_core::controls::QueueLimits;
+    ///
+    /// let five = QueueLimits { concurrency: Some(5), ..QueueLimits::default() };
+    /// let columns = five.columns();
+    /// assert_eq!((columns.concurrency, columns.key_field), (Some(5), None));
+    /// ```
+    pub fn columns(&self) -> LimitColumns<'_> {
+        LimitColumns {
+            concurrency: self.concurrency.map(i64::from),
+            key_field: self.per_key.as_ref().map(|key| key.field.as_str()),
+            key_limit: self.per_key.as_ref().map(|key| i64::from(key.limit)),
+            rate_limit: self.rate.map(|rate| i64::from(rate.limit)),
+            rate_period_ms: self
+                .rate
+                .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+
     /// Whether any limit is set.
     pub fn is_limited(&self) -> bool {
         self.concurrency.is_some() || self.per_key.is_some() || self.rate.is_some()
@@ -119,6 +141,21 @@ impl QueueLimits {
         }
         (!parts.is_empty()).then(|| parts.join(" · "))
     }
+}
+
+/// [`QueueLimits`] as a store's nullable columns hold them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitColumns<'a> {
+    /// Most running at once.
+    pub concurrency: Option<i64>,
+    /// Where a task's key is in its input.
+    pub key_field: Option<&'a str>,
+    /// Most running at once of one key.
+    pub key_limit: Option<i64>,
+    /// Most starts in a period.
+    pub rate_limit: Option<i64>,
+    /// The period, in milliseconds.
+    pub rate_period_ms: Option<i64>,
 }
 
 /// A period exactly, in its largest whole unit: `1 s`, `5 min`, `250 ms`.

@@ -10,29 +10,6 @@ use zart_core::StoreResult;
 
 use crate::PostgresTaskScheduler;
 
-/// Limits as the store's nullable columns hold them.
-struct LimitColumns<'a> {
-    concurrency: Option<i64>,
-    key_field: Option<&'a str>,
-    key_limit: Option<i64>,
-    rate_limit: Option<i64>,
-    rate_period_ms: Option<i64>,
-}
-
-impl<'a> LimitColumns<'a> {
-    fn of(limits: &'a QueueLimits) -> Self {
-        LimitColumns {
-            concurrency: limits.concurrency.map(i64::from),
-            key_field: limits.per_key.as_ref().map(|key| key.field.as_str()),
-            key_limit: limits.per_key.as_ref().map(|key| i64::from(key.limit)),
-            rate_limit: limits.rate.map(|rate| i64::from(rate.limit)),
-            rate_period_ms: limits
-                .rate
-                .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
-        }
-    }
-}
-
 #[async_trait]
 impl QueueControlStore for PostgresTaskScheduler {
     async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
@@ -48,7 +25,7 @@ impl QueueControlStore for PostgresTaskScheduler {
         );
         let (mut rate_limits, mut rate_periods) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for declared in queues {
-            let columns = LimitColumns::of(&declared.limits);
+            let columns = declared.limits.columns();
             names.push(declared.queue.as_str());
             concurrency.push(columns.concurrency);
             key_fields.push(columns.key_field);
@@ -115,7 +92,7 @@ impl QueueControlStore for PostgresTaskScheduler {
             .map_err(self.shared.db("removing a queue's limits override"))?;
             return Ok(reset.rows_affected() > 0);
         };
-        let columns = LimitColumns::of(limits);
+        let columns = limits.columns();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {queues} AS q (queue, concurrency_limit, key_field, key_limit,
                                        rate_limit, rate_period_ms, overridden_at)

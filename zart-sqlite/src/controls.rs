@@ -35,27 +35,6 @@ fn queue_state(row: &Row<'_>) -> rusqlite::Result<QueueState> {
     })
 }
 
-/// Limits as the store's nullable columns hold them.
-fn columns(
-    limits: &QueueLimits,
-) -> (
-    Option<u32>,
-    Option<&str>,
-    Option<u32>,
-    Option<u32>,
-    Option<i64>,
-) {
-    (
-        limits.concurrency,
-        limits.per_key.as_ref().map(|key| key.field.as_str()),
-        limits.per_key.as_ref().map(|key| key.limit),
-        limits.rate.map(|rate| rate.limit),
-        limits
-            .rate
-            .map(|rate| i64::try_from(rate.period.as_millis()).unwrap_or(i64::MAX)),
-    )
-}
-
 #[async_trait]
 impl QueueControlStore for SqliteTaskScheduler {
     async fn declare_queues(&self, queues: &[QueueDeclaration]) -> StoreResult<()> {
@@ -84,14 +63,14 @@ impl QueueControlStore for SqliteTaskScheduler {
         self.write("declaring queues", |conn, _, _| {
             let mut statement = conn.prepare_cached(&declare)?;
             for declared in queues {
-                let (concurrency, key_field, key_limit, rate, period) = columns(&declared.limits);
+                let columns = declared.limits.columns();
                 statement.execute((
                     &declared.queue,
-                    concurrency,
-                    key_field,
-                    key_limit,
-                    rate,
-                    period,
+                    columns.concurrency,
+                    columns.key_field,
+                    columns.key_limit,
+                    columns.rate_limit,
+                    columns.rate_period_ms,
                 ))?;
             }
             Ok(())
@@ -128,15 +107,15 @@ impl QueueControlStore for SqliteTaskScheduler {
                 key_limit = excluded.key_limit, rate_limit = excluded.rate_limit,
                 rate_period_ms = excluded.rate_period_ms, overridden_at = excluded.overridden_at"
         );
-        let (concurrency, key_field, key_limit, rate, period) = columns(limits);
+        let columns = limits.columns();
         self.write("overriding a queue's limits", |conn, _, _| {
             conn.prepare_cached(&set)?.execute((
                 queue,
-                concurrency,
-                key_field,
-                key_limit,
-                rate,
-                period,
+                columns.concurrency,
+                columns.key_field,
+                columns.key_limit,
+                columns.rate_limit,
+                columns.rate_period_ms,
             ))?;
             Ok(true)
         })

@@ -3,13 +3,15 @@
 
 use axum::extract::Path;
 use axum::response::Response;
+use axum::Form;
 use maud::html;
+use serde::Deserialize;
 
 use super::layout::{age, span, task_link, time, Live};
 use super::Request;
 use crate::actions::{self, QueueAction};
 use crate::error::AdminError;
-use crate::model::{self, Queue};
+use crate::model::{self, Limits, Queue};
 use crate::params::percent_encode;
 
 pub(crate) async fn queues(request: Request) -> Response {
@@ -32,7 +34,19 @@ pub(crate) async fn queues(request: Request) -> Response {
                         td.n { (q.counts.failed) }
                         td.n { (q.counts.dead) }
                         td { @match q.oldest_due_age_s { Some(s) => { "waiting " (span(s)) }, None => span.none { "—" } } }
-                        td { @match &q.limits_text { Some(limits) => { (limits) }, None => span.none { "none" } } }
+                        td.limits {
+                            @match &q.limits_text { Some(limits) => { (limits) }, None => span.none { "none" } }
+                            @if q.overridden {
+                                " " span.badge title="Set here, in place of the limits its workers' code declares" { "set here" }
+                                " " span.none { "(declared: " (declared_text(q)) ")" }
+                            }
+                            @if !page.read_only {
+                                " " a href=(page.link(&format!("{path}/limits"))) { "Edit" }
+                            }
+                            @if q.overridden {
+                                " " (page.button(&format!("{path}/limits/reset"), "Reset to code", "", Some("Go back to the limits the workers' code declares?")))
+                            }
+                        }
                         td {
                             @match q.paused_at {
                                 Some(at) => {
@@ -65,6 +79,155 @@ pub(crate) async fn act(
     };
     match done.await {
         Ok(action) => request.redirect("/queues", &format!("Queue {queue} {}", action.done())),
+        Err(error) => request.failed(error),
+    }
+}
+
+/// The limits a queue's workers' code declares, in a few words.
+fn declared_text(q: &Queue) -> String {
+    zart::store::QueueLimits::from(q.declared_limits.clone())
+        .describe()
+        .unwrap_or_else(|| "none".to_owned())
+}
+
+/// The form that sets a queue's limits: each field empty for "no such limit".
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LimitsForm {
+    #[serde(default)]
+    global: String,
+    #[serde(default)]
+    key_field: String,
+    #[serde(default)]
+    key_limit: String,
+    #[serde(default)]
+    rate_limit: String,
+    #[serde(default)]
+    rate_period_s: String,
+}
+
+impl LimitsForm {
+    fn limits(&self) -> Result<Limits, AdminError> {
+        let number = |label: &str, text: &str| -> Result<Option<u32>, AdminError> {
+            match text.trim() {
+                "" => Ok(None),
+                text => text.parse().map(Some).map_err(|_| {
+                    AdminError::bad_request(format!(
+                        "{label} must be a whole number of at least 1, not {text:?}"
+                    ))
+                }),
+            }
+        };
+        let per_key = match (
+            self.key_field.trim(),
+            number("the limit per key", &self.key_limit)?,
+        ) {
+            ("", None) => None,
+            (field, Some(limit)) if !field.is_empty() => Some(model::KeyLimit {
+                field: field.to_owned(),
+                limit,
+            }),
+            _ => {
+                return Err(AdminError::bad_request(
+                    "a limit per key needs both the key field and the limit",
+                ))
+            }
+        };
+        let period = match self.rate_period_s.trim() {
+            "" => None,
+            text => match text.parse::<f64>() {
+                Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+                    Some((seconds * 1000.0).round() as u64)
+                }
+                _ => {
+                    return Err(AdminError::bad_request(format!(
+                        "the rate's period must be a number of seconds above 0, not {text:?}"
+                    )))
+                }
+            },
+        };
+        let rate = match (number("the rate limit", &self.rate_limit)?, period) {
+            (None, None) => None,
+            (Some(limit), Some(period_ms)) => Some(model::Rate { limit, period_ms }),
+            _ => {
+                return Err(AdminError::bad_request(
+                    "a rate limit needs both the number of starts and the period",
+                ))
+            }
+        };
+        Ok(Limits {
+            global: number("the global limit", &self.global)?,
+            per_key,
+            rate,
+        })
+    }
+}
+
+/// The form that sets queue `queue`'s limits, filled with those in force.
+pub(crate) async fn edit_limits(request: Request, Path(queue): Path<String>) -> Response {
+    let queues = match request.state.inspector.queues().await {
+        Ok(queues) => queues,
+        Err(error) => return request.failed(error.into()),
+    };
+    let limits = queues
+        .into_iter()
+        .find(|q| q.queue == queue)
+        .map(Queue::from)
+        .map(|q| q.limits)
+        .unwrap_or_default();
+    let page = request.page();
+    let path = format!("/queues/{}/limits", percent_encode(&queue));
+    let text = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+    let key = limits.per_key.as_ref();
+    let rate = limits.rate.as_ref();
+    let body = html! {
+        p { "Limits hold across every worker on the database, from each worker's next claim. Set here, they replace the ones the workers' code declares until you reset them. Leave a field empty for no such limit." }
+        @if page.read_only {
+            p { "This admin is read-only." }
+        } @else {
+            form.limits method="post" action=(page.action(&path)) {
+                fieldset {
+                    legend { "At once, across all workers" }
+                    label { "Global limit " input type="number" name="global" min="1" value=(text(limits.global)); }
+                }
+                fieldset {
+                    legend { "Per key" }
+                    label { "Key field " input type="text" name="key_field" placeholder="tenant.id" value=(key.map(|k| k.field.as_str()).unwrap_or_default()); }
+                    label { "At most " input type="number" name="key_limit" min="1" value=(text(key.map(|k| k.limit))); " of one key" }
+                }
+                fieldset {
+                    legend { "Rate" }
+                    label { "At most " input type="number" name="rate_limit" min="1" value=(text(rate.map(|r| r.limit))); " starts" }
+                    label { " per " input type="number" name="rate_period_s" min="0.001" step="0.001" value=(rate.map(|r| (r.period_ms as f64 / 1000.0).to_string()).unwrap_or_default()); " seconds" }
+                }
+                button type="submit" { "Set limits" }
+            }
+        }
+        p { a href=(page.link("/queues")) { "Back to the queues" } }
+    };
+    request.render(&format!("Limits of {queue}"), "queues", Live::OFF, body)
+}
+
+pub(crate) async fn set_limits(
+    request: Request,
+    Path(queue): Path<String>,
+    Form(form): Form<LimitsForm>,
+) -> Response {
+    let set = async {
+        let limits = form.limits()?;
+        actions::set_limits(&request.state.zart, &queue, Some(limits)).await
+    };
+    match set.await {
+        Ok(()) => request.redirect("/queues", &format!("Queue {queue}'s limits set")),
+        Err(error) => request.failed(error),
+    }
+}
+
+pub(crate) async fn reset_limits(request: Request, Path(queue): Path<String>) -> Response {
+    match actions::set_limits(&request.state.zart, &queue, None).await {
+        Ok(()) => request.redirect(
+            "/queues",
+            &format!("Queue {queue} is back to its declared limits"),
+        ),
         Err(error) => request.failed(error),
     }
 }

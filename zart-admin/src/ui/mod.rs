@@ -43,6 +43,14 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         )
         .route("/queues", get(fleet::queues))
         .route("/queues/{queue}/{action}", axum::routing::post(fleet::act))
+        .route(
+            "/queues/{queue}/limits",
+            get(fleet::edit_limits).post(fleet::set_limits),
+        )
+        .route(
+            "/queues/{queue}/limits/reset",
+            axum::routing::post(fleet::reset_limits),
+        )
         .route("/workers", get(fleet::workers))
         .fallback(|request: Request| async move {
             request.failed(AdminError::not_found("no such page"))
