@@ -210,8 +210,8 @@ mod tests {
                 migration.name
             );
             assert!(
-                sql.contains("\"tenant\".\"app_tasks\""),
-                "{}",
+                sql.contains("\"tenant\".\"app_"),
+                "{} names its tables by the schema and prefix",
                 migration.name
             );
         }
