@@ -104,7 +104,17 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                 .await;
             assert_eq!(
                 applied,
-                [["1"], ["2"], ["3"], ["4"], ["5"], ["6"], ["7"]],
+                [
+                    ["1"],
+                    ["2"],
+                    ["3"],
+                    ["4"],
+                    ["5"],
+                    ["6"],
+                    ["7"],
+                    ["8"],
+                    ["9"]
+                ],
                 "each migration recorded once"
             );
             Arc::new(scheduler)
@@ -131,7 +141,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                 .await;
             assert_eq!(
                 applied,
-                [["1"], ["2"], ["3"]],
+                [["1"], ["2"], ["3"], ["4"]],
                 "each migration recorded once"
             );
             Arc::new(scheduler)

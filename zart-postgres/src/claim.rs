@@ -7,13 +7,14 @@
 //! previous holder committed, so its snapshot counts the tasks that holder just claimed.
 //! Taking the lock inside the claiming statement would not do: in READ COMMITTED a
 //! statement keeps the snapshot it started with while it waits, and two workers could both
-//! take the last slot.
+//! take the last slot. The lock and the claiming statement go in one round trip, through a
+//! PL/pgSQL function whose statements each take a fresh snapshot (migration 9).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr, SqlStr};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 use zart_core::queue::{ClaimScope, ClaimedTask};
 use zart_core::StoreResult;
 
@@ -36,6 +37,9 @@ pub(crate) struct ClaimQueries {
     locked: SqlStr,
     /// The same for a queue with a key limit.
     locked_keyed: SqlStr,
+    /// Runs a locked statement (`$9`) under the queue's lock (`$8`) in one round trip (see
+    /// migration 9's function). Parameters `$1`..`$7`: see [`bind`].
+    under_lock: SqlStr,
     /// Queues lately found with controls: when, and whether they had a key limit.
     controlled_queues: Mutex<HashMap<String, (Instant, bool)>>,
 }
@@ -166,10 +170,15 @@ impl ClaimQueries {
              WHERE EXISTS (SELECT 1 FROM controlled)"
         );
 
+        let under_lock = format!(
+            "SELECT * FROM {}($8, $9, $1, $2, $3, $4, $5, $6, $7)",
+            names.qualified("claim_locked")
+        );
         ClaimQueries {
             unlocked: sql(unlocked),
             locked: sql(locked(names, false)),
             locked_keyed: sql(locked(names, true)),
+            under_lock: sql(under_lock),
             controlled_queues: Mutex::new(HashMap::new()),
         }
     }
@@ -402,43 +411,36 @@ async fn claim_locked(
 ) -> StoreResult<Vec<ClaimedTask>> {
     let queries = &shared.claims;
     let key = queue_lock(&shared.names, queue);
-    let mut conn = pool
-        .acquire()
-        .await
-        .map_err(shared.db("acquiring a connection to claim"))?;
-    // One round trip: the lock is taken by the statement that opens the transaction. The
-    // key is a number formatted here, not input.
-    let begin = AssertSqlSafe(format!("BEGIN; SELECT pg_advisory_xact_lock({key})"));
-    let mut tx = conn
-        .begin_with(begin)
-        .await
-        .map_err(shared.db("locking a queue to claim"))?;
-    let statement = |keyed: bool| match keyed {
-        true => queries.locked_keyed.clone(),
-        false => queries.locked.clone(),
+    let run = |keyed: bool| {
+        let statement = match keyed {
+            true => &queries.locked_keyed,
+            false => &queries.locked,
+        };
+        bind(
+            sqlx::query(queries.under_lock.clone()),
+            worker_id,
+            limit,
+            lease,
+            scope,
+        )
+        .bind(key)
+        .bind(statement.as_str())
+        .fetch_all(pool)
     };
-    let mut rows = bind(
-        sqlx::query(statement(keyed)),
-        worker_id,
-        limit,
-        lease,
-        scope,
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(shared.db("claiming tasks in a controlled queue"))?;
+    let mut rows = run(keyed)
+        .await
+        .map_err(shared.db("claiming tasks in a controlled queue"))?;
+    // The queue gained a key limit since it was last claimed: claim again, with the
+    // statement that honours it (under the lock anew; the first claim took nothing).
     let keyed = match says_other_shape(&rows) {
-        // Still under the lock: the next statement's snapshot is as fresh.
         true => {
-            rows = bind(sqlx::query(statement(true)), worker_id, limit, lease, scope)
-                .fetch_all(&mut *tx)
+            rows = run(true)
                 .await
                 .map_err(shared.db("claiming tasks in a controlled queue"))?;
             true
         }
         false => keyed,
     };
-    tx.commit().await.map_err(shared.db("committing a claim"))?;
     queries.mark_controlled(queue, keyed);
     decode(shared, &rows)
 }

@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queue overrides",
         sql: include_str!("../migrations/0008_queue_overrides.sql"),
     },
+    Migration {
+        version: 9,
+        name: "claim under a queue's lock",
+        sql: include_str!("../migrations/0009_claim_locked.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a
@@ -185,6 +190,7 @@ fn render(sql: &str, names: &TableNames) -> String {
             &names.qualified("occurrence_finished"),
         )
         .replace("{{child_finished}}", &names.qualified("child_finished"))
+        .replace("{{claim_locked}}", &names.qualified("claim_locked"))
         .replace("{{prefix}}", names.prefix())
         .replace("{{tick_id_prefix}}", zart_core::schedules::TICK_ID_PREFIX)
         .replace(
