@@ -213,9 +213,11 @@ impl ClaimQueries {
 /// (it re-checks the row it waited for).
 ///
 /// Without a key limit the room (the least of what is asked, the global limit's free
-/// slots and the rate's free starts) bounds the branches as the unlocked claim's limit
-/// does. With one, the branches read more than the room, the keys already at their limit
-/// left out, and each key's tasks are taken up to its free slots. The statement without
+/// slots and the rate's free starts) bounds what the branches yield. With one, the branches
+/// read more than the room, the keys already at their limit left out, and each key's tasks
+/// are taken up to its free slots. Each branch's own bound is a number the planner knows
+/// (from what is asked): a bound it cannot know until run time (the room) would have it
+/// plan for every pending task, a sort of them all instead of a walk of the due index. The statement without
 /// keys claims nothing from a queue that has a key limit, and then returns one row of nulls
 /// instead, to say so.
 fn locked(names: &TableNames, keyed: bool) -> String {
@@ -244,14 +246,14 @@ fn locked(names: &TableNames, keyed: bool) -> String {
                     "({key} IS NULL OR NOT ({key} = ANY (ARRAY(SELECT key FROM busy_keys
                          WHERE n >= (SELECT key_limit FROM control)))))"
                 ),
-                "(SELECT scan FROM room)",
+                "($1::bigint * 4 + 16)",
                 "",
             );
             format!(
                 "busy_keys AS (
                     SELECT key, count(*) AS n FROM running WHERE key IS NOT NULL GROUP BY key
                  ),
-                 candidates AS ({candidates}),
+                 candidates AS ({candidates} LIMIT (SELECT scan FROM room)),
                  ranked AS (
                     SELECT task_id, key, branch, level, run_at,
                            row_number() OVER (PARTITION BY key ORDER BY branch, level DESC, run_at) AS nth
@@ -267,7 +269,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
             )
         }
         false => {
-            let candidates = branches(&tasks, "t.task_id", "true", "(SELECT scan FROM room)", "");
+            let candidates = branches(&tasks, "t.task_id", "true", "$1", "");
             format!("picked AS ({candidates} LIMIT (SELECT scan FROM room))")
         }
     };
