@@ -45,7 +45,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 #[cfg(doc)]
-use crate::controls::{KeyLimit, QueueLimits, RateLimit};
+use crate::controls::{KeyLimit, RateLimit};
 use crate::controls::{QueueDeclaration, QueueLimits, QueueState};
 use crate::error::StoreResult;
 use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
