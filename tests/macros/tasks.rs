@@ -356,7 +356,7 @@ async fn ranked(options: u32, at: u32) -> Result<u32, TaskError> {
 async fn a_start_may_name_its_own_priority_and_due_time(db: TestDb) {
     let zart = db.zart();
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let options = zart::StartOptions::new().priority(-4).at(later);
+    let options = zart::scheduler::StartOptions::new().priority(-4).at(later);
     let task = urgent::schedule_with(&zart, "urgent-own", options, 3)
         .await
         .expect("scheduled");
@@ -367,16 +367,26 @@ async fn a_start_may_name_its_own_priority_and_due_time(db: TestDb) {
     );
     assert_eq!(stored.run_at.timestamp_millis(), later.timestamp_millis());
     // Parameters named like the generated ones' (`options`, `at`) still work.
-    let durable = ranked::start_with(&zart, "ranked-own", zart::StartOptions::new(), 1, 2)
-        .await
-        .expect("started");
+    let durable = ranked::start_with(
+        &zart,
+        "ranked-own",
+        zart::scheduler::StartOptions::new(),
+        1,
+        2,
+    )
+    .await
+    .expect("started");
     assert_eq!(
         db.task(durable.id()).await.priority,
         2,
         "declared when not given"
     );
     let direct = zart
-        .start_with::<urgent>("urgent-direct", 1, zart::StartOptions::new().priority(7))
+        .start_with::<urgent>(
+            "urgent-direct",
+            1,
+            zart::scheduler::StartOptions::new().priority(7),
+        )
         .await
         .expect("started");
     assert_eq!(db.task(direct.id()).await.priority, 7);

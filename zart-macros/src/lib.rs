@@ -24,7 +24,7 @@ use proc_macro::TokenStream;
 /// The function stays an ordinary function; beside it, a type of the same name implements
 /// `zart::TaskDefinition` and `zart::scheduler::ScheduledTask`, with typed starts:
 /// `name::schedule_now(&zart, id, input)`, `name::schedule_at(&zart, id, at, input)`,
-/// `name::schedule_with(&zart, id, zart::StartOptions, input)` (due time and priority) and
+/// `name::schedule_with(&zart, id, zart::scheduler::StartOptions, input)` (due time and priority) and
 /// `name::handle(&zart, id)`. Its one value parameter is the input (stored as JSON); other
 /// parameters may be `State<T>` (state registered on the worker) and `TaskInstance` or
 /// `&TaskInstance` (the run itself). It returns `Result<T, E>`: `T` is stored as the result
@@ -61,7 +61,7 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// As for `#[task]`, a type of the same name implements `zart::TaskDefinition` and
 /// `zart::DurableExecution`, with `name::start(&zart, id, inputs..)`, `name::start_at`,
-/// `name::start_with` (a `zart::StartOptions` before the inputs) and `name::handle`. It may take several inputs (stored as one object with a field per
+/// `name::start_with` (a `zart::scheduler::StartOptions` before the inputs) and `name::handle`. It may take several inputs (stored as one object with a field per
 /// parameter) besides `State<T>` and `TaskInstance`, and returns `Result<T, E>` with
 /// `T: Serialize` and `E: Into<TaskError>`.
 ///

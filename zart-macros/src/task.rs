@@ -331,7 +331,7 @@ fn handles(
             #vis async fn #with(
                 zart: &::zart::Zart,
                 id: impl ::core::convert::Into<::std::string::String>,
-                options: ::zart::StartOptions,
+                options: ::zart::scheduler::StartOptions,
                 #(#params: #types,)*
             ) -> ::zart::Result<::zart::Handle<Self>> {
                 zart.start_with::<Self>(id, #input, options).await

@@ -239,7 +239,7 @@ impl Zart {
     ///
     /// ```no_run
     /// # async fn demo(zart: zart::Zart) -> zart::Result<()> {
-    /// use zart::StartOptions;
+    /// use zart::scheduler::StartOptions;
     ///
     /// #[zart::task]
     /// async fn reindex(shard: u32) -> Result<(), zart::TaskError> {

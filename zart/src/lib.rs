@@ -57,7 +57,7 @@ pub mod store;
 mod task;
 mod worker;
 
-pub use client::{StartOptions, Zart};
+pub use client::Zart;
 pub use definition::{Handle, TaskDefinition, TaskInput, TaskResult, WaitError};
 pub use durable::{require, sleep, wait_for_event, DurableExecution, DurableScheduler, TaskError};
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ use zart_core::store::Store;
 
 use crate::error::Result;
 
+pub use crate::client::StartOptions;
 pub use crate::enqueue::IfExists;
 pub use crate::error::{ConfigError, RegistryError};
 pub use crate::registry::{TaskRegistry, DEFAULT_QUEUE};
