@@ -5,6 +5,7 @@ mod cancel;
 mod children;
 mod crash;
 mod events;
+mod patches;
 mod recurring;
 mod rerun;
 mod timers;

@@ -76,6 +76,11 @@ pub use zart_sqlite as sqlite;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The examples of `docs/durable-changes.md`, compiled as doc tests.
+#[doc = include_str!("../../docs/durable-changes.md")]
+#[cfg(doctest)]
+pub struct DurableChangesDoctests;
+
 /// The names most programs need: `use zart::prelude::*;`.
 pub mod prelude {
     pub use crate::durable::StepError;

@@ -11,6 +11,7 @@ use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
 use zart_core::store::Store;
 
 use super::checkpoints::Checkpoints;
+use super::patch::PATCH_PREFIX;
 use crate::task::{SchedulerTaskError, TaskInstance};
 
 use super::TaskError;
@@ -73,6 +74,16 @@ struct CallState {
     interrupted: Option<Interruption>,
 }
 
+/// Where a `patched` call stands in the execution.
+pub(crate) enum PatchCall {
+    /// The change's marker is recorded here: the new side, as before.
+    Marked,
+    /// Another step is recorded here: the old side ran here.
+    Old,
+    /// The record ends here: the new side, from now on; the marker goes at this place.
+    New(Call),
+}
+
 /// One step call's place in the execution.
 pub(crate) struct Call {
     pub seq: u32,
@@ -98,11 +109,52 @@ impl ExecutionContext {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The marker of a change at position `seq` other than `asked`, if one is recorded
+    /// there: a `patched` call the body no longer makes (or not here), passed over.
+    fn passed_marker(&self, seq: u32, asked: &str) -> bool {
+        self.recorded
+            .get(&seq)
+            .is_some_and(|record| record.name.starts_with(PATCH_PREFIX) && record.name != asked)
+    }
+
+    /// Where a `patched` call with step-log name `marker` stands (see
+    /// [`patched`](super::patched)).
+    pub(crate) fn patch(&self, marker: &str) -> Result<PatchCall, super::StepError> {
+        let mut state = self.lock();
+        if let Some(interrupted) = &state.interrupted {
+            return Err(super::StepError::Interrupted(interrupted.reason.clone()));
+        }
+        while self.passed_marker(state.next_seq, marker) {
+            state.next_seq += 1;
+        }
+        let seq = state.next_seq;
+        let new = match self.recorded.get(&seq) {
+            Some(record) if record.name == marker => false,
+            Some(_) => return Ok(PatchCall::Old),
+            None => true,
+        };
+        state.next_seq += 1;
+        let count = state.per_name.entry(marker.to_owned()).or_default();
+        *count += 1;
+        let occurrence = *count - 1;
+        Ok(match new {
+            true => PatchCall::New(Call {
+                seq,
+                occurrence,
+                recorded: None,
+            }),
+            false => PatchCall::Marked,
+        })
+    }
+
     /// Takes the next position for a call of step `name`, checking it against the record.
     pub(crate) fn call(&self, name: &str) -> Result<Call, super::StepError> {
         let mut state = self.lock();
         if let Some(interrupted) = &state.interrupted {
             return Err(super::StepError::Interrupted(interrupted.reason.clone()));
+        }
+        while self.passed_marker(state.next_seq, name) {
+            state.next_seq += 1;
         }
         let seq = state.next_seq;
         state.next_seq += 1;
@@ -241,10 +293,12 @@ impl ExecutionContext {
         if !completed {
             return None;
         }
+        // Markers of changes the body no longer asks about are not steps it skipped.
         let mut unasked: Vec<&StepRecord> = self
             .recorded
             .values()
             .filter(|record| record.seq >= state.next_seq)
+            .filter(|record| !record.name.starts_with(PATCH_PREFIX))
             .collect();
         unasked.sort_by_key(|record| record.seq);
         unasked.first().map(|record| Interruption {
