@@ -198,3 +198,58 @@ async fn an_execution_past_its_deadline_fails_even_while_asleep(db: TestDb) {
         Some("the execution's deadline of 800ms passed")
     );
 }
+
+/// Sleeps "forever", then waits "forever" for an event: neither may overflow an instant.
+struct Forever;
+
+#[zart::prelude::async_trait]
+impl DurableExecution for Forever {
+    type Data = Value;
+    type Output = Value;
+
+    async fn run(&self, data: Value) -> Result<Value, TaskError> {
+        if data["sleep"] == true {
+            sleep("forever", Duration::MAX).await?;
+        } else {
+            zart::durable::wait_for_event::<Value>("never", Duration::MAX).await?;
+        }
+        Ok(json!("woke"))
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleep_or_wait_of_duration_max_suspends_until_the_far_future(db: TestDb) {
+    let mut registry = TaskRegistry::new();
+    registry.durable("forever", Forever);
+    let worker = db.start_worker(registry, quick_config());
+    for (id, sleeps) in [("sleeps", true), ("waits", false)] {
+        db.scheduler
+            .schedule_now(id, "forever", json!({ "sleep": sleeps }))
+            .await
+            .expect("scheduled");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for id in ["sleeps", "waits"] {
+        loop {
+            let task = db.task(id).await;
+            if task.status == TaskStatus::Pending && task.run_at.format("%Y").to_string() == "9999"
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} never suspended: {task:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // The waiting one still wakes on its event.
+    assert!(db
+        .executions()
+        .send_event("waits", "never", &json!(1))
+        .await
+        .expect("sent"));
+    let woke = db
+        .wait_for_status("waits", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(woke.result, Some(json!("woke")));
+}

@@ -323,10 +323,7 @@ pub(crate) async fn run_body<T>(
 ) -> Result<(Result<T, TaskError>, Option<Interruption>), SchedulerTaskError> {
     let runtime = RUNTIME.try_with(Runtime::clone).ok();
     let deadline = match (&runtime, deadline) {
-        (Some(runtime), Some(limit)) => Some((
-            limit,
-            runtime.created_at + chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX),
-        )),
+        (Some(runtime), Some(limit)) => Some((limit, super::later(runtime.created_at, limit))),
         _ => None,
     };
     let passed = |limit: Duration| {

@@ -36,8 +36,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
     let deadline = match &call.recorded {
         Some(record) => context.recorded_deadline(record)?,
         None => {
-            let deadline =
-                Utc::now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+            let deadline = super::later(Utc::now(), timeout);
             context
                 .save(record(
                     call.seq,

@@ -55,6 +55,23 @@ use crate::retry::RetryConfig;
 use crate::task::{CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance};
 
 pub(crate) use checkpoints::Checkpoints;
+/// `from` plus `by`, or, when that is past what an instant can hold (a timeout of
+/// `Duration::MAX`: "never"), the last instant of the year 9999: as good as never, and
+/// still an instant every store and tool reads.
+pub(crate) fn later(
+    from: chrono::DateTime<chrono::Utc>,
+    by: std::time::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    let never = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|day| day.and_hms_opt(23, 59, 59))
+        .map(|at| at.and_utc())
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| from.checked_add_signed(by))
+        .map_or(never, |at| at.min(never))
+}
+
 pub use child::child;
 pub(crate) use context::{scope_runtime, Runtime};
 pub use events::wait_for_event;

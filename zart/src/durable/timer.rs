@@ -19,7 +19,7 @@ const SLEEP_IN_PLACE: Duration = Duration::from_millis(50);
 ///
 /// The body must pass on the error it may return (`?`): it means "stop here for now".
 pub async fn sleep(name: &str, duration: Duration) -> Result<(), StepError> {
-    let until = Utc::now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
+    let until = super::later(Utc::now(), duration);
     sleep_until(name, until).await
 }
 
