@@ -91,6 +91,25 @@ async fn wait_until_waiting(db: &TestDb, id: &str) {
     }
 }
 
+/// Starts a worker running `body` as `checkout`.
+fn deploy(
+    db: &TestDb,
+    body: impl DurableExecution<Data = Value, Output = Value>,
+) -> zart_tests::RunningWorker {
+    let mut registry = TaskRegistry::new();
+    registry.durable("checkout", body);
+    db.start_worker(registry, quick_config())
+}
+
+/// Starts checkout `id` of `euros` and waits until it waits for its event.
+async fn start_order(db: &TestDb, id: &str, euros: i64) {
+    db.scheduler
+        .schedule_now(id, "checkout", json!({ "euros": euros }))
+        .await
+        .expect("scheduled");
+    wait_until_waiting(db, id).await;
+}
+
 async fn step_names(db: &TestDb, id: &str) -> Vec<String> {
     db.scheduler
         .load_steps(id)
@@ -105,35 +124,23 @@ async fn step_names(db: &TestDb, id: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_executions_keep_the_old_side_and_new_ones_take_the_new(db: TestDb) {
     let (old_ran, new_ran) = (Ran::default(), Ran::default());
-    let mut version1 = TaskRegistry::new();
-    version1.durable(
-        "checkout",
+    let worker = deploy(
+        &db,
         Version1 {
             ran: old_ran.clone(),
         },
     );
-    let worker = db.start_worker(version1, quick_config());
-    db.scheduler
-        .schedule_now("old-order", "checkout", json!({ "euros": 12 }))
-        .await
-        .expect("scheduled");
-    wait_until_waiting(&db, "old-order").await;
+    start_order(&db, "old-order", 12).await;
     worker.stop().await;
 
     // The deploy: version 2 takes over the execution in flight, and starts new ones.
-    let mut version2 = TaskRegistry::new();
-    version2.durable(
-        "checkout",
+    let worker = deploy(
+        &db,
         Version2 {
             ran: new_ran.clone(),
         },
     );
-    let worker = db.start_worker(version2, quick_config());
-    db.scheduler
-        .schedule_now("new-order", "checkout", json!({ "euros": 3 }))
-        .await
-        .expect("scheduled");
-    wait_until_waiting(&db, "new-order").await;
+    start_order(&db, "new-order", 3).await;
     for id in ["old-order", "new-order"] {
         db.executions()
             .send_event(id, "shipped", &json!({}))
@@ -208,19 +215,11 @@ impl DurableExecution for Version3 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_marker_the_body_no_longer_asks_for_is_passed_over(db: TestDb) {
     let ran = Ran::default();
-    let mut version2 = TaskRegistry::new();
-    version2.durable("checkout", Version2 { ran: ran.clone() });
-    let worker = db.start_worker(version2, quick_config());
-    db.scheduler
-        .schedule_now("order", "checkout", json!({ "euros": 5 }))
-        .await
-        .expect("scheduled");
-    wait_until_waiting(&db, "order").await;
+    let worker = deploy(&db, Version2 { ran: ran.clone() });
+    start_order(&db, "order", 5).await;
     worker.stop().await;
 
-    let mut version3 = TaskRegistry::new();
-    version3.durable("checkout", Version3 { ran: ran.clone() });
-    let worker = db.start_worker(version3, quick_config());
+    let worker = deploy(&db, Version3 { ran: ran.clone() });
     db.executions()
         .send_event("order", "shipped", &json!({}))
         .await

@@ -154,22 +154,20 @@ impl QueueControlStore for PostgresTaskScheduler {
                 let count = |i: usize| -> Result<Option<i64>, sqlx::Error> {
                     Ok(row.try_get::<Option<i32>, _>(i)?.map(i64::from))
                 };
+                // The five columns of limits from `first` on.
+                let limits = |first: usize| -> Result<QueueLimits, sqlx::Error> {
+                    Ok(QueueLimits::from_columns(
+                        count(first)?,
+                        row.try_get(first + 1)?,
+                        count(first + 2)?,
+                        count(first + 3)?,
+                        row.try_get(first + 4)?,
+                    ))
+                };
                 Ok(QueueState {
                     queue: row.try_get(0)?,
-                    limits: QueueLimits::from_columns(
-                        count(1)?,
-                        row.try_get(2)?,
-                        count(3)?,
-                        count(4)?,
-                        row.try_get(5)?,
-                    ),
-                    declared: QueueLimits::from_columns(
-                        count(9)?,
-                        row.try_get(10)?,
-                        count(11)?,
-                        count(12)?,
-                        row.try_get(13)?,
-                    ),
+                    limits: limits(1)?,
+                    declared: limits(9)?,
                     overridden_at: row.try_get(14)?,
                     paused_at: row.try_get(6)?,
                     declared_at: row.try_get(7)?,

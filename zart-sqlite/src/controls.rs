@@ -11,23 +11,22 @@ use zart_core::StoreResult;
 use crate::codec::{instant, maybe_instant, NOW};
 use crate::SqliteTaskScheduler;
 
+/// The limits in the five columns of `row` from `first` on.
+fn limits(row: &Row<'_>, first: usize) -> rusqlite::Result<QueueLimits> {
+    Ok(QueueLimits::from_columns(
+        row.get(first)?,
+        row.get(first + 1)?,
+        row.get(first + 2)?,
+        row.get(first + 3)?,
+        row.get(first + 4)?,
+    ))
+}
+
 fn queue_state(row: &Row<'_>) -> rusqlite::Result<QueueState> {
     Ok(QueueState {
         queue: row.get(0)?,
-        limits: QueueLimits::from_columns(
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-            row.get(5)?,
-        ),
-        declared: QueueLimits::from_columns(
-            row.get(9)?,
-            row.get(10)?,
-            row.get(11)?,
-            row.get(12)?,
-            row.get(13)?,
-        ),
+        limits: limits(row, 1)?,
+        declared: limits(row, 9)?,
         overridden_at: maybe_instant(row, 14)?,
         paused_at: maybe_instant(row, 6)?,
         declared_at: instant(row, 7)?,

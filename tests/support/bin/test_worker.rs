@@ -113,9 +113,12 @@ impl Recorder {
     }
 }
 
+/// Records its run in the test's table `table` (with the worker's name), then lingers its
+/// input's `linger_ms`, if any.
 struct Count {
     recorder: Recorder,
     worker: String,
+    table: &'static str,
 }
 
 #[async_trait]
@@ -126,12 +129,14 @@ impl ScheduledTask for Count {
     ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
         self.recorder
             .record(
-                "runs",
+                self.table,
                 "task_id, worker",
                 &[&instance.task_id, &self.worker],
             )
             .await
             .map_err(SchedulerTaskError::failed)?;
+        let linger = instance.data["linger_ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(linger)).await;
         Ok(OnComplete::done())
     }
 }
@@ -163,32 +168,6 @@ impl ScheduledTask for Limited {
             .map_err(failed)?;
         tokio::time::sleep(self.linger).await;
         recorder.remove("active", id).await.map_err(failed)?;
-        Ok(OnComplete::done())
-    }
-}
-
-/// Records its start in the test's table `starts` (with the worker's name), then lingers.
-struct Job {
-    recorder: Recorder,
-    worker: String,
-}
-
-#[async_trait]
-impl ScheduledTask for Job {
-    async fn execute(
-        &self,
-        instance: &TaskInstance,
-    ) -> Result<Box<dyn CompletionHandler>, SchedulerTaskError> {
-        self.recorder
-            .record(
-                "starts",
-                "task_id, worker",
-                &[&instance.task_id, &self.worker],
-            )
-            .await
-            .map_err(SchedulerTaskError::failed)?;
-        let linger = instance.data["linger_ms"].as_u64().unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(linger)).await;
         Ok(OnComplete::done())
     }
 }
@@ -355,6 +334,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Count {
                     recorder: recorder.clone(),
                     worker: name,
+                    table: "runs",
                 },
             );
         }
@@ -404,9 +384,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             registry
                 .register(
                     "job",
-                    Job {
+                    Count {
                         recorder: recorder.clone(),
                         worker: name,
+                        table: "starts",
                     },
                 )
                 .set_queue("job", "jobs");
