@@ -377,6 +377,7 @@ async fn queue_limits_are_set_over_the_declared_ones_and_reset(db: TestDb) {
         queue["declared_limits"]["global"], 7,
         "the declaration is kept"
     );
+    assert_eq!(queue["declared_limits_text"], "7 at once");
     assert_eq!(
         queue["limits_text"],
         "2 at once · 1 per tenant.id · 10 per 1 min"

@@ -304,10 +304,12 @@ pub(crate) struct Queue {
     pub overridden_at: Option<DateTime<Utc>>,
     /// The limits workers' code declares, in force again once the override is removed.
     pub declared_limits: Limits,
+    /// The declared limits in a few words; `null`: none.
+    pub declared_limits_text: Option<String>,
 }
 
 /// A queue's limits across every worker; `null`: none. Also the body that sets them.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Limits {
     /// Most of its tasks running at once.
@@ -320,7 +322,7 @@ pub(crate) struct Limits {
 }
 
 /// Most tasks of one key (the input's value at `field`) running at once.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyLimit {
     pub field: String,
@@ -328,7 +330,7 @@ pub(crate) struct KeyLimit {
 }
 
 /// Most starts in any window of `period_ms`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Rate {
     pub limit: u32,
@@ -383,6 +385,7 @@ impl From<QueueSummary> for Queue {
             limits_text,
             overridden: q.overridden_at.is_some(),
             overridden_at: q.overridden_at,
+            declared_limits_text: q.declared_limits.describe(),
             declared_limits: Limits::from(q.declared_limits),
         }
     }

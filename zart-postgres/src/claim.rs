@@ -217,9 +217,10 @@ impl ClaimQueries {
 /// read more than the room, the keys already at their limit left out, and each key's tasks
 /// are taken up to its free slots. Each branch's own bound is a number the planner knows
 /// (from what is asked): a bound it cannot know until run time (the room) would have it
-/// plan for every pending task, a sort of them all instead of a walk of the due index. The statement without
-/// keys claims nothing from a queue that has a key limit, and then returns one row of nulls
-/// instead, to say so.
+/// plan for every pending task, a sort of them all instead of a walk of the due index.
+///
+/// The statement without keys claims nothing from a queue that has a key limit, and then
+/// returns one row of nulls instead, to say so.
 fn locked(names: &TableNames, keyed: bool) -> String {
     let tasks = names.tasks();
     let queues = names.queues();

@@ -38,7 +38,7 @@ pub(crate) async fn queues(request: Request) -> Response {
                             @match &q.limits_text { Some(limits) => { (limits) }, None => span.none { "none" } }
                             @if q.overridden {
                                 " " span.badge title="Set here, in place of the limits its workers' code declares" { "set here" }
-                                " " span.none { "(declared: " (declared_text(q)) ")" }
+                                " " span.none { "(declared: " (q.declared_limits_text.as_deref().unwrap_or("none")) ")" }
                             }
                             @if !page.read_only {
                                 " " a href=(page.link(&format!("{path}/limits"))) { "Edit" }
@@ -81,13 +81,6 @@ pub(crate) async fn act(
         Ok(action) => request.redirect("/queues", &format!("Queue {queue} {}", action.done())),
         Err(error) => request.failed(error),
     }
-}
-
-/// The limits a queue's workers' code declares, in a few words.
-fn declared_text(q: &Queue) -> String {
-    zart::store::QueueLimits::from(q.declared_limits.clone())
-        .describe()
-        .unwrap_or_else(|| "none".to_owned())
 }
 
 /// The form that sets a queue's limits: each field empty for "no such limit".

@@ -91,6 +91,22 @@ pub(crate) struct Call {
     pub recorded: Option<StepRecord>,
 }
 
+impl Call {
+    /// The record of this call as step `name`, completed at once with `value` (a timer's
+    /// deadline, an event's payload, a change's marker).
+    pub(crate) fn completed(&self, name: &str, value: serde_json::Value) -> StepRecord {
+        StepRecord {
+            seq: self.seq,
+            name: name.to_owned(),
+            occurrence: self.occurrence,
+            outcome: StepOutcome::Completed(value),
+            attempts: 1,
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+        }
+    }
+}
+
 /// How often a checkpoint write is tried before the execution gives up on this attempt.
 const SAVE_ATTEMPTS: u32 = 3;
 

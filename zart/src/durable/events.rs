@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use zart_core::steps::{StepOutcome, StepRecord};
+use zart_core::steps::StepOutcome;
 
 use super::context::ExecutionContext;
 use super::StepError;
@@ -38,12 +38,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
         None => {
             let deadline = super::later(Utc::now(), timeout);
             context
-                .save(record(
-                    call.seq,
-                    &deadline_step,
-                    call.occurrence,
-                    json!({ "until": deadline }),
-                ))
+                .save(call.completed(&deadline_step, json!({ "until": deadline })))
                 .await?;
             deadline
         }
@@ -72,18 +67,13 @@ pub async fn wait_for_event<T: DeserializeOwned>(
         .map_err(|e| context.interrupt(format!("looking for event {name:?} failed: {e}"), true))?;
     if let Some(payload) = found {
         context
-            .save(record(
-                call.seq,
-                &event_step,
-                call.occurrence,
-                payload.clone(),
-            ))
+            .save(call.completed(&event_step, payload.clone()))
             .await?;
         return decode(&context, name, &payload);
     }
     if Utc::now() >= deadline {
         let message = format!("no event {name:?} arrived within {timeout:?}");
-        let mut failed = record(call.seq, &event_step, call.occurrence, Value::Null);
+        let mut failed = call.completed(&event_step, Value::Null);
         failed.outcome = StepOutcome::Failed(message.clone());
         context.save(failed).await?;
         return Err(StepError::Exhausted {
@@ -93,18 +83,6 @@ pub async fn wait_for_event<T: DeserializeOwned>(
         });
     }
     Err(context.suspend(deadline))
-}
-
-fn record(seq: u32, name: &str, occurrence: u32, value: Value) -> StepRecord {
-    StepRecord {
-        seq,
-        name: name.to_owned(),
-        occurrence,
-        outcome: StepOutcome::Completed(value),
-        attempts: 1,
-        started_at: Utc::now(),
-        finished_at: None,
-    }
 }
 
 fn decode<T: DeserializeOwned>(

@@ -1,15 +1,13 @@
 //! Changing a durable body while executions of it are in flight: a marker in the step log
 //! says which side of a change an execution took.
 
-use chrono::Utc;
 use serde_json::Value;
 
 use super::context::{ExecutionContext, PatchCall};
 use super::StepError;
-use zart_core::steps::{StepOutcome, StepRecord};
 
 /// The step-log name of the marker of change `name`.
-pub(crate) fn marker(name: &str) -> String {
+fn marker(name: &str) -> String {
     format!("{PATCH_PREFIX}{name}")
 }
 
@@ -57,15 +55,7 @@ pub async fn patched(name: &str) -> Result<bool, StepError> {
         PatchCall::Old => Ok(false),
         PatchCall::New(call) => {
             context
-                .save(StepRecord {
-                    seq: call.seq,
-                    name: marker,
-                    occurrence: call.occurrence,
-                    outcome: StepOutcome::Completed(Value::Bool(true)),
-                    attempts: 1,
-                    started_at: Utc::now(),
-                    finished_at: None,
-                })
+                .save(call.completed(&marker, Value::Bool(true)))
                 .await?;
             Ok(true)
         }

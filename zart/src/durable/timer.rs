@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::context::ExecutionContext;
 use super::StepError;
-use zart_core::steps::{StepOutcome, StepRecord};
 
 /// Remaining sleeps shorter than this are slept in place: suspending would cost more.
 const SLEEP_IN_PLACE: Duration = Duration::from_millis(50);
@@ -35,15 +34,7 @@ pub async fn sleep_until(name: &str, until: DateTime<Utc>) -> Result<(), StepErr
         Some(record) => context.recorded_deadline(record)?,
         None => {
             context
-                .save(StepRecord {
-                    seq: call.seq,
-                    name: step,
-                    occurrence: call.occurrence,
-                    outcome: StepOutcome::Completed(json!({ "until": until })),
-                    attempts: 1,
-                    started_at: Utc::now(),
-                    finished_at: None,
-                })
+                .save(call.completed(&step, json!({ "until": until })))
                 .await?;
             until
         }
