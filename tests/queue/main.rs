@@ -5,6 +5,7 @@ mod controls;
 mod diagnostics;
 mod durability;
 mod exactly_once;
+mod faults;
 mod failures;
 mod idempotency;
 mod limits;

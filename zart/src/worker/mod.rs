@@ -5,6 +5,7 @@
 //! backend's notifications; [`executor`] runs one handler; [`completer`] stores outcomes in
 //! batches; [`maintenance`] heartbeats leases and rescues expired ones.
 
+mod backoff;
 mod builder;
 mod completer;
 mod config;
@@ -43,10 +44,17 @@ pub use config::WorkerConfig;
 use executor::Finished;
 pub use queue_config::QueueConfig;
 pub use retention::Retention;
+use backoff::Backoff;
 use wake::{WakeSignal, Wakes};
 
-/// Longest pause after a failed claim before trying again.
-const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(5);
+/// First pause after a failed claim: a killed connection is usually replaced at once.
+const FIRST_CLAIM_RETRY: Duration = Duration::from_millis(25);
+/// Longest pause after failed claims (or the poll interval, if shorter). Short, since a
+/// failed claim holds no slot; a notification cuts any pause short.
+const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(1);
+/// Pauses between tries to register schedules and declare queues at start.
+const FIRST_START_RETRY: Duration = Duration::from_millis(100);
+const MAX_START_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs registered task handlers for due tasks.
 ///
@@ -265,17 +273,16 @@ impl Worker {
         if declared.is_empty() {
             return true;
         }
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = Backoff::new(FIRST_START_RETRY, MAX_START_BACKOFF);
         loop {
             match self.store.declare_queues(&declared).await {
                 Ok(()) => return true,
                 Err(error) => {
                     tracing::warn!(%error, "declaring queues failed; retrying");
                     tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.pause()) => {}
                         _ = shutdown.changed() => return false,
                     }
-                    pause = (pause * 2).min(MAX_CLAIM_BACKOFF);
                 }
             }
         }
@@ -284,7 +291,7 @@ impl Worker {
     /// Stores the registry's recurring tasks, retrying while the database is unreachable.
     /// Returns `false` if shutdown came first.
     async fn register_schedules(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
-        let mut pause = Duration::from_millis(100);
+        let mut backoff = Backoff::new(FIRST_START_RETRY, MAX_START_BACKOFF);
         for task in self.registry.recurring_tasks() {
             loop {
                 match crate::recurring::register(self.store.as_ref(), task).await {
@@ -292,10 +299,9 @@ impl Worker {
                     Err(error) => {
                         tracing::warn!(%error, schedule_id = task.schedule_id(), "registering a schedule failed; retrying");
                         tokio::select! {
-                            _ = tokio::time::sleep(pause) => {}
+                            _ = tokio::time::sleep(backoff.pause()) => {}
                             _ = shutdown.changed() => return false,
                         }
-                        pause = (pause * 2).min(MAX_CLAIM_BACKOFF);
                     }
                 }
             }
@@ -344,7 +350,10 @@ impl Worker {
         let config = &self.config;
         let scope = &queue.scope;
         let batch_limit = config.max_tasks_per_poll.max(1);
-        let mut claim_backoff = config.poll_interval.min(MAX_CLAIM_BACKOFF);
+        let mut claim_backoff = Backoff::new(
+            FIRST_CLAIM_RETRY,
+            MAX_CLAIM_BACKOFF.min(config.poll_interval),
+        );
         let mut ended = None;
         while !*shutdown.borrow() {
             while tasks.executors.try_join_next().is_some() {}
@@ -372,15 +381,24 @@ impl Worker {
                 Err(error) => {
                     tracing::warn!(%error, queue = ?scope.queue, "claiming tasks failed; retrying");
                     drop(permits);
+                    // Work announced meanwhile (a listener that reconnected announces all)
+                    // means the database answers again: the pause ends early, though not
+                    // before a quarter of it, so that a claim that keeps failing under a
+                    // stream of notifications does not spin.
+                    let pause = claim_backoff.pause();
+                    let announced = async {
+                        tokio::time::sleep(pause / 4).await;
+                        wake.notified().await;
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(claim_backoff) => {}
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = announced => {}
                         _ = shutdown.changed() => {}
                     }
-                    claim_backoff = (claim_backoff * 2).min(MAX_CLAIM_BACKOFF);
                     continue;
                 }
             };
-            claim_backoff = config.poll_interval.min(MAX_CLAIM_BACKOFF);
+            claim_backoff.reset();
             let got = claimed.len();
             for (task, permit) in claimed.into_iter().zip(permits) {
                 self.spawn_executor(tasks, task, permit);
