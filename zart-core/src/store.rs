@@ -91,6 +91,10 @@ pub trait QueueStore: Send + Sync {
 
     /// Extends the leases of every running task `worker_id` holds to `lease` from now, in
     /// one statement. Returns how many were extended.
+    ///
+    /// It must never wait on (or deadlock with) the worker's own outcome batches over the
+    /// same tasks: a store may skip a task another statement is writing, since the next
+    /// heartbeat comes long before its lease ends.
     async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64>;
 
     /// Stores many outcomes in one statement, each fenced by its lease; each ends its lease.

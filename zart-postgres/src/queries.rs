@@ -176,9 +176,15 @@ impl Queries {
                  )
                  SELECT ins.task_id FROM ins, wake"
             )),
+            // Rows another statement holds are skipped, not waited for: the worker's own
+            // outcome batch locks the same rows in another order, and waiting would let
+            // the two deadlock. A skipped lease is extended by the next heartbeat, long
+            // before it expires (or its task has just ended).
             heartbeat: sql(format!(
-                "UPDATE {tasks} SET lease_expires_at = now() + $2::float8 * interval '1 second'
-                 WHERE worker_id = $1 AND status = 'running'"
+                "UPDATE {tasks} t SET lease_expires_at = now() + $2::float8 * interval '1 second'
+                 FROM (SELECT task_id FROM {tasks} WHERE worker_id = $1 AND status = 'running'
+                       FOR UPDATE SKIP LOCKED) held
+                 WHERE t.task_id = held.task_id"
             )),
             finish: sql(format!(
                 "WITH updated AS (

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use serde_json::json;
-use zart_core::queue::{ClaimScope, OutcomeKind};
+use zart_core::queue::{ClaimScope, Outcome, OutcomeKind};
 use zart_core::store::Store;
 use zart_core::task::TaskStatus;
 
@@ -149,4 +149,50 @@ pub async fn an_ended_task_keeps_its_last_worker_but_no_lease(store: Arc<dyn Sto
         Some("worker-2"),
         "the latest claimer"
     );
+}
+
+/// A heartbeat running against the same worker's outcome batches never deadlocks with
+/// them: each is one statement over many of the same rows, and a deadlock would abort one
+/// of them (after a second's wait) many times over this case.
+pub async fn heartbeats_and_outcome_batches_never_deadlock(store: Arc<dyn Store>) {
+    const TASKS: usize = 300;
+    const ROUNDS: usize = 12;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| task(&format!("t{i:04}"), "job"))
+        .collect();
+    insert(&store, &tasks).await;
+    for round in 0..ROUNDS {
+        let mut claimed = claim(&store, "w", TASKS, LEASE, &ClaimScope::default()).await;
+        assert_eq!(claimed.len(), TASKS, "round {round} claims every task");
+        // The batch stores outcomes in the opposite order of the ids; the heartbeat may
+        // walk the rows in any order of its own.
+        claimed.sort_by(|a, b| b.lease.task_id.cmp(&a.lease.task_id));
+        let outcomes: Vec<Outcome> = claimed
+            .iter()
+            .map(|c| Outcome {
+                lease: c.lease.clone(),
+                kind: OutcomeKind::Retry {
+                    error: "again".to_owned(),
+                    run_at: secs_from_now(-1),
+                },
+            })
+            .collect();
+        let beating = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..4 {
+                    store.heartbeat("w", LEASE).await?;
+                }
+                Ok::<_, zart_core::StoreError>(())
+            })
+        };
+        let stored = store.finish(&outcomes).await;
+        let beaten = beating.await.expect("the heartbeat task does not panic");
+        assert!(
+            beaten.is_ok(),
+            "round {round}: a heartbeat failed: {beaten:?}"
+        );
+        let stored = stored.unwrap_or_else(|e| panic!("round {round}: the batch failed: {e}"));
+        assert_eq!(stored.len(), TASKS, "round {round} stores every outcome");
+    }
 }

@@ -69,6 +69,7 @@ macro_rules! conformance {
                 a_heartbeat_extends_only_that_workers_running_tasks,
                 a_heartbeat_keeps_a_lease_from_expiring,
                 an_ended_task_keeps_its_last_worker_but_no_lease,
+                heartbeats_and_outcome_batches_never_deadlock,
             }
             outcomes {
                 a_completed_outcome_stores_the_result,
