@@ -18,6 +18,7 @@ use zart::scheduler::{
 use zart::store::Store;
 pub use zart_each_store::each_store;
 
+pub mod logs;
 pub mod webdriver;
 
 /// Schemas made by these tests start with this; ones left behind by crashed runs are

@@ -79,10 +79,11 @@ async fn postgres(url: &str, prefix: Option<&str>, schema: Option<&str>) -> CliR
         None => names,
     }
     .map_err(|e| CliError::usage(e.to_string()))?;
+    // One command, a statement or two: nothing to keep open.
     let config = PoolConfig {
         max_connections: POOL_SIZE,
+        min_connections: 0,
         acquire_timeout: ACQUIRE_TIMEOUT,
-        ..PoolConfig::default()
     };
     // The driver's connect says an unreachable server at once, with its address.
     let store = PostgresTaskScheduler::connect_with(url, config, names)

@@ -353,7 +353,7 @@ fn bind<'q>(
 /// Claims up to `limit` due tasks in `scope` (see `QueueStore::claim`).
 pub(crate) async fn claim(
     shared: &Shared,
-    pool: &sqlx::PgPool,
+    connection: &mut sqlx::PgConnection,
     worker_id: &str,
     limit: usize,
     lease: Duration,
@@ -362,7 +362,10 @@ pub(crate) async fn claim(
     let queries = &shared.claims;
     if let Some(queue) = &scope.queue {
         if let Some(keyed) = queries.lately_controlled(queue) {
-            return claim_locked(shared, pool, worker_id, limit, lease, scope, queue, keyed).await;
+            return claim_locked(
+                shared, connection, worker_id, limit, lease, scope, queue, keyed,
+            )
+            .await;
         }
     }
     // Planned afresh for each call (an unnamed statement): a cached generic plan cannot
@@ -375,12 +378,15 @@ pub(crate) async fn claim(
         lease,
         scope,
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *connection)
     .await
     .map_err(shared.db("claiming tasks"))?;
     match (&scope.queue, says_other_shape(&rows)) {
         (Some(queue), true) => {
-            claim_locked(shared, pool, worker_id, limit, lease, scope, queue, false).await
+            claim_locked(
+                shared, connection, worker_id, limit, lease, scope, queue, false,
+            )
+            .await
         }
         _ => decode(shared, &rows),
     }
@@ -404,7 +410,7 @@ fn decode(shared: &Shared, rows: &[sqlx::postgres::PgRow]) -> StoreResult<Vec<Cl
 #[allow(clippy::too_many_arguments)]
 async fn claim_locked(
     shared: &Shared,
-    pool: &sqlx::PgPool,
+    connection: &mut sqlx::PgConnection,
     worker_id: &str,
     limit: usize,
     lease: Duration,
@@ -414,7 +420,7 @@ async fn claim_locked(
 ) -> StoreResult<Vec<ClaimedTask>> {
     let queries = &shared.claims;
     let key = queue_lock(&shared.names, queue);
-    let run = |keyed: bool| {
+    let mut run = async |keyed: bool| {
         let statement = match keyed {
             true => &queries.locked_keyed,
             false => &queries.locked,
@@ -428,18 +434,16 @@ async fn claim_locked(
         )
         .bind(key)
         .bind(statement.as_str())
-        .fetch_all(pool)
-    };
-    let mut rows = run(keyed)
+        .fetch_all(&mut *connection)
         .await
-        .map_err(shared.db("claiming tasks in a controlled queue"))?;
+        .map_err(shared.db("claiming tasks in a controlled queue"))
+    };
+    let mut rows = run(keyed).await?;
     // The queue gained a key limit since it was last claimed: claim again, with the
     // statement that honours it (under the lock anew; the first claim took nothing).
     let keyed = match says_other_shape(&rows) {
         true => {
-            rows = run(true)
-                .await
-                .map_err(shared.db("claiming tasks in a controlled queue"))?;
+            rows = run(true).await?;
             true
         }
         false => keyed,

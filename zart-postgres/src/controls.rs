@@ -66,7 +66,7 @@ impl QueueControlStore for PostgresTaskScheduler {
         .bind(key_limits)
         .bind(rate_limits)
         .bind(rate_periods)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await
         .map_err(self.shared.db("declaring queues"))?;
         Ok(())
@@ -87,7 +87,7 @@ impl QueueControlStore for PostgresTaskScheduler {
                  WHERE queue = $1 AND overridden_at IS NOT NULL"
             )))
             .bind(queue)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("removing a queue's limits override"))?;
             return Ok(reset.rows_affected() > 0);
@@ -108,7 +108,7 @@ impl QueueControlStore for PostgresTaskScheduler {
         .bind(columns.key_limit)
         .bind(columns.rate_limit)
         .bind(columns.rate_period_ms)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await
         .map_err(self.shared.db("overriding a queue's limits"))?;
         Ok(true)
@@ -128,7 +128,7 @@ impl QueueControlStore for PostgresTaskScheduler {
         };
         let changed = sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(queue)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("pausing or resuming a queue"))?;
         Ok(changed.rows_affected() > 0)
@@ -146,7 +146,7 @@ impl QueueControlStore for PostgresTaskScheduler {
             queues = self.shared.names.queues(),
             tasks = self.shared.names.tasks()
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await
         .map_err(self.shared.db("reading queues"))?;
         rows.iter()
@@ -190,7 +190,7 @@ impl QueueControlStore for PostgresTaskScheduler {
             starts = self.shared.names.queue_starts()
         )))
         .bind(queue)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(self.shared.db("reading a queue's rate limit"))
         .map(Option::flatten)

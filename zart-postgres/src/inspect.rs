@@ -182,11 +182,14 @@ impl PostgresTaskScheduler {
             .shared
             .ids_by_code_point
             .get_or_init(|| async {
+                let Ok(mut connection) = self.connection().await else {
+                    return false;
+                };
                 sqlx::query_scalar(
                     "SELECT datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
                      FROM pg_database WHERE datname = current_database()",
                 )
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *connection)
                 .await
                 .unwrap_or(false)
             })
@@ -199,7 +202,7 @@ impl InspectStore for PostgresTaskScheduler {
     async fn task(&self, task_id: &str) -> StoreResult<Option<TaskRecord>> {
         let row = sqlx::query(self.shared.sql.get.clone())
             .bind(task_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("reading a task"))?;
         row.map(|row| task_record(&row))
@@ -244,7 +247,7 @@ impl InspectStore for PostgresTaskScheduler {
         };
         let rows = conditions
             .bind(sqlx::query(AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("listing tasks"))?;
         rows.iter()
@@ -262,7 +265,7 @@ impl InspectStore for PostgresTaskScheduler {
         );
         let row = conditions
             .bind(sqlx::query(AssertSqlSafe(sql)))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("counting tasks"))?;
         Ok(count(
@@ -273,7 +276,7 @@ impl InspectStore for PostgresTaskScheduler {
     async fn attempts(&self, task_id: &str) -> StoreResult<Vec<AttemptRecord>> {
         let rows = sqlx::query(self.shared.sql.attempts.clone())
             .bind(task_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("reading failed attempts"))?;
         rows.iter()
@@ -292,7 +295,7 @@ impl InspectStore for PostgresTaskScheduler {
 
     async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {
         let rows = sqlx::query(self.shared.sql.counts.clone())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("counting tasks by name and status"))?;
         rows.iter()
@@ -311,7 +314,7 @@ impl InspectStore for PostgresTaskScheduler {
     async fn ended_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<EndedCount>> {
         let rows = sqlx::query(self.shared.sql.ended_per_minute.clone())
             .bind(since)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("counting ended tasks"))?;
         rows.iter()

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod claim;
+mod connections;
 mod controls;
 mod error;
 mod inspect;
@@ -43,14 +44,16 @@ mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgPool};
+use sqlx::{ConnectOptions, Connection, PgPool, Postgres, Transaction};
 use zart_core::{ErrorKind, StoreError, StoreResult};
 
 pub use sqlx;
 pub use table_names::{TableNames, TableNamesError, PREFIX_ENV, SCHEMA_ENV};
 pub use unit_of_work::PgUnitOfWork;
 
+use connections::Connections;
 use queries::Queries;
 
 /// Connection pool settings for [`PostgresTaskScheduler::connect_with_pool`].
@@ -58,18 +61,24 @@ use queries::Queries;
 pub struct PoolConfig {
     /// Most connections open at once.
     pub max_connections: u32,
-    /// Connections kept open while idle.
+    /// Connections opened at connect and kept open from then on, idle or not (capped at
+    /// `max_connections`). A server that is full refuses the pool any connection it does not
+    /// hold yet, so these are what a worker can count on.
     pub min_connections: u32,
     /// How long to wait for a free connection before failing.
     pub acquire_timeout: Duration,
 }
 
+/// Connections a busy worker uses at once: its listener, a claim, an outcome batch and a
+/// checkpoint batch. Heartbeats and maintenance take one of these between statements.
+pub const WORKER_CONNECTIONS: u32 = 4;
+
 impl Default for PoolConfig {
-    /// 10 connections at most, none kept idle, 30 s to acquire one.
+    /// 10 connections at most, [`WORKER_CONNECTIONS`] kept open, 30 s to acquire one.
     fn default() -> Self {
         PoolConfig {
             max_connections: 10,
-            min_connections: 0,
+            min_connections: WORKER_CONNECTIONS,
             acquire_timeout: Duration::from_secs(30),
         }
     }
@@ -88,7 +97,7 @@ impl Default for PoolConfig {
 /// ```
 #[derive(Clone, Debug)]
 pub struct PostgresTaskScheduler {
-    pool: PgPool,
+    connections: Arc<Connections>,
     shared: Arc<Shared>,
 }
 
@@ -135,7 +144,7 @@ impl PostgresTaskScheduler {
             names,
         };
         PostgresTaskScheduler {
-            pool,
+            connections: Arc::new(Connections::new(pool)),
             shared: Arc::new(shared),
         }
     }
@@ -192,25 +201,53 @@ impl PostgresTaskScheduler {
             .close()
             .await
             .map_err(unreachable)?;
+        let kept = config.min_connections.min(config.max_connections);
+        // Never closed for age: closing one while the server is full would leave the pool
+        // short of what it keeps. (A broken connection is replaced at once.)
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
+            .min_connections(kept)
+            .max_lifetime(None)
             .acquire_timeout(config.acquire_timeout)
             .connect_lazy_with(options);
         let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
         scheduler.migrate().await?;
+        tokio::spawn(connections::open(scheduler.connections.clone(), kept));
         Ok(scheduler)
     }
 
     /// Creates or upgrades the tables for this store's [`TableNames`] from the embedded
     /// migrations. Idempotent, and safe to run from several processes at once.
     pub async fn migrate(&self) -> StoreResult<()> {
-        migrate::run(&self.pool, &self.shared.names).await
+        migrate::run(self.pool(), &self.shared.names).await
     }
 
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.connections.pool()
+    }
+
+    /// How many times one of this store's statements has waited longer than half a second
+    /// for a connection from the pool (each such wait is also logged, with the reason the
+    /// server gave, at most once every five seconds).
+    pub fn slow_connection_waits(&self) -> u64 {
+        self.connections.slow_waits()
+    }
+
+    /// A connection from the pool, for one or more statements.
+    pub(crate) async fn connection(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.connections
+            .acquire()
+            .await
+            .map_err(self.shared.db("waiting for a connection"))
+    }
+
+    /// A connection from the pool in a transaction of its own.
+    pub(crate) async fn transaction(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        let connection = self.connection().await?;
+        Transaction::begin(connection, None)
+            .await
+            .map_err(self.shared.db("starting a transaction"))
     }
 
     /// The table names in use.
@@ -232,11 +269,7 @@ impl PostgresTaskScheduler {
     /// Starts a unit of work on this store, as the driver's own type: what a transactional
     /// step's connection comes from.
     pub async fn begin_work(&self) -> StoreResult<PgUnitOfWork> {
-        let tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(self.shared.db("starting a transaction"))?;
+        let tx = self.transaction().await?;
         Ok(PgUnitOfWork::new(tx, self.shared.clone()))
     }
 }

@@ -106,7 +106,7 @@ pub(crate) fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
 #[async_trait]
 impl QueueStore for PostgresTaskScheduler {
     async fn insert(&self, tasks: &[NewTask]) -> StoreResult<Vec<String>> {
-        insert_on(&self.shared, &self.pool, tasks, None).await
+        insert_on(&self.shared, &mut *self.connection().await?, tasks, None).await
     }
 
     async fn claim(
@@ -116,14 +116,22 @@ impl QueueStore for PostgresTaskScheduler {
         lease: Duration,
         scope: &ClaimScope,
     ) -> StoreResult<Vec<ClaimedTask>> {
-        crate::claim::claim(&self.shared, &self.pool, worker_id, limit_to, lease, scope).await
+        crate::claim::claim(
+            &self.shared,
+            &mut *self.connection().await?,
+            worker_id,
+            limit_to,
+            lease,
+            scope,
+        )
+        .await
     }
 
     async fn heartbeat(&self, worker_id: &str, lease: Duration) -> StoreResult<u64> {
         let done = sqlx::query(self.shared.sql.heartbeat.clone())
             .bind(worker_id)
             .bind(lease.as_secs_f64())
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("extending leases"))?;
         Ok(done.rows_affected())
@@ -166,7 +174,7 @@ impl QueueStore for PostgresTaskScheduler {
             .bind(errors)
             .bind(run_at)
             .bind(&self.shared.ended_channel)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("storing task outcomes"))
     }
@@ -181,18 +189,14 @@ impl QueueStore for PostgresTaskScheduler {
             .bind(ids)
             .bind(tokens)
             .bind(&self.shared.channel)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("releasing tasks"))
     }
 
     async fn rescue_expired(&self, max_rescues: u32) -> StoreResult<Option<RescueReport>> {
         let db = |context| self.shared.db(context);
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db("starting a transaction"))?;
+        let mut tx = self.transaction().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(self.shared.maintenance_lock)
             .fetch_one(&mut *tx)
@@ -232,7 +236,7 @@ impl QueueStore for PostgresTaskScheduler {
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         let status: Option<String> = sqlx::query_scalar(self.shared.sql.cancel.clone())
             .bind(task_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("cancelling a task"))?;
         status.map(|s| parse_status(&s)).transpose()
@@ -243,14 +247,14 @@ impl QueueStore for PostgresTaskScheduler {
             .bind(task_id)
             .bind(forget)
             .bind(&self.shared.channel)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("rescheduling an ended task"))?;
         Ok(rescheduled > 0)
     }
 
     async fn listen(&self, wake: &(dyn Fn(Wake) + Send + Sync)) -> StoreResult<()> {
-        listener::run(&self.pool, &self.shared.channel, wake).await;
+        listener::run(self.pool(), &self.shared.channel, wake).await;
         Ok(())
     }
 
@@ -259,7 +263,7 @@ impl QueueStore for PostgresTaskScheduler {
             .shared
             .ended
             .get_or_init(|| async {
-                listener::watch_ended(self.pool.clone(), self.shared.ended_channel.clone())
+                listener::watch_ended(self.pool().clone(), self.shared.ended_channel.clone())
             })
             .await;
         Ok(receiver.clone())

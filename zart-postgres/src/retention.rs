@@ -42,7 +42,7 @@ impl PostgresTaskScheduler {
             .bind(ended_before)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(reserved_pattern())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("deleting old ended tasks"))?;
         Ok(u64::try_from(deleted).unwrap_or(0))

@@ -114,17 +114,13 @@ pub(crate) fn bind_definition<'q>(
 #[async_trait]
 impl ScheduleStore for PostgresTaskScheduler {
     async fn schedule(&self, schedule_id: &str) -> StoreResult<Option<ScheduleInfo>> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(self.shared.db("acquiring a connection"))?;
+        let mut conn = self.connection().await?;
         load(&self.shared, &mut conn, schedule_id, false).await
     }
 
     async fn schedules(&self) -> StoreResult<Vec<ScheduleInfo>> {
         let rows = sqlx::query(self.shared.sql.recurring.select_all.clone())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("listing schedules"))?;
         rows.iter()
@@ -137,7 +133,7 @@ impl ScheduleStore for PostgresTaskScheduler {
         let rows = sqlx::query(self.shared.sql.recurring.history.clone())
             .bind(schedule_id)
             .bind(i64::try_from(limit.min(HISTORY_LIMIT)).unwrap_or(0))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("reading a schedule's history"))?;
         rows.iter()

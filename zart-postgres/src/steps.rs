@@ -92,14 +92,14 @@ impl StepStore for PostgresTaskScheduler {
     async fn load_steps(&self, task_id: &str) -> StoreResult<Vec<StepRecord>> {
         let log: Value = sqlx::query_scalar(self.shared.sql.load_steps.clone())
             .bind(task_id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("loading checkpoints"))?;
         step_log(&log).map_err(self.shared.db("decoding checkpoints"))
     }
 
     async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>> {
-        save_steps_on(&self.shared, &self.pool, steps).await
+        save_steps_on(&self.shared, &mut *self.connection().await?, steps).await
     }
 
     async fn send_event(&self, task_id: &str, name: &str, payload: &Value) -> StoreResult<bool> {
@@ -108,7 +108,7 @@ impl StepStore for PostgresTaskScheduler {
             .bind(name)
             .bind(payload)
             .bind(&self.shared.channel)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("sending an event"))?;
         Ok(woken > 0)
@@ -124,7 +124,7 @@ impl StepStore for PostgresTaskScheduler {
             .bind(task_id)
             .bind(name)
             .bind(i64::from(index))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("looking for an event"))
     }
@@ -132,7 +132,7 @@ impl StepStore for PostgresTaskScheduler {
     async fn events(&self, task_id: &str) -> StoreResult<Vec<EventRecord>> {
         let rows = sqlx::query(self.shared.sql.events.clone())
             .bind(task_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("reading events"))?;
         rows.iter()
@@ -156,7 +156,7 @@ impl StepStore for PostgresTaskScheduler {
             .bind(parent)
             .bind(&self.shared.channel)
             .bind(priority)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("starting a child execution"))?;
         Ok(inserted > 0)

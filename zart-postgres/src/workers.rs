@@ -70,7 +70,7 @@ impl WorkerStore for PostgresTaskScheduler {
             )
             .bind(declared.iter().map(|t| t.queue.clone()).collect::<Vec<_>>())
             .bind(declared.iter().map(|t| t.durable).collect::<Vec<_>>())
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("recording a worker"))?;
         Ok(())
@@ -83,7 +83,7 @@ impl WorkerStore for PostgresTaskScheduler {
         );
         let done = sqlx::query(AssertSqlSafe(sql))
             .bind(worker_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("refreshing a worker's record"))?;
         Ok(done.rows_affected() > 0)
@@ -96,7 +96,7 @@ impl WorkerStore for PostgresTaskScheduler {
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(worker_id)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("removing a worker's record"))?;
         Ok(())
@@ -109,7 +109,7 @@ impl WorkerStore for PostgresTaskScheduler {
         );
         let done = sqlx::query(AssertSqlSafe(sql))
             .bind(silent_since)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("forgetting silent workers"))?;
         Ok(done.rows_affected())
@@ -122,7 +122,7 @@ impl WorkerStore for PostgresTaskScheduler {
             self.shared.names.workers()
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("listing workers"))?;
         rows.iter()
@@ -137,7 +137,7 @@ impl WorkerStore for PostgresTaskScheduler {
             self.shared.names.declared_tasks()
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("listing declared tasks"))?;
         rows.iter()

@@ -37,6 +37,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::observe::{TaskEvent, TaskObserver};
 use crate::registry::TaskRegistry;
 
+use backoff::Backoff;
 pub use builder::{RunningWorker, WorkerBuilder};
 use completer::{Completer, Report};
 use config::QueueScope;
@@ -44,7 +45,6 @@ pub use config::WorkerConfig;
 use executor::Finished;
 pub use queue_config::QueueConfig;
 pub use retention::Retention;
-use backoff::Backoff;
 use wake::{WakeSignal, Wakes};
 
 /// First pause after a failed claim: a killed connection is usually replaced at once.
