@@ -75,6 +75,10 @@ pub struct TaskInstance {
     pub run_at: DateTime<Utc>,
     /// The id of the worker running it.
     pub worker_id: String,
+    /// This attempt's fencing token: every claim of the task gives a larger one, and the
+    /// store refuses the outcome of an attempt whose token is no longer the task's. A side
+    /// effect that keeps the token it was written with can refuse a stale attempt's too.
+    pub lease_token: i64,
 }
 
 impl TaskInstance {

@@ -66,6 +66,7 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
         attempt: task.attempt,
         run_at: task.run_at,
         worker_id: worker_id.to_owned(),
+        lease_token: task.lease.token,
     });
     let attempt = async {
         let completion = handler.execute(&instance).await?;

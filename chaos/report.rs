@@ -1,0 +1,166 @@
+//! What one run comes to: throughput against its baseline, from the completions the
+//! cluster recorded each second, and the ledger's account of every task.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::faults::Fault;
+use crate::ledger::Run;
+
+/// A step run that began this long after its step's checkpoint was written re-ran a
+/// completed step. (The checkpoint's time is its statement's start; its commit follows
+/// within milliseconds.)
+const CHECKPOINT_MARGIN: TimeDelta = TimeDelta::seconds(1);
+
+/// The figures of one run.
+#[derive(Debug)]
+pub struct Figures {
+    pub baseline: f64,
+    pub during: f64,
+    pub after: f64,
+    /// Seconds from the fault's end until throughput holds 90% of the baseline (over 3 s).
+    pub back_to_90: Option<i64>,
+    pub scheduled: usize,
+    pub lost: usize,
+    pub duplicates: usize,
+    pub explained: usize,
+    pub refused: usize,
+    pub step_duplicates: usize,
+    pub steps_explained: usize,
+    pub completed_steps_rerun: usize,
+}
+
+/// The windows of a run, in seconds since the epoch.
+pub struct Timeline {
+    pub baseline: (i64, i64),
+    pub fault: (i64, i64),
+    pub after: (i64, i64),
+}
+
+/// Completions per second, by epoch second.
+pub type Series = HashMap<i64, u64>;
+
+fn mean(series: &Series, (from, to): (i64, i64)) -> f64 {
+    if to <= from {
+        return 0.0;
+    }
+    let sum: u64 = (from..to)
+        .map(|s| series.get(&s).copied().unwrap_or(0))
+        .sum();
+    sum as f64 / (to - from) as f64
+}
+
+/// Figures from the run's completions per second, its ledger, the final status of each
+/// scheduled task, and its steps' checkpoint times.
+pub fn figures(
+    series: &Series,
+    timeline: &Timeline,
+    faults: &[Fault],
+    runs: &[Run],
+    scheduled: &[String],
+    completed: &HashSet<String>,
+    checkpoints: &HashMap<(String, String), DateTime<Utc>>,
+) -> Figures {
+    let baseline = mean(series, timeline.baseline);
+    let share = |window| match baseline > 0.0 {
+        true => mean(series, window) / baseline,
+        false => 0.0,
+    };
+    // A short fault (a kill) is judged over the 10 s after it.
+    let during_window = match timeline.fault.1 - timeline.fault.0 < 10 {
+        true => (timeline.fault.0, timeline.fault.0 + 10),
+        false => timeline.fault,
+    };
+    let back_to_90 = (timeline.fault.1..timeline.after.1 - 2)
+        .find(|&s| mean(series, (s, s + 3)) >= 0.9 * baseline)
+        .map(|s| s - timeline.fault.1);
+
+    let mut by_task: HashMap<&str, Vec<&Run>> = HashMap::new();
+    let mut by_step: HashMap<(&str, &str), Vec<&Run>> = HashMap::new();
+    let mut refused = 0;
+    let mut completed_steps_rerun = 0;
+    for run in runs {
+        match (run.kind.as_str(), &run.step) {
+            ("task", _) => by_task.entry(&run.task_id).or_default().push(run),
+            ("step", Some(step)) => {
+                by_step.entry((&run.task_id, step)).or_default().push(run);
+                let key = (run.task_id.clone(), step.clone());
+                if checkpoints
+                    .get(&key)
+                    .is_some_and(|written| run.at > *written + CHECKPOINT_MARGIN)
+                {
+                    completed_steps_rerun += 1;
+                }
+            }
+            ("lease_lost", _) => refused += 1,
+            _ => {}
+        }
+    }
+    let (duplicates, explained) = repeats(by_task.values(), faults);
+    let (step_duplicates, steps_explained) = repeats(by_step.values(), faults);
+    let lost = scheduled
+        .iter()
+        .filter(|id| !completed.contains(*id))
+        .count();
+    Figures {
+        baseline,
+        during: share(during_window),
+        after: share((timeline.after.1 - 20, timeline.after.1)),
+        back_to_90,
+        scheduled: scheduled.len(),
+        lost,
+        duplicates,
+        explained,
+        refused,
+        step_duplicates,
+        steps_explained,
+        completed_steps_rerun,
+    }
+}
+
+/// Runs beyond the first of each task (or step), and how many of those a fault explains:
+/// one that struck the earlier run's worker (or everyone) between the two runs' starts.
+fn repeats<'a>(groups: impl Iterator<Item = &'a Vec<&'a Run>>, faults: &[Fault]) -> (usize, usize) {
+    let (mut repeated, mut explained) = (0, 0);
+    for runs in groups {
+        for pair in runs.windows(2) {
+            let (earlier, later) = (pair[0], pair[1]);
+            repeated += 1;
+            let struck = faults.iter().any(|f| {
+                f.from <= later.at
+                    && f.until >= earlier.at
+                    && f.worker.as_ref().is_none_or(|w| *w == earlier.worker)
+            });
+            if struck {
+                explained += 1;
+            }
+        }
+    }
+    (repeated, explained)
+}
+
+/// The Markdown table's header.
+pub const HEADER: &str = "| scenario | load | baseline (tasks/s) | during | after | back to 90% | scheduled | lost | duplicate runs (explained) | refused stale outcomes | duplicate step runs (explained) | completed steps re-run |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+/// One row of the table.
+pub fn row(scenario: &str, load: &str, f: &Figures) -> String {
+    let back = match f.back_to_90 {
+        Some(s) => format!("{s} s"),
+        None => "not within the run".to_owned(),
+    };
+    format!(
+        "| {scenario} | {load} | {:.0} | {:.0}% | {:.0}% | {back} | {} | {} | {} ({}) | {} | {} ({}) | {} |",
+        f.baseline,
+        f.during * 100.0,
+        f.after * 100.0,
+        f.scheduled,
+        f.lost,
+        f.duplicates,
+        f.explained,
+        f.refused,
+        f.step_duplicates,
+        f.steps_explained,
+        f.completed_steps_rerun
+    )
+}
