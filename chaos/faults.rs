@@ -14,6 +14,8 @@ use crate::BoxError;
 /// The scenarios, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
+    /// Nothing happens: how far the figures of a run without a fault stray from 100%.
+    NoFault,
     /// One worker process is killed (SIGKILL) and a new one started.
     CrashRecovery,
     /// A worker process is killed every 20 s, three times, each replaced at once.
@@ -26,7 +28,8 @@ pub enum Scenario {
     PoolExhaustion,
 }
 
-pub const ALL: [Scenario; 5] = [
+pub const ALL: [Scenario; 6] = [
+    Scenario::NoFault,
     Scenario::CrashRecovery,
     Scenario::RepeatedKills,
     Scenario::PostgresRestart,
@@ -37,6 +40,7 @@ pub const ALL: [Scenario; 5] = [
 impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
+            Scenario::NoFault => "no-fault",
             Scenario::CrashRecovery => "crash-recovery",
             Scenario::RepeatedKills => "repeated-kills",
             Scenario::PostgresRestart => "postgres-restart",
@@ -125,6 +129,18 @@ impl Workers {
     }
 }
 
+/// Kills a worker process: the fault lasts until the process is gone, since what it
+/// recorded up to then may have been cut short.
+async fn kill(workers: &mut Workers) -> Result<Fault, BoxError> {
+    let from = Utc::now();
+    let killed = workers.kill_and_replace().await?;
+    Ok(Fault {
+        from,
+        until: Utc::now(),
+        worker: Some(killed),
+    })
+}
+
 /// Strikes `scenario`'s fault; returns what struck, once it is over.
 pub async fn strike(
     scenario: Scenario,
@@ -134,27 +150,14 @@ pub async fn strike(
 ) -> Result<Vec<Fault>, BoxError> {
     let mut faults = Vec::new();
     match scenario {
-        Scenario::CrashRecovery => {
-            let at = Utc::now();
-            let killed = workers.kill_and_replace().await?;
-            faults.push(Fault {
-                from: at,
-                until: at,
-                worker: Some(killed),
-            });
-        }
+        Scenario::NoFault => {}
+        Scenario::CrashRecovery => faults.push(kill(workers).await?),
         Scenario::RepeatedKills => {
             for round in 0..3 {
                 if round > 0 {
                     tokio::time::sleep(Duration::from_secs(20)).await;
                 }
-                let at = Utc::now();
-                let killed = workers.kill_and_replace().await?;
-                faults.push(Fault {
-                    from: at,
-                    until: at,
-                    worker: Some(killed),
-                });
+                faults.push(kill(workers).await?);
             }
         }
         Scenario::PostgresRestart => {

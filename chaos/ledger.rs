@@ -154,13 +154,3 @@ pub async fn read(pool: &PgPool, run_id: &str) -> Result<Vec<Run>, BoxError> {
     };
     Ok(rows.iter().map(run).collect::<Result<_, _>>()?)
 }
-
-/// How many handler runs run `run_id` has recorded so far.
-pub async fn task_runs(pool: &PgPool, run_id: &str) -> Result<i64, BoxError> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM zart_chaos.runs WHERE run_id = $1 AND kind = 'task'",
-    )
-    .bind(run_id)
-    .fetch_one(pool)
-    .await?)
-}

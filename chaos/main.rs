@@ -3,7 +3,8 @@
 //! backlog the workers cannot drain) and at a steady half of the saturated throughput.
 //!
 //! Usage: `cargo run --release -p zart-chaos -- [SCENARIO ...] [--load saturated|half|both]`
-//! (default: every scenario, both loads). Scenarios: `crash-recovery`, `repeated-kills`,
+//! (default: every scenario, both loads). Scenarios: `no-fault` (the control: what a run's
+//! ratios look like with nothing struck), `crash-recovery`, `repeated-kills`,
 //! `postgres-restart`, `backend-kills`, `pool-exhaustion`.
 //!
 //! Each run: two worker processes with default settings (this program in `worker` mode),
@@ -22,6 +23,7 @@
 mod cluster;
 mod faults;
 mod ledger;
+mod logs;
 mod report;
 mod worker;
 
@@ -75,10 +77,21 @@ async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [mode, app_url, ledger_url, run_id, worker_id] = args.as_slice() {
         if mode == "worker" {
+            logs::install();
             return worker::run(app_url, ledger_url, run_id, worker_id).await;
         }
     }
     let (scenarios, saturated, half) = parse(&args)?;
+    // Interrupted, the program still stops its cluster and workers (on the way out of
+    // `chaos`, which owns them), instead of leaving a server running in the temporary folder.
+    tokio::select! {
+        finished = chaos(scenarios, saturated, half) => finished,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+    }
+}
+
+/// Runs `scenarios` at the loads asked for, and writes the report.
+async fn chaos(scenarios: Vec<Scenario>, saturated: bool, half: bool) -> Result<(), BoxError> {
     let ledger_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let ledger_pool = sqlx::postgres::PgPoolOptions::new()
@@ -97,39 +110,42 @@ async fn main() -> Result<(), BoxError> {
     std::fs::create_dir_all(&logs)?;
 
     let mut table = vec![report::HEADER.to_owned()];
+    let mut shapes = Vec::new();
     let mut number = 0;
     for scenario in scenarios {
-        let mut baseline = None;
-        if saturated || half {
-            number += 1;
-            let run = Run::new(number, scenario, Load::Saturated);
-            let figures = run
-                .go(&cluster, &admin, &ledger_pool, &ledger_url, &logs)
-                .await?;
-            baseline = Some(figures.baseline);
-            if saturated {
-                let line = report::row(scenario.name(), "saturated", &figures);
-                println!("{line}");
-                table.push(line);
-            }
+        // A half load is half of what the saturated run of the same scenario drained.
+        number += 1;
+        let run = Run::new(number, scenario, Load::Saturated);
+        let (figures, seconds) = run
+            .go(&cluster, &admin, &ledger_pool, &ledger_url, &logs)
+            .await?;
+        let baseline = figures.baseline;
+        if saturated {
+            let line = report::row(scenario.name(), "saturated", &figures);
+            println!("{line}");
+            table.push(line);
+            shapes.push(format!("- {} saturated: {seconds}", scenario.name()));
         }
-        if let (true, Some(baseline)) = (half, baseline) {
+        if half {
             number += 1;
             let run = Run::new(number, scenario, Load::Steady(baseline / 2.0));
-            let figures = run
+            let (figures, seconds) = run
                 .go(&cluster, &admin, &ledger_pool, &ledger_url, &logs)
                 .await?;
             let line = report::row(scenario.name(), "half", &figures);
             println!("{line}");
             table.push(line);
+            shapes.push(format!("- {} half: {seconds}", scenario.name()));
         }
     }
     let path =
         std::env::var("ZART_CHAOS_REPORT").unwrap_or_else(|_| "target/zart-chaos-report.md".into());
     let text = format!(
-        "# Zart chaos run, {}\n\n{}\n",
+        "# Zart chaos run, {}\n\n{}\n\nCompletions per second from the baseline's start, \
+         the fault's seconds in brackets:\n\n{}\n",
         Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        table.join("\n")
+        table.join("\n"),
+        shapes.join("\n")
     );
     std::fs::write(&path, text)?;
     eprintln!("report written to {path}");
@@ -197,7 +213,7 @@ impl Run {
         ledger_pool: &PgPool,
         ledger_url: &str,
         logs: &std::path::Path,
-    ) -> Result<Figures, BoxError> {
+    ) -> Result<(Figures, String), BoxError> {
         eprintln!("== {} ({:?}) ==", self.scenario.name(), self.load);
         let sql = format!("CREATE DATABASE {} OWNER {APP_ROLE}", self.database);
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(admin).await?;
@@ -219,8 +235,6 @@ impl Run {
             store.clone(),
             self.load,
             scheduled.clone(),
-            ledger_pool.clone(),
-            self.id.clone(),
             stopped,
         ));
         tokio::time::sleep(WARMUP).await;
@@ -256,8 +270,11 @@ impl Run {
         };
         let scheduled =
             std::mem::take(&mut *scheduled.lock().unwrap_or_else(PoisonError::into_inner));
+        let series = series(&reads).await?;
+        let seconds = report::seconds(&series, &timeline);
+        eprintln!("  completions per second: {seconds}");
         let figures = report::figures(
-            &series(&reads).await?,
+            &series,
             &timeline,
             &struck,
             &ledger::read(ledger_pool, &self.id).await?,
@@ -265,30 +282,33 @@ impl Run {
             &completed(&reads).await?,
             &checkpoints(&reads).await?,
         );
+        let figures = Figures {
+            deadlocks: logs::count(logs, &self.id, "deadlock detected"),
+            slow_waits: logs::count(logs, &self.id, "waiting for a PostgreSQL connection"),
+            ..figures
+        };
         reads.close().await;
         store.pool().close().await;
-        Ok(figures)
+        Ok((figures, seconds))
     }
 }
 
-/// Schedules tasks until `stop`: at saturation, enough to keep [`BACKLOG`] tasks ahead of
-/// the handler runs the ledger has seen; at a steady load, as many as the rate says by
+/// Schedules tasks until `stop`: at saturation, enough to keep [`BACKLOG`] tasks pending
+/// (read from the pending tasks' index, whose size is bounded); at a steady load, as many as the rate says by
 /// now (catching up after an outage, as clients that retry do). Each insert is retried
 /// until it is confirmed, so every id in `scheduled` was scheduled.
 async fn produce(
     store: Arc<PostgresTaskScheduler>,
     load: Load,
     scheduled: Arc<Mutex<Vec<String>>>,
-    ledger_pool: PgPool,
-    run_id: String,
     mut stop: watch::Receiver<bool>,
 ) {
     let started = tokio::time::Instant::now();
-    let (mut made, mut jobs) = (0u64, 0i64);
+    let mut made = 0u64;
     while !*stop.borrow() {
         let want = match load {
-            Load::Saturated => match ledger::task_runs(&ledger_pool, &run_id).await {
-                Ok(ran) if jobs - ran < BACKLOG => 1000,
+            Load::Saturated => match pending(store.pool()).await {
+                Ok(pending) if pending < BACKLOG => 1000,
                 _ => 0,
             },
             Load::Steady(rate) => {
@@ -316,7 +336,6 @@ async fn produce(
                 eprintln!("  scheduling failed, retrying: {error}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            jobs += ids.iter().filter(|(_, name)| *name == worker::JOB).count() as i64;
             made += want;
             let mut scheduled = scheduled.lock().unwrap_or_else(PoisonError::into_inner);
             scheduled.extend(ids.into_iter().map(|(id, _)| id));
@@ -326,6 +345,12 @@ async fn produce(
             _ = stop.changed() => {}
         }
     }
+}
+
+async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM zart_tasks WHERE status = 'pending'")
+        .fetch_one(pool)
+        .await
 }
 
 /// Completions per second.

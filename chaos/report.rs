@@ -29,6 +29,10 @@ pub struct Figures {
     pub step_duplicates: usize,
     pub steps_explained: usize,
     pub completed_steps_rerun: usize,
+    /// Lines of the workers' logs saying PostgreSQL aborted a statement for a deadlock.
+    pub deadlocks: usize,
+    /// Lines of the workers' logs reporting a wait for a connection.
+    pub slow_waits: usize,
 }
 
 /// The windows of a run, in seconds since the epoch.
@@ -116,6 +120,8 @@ pub fn figures(
         step_duplicates,
         steps_explained,
         completed_steps_rerun,
+        deadlocks: 0,
+        slow_waits: 0,
     }
 }
 
@@ -140,8 +146,23 @@ fn repeats<'a>(groups: impl Iterator<Item = &'a Vec<&'a Run>>, faults: &[Fault])
     (repeated, explained)
 }
 
+/// Completions in each second from the baseline's start to the run's end, with the fault's
+/// seconds in brackets: the shape behind a row's shares.
+pub fn seconds(series: &Series, timeline: &Timeline) -> String {
+    (timeline.baseline.0..timeline.after.1)
+        .map(|s| {
+            let n = series.get(&s).copied().unwrap_or(0);
+            match (timeline.fault.0..timeline.fault.1).contains(&s) {
+                true => format!("[{n}]"),
+                false => n.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The Markdown table's header.
-pub const HEADER: &str = "| scenario | load | baseline (tasks/s) | during | after | back to 90% | scheduled | lost | duplicate runs (explained) | refused stale outcomes | duplicate step runs (explained) | completed steps re-run |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const HEADER: &str = "| scenario | load | baseline (tasks/s) | during | after | back to 90% | scheduled | lost | duplicate runs (explained) | refused stale outcomes | duplicate step runs (explained) | completed steps re-run | deadlocks logged | connection waits logged |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// One row of the table.
 pub fn row(scenario: &str, load: &str, f: &Figures) -> String {
@@ -150,7 +171,7 @@ pub fn row(scenario: &str, load: &str, f: &Figures) -> String {
         None => "not within the run".to_owned(),
     };
     format!(
-        "| {scenario} | {load} | {:.0} | {:.0}% | {:.0}% | {back} | {} | {} | {} ({}) | {} | {} ({}) | {} |",
+        "| {scenario} | {load} | {:.0} | {:.0}% | {:.0}% | {back} | {} | {} | {} ({}) | {} | {} ({}) | {} | {} | {} |",
         f.baseline,
         f.during * 100.0,
         f.after * 100.0,
@@ -161,6 +182,112 @@ pub fn row(scenario: &str, load: &str, f: &Figures) -> String {
         f.refused,
         f.step_duplicates,
         f.steps_explained,
-        f.completed_steps_rerun
+        f.completed_steps_rerun,
+        f.deadlocks,
+        f.slow_waits
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_000_000 + second, 0).unwrap_or_default()
+    }
+
+    fn run(kind: &str, task: &str, step: Option<&str>, worker: &str, second: i64) -> Run {
+        Run {
+            kind: kind.to_owned(),
+            task_id: task.to_owned(),
+            step: step.map(str::to_owned),
+            worker: worker.to_owned(),
+            at: at(second),
+        }
+    }
+
+    #[test]
+    fn throughput_shares_and_recovery_come_from_the_windows() {
+        // 100/s for the baseline, 20/s during a 5 s fault, then 50/s for 3 s and 100/s.
+        let mut series = Series::new();
+        let second = |s: i64| 1_000_000 + s;
+        for s in 0..10 {
+            series.insert(second(s), 100);
+        }
+        for s in 10..15 {
+            series.insert(second(s), 20);
+        }
+        for s in 15..18 {
+            series.insert(second(s), 50);
+        }
+        for s in 18..45 {
+            series.insert(second(s), 100);
+        }
+        let timeline = Timeline {
+            baseline: (second(0), second(10)),
+            fault: (second(10), second(15)),
+            after: (second(15), second(45)),
+        };
+        let f = figures(
+            &series,
+            &timeline,
+            &[],
+            &[],
+            &[],
+            &HashSet::new(),
+            &HashMap::new(),
+        );
+        assert_eq!(f.baseline, 100.0);
+        // A fault under 10 s is judged over the 10 s after it struck: 5 × 20 + 3 × 50 + 2 × 100.
+        assert!((f.during - 0.45).abs() < 1e-9, "{}", f.during);
+        assert!((f.after - 1.0).abs() < 1e-9, "{}", f.after);
+        // The first 3 s window at 90% or more starts at second 18, 3 s after the fault.
+        assert_eq!(f.back_to_90, Some(3));
+    }
+
+    #[test]
+    fn the_ledger_counts_losses_repeats_their_explanations_and_rerun_steps() {
+        let faults = [Fault {
+            from: at(10),
+            until: at(10),
+            worker: Some("w1".to_owned()),
+        }];
+        let runs = [
+            // Run by w1, which was killed, then again by w2: explained.
+            run("task", "a", None, "w1", 9),
+            run("task", "a", None, "w2", 45),
+            // Run twice by w2, never struck: not explained.
+            run("task", "b", None, "w2", 20),
+            run("task", "b", None, "w2", 21),
+            // A step whose checkpoint was written at 30 s, run again at 40 s.
+            run("step", "f", Some("charge"), "w2", 29),
+            run("step", "f", Some("charge"), "w2", 40),
+            run("lease_lost", "b", None, "w2", 22),
+        ];
+        let scheduled: Vec<String> = ["a", "b", "c", "f"].map(str::to_owned).to_vec();
+        let completed: HashSet<String> = ["a", "b", "f"].map(str::to_owned).into();
+        let checkpoints = HashMap::from([(("f".to_owned(), "charge".to_owned()), at(30))]);
+        let timeline = Timeline {
+            baseline: (0, 1),
+            fault: (1, 2),
+            after: (2, 30),
+        };
+        let f = figures(
+            &Series::new(),
+            &timeline,
+            &faults,
+            &runs,
+            &scheduled,
+            &completed,
+            &checkpoints,
+        );
+        assert_eq!((f.scheduled, f.lost), (4, 1), "c never completed");
+        assert_eq!((f.duplicates, f.explained), (2, 1));
+        assert_eq!(f.refused, 1);
+        assert_eq!((f.step_duplicates, f.steps_explained), (1, 0));
+        assert_eq!(
+            f.completed_steps_rerun, 1,
+            "the run 10 s after the checkpoint"
+        );
+    }
 }

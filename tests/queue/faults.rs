@@ -1,5 +1,6 @@
-//! Faults the worker rides out without stalling: claims that fail, connections the server
-//! refuses, statements that could deadlock each other.
+//! Faults the worker rides out without stalling: claims that fail, and connections the
+//! server refuses. (That the heartbeat and the outcome batch cannot deadlock is the
+//! conformance suite's, `leases::heartbeats_and_outcome_batches_never_deadlock`.)
 
 use std::time::Duration;
 
