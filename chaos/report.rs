@@ -126,17 +126,19 @@ pub fn figures(
 }
 
 /// Runs beyond the first of each task (or step), and how many of those a fault explains:
-/// one that struck the earlier run's worker (or everyone) between the two runs' starts.
+/// the earlier run's worker was killed before the later run began, or a fault that struck
+/// everyone overlapped the time between the two runs' starts.
 fn repeats<'a>(groups: impl Iterator<Item = &'a Vec<&'a Run>>, faults: &[Fault]) -> (usize, usize) {
     let (mut repeated, mut explained) = (0, 0);
     for runs in groups {
         for pair in runs.windows(2) {
             let (earlier, later) = (pair[0], pair[1]);
             repeated += 1;
-            let struck = faults.iter().any(|f| {
-                f.from <= later.at
-                    && f.until >= earlier.at
-                    && f.worker.as_ref().is_none_or(|w| *w == earlier.worker)
+            let struck = faults.iter().any(|f| match &f.worker {
+                // Whatever a killed worker recorded began before it died: an entry stamped
+                // after its death was a write in flight when it was killed.
+                Some(killed) => *killed == earlier.worker && later.at >= f.from,
+                None => f.from <= later.at && f.until >= earlier.at,
             });
             if struck {
                 explained += 1;
@@ -256,6 +258,9 @@ mod tests {
             // Run by w1, which was killed, then again by w2: explained.
             run("task", "a", None, "w1", 9),
             run("task", "a", None, "w2", 45),
+            // Stamped by w1 after its death (a write in flight), run again: explained.
+            run("task", "d", None, "w1", 11),
+            run("task", "d", None, "w2", 46),
             // Run twice by w2, never struck: not explained.
             run("task", "b", None, "w2", 20),
             run("task", "b", None, "w2", 21),
@@ -264,8 +269,8 @@ mod tests {
             run("step", "f", Some("charge"), "w2", 40),
             run("lease_lost", "b", None, "w2", 22),
         ];
-        let scheduled: Vec<String> = ["a", "b", "c", "f"].map(str::to_owned).to_vec();
-        let completed: HashSet<String> = ["a", "b", "f"].map(str::to_owned).into();
+        let scheduled: Vec<String> = ["a", "b", "c", "d", "f"].map(str::to_owned).to_vec();
+        let completed: HashSet<String> = ["a", "b", "d", "f"].map(str::to_owned).into();
         let checkpoints = HashMap::from([(("f".to_owned(), "charge".to_owned()), at(30))]);
         let timeline = Timeline {
             baseline: (0, 1),
@@ -281,8 +286,8 @@ mod tests {
             &completed,
             &checkpoints,
         );
-        assert_eq!((f.scheduled, f.lost), (4, 1), "c never completed");
-        assert_eq!((f.duplicates, f.explained), (2, 1));
+        assert_eq!((f.scheduled, f.lost), (5, 1), "c never completed");
+        assert_eq!((f.duplicates, f.explained), (3, 2));
         assert_eq!(f.refused, 1);
         assert_eq!((f.step_duplicates, f.steps_explained), (1, 0));
         assert_eq!(
