@@ -71,6 +71,19 @@ pub struct PoolConfig {
 
 /// Connections a busy worker uses at once: its listener, a claim, an outcome batch and a
 /// checkpoint batch. Heartbeats and maintenance take one of these between statements.
+///
+/// What [`PoolConfig::default`] keeps open; a pool of one's own for a worker should keep
+/// at least as many:
+///
+/// ```
+/// use zart_postgres::{PoolConfig, WORKER_CONNECTIONS};
+///
+/// assert_eq!(PoolConfig::default().min_connections, WORKER_CONNECTIONS);
+/// let mine = zart_postgres::sqlx::postgres::PgPoolOptions::new()
+///     .min_connections(WORKER_CONNECTIONS)
+///     .max_lifetime(None);
+/// # let _ = mine;
+/// ```
 pub const WORKER_CONNECTIONS: u32 = 4;
 
 impl Default for PoolConfig {
@@ -127,6 +140,10 @@ impl Shared {
 impl PostgresTaskScheduler {
     /// A store over `pool` with the default table names. Does not touch the database:
     /// call [`migrate`](Self::migrate) once before use if the tables may be missing.
+    ///
+    /// The pool's settings stay the caller's: a worker's pool should keep
+    /// [`WORKER_CONNECTIONS`] open (`min_connections`, and no `max_lifetime`), as the pools
+    /// [`connect`](Self::connect) builds do, or a full server can leave it without them.
     pub fn new(pool: PgPool) -> Self {
         PostgresTaskScheduler::with_table_names(pool, TableNames::default())
     }
@@ -228,8 +245,17 @@ impl PostgresTaskScheduler {
     }
 
     /// How many times one of this store's statements has waited longer than half a second
-    /// for a connection from the pool (each such wait is also logged, with the reason the
-    /// server gave, at most once every five seconds).
+    /// for a connection from the pool. Each such wait is also logged at `warn`, with the
+    /// pool and the reason (every connection in use, or the server's answer to a new one:
+    /// `too many connections for role "app"`), at most once every five seconds.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: zart_postgres::PostgresTaskScheduler) {
+    /// if store.slow_connection_waits() > 0 {
+    ///     eprintln!("statements have waited for connections; see the log for why");
+    /// }
+    /// # }
+    /// ```
     pub fn slow_connection_waits(&self) -> u64 {
         self.connections.slow_waits()
     }
