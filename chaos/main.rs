@@ -82,11 +82,13 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     let (scenarios, saturated, half) = parse(&args)?;
-    // Interrupted, the program still stops its cluster and workers (on the way out of
+    // Interrupted or terminated, the program still stops its cluster and workers (on the way out of
     // `chaos`, which owns them), instead of leaving a server running in the temporary folder.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         finished = chaos(scenarios, saturated, half) => finished,
         _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        _ = terminate.recv() => Err("terminated".into()),
     }
 }
 

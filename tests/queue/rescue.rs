@@ -118,3 +118,41 @@ async fn heartbeats_keep_a_long_task_from_being_rescued(db: TestDb) {
     worker.stop().await;
     assert_eq!((record.attempts, record.rescues), (1, 0), "{record:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescue_passes_over_a_task_another_statement_holds() {
+    // PostgreSQL only: SQLite has no row locks (one writer at a time).
+    let db = TestDb::postgres().await;
+    claimed(&db, "held", "w", Duration::from_secs(30)).await;
+    claimed(&db, "free", "w", Duration::from_secs(30)).await;
+    expire_leases(&db).await;
+
+    // Another statement (the task's own outcome, say) holds one of the expired rows.
+    let mut holder = db.pg().pool.begin().await.expect("transaction");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {} WHERE task_id = 'held' FOR UPDATE",
+        db.tasks_table()
+    )))
+    .execute(&mut *holder)
+    .await
+    .expect("row lock");
+    let report = tokio::time::timeout(Duration::from_secs(3), db.scheduler.rescue_expired(3))
+        .await
+        .expect("the pass does not wait for the held row")
+        .expect("rescue")
+        .expect("lock free");
+    assert_eq!(report.requeued, vec!["free".to_owned()]);
+
+    holder.rollback().await.expect("rollback");
+    let report = db
+        .scheduler
+        .rescue_expired(3)
+        .await
+        .expect("rescue")
+        .expect("lock free");
+    assert_eq!(
+        report.requeued,
+        vec!["held".to_owned()],
+        "the next pass takes it"
+    );
+}

@@ -265,7 +265,13 @@ impl Queries {
                                             ELSE format('rescued (%s of %s allowed)', rescues + 1, $1) END),
                         rescues = rescues + 1, run_at = now(),
                         {END_LEASE}
-                    WHERE worker_id IS NOT NULL AND status = 'running' AND lease_expires_at < now()
+                    -- Rows another statement holds are left for the next pass, as the
+                    -- heartbeat leaves them: that statement is most likely the task's own
+                    -- outcome ending it, and waiting on it could deadlock.
+                    WHERE t.task_id IN (
+                        SELECT task_id FROM {tasks}
+                        WHERE worker_id IS NOT NULL AND status = 'running' AND lease_expires_at < now()
+                        FOR UPDATE SKIP LOCKED)
                     RETURNING task_id, status, attempts, last_worker_id, started_at, error
                  ),
                  failed AS (
