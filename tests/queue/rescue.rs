@@ -23,6 +23,15 @@ async fn claimed(db: &TestDb, id: &str, worker: &str, lease: Duration) -> Lease 
     claimed[0].lease.clone()
 }
 
+/// One maintenance pass, which no other pass holds back.
+async fn pass(db: &TestDb) -> zart::store::RescueReport {
+    db.scheduler
+        .rescue_expired(3)
+        .await
+        .expect("rescue")
+        .expect("no other pass is running")
+}
+
 /// Makes every running lease look expired, as if its worker had stopped heartbeating.
 async fn expire_leases(db: &TestDb) {
     db.execute(&format!(
@@ -55,12 +64,7 @@ async fn one_maintenance_pass_at_a_time() {
         .execute(&mut *other)
         .await
         .expect("unlock");
-    let report = db
-        .scheduler
-        .rescue_expired(3)
-        .await
-        .expect("rescue")
-        .expect("lock free");
+    let report = pass(&db).await;
     assert_eq!(report.requeued, vec!["job".to_owned()]);
 }
 
@@ -144,12 +148,7 @@ async fn a_rescue_passes_over_a_task_another_statement_holds() {
     assert_eq!(report.requeued, vec!["free".to_owned()]);
 
     holder.rollback().await.expect("rollback");
-    let report = db
-        .scheduler
-        .rescue_expired(3)
-        .await
-        .expect("rescue")
-        .expect("lock free");
+    let report = pass(&db).await;
     assert_eq!(
         report.requeued,
         vec!["held".to_owned()],
