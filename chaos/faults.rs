@@ -65,10 +65,10 @@ pub struct Fault {
 
 /// The worker processes of one run, each this program in `worker` mode.
 pub struct Workers {
-    pub app_url: String,
-    pub ledger_url: String,
-    pub run_id: String,
-    pub logs: PathBuf,
+    app_url: String,
+    ledger_url: String,
+    run_id: String,
+    logs: PathBuf,
     running: Vec<(String, Child)>,
     started: usize,
 }

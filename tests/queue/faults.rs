@@ -79,7 +79,7 @@ impl LimitedRole {
         let admin = sqlx::PgPool::connect(&zart_tests::database_url())
             .await
             .expect("PostgreSQL is reachable");
-        let name = format!("zt_role_{:08x}", fastrand_u32());
+        let name = format!("zt_role_{}", uuid::Uuid::new_v4().simple());
         let database = database(&admin).await;
         serialized(
             &admin,
@@ -188,14 +188,6 @@ async fn database(pool: &sqlx::PgPool) -> String {
         .fetch_one(pool)
         .await
         .expect("the current database")
-}
-
-fn fastrand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    nanos ^ std::process::id().rotate_left(16)
 }
 
 fn new_task(id: &str) -> NewTask {

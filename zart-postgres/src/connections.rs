@@ -27,6 +27,9 @@ const RETRY_OPEN_AFTER: Duration = Duration::from_millis(200);
 /// At most one report per pool this often: a full server makes every statement wait.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
+/// How long opening the kept connections may hold the ones already open.
+const OPEN_WITHIN: Duration = Duration::from_secs(2);
+
 /// How long the report's own connection attempt (to learn the server's reason) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -40,16 +43,23 @@ pub(crate) async fn open(connections: Arc<Connections>, count: u32) {
         opening.spawn(async move { connections.acquire().await });
     }
     // All are held until all are open: one returned early would be taken again by the
-    // next acquire instead of a new one being opened.
+    // next acquire instead of a new one being opened. But not for long: held while the
+    // server refuses the rest, they would starve the store's own statements.
     let mut opened = Vec::new();
-    while let Some(result) = opening.join_next().await {
-        match result {
-            Ok(Ok(connection)) => opened.push(connection),
-            Ok(Err(error)) => {
-                tracing::warn!(pool = %connections.describe(), %error, "cannot open the connections the pool keeps");
+    let all = async {
+        while let Some(result) = opening.join_next().await {
+            if let Ok(Ok(connection)) = result {
+                opened.push(connection);
             }
-            Err(_) => {}
         }
+    };
+    if tokio::time::timeout(OPEN_WITHIN, all).await.is_err() || opened.len() < count as usize {
+        tracing::warn!(
+            pool = %connections.describe(),
+            opened = opened.len(),
+            kept = count,
+            "cannot open all the connections the pool keeps; it opens more as statements need them"
+        );
     }
 }
 
@@ -103,7 +113,7 @@ impl Connections {
             if !slow && started.elapsed() >= SLOW_WAIT {
                 slow = true;
                 self.slow_waits.fetch_add(1, Ordering::Relaxed);
-                self.report(started.elapsed()).await;
+                self.report(started.elapsed());
             }
             if self.opening() {
                 attempt = Box::pin(self.pool.acquire());
@@ -118,8 +128,10 @@ impl Connections {
         self.pool.size() < self.pool.options().get_max_connections() || self.pool.num_idle() > 0
     }
 
-    /// Logs a slow wait with its cause, unless another wait was reported moments ago.
-    async fn report(&self, waited: Duration) {
+    /// Logs a slow wait with its cause, unless another wait was reported moments ago. The
+    /// log is written by a task of its own: learning the server's reason takes a
+    /// connection attempt, which the waiting statement must not wait for as well.
+    fn report(&self, waited: Duration) {
         {
             let mut last = self
                 .last_report
@@ -133,35 +145,22 @@ impl Connections {
         let open = self.pool.size();
         let idle = self.pool.num_idle() as u32;
         let max = self.pool.options().get_max_connections();
-        let reason = match open >= max && idle == 0 {
-            true => format!("all {max} connections of the pool are in use"),
-            false => self.server_reason().await,
-        };
-        tracing::warn!(
-            pool = %self.describe(),
-            waited_ms = waited.as_millis() as u64,
-            in_use = open.saturating_sub(idle),
-            open,
-            max,
-            %reason,
-            "waiting for a PostgreSQL connection"
-        );
-    }
-
-    /// What the server answers a new connection: why the pool cannot open one.
-    async fn server_reason(&self) -> String {
-        let options = self.pool.connect_options();
-        match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
-            Ok(Err(error)) => format!("the server refuses new connections: {error}"),
-            Ok(Ok(connection)) => {
-                let _ = connection.close().await;
-                "the server accepts connections again".to_owned()
-            }
-            Err(_) => format!(
-                "opening a connection takes longer than {} s",
-                PROBE_TIMEOUT.as_secs()
-            ),
-        }
+        let (pool, described) = (self.pool.clone(), self.describe());
+        tokio::spawn(async move {
+            let reason = match open >= max && idle == 0 {
+                true => format!("all {max} connections of the pool are in use"),
+                false => server_reason(&pool).await,
+            };
+            tracing::warn!(
+                pool = %described,
+                waited_ms = waited.as_millis() as u64,
+                in_use = open.saturating_sub(idle),
+                open,
+                max,
+                %reason,
+                "waiting for a PostgreSQL connection"
+            );
+        });
     }
 
     /// The pool as an operator knows it: user, server and database.
@@ -174,5 +173,21 @@ impl Connections {
             options.get_port(),
             options.get_database().unwrap_or("")
         )
+    }
+}
+
+/// What the server answers a new connection: why the pool cannot open one.
+async fn server_reason(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
+        Ok(Err(error)) => format!("the server refuses new connections: {error}"),
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            "the server accepts connections again".to_owned()
+        }
+        Err(_) => format!(
+            "opening a connection takes longer than {} s",
+            PROBE_TIMEOUT.as_secs()
+        ),
     }
 }
