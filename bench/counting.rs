@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use zart::durable::StepRecord;
 use zart::inspect::{
-    AttemptRecord, DeclaredTask, EndedCount, EventRecord, TaskCounts, WorkerRecord,
+    AttemptRecord, DeclaredTask, EndedCount, EventRecord, TaskCounts, TaskLoad, WorkerRecord,
 };
 use zart::recurring::{RecurringTask, RunRecord, ScheduleInfo, ScheduleState};
 use zart::scheduler::{NewTask, TaskFilter, TaskRecord, TaskStatus};
@@ -211,6 +211,11 @@ impl InspectStore for Counting {
     async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {
         self.count("counts");
         self.inner.counts().await
+    }
+
+    async fn load(&self) -> StoreResult<Vec<TaskLoad>> {
+        self.count("load");
+        self.inner.load().await
     }
 
     async fn ended_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<EndedCount>> {

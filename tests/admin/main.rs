@@ -3,6 +3,7 @@
 
 mod api;
 mod browser;
+mod metrics;
 mod safety;
 
 use std::time::Duration;

@@ -9,6 +9,7 @@ mod failures;
 mod faults;
 mod idempotency;
 mod limits;
+mod metrics;
 mod notify;
 mod presence;
 mod processes;

@@ -113,7 +113,8 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                     ["6"],
                     ["7"],
                     ["8"],
-                    ["9"]
+                    ["9"],
+                    ["10"]
                 ],
                 "each migration recorded once"
             );
@@ -141,7 +142,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                 .await;
             assert_eq!(
                 applied,
-                [["1"], ["2"], ["3"], ["4"]],
+                [["1"], ["2"], ["3"], ["4"], ["5"]],
                 "each migration recorded once"
             );
             Arc::new(scheduler)

@@ -43,6 +43,7 @@ mod api;
 mod auth;
 mod error;
 mod live;
+mod metrics;
 mod model;
 mod openapi;
 mod params;
@@ -55,6 +56,10 @@ use axum::http::request::Parts;
 use axum::Router;
 use zart::inspect::Inspector;
 use zart::Zart;
+
+/// The Prometheus exporter whose recorder [`Admin::metrics`] serves, re-exported so that
+/// its version always matches the admin's.
+pub use metrics_exporter_prometheus as prometheus;
 
 /// The largest request body accepted (an event's payload, a form): 64 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -78,6 +83,8 @@ pub(crate) struct State {
     /// The anti-forgery value the pages put in every form that changes something.
     pub csrf: String,
     pub read_only: bool,
+    /// What `GET /metrics` renders, if the application asked for it.
+    pub metrics: Option<prometheus::PrometheusHandle>,
 }
 
 /// A value no one can guess: 244 random bits from the operating system, as hex.
@@ -101,6 +108,7 @@ impl Admin {
                 authorize: None,
                 csrf: secret(),
                 read_only: false,
+                metrics: None,
             },
         }
     }
@@ -128,6 +136,29 @@ impl Admin {
         self
     }
 
+    /// Serves `GET /metrics`: what the recorder of `handle` holds, in the Prometheus text
+    /// format, behind the same credentials as every other route (a scraper sends the
+    /// token as a bearer token). Also gives Zart's metrics their descriptions
+    /// ([`zart::metrics::describe`]) in the global recorder, which should be that same
+    /// recorder.
+    ///
+    /// ```no_run
+    /// use zart_admin::{prometheus::PrometheusBuilder, Admin};
+    ///
+    /// # async fn demo(zart: zart::Zart) -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = PrometheusBuilder::new().install_recorder()?;
+    /// let admin = Admin::new(zart).with_token("a-long-random-secret").metrics(handle);
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:7080").await?;
+    /// zart_admin::serve(&admin, listener).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metrics(mut self, handle: prometheus::PrometheusHandle) -> Self {
+        zart::metrics::describe();
+        self.state.metrics = Some(handle);
+        self
+    }
+
     /// The token requests must carry (unless [`authorize`](Self::authorize) replaced it).
     pub fn token(&self) -> &str {
         &self.state.token
@@ -138,6 +169,7 @@ impl Admin {
         let state = Arc::new(self.state.clone());
         Router::new()
             .merge(ui::routes())
+            .merge(metrics::routes())
             .nest("/api/v1", api::routes())
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -180,3 +212,8 @@ pub async fn serve(admin: &Admin, listener: tokio::net::TcpListener) -> std::io:
 #[doc = include_str!("../../docs/admin.md")]
 #[cfg(doctest)]
 pub struct AdminDocDoctests;
+
+/// The examples of `docs/metrics.md`, compiled as doc tests.
+#[doc = include_str!("../../docs/metrics.md")]
+#[cfg(doctest)]
+pub struct MetricsDocDoctests;

@@ -1,5 +1,6 @@
 //! What the admin reads besides single tasks: how many tasks there are of each name and
-//! status ([`TaskCounts`]), how many ended in each recent minute ([`EndedCount`]), a task's
+//! status ([`TaskCounts`]), how much load each name puts on its queue now ([`TaskLoad`],
+//! sampled for metrics), how many ended in each recent minute ([`EndedCount`]), a task's
 //! failed attempts ([`AttemptRecord`]) and the events sent to an execution
 //! ([`EventRecord`]).
 
@@ -19,6 +20,19 @@ pub struct TaskCounts {
     pub count: u64,
     /// The earliest due instant among them that is not in the future: for pending tasks,
     /// how long the oldest due one has waited.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+/// The load one task name puts on its queue at the moment of reading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskLoad {
+    /// The task name.
+    pub task_name: String,
+    /// Its pending tasks that are due (not those due in the future).
+    pub due: u64,
+    /// Its running tasks.
+    pub running: u64,
+    /// The due instant of its oldest due pending task, if it has one.
     pub oldest_due: Option<DateTime<Utc>>,
 }
 

@@ -11,6 +11,7 @@
 //! and on the drivers it can connect to. One conformance suite runs against every driver.
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod controls;
 pub mod error;
 pub mod inspect;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::steps::StepRecord;
-use crate::task::TaskStatus;
+use crate::task::{TaskStatus, TraceContext};
 
 /// A worker's claim on one task: the fencing token proves the worker still owns it.
 ///
@@ -43,6 +43,11 @@ pub struct ClaimedTask {
     pub steps: Option<Vec<StepRecord>>,
     /// Its priority (its follow-ups and children inherit it).
     pub priority: i16,
+    /// The trace context it was scheduled with.
+    pub trace_context: Option<TraceContext>,
+    /// The application version of the worker that began it, for a durable execution begun
+    /// by a worker that was told its version (see [`ClaimScope::app_versions`]).
+    pub app_version: Option<String>,
 }
 
 /// Which tasks a claim may take: a worker claims only the tasks it can run, so that a task
@@ -61,6 +66,59 @@ pub struct ClaimScope {
     /// due after it, whatever their priorities (so that a steady flow of higher priority
     /// work cannot starve it). `None`: priorities are strict.
     pub priority_aging: Option<std::time::Duration>,
+    /// The claiming worker's application version and the earlier ones its code replays. A
+    /// durable execution claimed for the first time is recorded with the current version;
+    /// one recorded with a version not among them is not claimed. `None`: every execution
+    /// is claimed and none recorded.
+    pub app_versions: Option<AppVersions>,
+}
+
+/// The application version a worker runs and the earlier ones whose durable executions its
+/// code can still replay (their changes kept behind `patched`, say).
+///
+/// ```
+/// use zart_core::queue::AppVersions;
+///
+/// let versions = AppVersions::new("2026.12.2").replaying(["2026.11.30"]);
+/// assert!(versions.knows("2026.11.30"));
+/// assert!(!versions.knows("2026.10.1"));
+/// assert_eq!(versions.all(), ["2026.12.2", "2026.11.30"]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppVersions {
+    /// The version executions this worker begins are recorded with.
+    pub current: String,
+    /// The earlier versions whose executions this worker may go on with.
+    pub replays: Vec<String>,
+}
+
+impl AppVersions {
+    /// Runs `current` and replays no earlier version.
+    pub fn new(current: impl Into<String>) -> Self {
+        AppVersions {
+            current: current.into(),
+            replays: Vec::new(),
+        }
+    }
+
+    /// Also goes on with the executions of these earlier versions.
+    pub fn replaying<I: IntoIterator<Item = S>, S: Into<String>>(mut self, earlier: I) -> Self {
+        self.replays.extend(earlier.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether an execution recorded with `version` may be claimed.
+    pub fn knows(&self, version: &str) -> bool {
+        self.current == version || self.replays.iter().any(|v| v == version)
+    }
+
+    /// Every version, the current one first.
+    pub fn all(&self) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.replays)
+            .cloned()
+            .collect()
+    }
 }
 
 /// What became of an attempt, as the worker reports it to the store.

@@ -44,11 +44,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 #[cfg(doc)]
 use crate::controls::{KeyLimit, RateLimit};
 use crate::controls::{QueueDeclaration, QueueLimits, QueueState};
 use crate::error::StoreResult;
-use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
+use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts, TaskLoad};
 use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
 use crate::schedules::{
     HistoryEntry, RecurringTask, RunRecord, ScheduleInfo, ScheduleProgress, ScheduleState,
@@ -256,6 +257,12 @@ pub trait InspectStore: Send + Sync {
     /// How many tasks ended with each status in each minute since `since` (Zart's own
     /// ticks excluded), oldest minute first; minutes with none are left out.
     async fn ended_per_minute(&self, since: DateTime<Utc>) -> StoreResult<Vec<EndedCount>>;
+
+    /// For each task name with due pending or running tasks (Zart's own ticks excluded),
+    /// how many of each and the oldest due instant, in no particular order. Reads only
+    /// pending and running tasks, so that sampling it stays cheap however many ended tasks
+    /// are kept.
+    async fn load(&self) -> StoreResult<Vec<TaskLoad>>;
 }
 
 /// Worker processes recording themselves while alive, and the tasks they declare.
@@ -293,6 +300,13 @@ pub trait Store:
     /// Starts a unit of work: one database transaction. Dropping it without
     /// [`commit`](UnitOfWork::commit) rolls everything back, notifications included.
     async fn begin(&self) -> StoreResult<Box<dyn UnitOfWork>>;
+
+    /// The clock this store judges what is due by: the engine reads the same one when it
+    /// decides when something becomes due (a sleep's end, a retry). The system's unless
+    /// the store was opened with a driven one, for tests.
+    fn clock(&self) -> Clock {
+        Clock::system()
+    }
 }
 
 /// Several primitives in one database transaction: a completion with its follow-ups, a

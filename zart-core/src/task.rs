@@ -73,8 +73,8 @@ impl ScheduleAtParams {
     /// ```
     pub fn with_priority(self, priority: i16) -> NewTask {
         NewTask {
-            params: self,
             priority,
+            ..NewTask::from(self)
         }
     }
 }
@@ -88,6 +88,9 @@ pub struct NewTask {
     /// default, negative below it. A task due for long enough is claimed before later ones
     /// whatever their priorities (see `ClaimScope::priority_aging`), so none starves.
     pub priority: i16,
+    /// The trace context of the code that scheduled it: the task's first attempt is traced
+    /// as a child of that span, later ones link to it.
+    pub trace_context: Option<TraceContext>,
 }
 
 impl From<ScheduleAtParams> for NewTask {
@@ -95,7 +98,44 @@ impl From<ScheduleAtParams> for NewTask {
         NewTask {
             params,
             priority: 0,
+            trace_context: None,
         }
+    }
+}
+
+/// A span's context in the W3C Trace Context format, as it travels between processes: the
+/// `traceparent` header's value (version, trace id, parent span id, flags) and the vendors'
+/// `tracestate`, kept as text so that a store need not know either.
+///
+/// ```
+/// use zart_core::task::TraceContext;
+///
+/// let context = TraceContext::new("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+/// assert_eq!(context.tracestate, "");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The `traceparent` value.
+    pub traceparent: String,
+    /// The `tracestate` value, empty if none.
+    pub tracestate: String,
+}
+
+impl TraceContext {
+    /// A context with this `traceparent` and no `tracestate`.
+    pub fn new(traceparent: impl Into<String>) -> Self {
+        TraceContext {
+            traceparent: traceparent.into(),
+            tracestate: String::new(),
+        }
+    }
+
+    /// The context stored in these columns, if the task has one.
+    pub fn from_columns(traceparent: Option<String>, tracestate: Option<String>) -> Option<Self> {
+        traceparent.map(|traceparent| TraceContext {
+            traceparent,
+            tracestate: tracestate.unwrap_or_default(),
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
-use zart_core::queue::{ClaimScope, ClaimedTask};
+use zart_core::queue::{AppVersions, ClaimScope, ClaimedTask};
 use zart_core::StoreResult;
 
 use crate::table_names::TableNames;
@@ -37,8 +37,8 @@ pub(crate) struct ClaimQueries {
     locked: SqlStr,
     /// The same for a queue with a key limit.
     locked_keyed: SqlStr,
-    /// Runs a locked statement (`$9`) under the queue's lock (`$8`) in one round trip (see
-    /// migration 9's function). Parameters `$1`..`$7`: see [`bind`].
+    /// Runs a locked statement (`$10`) under the queue's lock (`$9`) in one round trip (see
+    /// migration 10's function). Parameters `$1`..`$8`: see [`bind`].
     under_lock: SqlStr,
     /// Queues lately found with controls: when, and whether they had a key limit.
     controlled_queues: Mutex<HashMap<String, (Instant, bool)>>,
@@ -53,8 +53,10 @@ fn sql(text: String) -> SqlStr {
 const AGED: &str = "(CASE WHEN $7::float8 IS NULL THEN '-infinity'::timestamptz
                           ELSE now() - $7::float8 * interval '1 second' END)";
 
-/// The names a claim may take (`$5`, null: any).
-const NAMES: &str = "($5::text[] IS NULL OR task_name = ANY($5))";
+/// The names a claim may take (`$5`, null: any), of the application versions it may take
+/// (`$8`: the worker's, then those it replays; null: any; a task of no version always).
+const NAMES: &str = "($5::text[] IS NULL OR task_name = ANY($5))
+                     AND ($8::text[] IS NULL OR t.app_version IS NULL OR t.app_version = ANY($8))";
 
 /// A queue has controls: a pause or a limit.
 const CONTROLLED: &str = "(paused_at IS NOT NULL OR concurrency_limit IS NOT NULL
@@ -124,11 +126,15 @@ fn levels(tasks: &str) -> String {
 
 /// What a claim sets on the tasks it takes (`t` is the task). The claim's instant is its
 /// statement's, not its transaction's: under a queue's lock, the transaction began before
-/// the wait for the lock, and a start must count from when it happened.
+/// the wait for the lock, and a start must count from when it happened. A durable execution
+/// never claimed before is recorded with the worker's version (`$8[1]`, null if it has
+/// none).
 const CLAIMED: &str = "status = 'running', worker_id = $2, last_worker_id = $2,
      lease_token = t.lease_token + 1,
      lease_expires_at = statement_timestamp() + $3::float8 * interval '1 second',
-     attempts = t.attempts + 1, started_at = statement_timestamp(), queue = $6";
+     attempts = t.attempts + 1, started_at = statement_timestamp(), queue = $6,
+     app_version = CASE WHEN t.started_at IS NULL AND t.task_name = ANY($4) THEN $8[1]
+                        ELSE t.app_version END";
 
 /// What a claim returns of each task (`t` is the task): see `queue::claimed_task`.
 fn returned(steps: &str) -> String {
@@ -139,7 +145,8 @@ fn returned(steps: &str) -> String {
              SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
                             s.output, s.error, s.attempts, s.started_at, s.finished_at) ORDER BY s.seq), '[]')
              FROM {steps} s WHERE s.task_id = t.task_id
-         ) END"
+         ) END,
+         t.trace_parent, t.trace_state, t.app_version"
     )
 }
 
@@ -166,12 +173,12 @@ impl ClaimQueries {
              )
              SELECT * FROM claimed
              UNION ALL
-             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
              WHERE EXISTS (SELECT 1 FROM controlled)"
         );
 
         let under_lock = format!(
-            "SELECT * FROM {}($8, $9, $1, $2, $3, $4, $5, $6, $7)",
+            "SELECT * FROM {}($9, $10, $1, $2, $3, $4, $5, $6, $7, $8)",
             names.qualified("claim_locked")
         );
         ClaimQueries {
@@ -277,7 +284,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
     let wrong_shape = match keyed {
         true => String::new(),
         false => "UNION ALL
-             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
              WHERE EXISTS (SELECT 1 FROM control WHERE key_limit IS NOT NULL)"
             .to_owned(),
     };
@@ -348,6 +355,7 @@ fn bind<'q>(
         .bind(&scope.names)
         .bind(&scope.queue)
         .bind(scope.priority_aging.map(|aging| aging.as_secs_f64()))
+        .bind(scope.app_versions.as_ref().map(AppVersions::all))
 }
 
 /// Claims up to `limit` due tasks in `scope` (see `QueueStore::claim`).

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres, Row};
-use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts};
+use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts, TaskLoad};
 use zart_core::store::InspectStore;
 use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
@@ -327,5 +327,40 @@ impl InspectStore for PostgresTaskScheduler {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(self.shared.db("decoding ended counts"))
+    }
+
+    async fn load(&self) -> StoreResult<Vec<TaskLoad>> {
+        let tasks = self.shared.names.tasks();
+        let reserved = reserved_pattern();
+        // Two branches, each on its partial index (due pending tasks, held tasks), so that
+        // ended tasks are never read.
+        let sql = format!(
+            "SELECT task_name,
+                    count(*) FILTER (WHERE status = 'pending') AS due,
+                    count(*) FILTER (WHERE status = 'running') AS running,
+                    min(run_at) FILTER (WHERE status = 'pending') AS oldest_due
+             FROM (SELECT task_id, task_name, status, run_at FROM {tasks}
+                   WHERE status = 'pending' AND run_at <= now()
+                   UNION ALL
+                   SELECT task_id, task_name, status, run_at FROM {tasks}
+                   WHERE status = 'running' AND worker_id IS NOT NULL) AS loaded
+             WHERE task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
+             GROUP BY task_name"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(self.shared.db("reading the load of each task name"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskLoad {
+                    task_name: row.try_get("task_name")?,
+                    due: count(row.try_get("due")?),
+                    running: count(row.try_get("running")?),
+                    oldest_due: row.try_get("oldest_due")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.shared.db("decoding the load of each task name"))
     }
 }

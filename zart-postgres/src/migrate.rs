@@ -65,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "claim under a queue's lock",
         sql: include_str!("../migrations/0009_claim_locked.sql"),
     },
+    Migration {
+        version: 10,
+        name: "trace context and application version",
+        sql: include_str!("../migrations/0010_trace_and_version.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a

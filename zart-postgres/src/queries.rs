@@ -165,8 +165,10 @@ impl Queries {
         Queries {
             insert: sql(format!(
                 "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], $8::int2[])
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority,
+                                         trace_parent, trace_state)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], $8::int2[],
+                                         $9::text[], $10::text[])
                     ON CONFLICT (task_id) DO NOTHING
                     RETURNING task_id, run_at
                  ),
@@ -325,8 +327,9 @@ impl Queries {
             )),
             start_child: sql(format!(
                 "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id, priority)
-                    VALUES ($1, $2, now(), $3, $4, $6)
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id, priority,
+                                         trace_parent, trace_state)
+                    VALUES ($1, $2, now(), $3, $4, $6, $7, $8)
                     ON CONFLICT (task_id) DO NOTHING
                     RETURNING task_id, run_at
                  ),

@@ -12,7 +12,7 @@ use zart_core::queue::{
     ClaimScope, ClaimedTask, Lease, Outcome, OutcomeColumns, RescueReport, Wake,
 };
 use zart_core::store::QueueStore;
-use zart_core::task::{NewTask, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus, TraceContext};
 use zart_core::StoreResult;
 
 use crate::error::corrupt;
@@ -38,6 +38,14 @@ pub(crate) async fn insert_on(
         Vec::with_capacity(n),
     );
     let (mut data, mut metadata) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let trace_parents: Vec<Option<&str>> = tasks
+        .iter()
+        .map(|task| task.trace_context.as_ref().map(|c| c.traceparent.as_str()))
+        .collect();
+    let trace_states: Vec<Option<&str>> = tasks
+        .iter()
+        .map(|task| task.trace_context.as_ref().map(|c| c.tracestate.as_str()))
+        .collect();
     for task in tasks.iter().map(|task| &task.params) {
         ids.push(task.task_id.as_str());
         names.push(task.task_name.as_str());
@@ -54,6 +62,8 @@ pub(crate) async fn insert_on(
         .bind(vec![schedule_id; n])
         .bind(&shared.channel)
         .bind(priorities)
+        .bind(trace_parents)
+        .bind(trace_states)
         .fetch_all(executor)
         .await
         .map_err(shared.db("scheduling tasks"))
@@ -100,6 +110,8 @@ pub(crate) fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
             .try_get::<Option<Value>, _>(9)?
             .map(|log| steps::step_log(&log))
             .transpose()?,
+        trace_context: TraceContext::from_columns(row.try_get(10)?, row.try_get(11)?),
+        app_version: row.try_get(12)?,
     })
 }
 

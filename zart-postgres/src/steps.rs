@@ -156,6 +156,8 @@ impl StepStore for PostgresTaskScheduler {
             .bind(parent)
             .bind(&self.shared.channel)
             .bind(priority)
+            .bind(child.trace_context.as_ref().map(|c| &c.traceparent))
+            .bind(child.trace_context.as_ref().map(|c| &c.tracestate))
             .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(self.shared.db("starting a child execution"))?;

@@ -194,16 +194,26 @@ fn candidates(
     let columns = format!(
         "id, run_at, priority, run_at <= {NOW} - ?2, CASE WHEN ?3 IS NULL THEN NULL ELSE json_extract(data, ?3) END"
     );
+    // The versions that may be claimed, as a JSON array (a task of no version always may).
+    let versions = scope
+        .app_versions
+        .as_ref()
+        .map(|versions| serde_json::Value::from(versions.all()).to_string());
+    let of_versions = |n: u8| {
+        format!("(?{n} IS NULL OR app_version IS NULL OR app_version IN (SELECT value FROM json_each(?{n})))")
+    };
     let mut found = Vec::new();
     let Some(names) = &scope.names else {
         // No names: every due task, sorted here (the engine always names what it claims).
         let mut statement = conn.prepare_cached(&format!(
             "SELECT {columns} FROM {tasks} WHERE status = 'pending' AND run_at <= {NOW}
+                 AND {}
              ORDER BY run_at <= {NOW} - ?2 DESC,
                       CASE WHEN run_at <= {NOW} - ?2 THEN run_at END, priority DESC, run_at
-             LIMIT ?1"
+             LIMIT ?1",
+            of_versions(4)
         ))?;
-        for candidate in statement.query_map((scan, aging, key_path), read)? {
+        for candidate in statement.query_map((scan, aging, key_path, &versions), read)? {
             found.push(candidate?);
         }
         return Ok(found);
@@ -222,7 +232,9 @@ fn candidates(
     let mut due = conn.prepare_cached(&format!(
         "SELECT {columns} FROM {tasks}
          WHERE status = 'pending' AND task_name = ?4 AND priority = ?5 AND run_at <= {NOW}
-         ORDER BY run_at LIMIT ?1"
+             AND {}
+         ORDER BY run_at LIMIT ?1",
+        of_versions(6)
     ))?;
     for name in names {
         let priorities: Vec<i64> = levels
@@ -231,7 +243,8 @@ fn candidates(
         for priority in priorities {
             // The `scan` oldest due of one name and priority hold every task of theirs
             // that a claim of `scan` could take, overdue or not.
-            for candidate in due.query_map((scan, aging, key_path, name, priority), read)? {
+            let params = (scan, aging, key_path, name, priority, &versions);
+            for candidate in due.query_map(params, read)? {
                 found.push(candidate?);
             }
         }

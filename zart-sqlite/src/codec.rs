@@ -7,9 +7,13 @@ use serde_json::Value;
 
 use crate::error::corrupt;
 
-/// The current instant in milliseconds, in SQL: the same clock as [`Utc::now`] (this
-/// machine's), read once per statement.
-pub(crate) const NOW: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+/// The current instant in milliseconds, in SQL: the store's clock (see `db::NOW_FUNCTION`),
+/// this machine's unless a test drives it.
+pub(crate) const NOW: &str = "zart_now()";
+
+/// The system's current instant in milliseconds, in SQL, read once per statement: what the
+/// tables' defaults hold (stored in the schema, so that any tool's insert can read it).
+pub(crate) const SYSTEM_NOW: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
 /// An instant as stored.
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use zart_core::{ErrorKind, StoreError, StoreResult};
@@ -169,8 +170,18 @@ pub(crate) fn open_connection(options: &SqliteOptions) -> rusqlite::Result<Conne
     ))?;
     conn.busy_timeout(Duration::ZERO)?;
     conn.set_prepared_statement_cache_capacity(64);
+    let clock = options.clock.clone();
+    // Not deterministic: the time moves between statements (and a driven clock with it).
+    conn.create_scalar_function(NOW_FUNCTION, 0, FunctionFlags::SQLITE_UTF8, move |_| {
+        Ok(clock.now_millis())
+    })?;
     Ok(conn)
 }
+
+/// The SQL function every statement reads the current instant from, in milliseconds since
+/// the epoch: the store's [`Clock`](zart_core::clock::Clock). Registered on each connection;
+/// no stored trigger, view or default names it, so other tools can still write the file.
+pub(crate) const NOW_FUNCTION: &str = "zart_now";
 
 fn open_file(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, OptionalExtension, Row};
 use serde_json::Value;
-use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts};
+use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts, TaskLoad};
 use zart_core::store::InspectStore;
 use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
@@ -261,6 +261,37 @@ impl InspectStore for SqliteTaskScheduler {
                         minute: instant(row, 0)?,
                         status: status(row, 1)?,
                         count: total(row.get(2)?),
+                    })
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    async fn load(&self) -> StoreResult<Vec<TaskLoad>> {
+        // Each side of the OR is served by an index (due pending tasks, held tasks), so
+        // that ended tasks are never read.
+        let statement = format!(
+            "SELECT task_name, count(*) FILTER (WHERE status = 'pending'),
+                    count(*) FILTER (WHERE status = 'running'),
+                    min(run_at) FILTER (WHERE status = 'pending')
+             FROM \"{prefix}tasks\"
+             WHERE ((status = 'pending' AND run_at <= {NOW})
+                    OR (status = 'running' AND worker_id IS NOT NULL))
+               AND {names} AND {ids}
+             GROUP BY task_name",
+            prefix = self.shared.options.prefix,
+            names = not_reserved("task_name"),
+            ids = not_reserved("task_id"),
+        );
+        self.read("reading the load of each task name", |conn, _| {
+            conn.prepare_cached(&statement)?
+                .query_map([], |row| {
+                    Ok(TaskLoad {
+                        task_name: row.get(0)?,
+                        due: total(row.get(1)?),
+                        running: total(row.get(2)?),
+                        oldest_due: maybe_instant(row, 3)?,
                     })
                 })?
                 .collect()

@@ -186,4 +186,8 @@ impl zart_core::store::Store for SqliteTaskScheduler {
     async fn begin(&self) -> StoreResult<Box<dyn zart_core::store::UnitOfWork>> {
         Ok(Box::new(self.begin_work().await?))
     }
+
+    fn clock(&self) -> zart_core::clock::Clock {
+        self.shared.options.clock.clone()
+    }
 }

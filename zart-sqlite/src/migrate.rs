@@ -6,7 +6,7 @@
 
 use zart_core::StoreResult;
 
-use crate::codec::NOW;
+use crate::codec::{NOW, SYSTEM_NOW};
 use crate::db::Db;
 
 /// One embedded migration.
@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "queue overrides",
         sql: include_str!("../migrations/0004_queue_overrides.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "trace context and application version",
+        sql: include_str!("../migrations/0005_trace_and_version.sql"),
     },
 ];
 
@@ -80,7 +85,7 @@ pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
 
 /// A migration's SQL for the tables of `prefix`.
 fn render(sql: &str, prefix: &str) -> String {
-    sql.replace("{{prefix}}", prefix).replace("{{now}}", NOW)
+    sql.replace("{{prefix}}", prefix).replace("{{now}}", SYSTEM_NOW)
 }
 
 #[cfg(test)]

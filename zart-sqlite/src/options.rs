@@ -1,6 +1,7 @@
 //! Where a SQLite store lives and how it writes: [`SqliteOptions`], parsed from a URL or
 //! built by hand.
 
+use zart_core::clock::Clock;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -65,6 +66,7 @@ pub struct SqliteOptions {
     pub(crate) synchronous: Synchronous,
     pub(crate) poll_interval: Duration,
     pub(crate) lock_timeout: Duration,
+    pub(crate) clock: Clock,
 }
 
 /// Settings that cannot be used: a malformed URL, an unknown parameter, a bad prefix.
@@ -104,6 +106,7 @@ impl SqliteOptions {
             synchronous: Synchronous::default(),
             poll_interval: Duration::from_millis(50),
             lock_timeout: Duration::from_secs(30),
+            clock: Clock::system(),
         }
     }
 
@@ -171,6 +174,28 @@ impl SqliteOptions {
             lock_timeout,
             ..self
         }
+    }
+
+    /// Judges what is due by `clock` (the system's by default): a test's driven clock makes
+    /// what is due later due as soon as the test moves it ahead. Every statement of the
+    /// store reads it, so set it on the store's only options: another process on the same
+    /// file would read the system's.
+    ///
+    /// ```
+    /// use zart_core::clock::Clock;
+    /// use zart_sqlite::SqliteOptions;
+    ///
+    /// let clock = Clock::driven();
+    /// let options = SqliteOptions::memory().clock(clock.clone());
+    /// assert_eq!(options.clock_in_use(), &clock);
+    /// ```
+    pub fn clock(self, clock: Clock) -> Self {
+        SqliteOptions { clock, ..self }
+    }
+
+    /// The clock the store judges what is due by.
+    pub fn clock_in_use(&self) -> &Clock {
+        &self.clock
     }
 
     /// The table prefix.

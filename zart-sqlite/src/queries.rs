@@ -178,9 +178,10 @@ impl Queries {
         };
         Queries {
             insert: format!(
-                "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority)
+                "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority,
+                                      trace_parent, trace_state)
                  SELECT value ->> '$[0]', value ->> '$[1]', value ->> '$[2]', value ->> '$[3]',
-                        value ->> '$[4]', ?2, value ->> '$[5]'
+                        value ->> '$[4]', ?2, value ->> '$[5]', value ->> '$[6]', value ->> '$[7]'
                  FROM json_each(?1) WHERE true
                  ON CONFLICT (task_id) DO NOTHING
                  RETURNING task_id"
@@ -189,10 +190,15 @@ impl Queries {
                 "UPDATE {tasks}
                  SET status = 'running', worker_id = ?1, last_worker_id = ?1,
                      lease_token = lease_token + 1, lease_expires_at = {NOW} + ?2,
-                     attempts = attempts + 1, started_at = {NOW}, queue = ?4
+                     attempts = attempts + 1, started_at = {NOW}, queue = ?4,
+                     -- A durable execution never claimed before is recorded with the
+                     -- worker's version (?6, null if it has none).
+                     app_version = CASE WHEN started_at IS NULL
+                                             AND task_name IN (SELECT value FROM json_each(?5))
+                                        THEN ?6 ELSE app_version END
                  WHERE id IN (SELECT value FROM json_each(?3)) AND status = 'pending'
                  RETURNING task_id, lease_token, task_name, data, metadata, run_at, attempts,
-                     created_at, id, priority"
+                     created_at, id, priority, trace_parent, trace_state, app_version"
             ),
             record_starts: format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
@@ -285,8 +291,9 @@ impl Queries {
                  RETURNING seq"
             ),
             start_child: format!(
-                "INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id, priority)
-                 VALUES (?1, ?2, {NOW}, ?3, ?4, ?5)
+                "INSERT INTO {tasks} (task_id, task_name, run_at, data, parent_id, priority,
+                                      trace_parent, trace_state)
+                 VALUES (?1, ?2, {NOW}, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (task_id) DO NOTHING
                  RETURNING task_id"
             ),

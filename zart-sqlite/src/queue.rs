@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake};
 use zart_core::store::QueueStore;
-use zart_core::task::{NewTask, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus, TraceContext};
 use zart_core::StoreResult;
 
 use crate::codec::{count, duration_ms, json_text, millis};
@@ -38,6 +38,7 @@ pub(crate) fn insert_on(
             |NewTask {
                  params: task,
                  priority,
+                 trace_context,
              }| {
                 json!([
                     task.task_id,
@@ -46,6 +47,8 @@ pub(crate) fn insert_on(
                     json_text(&task.data),
                     json_text(&task.metadata),
                     priority,
+                    trace_context.as_ref().map(|c| &c.traceparent),
+                    trace_context.as_ref().map(|c| &c.tracestate),
                 ])
             },
         )
@@ -143,6 +146,9 @@ struct ClaimedRow {
     attempt: u32,
     created_at: i64,
     priority: i16,
+    trace_parent: Option<String>,
+    trace_state: Option<String>,
+    app_version: Option<String>,
 }
 
 impl ClaimedRow {
@@ -160,6 +166,9 @@ impl ClaimedRow {
             created_at: row.get(7)?,
             row_key: row.get(8)?,
             priority: row.get(9)?,
+            trace_parent: row.get(10)?,
+            trace_state: row.get(11)?,
+            app_version: row.get(12)?,
         })
     }
 
@@ -182,6 +191,8 @@ impl ClaimedRow {
                 created_at: instant("created_at", self.created_at)?,
                 steps: None,
                 priority: self.priority,
+                trace_context: TraceContext::from_columns(self.trace_parent, self.trace_state),
+                app_version: self.app_version,
                 lease: self.lease.clone(),
             })
         })();
@@ -269,7 +280,14 @@ impl QueueStore for SqliteTaskScheduler {
             let rows: Vec<ClaimedRow> = conn
                 .prepare_cached(&sql.claim)?
                 .query_map(
-                    (worker_id, lease_ms, json!(picked).to_string(), &scope.queue),
+                    (
+                        worker_id,
+                        lease_ms,
+                        json!(picked).to_string(),
+                        &scope.queue,
+                        json!(scope.durable).to_string(),
+                        scope.app_versions.as_ref().map(|v| &v.current),
+                    ),
                     ClaimedRow::read,
                 )?
                 .collect::<Result<_, _>>()?;

@@ -189,6 +189,8 @@ impl StepStore for SqliteTaskScheduler {
                         json_text(&child.params.data),
                         parent,
                         child.priority,
+                        child.trace_context.as_ref().map(|c| &c.traceparent),
+                        child.trace_context.as_ref().map(|c| &c.tracestate),
                     ),
                     |_| Ok(()),
                 )

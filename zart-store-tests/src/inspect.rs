@@ -2,6 +2,7 @@
 //! [`tasks`](zart_core::store::InspectStore::tasks) with its filters and pages,
 //! [`count`](zart_core::store::InspectStore::count),
 //! [`counts`](zart_core::store::InspectStore::counts),
+//! [`load`](zart_core::store::InspectStore::load),
 //! [`ended_per_minute`](zart_core::store::InspectStore::ended_per_minute), an execution's
 //! [`events`](zart_core::store::StepStore::events) and the list of
 //! [`schedules`](zart_core::store::ScheduleStore::schedules).
@@ -341,6 +342,52 @@ pub async fn counts_group_by_name_and_status_with_the_oldest_due(store: Arc<dyn 
         Some(oldest),
         "the oldest due, not the future one"
     );
+}
+
+/// The load of each name counts its due pending tasks (not the future ones) and its
+/// running ones, with the oldest due instant; ended tasks and ticks are left out.
+pub async fn the_load_counts_due_and_running_tasks_by_name(store: Arc<dyn Store>) {
+    schedule_with_tick(
+        &store,
+        "s",
+        &tick(TaskStatus::Pending, secs_from_now(-5), false),
+    )
+    .await;
+    let oldest = secs_from_now(-20);
+    insert(
+        &store,
+        &[
+            task_at("j1", "job", secs_from_now(-30)),
+            task_at("j2", "job", secs_from_now(-10)),
+            task_at("j3", "job", later()),
+            task_at("j4", "job", oldest),
+            task_at("m1", "mail", secs_from_now(-3)),
+            task_at("m2", "mail", secs_from_now(-2)),
+            task_at("f1", "future", later()),
+        ],
+    )
+    .await;
+    // The oldest is claimed: the oldest still due is the next one.
+    claim_id(&store, "w", "j1", &only(&["job"]), LEASE).await;
+    claim_id(&store, "w", "m1", &only(&["mail"]), LEASE).await;
+    let lease = claim_id(&store, "w", "m2", &only(&["mail"]), LEASE)
+        .await
+        .lease;
+    finish_ok(&store, &lease, OutcomeKind::Completed { result: None }).await;
+
+    let mut load = store.load().await.expect("load() succeeds");
+    load.sort_by(|a, b| a.task_name.cmp(&b.task_name));
+    let summary: Vec<_> = load
+        .iter()
+        .map(|l| (l.task_name.as_str(), l.due, l.running))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("job", 2, 1), ("mail", 0, 1)],
+        "due and running only: no future, ended or tick task"
+    );
+    assert_eq!(load[0].oldest_due, Some(oldest), "the oldest due instant");
+    assert_eq!(load[1].oldest_due, None, "nothing of it is due");
 }
 
 /// Ended tasks are counted per minute and status since an instant.

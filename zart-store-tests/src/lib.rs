@@ -158,6 +158,7 @@ macro_rules! conformance {
                 pages_follow_the_cursor_through_every_task_once,
                 filters_take_prefixes_name_sets_ranges_children_and_holders,
                 counts_group_by_name_and_status_with_the_oldest_due,
+                the_load_counts_due_and_running_tasks_by_name,
                 ended_tasks_are_counted_per_minute_and_status,
                 an_executions_events_are_listed_oldest_first,
                 every_schedule_is_listed_by_id,

@@ -77,12 +77,30 @@ pub(crate) async fn insert(
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
+    // Tasks scheduled inside a trace carry it (those given a context of their own keep it).
+    let traced: Vec<NewTask>;
+    let tasks = match crate::trace::current_context() {
+        Some(context) => {
+            traced = tasks
+                .iter()
+                .map(|task| NewTask {
+                    trace_context: task.trace_context.clone().or_else(|| Some(context.clone())),
+                    ..task.clone()
+                })
+                .collect();
+            &traced[..]
+        }
+        None => tasks,
+    };
     if if_exists == IfExists::Skip {
-        return Ok(store.insert(tasks).await?);
+        let inserted = store.insert(tasks).await?;
+        crate::metrics::scheduled(tasks, &inserted);
+        return Ok(inserted);
     }
     if let [task] = tasks {
         // One statement is its own transaction: nothing to roll back on a conflict.
         let inserted = store.insert(tasks).await?;
+        crate::metrics::scheduled(tasks, &inserted);
         return match inserted.is_empty() {
             true => Err(Error::AlreadyExists(vec![task.params.task_id.clone()])),
             false => Ok(inserted),
@@ -95,6 +113,7 @@ pub(crate) async fn insert(
         return Err(Error::AlreadyExists(missing_ids(tasks, &inserted)));
     }
     work.commit().await?;
+    crate::metrics::scheduled(tasks, &inserted);
     Ok(inserted)
 }
 

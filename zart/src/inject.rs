@@ -114,6 +114,13 @@ pub(crate) async fn scope<F: Future>(
     CURRENT.scope(Current { states, instance }, f).await
 }
 
+/// The name of the task whose handler runs here, if one does.
+pub(crate) fn current_task_name() -> Option<String> {
+    CURRENT
+        .try_with(|current| current.instance.task_name.clone())
+        .ok()
+}
+
 /// A parameter the handler could not be given.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

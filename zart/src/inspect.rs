@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use zart_core::controls::QueueLimits;
 use zart_core::store::Store;
 
-pub use zart_core::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts};
+pub use zart_core::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts, TaskLoad};
 pub use zart_core::workers::{DeclaredTask, WorkerRecord};
 
 use crate::durable::StepRecord;

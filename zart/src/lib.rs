@@ -48,6 +48,7 @@ mod enqueue;
 mod error;
 mod inject;
 pub mod inspect;
+pub mod metrics;
 pub mod observe;
 pub mod recurring;
 mod registry;
@@ -55,6 +56,8 @@ mod retry;
 pub mod scheduler;
 pub mod store;
 mod task;
+pub mod testing;
+mod trace;
 mod worker;
 
 pub use client::Zart;

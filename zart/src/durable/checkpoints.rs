@@ -38,6 +38,7 @@ impl Checkpoints {
         lease: &Lease,
         record: StepRecord,
     ) -> Result<Checkpointed, String> {
+        let began = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         let request = Request {
             lease: lease.clone(),
@@ -47,9 +48,11 @@ impl Checkpoints {
         self.0
             .send(request)
             .map_err(|_| "the worker is shutting down".to_owned())?;
-        answer
+        let written = answer
             .await
-            .map_err(|_| "the checkpoint writer stopped".to_owned())?
+            .map_err(|_| "the checkpoint writer stopped".to_owned())?;
+        crate::metrics::checkpoint_written(began.elapsed());
+        written
     }
 }
 

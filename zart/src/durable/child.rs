@@ -55,10 +55,18 @@ pub async fn child<T: DeserializeOwned>(
                 .store
                 .start_child(
                     &runtime.lease.task_id,
-                    &params.with_priority(runtime.priority),
+                    &zart_core::task::NewTask {
+                        // The child's attempts join the trace of the step that started it.
+                        trace_context: crate::trace::current_context(),
+                        ..params.clone().with_priority(runtime.priority)
+                    },
                 )
                 .await
-                .map(drop)
+                .map(|inserted| {
+                    if inserted {
+                        crate::metrics::scheduled_one(name);
+                    }
+                })
                 .map_err(StepError::failed)
         }
     })

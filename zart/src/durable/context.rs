@@ -37,6 +37,14 @@ pub(crate) struct Runtime {
     pub priority: i16,
 }
 
+/// The current instant by the store's clock (see `Store::clock`), that of the worker's
+/// store while a handler runs; the system's elsewhere.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    RUNTIME
+        .try_with(|runtime| runtime.store.clock().now())
+        .unwrap_or_else(|_| chrono::Utc::now())
+}
+
 /// Runs `f` (a task handler) with `runtime` available to durable bodies.
 pub(crate) async fn scope_runtime<F: Future>(runtime: Runtime, f: F) -> F::Output {
     RUNTIME.scope(runtime, f).await
@@ -101,7 +109,7 @@ impl Call {
             occurrence: self.occurrence,
             outcome: StepOutcome::Completed(value),
             attempts: 1,
-            started_at: chrono::Utc::now(),
+            started_at: now(),
             finished_at: None,
         }
     }
@@ -346,7 +354,7 @@ pub(crate) async fn run_body<T>(
         TaskError::Permanent(format!("the execution's deadline of {limit:?} passed"))
     };
     if let Some((limit, at)) = deadline {
-        if chrono::Utc::now() >= at {
+        if now() >= at {
             return Ok((Err(passed(limit)), None));
         }
     }
@@ -372,7 +380,7 @@ pub(crate) async fn run_body<T>(
     let scoped = EXECUTION.scope(context.clone(), body);
     let output = match deadline {
         Some((limit, at)) => {
-            let remaining = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+            let remaining = (at - now()).to_std().unwrap_or_default();
             tokio::time::timeout(remaining, scoped)
                 .await
                 .unwrap_or_else(|_| Err(passed(limit)))

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use zart_core::steps::StepOutcome;
@@ -36,7 +35,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
     let deadline = match &call.recorded {
         Some(record) => context.recorded_deadline(record)?,
         None => {
-            let deadline = super::later(Utc::now(), timeout);
+            let deadline = super::later(super::context::now(), timeout);
             context
                 .save(call.completed(&deadline_step, json!({ "until": deadline })))
                 .await?;
@@ -71,7 +70,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
             .await?;
         return decode(&context, name, &payload);
     }
-    if Utc::now() >= deadline {
+    if super::context::now() >= deadline {
         let message = format!("no event {name:?} arrived within {timeout:?}");
         let mut failed = call.completed(&event_step, Value::Null);
         failed.outcome = StepOutcome::Failed(message.clone());

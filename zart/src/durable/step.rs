@@ -5,10 +5,10 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::context::ExecutionContext;
 use super::StepError;
@@ -101,7 +101,7 @@ where
         Some(context) => Some(context.call(name)?),
         None => None,
     };
-    let mut started_at = Utc::now();
+    let mut started_at = super::context::now();
     let mut attempts = 0;
     if let (Some(context), Some(record)) =
         (&context, call.as_ref().and_then(|c| c.recorded.as_ref()))
@@ -110,100 +110,119 @@ where
             return replay(context, record);
         };
         // Waiting out a long backoff: not yet, or go on from the recorded attempts.
-        if Utc::now() < *until {
+        if super::context::now() < *until {
             return Err(context.suspend(*until));
         }
         attempts = record.attempts;
         started_at = record.started_at;
     }
 
-    let outcome = loop {
-        attempts += 1;
-        let attempt = AssertUnwindSafe(f()).catch_unwind();
-        let result = match options.timeout {
-            Some(limit) => match tokio::time::timeout(limit, attempt).await {
-                Ok(result) => result,
-                Err(_) => Ok(Err(StepError::Failed(format!(
-                    "attempt timed out after {limit:?}"
-                )))),
-            },
-            None => attempt.await,
-        };
-        let error = match result {
-            Ok(Ok(value)) => break Ok(value),
-            Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
-            Ok(Err(error)) => error,
-            Err(panic) => {
-                StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
-            }
-        };
-        let delay = match &error {
-            StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
-            _ => None,
-        };
-        match delay {
-            Some(delay) if delay > SUSPEND_LONGER_THAN => {
-                if let (Some(context), Some(call)) = (&context, &call) {
-                    // A long backoff frees the worker: record where the step stands and
-                    // suspend the execution until the next attempt is due.
-                    let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                    context
-                        .save(StepRecord {
-                            seq: call.seq,
-                            name: name.to_owned(),
-                            occurrence: call.occurrence,
-                            outcome: StepOutcome::Retrying {
-                                until,
-                                error: error.to_string(),
-                            },
-                            attempts,
-                            started_at,
-                            finished_at: None,
-                        })
-                        .await?;
-                    return Err(context.suspend(until));
+    let span = crate::trace::step_span(name, call.as_ref().map(|call| call.seq), attempts);
+    let began = std::time::Instant::now();
+    let ran = async {
+        let outcome = loop {
+            attempts += 1;
+            let began = std::time::Instant::now();
+            let attempt = AssertUnwindSafe(f()).catch_unwind();
+            let result = match options.timeout {
+                Some(limit) => match tokio::time::timeout(limit, attempt).await {
+                    Ok(result) => result,
+                    Err(_) => Ok(Err(StepError::Failed(format!(
+                        "attempt timed out after {limit:?}"
+                    )))),
+                },
+                None => attempt.await,
+            };
+            crate::metrics::step_ran(name, began.elapsed());
+            let error = match result {
+                Ok(Ok(value)) => break Ok(value),
+                Ok(Err(StepError::Interrupted(reason))) => {
+                    return Err(StepError::Interrupted(reason))
                 }
-                tokio::time::sleep(delay).await
+                Ok(Err(error)) => error,
+                Err(panic) => {
+                    StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
+                }
+            };
+            let delay = match &error {
+                StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
+                _ => None,
+            };
+            match delay {
+                Some(delay) if delay > SUSPEND_LONGER_THAN => {
+                    if let (Some(context), Some(call)) = (&context, &call) {
+                        // A long backoff frees the worker: record where the step stands and
+                        // suspend the execution until the next attempt is due.
+                        let until = super::context::now()
+                            + chrono::Duration::from_std(delay).unwrap_or_default();
+                        context
+                            .save(StepRecord {
+                                seq: call.seq,
+                                name: name.to_owned(),
+                                occurrence: call.occurrence,
+                                outcome: StepOutcome::Retrying {
+                                    until,
+                                    error: error.to_string(),
+                                },
+                                attempts,
+                                started_at,
+                                finished_at: None,
+                            })
+                            .await?;
+                        return Err(context.suspend(until));
+                    }
+                    tokio::time::sleep(delay).await
+                }
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    let message = match error {
+                        StepError::Failed(m) | StepError::Permanent(m) => m,
+                        other => other.to_string(),
+                    };
+                    break Err(StepError::Exhausted {
+                        step: name.to_owned(),
+                        attempts,
+                        message,
+                    });
+                }
             }
-            Some(delay) => tokio::time::sleep(delay).await,
-            None => {
-                let message = match error {
-                    StepError::Failed(m) | StepError::Permanent(m) => m,
-                    other => other.to_string(),
-                };
-                break Err(StepError::Exhausted {
-                    step: name.to_owned(),
-                    attempts,
-                    message,
-                });
-            }
-        }
-    };
+        };
 
-    let (Some(context), Some(call)) = (context, call) else {
-        return outcome;
+        let (Some(context), Some(call)) = (context, call) else {
+            return outcome;
+        };
+        let stored = match &outcome {
+            Ok(value) => StepOutcome::Completed(serde_json::to_value(value).map_err(|e| {
+                StepError::Permanent(format!(
+                    "step {name:?} returned a result that does not serialise: {e}"
+                ))
+            })?),
+            Err(StepError::Exhausted { message, .. }) => StepOutcome::Failed(message.clone()),
+            Err(error) => StepOutcome::Failed(error.to_string()),
+        };
+        context
+            .save(StepRecord {
+                seq: call.seq,
+                name: name.to_owned(),
+                occurrence: call.occurrence,
+                outcome: stored,
+                attempts,
+                started_at,
+                finished_at: None,
+            })
+            .await?;
+        outcome
+    }
+    .instrument(span.clone())
+    .await;
+    let how = match &ran {
+        Ok(_) => "completed",
+        Err(StepError::Exhausted { .. }) => "failed",
+        Err(StepError::Interrupted(_)) => "interrupted",
+        Err(_) => "failed",
     };
-    let stored = match &outcome {
-        Ok(value) => StepOutcome::Completed(serde_json::to_value(value).map_err(|e| {
-            StepError::Permanent(format!(
-                "step {name:?} returned a result that does not serialise: {e}"
-            ))
-        })?),
-        Err(StepError::Exhausted { message, .. }) => StepOutcome::Failed(message.clone()),
-        Err(error) => StepOutcome::Failed(error.to_string()),
-    };
-    context
-        .save(StepRecord {
-            seq: call.seq,
-            name: name.to_owned(),
-            occurrence: call.occurrence,
-            outcome: stored,
-            attempts,
-            started_at,
-            finished_at: None,
-        })
-        .await?;
-    outcome
+    crate::trace::record_step(&span, how, began.elapsed());
+    ran
 }
 
 pub(super) fn replay<T: DeserializeOwned>(

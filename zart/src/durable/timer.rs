@@ -18,14 +18,14 @@ const SLEEP_IN_PLACE: Duration = Duration::from_millis(50);
 ///
 /// The body must pass on the error it may return (`?`): it means "stop here for now".
 pub async fn sleep(name: &str, duration: Duration) -> Result<(), StepError> {
-    let until = super::later(Utc::now(), duration);
+    let until = super::later(super::context::now(), duration);
     sleep_until(name, until).await
 }
 
 /// Sleeps until `until`, durably (see [`sleep`]).
 pub async fn sleep_until(name: &str, until: DateTime<Utc>) -> Result<(), StepError> {
     let Some(context) = ExecutionContext::current() else {
-        tokio::time::sleep((until - Utc::now()).to_std().unwrap_or_default()).await;
+        tokio::time::sleep((until - super::context::now()).to_std().unwrap_or_default()).await;
         return Ok(());
     };
     let step = format!("sleep:{name}");
@@ -39,7 +39,7 @@ pub async fn sleep_until(name: &str, until: DateTime<Utc>) -> Result<(), StepErr
             until
         }
     };
-    let remaining = (until - Utc::now()).to_std().unwrap_or_default();
+    let remaining = (until - super::context::now()).to_std().unwrap_or_default();
     if remaining.is_zero() {
         return Ok(());
     }

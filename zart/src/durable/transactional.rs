@@ -2,7 +2,6 @@
 
 use std::panic::AssertUnwindSafe;
 
-use chrono::Utc;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
@@ -72,7 +71,7 @@ where
             "transactional_step({name:?}) needs a worker to run the execution"
         )));
     };
-    let started_at = Utc::now();
+    let started_at = super::context::now();
     let mut attempts = 0;
     let error = loop {
         attempts += 1;

@@ -19,7 +19,7 @@ pub(crate) async fn register(store: &dyn Store, task: &RecurringTask) -> Result<
         task_id: task.schedule_id.clone(),
         reason: e.to_string(),
     })?;
-    let now = Utc::now();
+    let now = store.clock().now();
     let first = task.schedule.first_after(now);
     let mut work = store.begin().await?;
     let finished = task.max_runs == Some(0) || first.is_none();
@@ -80,7 +80,7 @@ async fn park(
     if changed {
         let parked = TickState {
             status: TaskStatus::Waiting,
-            run_at: Utc::now(),
+            run_at: store.clock().now(),
             wake_on_finish: false,
             occurrence: None,
         };
@@ -117,7 +117,7 @@ pub(crate) async fn resume(store: &dyn Store, schedule_id: &str) -> Result<bool>
     let Some(current) = work.lock_schedule(schedule_id).await? else {
         return Ok(false);
     };
-    let now = Utc::now();
+    let now = store.clock().now();
     let run_at = match current.state {
         // The tick handles the slots missed meanwhile by the missed-run policy.
         ScheduleState::Paused => now,
@@ -154,7 +154,7 @@ pub(crate) async fn trigger_now(store: &dyn Store, schedule_id: &str) -> Result<
             current.is_some_and(|c| c.buffered_slot.is_some() || c.next_slot.is_none());
         let tick = TickState {
             wake_on_finish,
-            ..due(Utc::now())
+            ..due(store.clock().now())
         };
         work.set_tick(schedule_id, &tick).await?;
         tracing::info!(schedule_id, "schedule triggered by hand");

@@ -135,6 +135,7 @@ pub(crate) async fn fire_tick(
         return Ok(None); // lease lost: dropping the unit of work rolls everything back
     }
     work.commit().await?;
+    crate::metrics::scheduled(&runs, &inserted);
     Ok(Some(TickReport {
         schedule_id: schedule_id.to_owned(),
         slots,

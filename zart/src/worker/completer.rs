@@ -13,6 +13,7 @@ use zart_core::task::{NewTask, TaskStatus};
 
 use super::wake::Wakes;
 use crate::enqueue::missing_ids;
+use crate::metrics::AttemptLabels;
 use crate::observe::TaskEvent;
 use crate::recurring::{Decision, ScheduleState, SkipReason, TickReport};
 use crate::task::Completion;
@@ -32,7 +33,14 @@ pub(crate) struct Report {
     pub priority: i16,
     pub finished: Finished,
     pub elapsed: Duration,
+    pub labels: AttemptLabels,
     pub permit: OwnedSemaphorePermit,
+}
+
+/// What the completer keeps of an attempt besides its outcome.
+struct Ran {
+    elapsed: Duration,
+    labels: AttemptLabels,
 }
 
 pub(crate) struct Completer {
@@ -60,7 +68,7 @@ impl Completer {
         }
     }
 
-    async fn flush(&self, batch: Vec<Report>) {
+    pub(super) async fn flush(&self, batch: Vec<Report>) {
         let mut plain = Vec::with_capacity(batch.len());
         let mut chained = Vec::new();
         // The permits are released only once the whole batch is written.
@@ -69,14 +77,17 @@ impl Completer {
             lease,
             finished,
             elapsed,
+            labels,
             permit,
             priority,
         } in batch
         {
             permits.push(permit);
+            crate::metrics::attempt_ran(&labels, elapsed);
+            let ran = Ran { elapsed, labels };
             let kind = match finished {
                 Finished::Completed(completion) if completion.follow_ups().next().is_some() => {
-                    chained.push((lease, completion, elapsed, priority));
+                    chained.push((lease, completion, ran, priority));
                     continue;
                 }
                 Finished::Completed(completion) => OutcomeKind::Completed {
@@ -88,14 +99,14 @@ impl Completer {
                     continue;
                 }
             };
-            plain.push((Outcome { lease, kind }, elapsed));
+            plain.push((Outcome { lease, kind }, ran));
         }
-        for (lease, completion, elapsed, priority) in chained {
+        for (lease, completion, ran, priority) in chained {
             if let Some(fallback) = self
-                .complete_with_follow_ups(&lease, completion, elapsed, priority)
+                .complete_with_follow_ups(&lease, completion, &ran, priority)
                 .await
             {
-                plain.push((fallback, elapsed));
+                plain.push((fallback, ran));
             }
         }
         self.finish(plain).await;
@@ -109,7 +120,7 @@ impl Completer {
         &self,
         lease: &Lease,
         completion: Completion,
-        elapsed: Duration,
+        ran: &Ran,
         priority: i16,
     ) -> Option<Outcome> {
         // A follow-up runs at the priority it names, else at its scheduler's.
@@ -125,9 +136,10 @@ impl Completer {
             .await?
         {
             Ok(FollowUpCompletion::Completed) => {
+                crate::metrics::completed_with_follow_ups(&ran.labels, &follow_ups);
                 self.observers.emit(|| TaskEvent::Completed {
                     task_id: lease.task_id.clone(),
-                    elapsed,
+                    elapsed: ran.elapsed,
                 });
                 return None;
             }
@@ -161,27 +173,27 @@ impl Completer {
     /// Stores outcomes in one statement. Should the database refuse the statement (one
     /// result it cannot hold poisons the batch), each outcome is stored alone, and one
     /// that is still refused is replaced by a failure saying why.
-    async fn finish(&self, outcomes: Vec<(Outcome, Duration)>) {
+    async fn finish(&self, outcomes: Vec<(Outcome, Ran)>) {
         if outcomes.is_empty() {
             return;
         }
-        let (outcomes, elapsed): (Vec<Outcome>, Vec<Duration>) = outcomes.into_iter().unzip();
+        let (outcomes, ran): (Vec<Outcome>, Vec<Ran>) = outcomes.into_iter().unzip();
         match self
             .retrying("storing task outcomes", || self.store.finish(&outcomes))
             .await
         {
             None => {}
-            Some(Ok(stored)) => self.report(outcomes.into_iter().zip(elapsed), &stored),
+            Some(Ok(stored)) => self.report(outcomes.into_iter().zip(ran), &stored),
             Some(Err(rejection)) => {
                 tracing::warn!(%rejection, tasks = outcomes.len(), "outcome batch refused; storing one by one");
-                for (outcome, elapsed) in outcomes.into_iter().zip(elapsed) {
-                    self.finish_alone(outcome, elapsed).await;
+                for (outcome, ran) in outcomes.into_iter().zip(ran) {
+                    self.finish_alone(outcome, ran).await;
                 }
             }
         }
     }
 
-    async fn finish_alone(&self, outcome: Outcome, elapsed: Duration) {
+    async fn finish_alone(&self, outcome: Outcome, ran: Ran) {
         let one = std::slice::from_ref;
         let rejection = match self
             .retrying("storing a task outcome", || {
@@ -190,7 +202,7 @@ impl Completer {
             .await
         {
             None => return,
-            Some(Ok(stored)) => return self.report([(outcome, elapsed)], &stored),
+            Some(Ok(stored)) => return self.report([(outcome, ran)], &stored),
             Some(Err(rejection)) => rejection,
         };
         let fallback = Outcome {
@@ -206,7 +218,7 @@ impl Completer {
             .await
         {
             None => {}
-            Some(Ok(stored)) => self.report([(fallback, elapsed)], &stored),
+            Some(Ok(stored)) => self.report([(fallback, ran)], &stored),
             Some(Err(error)) => {
                 tracing::error!(%error, "the database refused even the failure of a task; its lease will expire")
             }
@@ -215,14 +227,16 @@ impl Completer {
 
     /// Logs and emits what became of stored outcomes; ids missing from `stored` had lost
     /// their lease.
-    fn report(&self, outcomes: impl IntoIterator<Item = (Outcome, Duration)>, stored: &[String]) {
+    fn report(&self, outcomes: impl IntoIterator<Item = (Outcome, Ran)>, stored: &[String]) {
         let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
-        for (outcome, elapsed) in outcomes {
+        for (outcome, ran) in outcomes {
             let task_id = outcome.lease.task_id;
             if !stored.contains(task_id.as_str()) {
                 self.lease_lost(&task_id);
                 continue;
             }
+            crate::metrics::outcome_stored(&ran.labels, &outcome.kind);
+            let elapsed = ran.elapsed;
             match outcome.kind {
                 OutcomeKind::Completed { .. } => {
                     tracing::debug!(task_id, "task completed");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zart_core::queue::ClaimScope;
+use zart_core::queue::{AppVersions, ClaimScope};
 use zart_core::schedules::TICK_TASK;
 
 use super::queue_config::QueueConfig;
@@ -76,6 +76,14 @@ pub struct WorkerConfig {
     /// with their steps, events and failed attempts. Default: completed a day, failed,
     /// dead and cancelled a week.
     pub retention: Retention,
+    /// This worker's application version, and the earlier ones whose durable executions
+    /// its code still replays. Each durable execution is recorded with the version of the
+    /// worker that began it, and only a worker that knows that version goes on with it: an
+    /// execution of a version this worker does not know stays where it is, for a worker
+    /// that does (see `docs/durable-changes.md`). Executions recorded with no version (begun
+    /// by a worker without one) are taken by every worker. `None`, the default: this worker
+    /// records no version and takes every execution.
+    pub app_versions: Option<AppVersions>,
 }
 
 /// What one claim loop of a worker claims: the tasks of one queue (or Zart's own ticks).
@@ -106,6 +114,7 @@ impl Default for WorkerConfig {
             queue_configs: Vec::new(),
             priority_aging: Some(Duration::from_secs(300)),
             retention: Retention::default(),
+            app_versions: None,
         }
     }
 }
@@ -132,6 +141,13 @@ impl WorkerConfig {
         }
         if self.worker_id.as_deref() == Some("") {
             return Err(ConfigError("worker_id must not be empty".to_owned()));
+        }
+        if let Some(versions) = &self.app_versions {
+            if versions.all().iter().any(String::is_empty) {
+                return Err(ConfigError(
+                    "app_versions names an empty version: name each version".to_owned(),
+                ));
+            }
         }
         for (i, queue) in self.queue_configs.iter().enumerate() {
             queue.validate()?;
@@ -213,6 +229,7 @@ impl WorkerConfig {
                         durable,
                         queue: Some((*queue).to_owned()),
                         priority_aging: self.priority_aging,
+                        app_versions: self.app_versions.clone(),
                     },
                     slots: config.and_then(QueueConfig::local_concurrency),
                     rate: config.and_then(QueueConfig::rate),
@@ -227,6 +244,7 @@ impl WorkerConfig {
                 durable: Vec::new(),
                 queue: None,
                 priority_aging: self.priority_aging,
+                app_versions: None,
             },
             slots: None,
             rate: None,

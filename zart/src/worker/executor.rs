@@ -2,9 +2,9 @@
 
 use std::panic::AssertUnwindSafe;
 
-use chrono::Utc;
 use futures_util::FutureExt;
 
+use zart_core::clock::Clock;
 use zart_core::queue::{ClaimedTask, OutcomeKind};
 use zart_core::store::Store;
 
@@ -29,13 +29,29 @@ pub(crate) enum Finished {
 /// again. Ticks are never given up: a schedule must not stop over an outage.
 const TICK_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
+impl Finished {
+    /// Records how the attempt ended on its span.
+    pub(crate) fn record_on(&self, span: &tracing::Span) {
+        let (outcome, error) = match self {
+            Finished::Completed(_) => ("completed", None),
+            Finished::Failed(OutcomeKind::Retry { error, .. }) => ("retry", Some(error.as_str())),
+            Finished::Failed(OutcomeKind::Failed { error }) => ("failed", Some(error.as_str())),
+            Finished::Failed(OutcomeKind::Suspended { .. }) => ("suspended", None),
+            Finished::Failed(OutcomeKind::Completed { .. }) => ("completed", None),
+            Finished::Tick(_) => ("tick", None),
+        };
+        crate::trace::record_outcome(span, outcome, error);
+    }
+}
+
 /// Runs a recurring schedule's tick.
 pub(crate) async fn tick(store: &dyn Store, task: &ClaimedTask) -> Finished {
-    match crate::recurring::fire_tick(store, &task.lease, Utc::now()).await {
+    let clock = store.clock();
+    match crate::recurring::fire_tick(store, &task.lease, clock.now()).await {
         Ok(report) => Finished::Tick(report),
         Err(error) => Finished::Failed(OutcomeKind::Retry {
             error: format!("tick failed, retrying: {error}"),
-            run_at: Utc::now() + chrono::Duration::from_std(TICK_RETRY).unwrap_or_default(),
+            run_at: clock.now() + chrono::Duration::from_std(TICK_RETRY).unwrap_or_default(),
         }),
     }
 }
@@ -48,7 +64,13 @@ struct Failure {
 
 /// Runs `task` with its registered handler. Never panics: a panicking handler becomes a
 /// failure carrying the panic message.
-pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: &str) -> Finished {
+/// Retry instants are read from `clock`, the store's.
+pub(crate) async fn run(
+    registry: &TaskRegistry,
+    task: &ClaimedTask,
+    worker_id: &str,
+    clock: &Clock,
+) -> Finished {
     let Some(handler) = registry.get(&task.task_name) else {
         return Finished::Failed(OutcomeKind::Failed {
             error: format!(
@@ -82,7 +104,7 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
                     error: format!("attempt timed out after {limit:?}"),
                     retryable: true,
                 };
-                return Finished::Failed(decide(&handler.retry_config(), task.attempt, failure));
+                return Finished::Failed(decide(&handler.retry_config(), task.attempt, failure, clock));
             }
         },
         None => attempt.await,
@@ -107,7 +129,7 @@ pub(crate) async fn run(registry: &TaskRegistry, task: &ClaimedTask, worker_id: 
             retryable: true,
         },
     };
-    Finished::Failed(decide(&handler.retry_config(), task.attempt, failure))
+    Finished::Failed(decide(&handler.retry_config(), task.attempt, failure, clock))
 }
 
 /// Why a follow-up the handler returned cannot be scheduled, if it cannot: a handler bug,
@@ -120,7 +142,7 @@ fn invalid_follow_up(completion: &Completion) -> Option<String> {
 }
 
 /// Retry the failure if it may pass and the policy has attempts left; fail it otherwise.
-fn decide(retry: &RetryConfig, attempt: u32, failure: Failure) -> OutcomeKind {
+fn decide(retry: &RetryConfig, attempt: u32, failure: Failure, clock: &Clock) -> OutcomeKind {
     let delay = match failure.retryable {
         true => retry.jittered_delay_after(attempt),
         false => None,
@@ -128,7 +150,7 @@ fn decide(retry: &RetryConfig, attempt: u32, failure: Failure) -> OutcomeKind {
     match delay.and_then(|d| chrono::Duration::from_std(d).ok()) {
         Some(delay) => OutcomeKind::Retry {
             error: failure.error,
-            run_at: Utc::now() + delay,
+            run_at: clock.now() + delay,
         },
         None => OutcomeKind::Failed {
             error: failure.error,

@@ -41,6 +41,8 @@ pub(crate) async fn rescue(
         tokio::time::sleep(interval.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
         match store.rescue_expired(max_rescues).await {
             Ok(Some(report)) => {
+                crate::metrics::rescued(&report);
+                crate::metrics::sample_queues(store.as_ref()).await;
                 forget_silent(store.as_ref(), forget_silent_after).await;
                 retention::delete_old(store.as_ref(), &retention).await;
                 if !report.requeued.is_empty() {
@@ -59,7 +61,7 @@ pub(crate) async fn rescue(
 async fn forget_silent(store: &dyn Store, after: Duration) {
     let Some(silent_since) = chrono::Duration::from_std(after)
         .ok()
-        .and_then(|after| chrono::Utc::now().checked_sub_signed(after))
+        .and_then(|after| store.clock().now().checked_sub_signed(after))
     else {
         return;
     };

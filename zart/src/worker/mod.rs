@@ -10,6 +10,7 @@ mod builder;
 mod completer;
 mod config;
 mod executor;
+mod inline;
 mod maintenance;
 mod presence;
 mod queue_config;
@@ -27,6 +28,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use futures_util::FutureExt;
+use tracing::Instrument;
 
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, OutcomeKind};
 use zart_core::schedules::TICK_TASK;
@@ -36,12 +38,15 @@ use crate::durable::{scope_runtime, Checkpoints, Runtime};
 use crate::error::{panic_message, Error, Result};
 use crate::observe::{TaskEvent, TaskObserver};
 use crate::registry::TaskRegistry;
+use crate::trace;
 
 use backoff::Backoff;
 pub use builder::{RunningWorker, WorkerBuilder};
 use completer::{Completer, Report};
 use config::QueueScope;
 pub use config::WorkerConfig;
+pub(crate) use inline::Inline;
+pub use inline::{Ending, Ran};
 use executor::Finished;
 pub use queue_config::QueueConfig;
 pub use retention::Retention;
@@ -407,7 +412,7 @@ impl Worker {
                 continue;
             }
             let mut idle = match wake.next_due() {
-                Some(due) => (due - chrono::Utc::now())
+                Some(due) => (due - self.store.clock().now())
                     .to_std()
                     .unwrap_or_default()
                     .min(config.poll_interval),
@@ -415,7 +420,8 @@ impl Worker {
             };
             if let (Some(name), Some(_)) = (&scope.queue, queue.rate) {
                 if let Ok(Some(opens)) = self.store.rate_opens_at(name).await {
-                    idle = idle.min((opens - chrono::Utc::now()).to_std().unwrap_or_default());
+                    let wait = opens - self.store.clock().now();
+                    idle = idle.min(wait.to_std().unwrap_or_default());
                 }
             }
             if queue.limited && ended.is_none() {
@@ -445,6 +451,8 @@ impl Worker {
         mut task: ClaimedTask,
         permit: OwnedSemaphorePermit,
     ) {
+        let labels = crate::metrics::AttemptLabels::of(&self.registry, &task.task_name);
+        crate::metrics::started(&labels, task.run_at, chrono::Utc::now());
         let registry = self.registry.clone();
         let store = self.store.clone();
         let observers = self.observers.clone();
@@ -466,37 +474,13 @@ impl Worker {
                 attempt: task.attempt,
             });
             let start = Instant::now();
-            // Handler panics are caught inside; this catches one from any other user code
-            // (retry policy, timeout), so that no task is ever left without an outcome.
-            let runtime = Runtime {
-                store: store.clone(),
-                checkpoints: checkpoints.clone(),
-                lease: task.lease.clone(),
-                steps: task.steps.take().map(Arc::from),
-                created_at: task.created_at,
-                priority: task.priority,
-            };
-            let attempt = async {
-                match task.task_name == TICK_TASK {
-                    true => executor::tick(store.as_ref(), &task).await,
-                    false => {
-                        scope_runtime(runtime, executor::run(&registry, &task, &worker_id)).await
-                    }
-                }
-            };
-            let finished = AssertUnwindSafe(attempt)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| {
-                    Finished::Failed(OutcomeKind::Failed {
-                        error: format!("task code panicked: {}", panic_message(panic.as_ref())),
-                    })
-                });
+            let finished = attempt(&store, &registry, &worker_id, &checkpoints, &mut task).await;
             let report = Report {
                 elapsed: start.elapsed(),
                 priority: task.priority,
                 lease: task.lease,
                 finished,
+                labels,
                 permit,
             };
             // No await between leaving the in-flight map and handing over the report: a
@@ -536,6 +520,49 @@ impl Worker {
             }
         }
     }
+}
+
+/// Runs one attempt of a claimed task: its handler (or a recurring tick), in the attempt's
+/// span, with the step log the claim brought. Handler panics are caught inside; this also
+/// catches one from any other user code (retry policy, timeout), so that no task is ever
+/// left without an outcome.
+async fn attempt(
+    store: &Arc<dyn Store>,
+    registry: &TaskRegistry,
+    worker_id: &str,
+    checkpoints: &Checkpoints,
+    task: &mut ClaimedTask,
+) -> Finished {
+    let runtime = Runtime {
+        store: store.clone(),
+        checkpoints: checkpoints.clone(),
+        lease: task.lease.clone(),
+        steps: task.steps.take().map(Arc::from),
+        created_at: task.created_at,
+        priority: task.priority,
+    };
+    let span = trace::attempt_span(task, registry.queue_of(&task.task_name));
+    let task = &*task;
+    let run = async {
+        match task.task_name == TICK_TASK {
+            true => executor::tick(store.as_ref(), task).await,
+            false => {
+                let clock = store.clock();
+                let run = executor::run(registry, task, worker_id, &clock);
+                scope_runtime(runtime, run).await
+            }
+        }
+    };
+    let finished = AssertUnwindSafe(run.instrument(span.clone()))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            Finished::Failed(OutcomeKind::Failed {
+                error: format!("task code panicked: {}", panic_message(panic.as_ref())),
+            })
+        });
+    finished.record_on(&span);
+    finished
 }
 
 impl std::fmt::Debug for Worker {

@@ -81,7 +81,7 @@ pub(crate) async fn delete_old(store: &dyn Store, retention: &Retention) {
     for (status, age) in retention.ages() {
         let Some(cutoff) = age
             .and_then(|age| chrono::Duration::from_std(age).ok())
-            .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+            .and_then(|age| store.clock().now().checked_sub_signed(age))
         else {
             continue;
         };
