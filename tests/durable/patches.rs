@@ -5,8 +5,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zart::durable::{patched, step, wait_for_event, DurableExecution, StepError, TaskError};
-use zart::scheduler::{TaskRegistry, TaskScheduler, TaskStatus};
+use zart::durable::{
+    patched, step, wait_for_event, AppVersions, DurableExecution, StepError, TaskError,
+};
+use zart::scheduler::{OnComplete, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig};
 use zart_tests::{quick_config, TestDb};
 
 use super::Ran;
@@ -96,9 +98,24 @@ fn deploy(
     db: &TestDb,
     body: impl DurableExecution<Data = Value, Output = Value>,
 ) -> zart_tests::RunningWorker {
+    deploy_as(db, body, None)
+}
+
+/// Starts a worker of application version `versions` running `body` as `checkout`, and a
+/// plain task `note` beside it.
+fn deploy_as(
+    db: &TestDb,
+    body: impl DurableExecution<Data = Value, Output = Value>,
+    versions: Option<AppVersions>,
+) -> zart_tests::RunningWorker {
     let mut registry = TaskRegistry::new();
     registry.durable("checkout", body);
-    db.start_worker(registry, quick_config())
+    registry.register("note", zart_tests::task(|_| async { Ok(OnComplete::done()) }));
+    let config = WorkerConfig {
+        app_versions: versions,
+        ..quick_config()
+    };
+    db.start_worker(registry, config)
 }
 
 /// Starts checkout `id` of `euros` and waits until it waits for its event.
@@ -230,4 +247,88 @@ async fn a_marker_the_body_no_longer_asks_for_is_passed_over(db: TestDb) {
     worker.stop().await;
     assert_eq!(done.result, Some(json!({ "cents": 500 })));
     assert_eq!(ran.count("charge-cents"), 1, "replayed, not run again");
+}
+
+async fn app_version(db: &TestDb, id: &str) -> String {
+    let rows = db
+        .rows(&format!(
+            "SELECT coalesce(app_version, '-') FROM {} WHERE task_id = '{id}'",
+            db.tasks_table()
+        ))
+        .await;
+    rows.concat().concat()
+}
+
+async fn ship(db: &TestDb, id: &str) {
+    db.executions()
+        .send_event(id, "shipped", &json!({}))
+        .await
+        .expect("sent");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_wait_for_a_worker_that_knows_the_version_that_began_them(db: TestDb) {
+    let (old_ran, new_ran) = (Ran::default(), Ran::default());
+    let v1 = Some(AppVersions::new("v1"));
+    let worker = deploy_as(&db, Version1 { ran: old_ran.clone() }, v1);
+    start_order(&db, "old-order", 12).await;
+    db.scheduler
+        .schedule_now("note-1", "note", json!({}))
+        .await
+        .expect("scheduled");
+    db.wait_for_status("note-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(app_version(&db, "old-order").await, "v1");
+    assert_eq!(app_version(&db, "note-1").await, "-", "plain tasks replay nothing");
+
+    // Version 2 that cannot replay version 1: the old execution, due again, waits for it.
+    let v2 = Some(AppVersions::new("v2"));
+    let worker = deploy_as(&db, Version2 { ran: new_ran.clone() }, v2);
+    start_order(&db, "new-order", 3).await;
+    assert_eq!(app_version(&db, "new-order").await, "v2");
+    ship(&db, "old-order").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let old = db.task("old-order").await;
+    assert_eq!(old.status, TaskStatus::Pending, "{old:?}");
+    assert!(old.run_at <= chrono::Utc::now(), "due, and left alone: {old:?}");
+    worker.stop().await;
+
+    // Version 2 that replays version 1 takes it over: on the old side.
+    let v2_replaying_v1 = Some(AppVersions::new("v2").replaying(["v1"]));
+    let worker = deploy_as(&db, Version2 { ran: new_ran.clone() }, v2_replaying_v1);
+    ship(&db, "new-order").await;
+    let old = db
+        .wait_for_status("old-order", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    let new = db
+        .wait_for_status("new-order", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(old.result, Some(json!({ "euros": 12 })), "the old side, replayed");
+    assert_eq!(new.result, Some(json!({ "cents": 300 })), "the new side");
+    assert_eq!(step_names(&db, "old-order").await[0], "charge");
+    assert_eq!(step_names(&db, "new-order").await[0], "patch:charge-in-cents");
+    assert_eq!((old_ran.count("charge"), new_ran.count("charge")), (1, 0));
+    assert_eq!(app_version(&db, "old-order").await, "v1", "kept through the takeover");
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_begun_without_a_version_is_taken_by_any_worker(db: TestDb) {
+    let ran = Ran::default();
+    let worker = deploy_as(&db, Version1 { ran: ran.clone() }, None);
+    start_order(&db, "order", 4).await;
+    worker.stop().await;
+    assert_eq!(app_version(&db, "order").await, "-");
+
+    let worker = deploy_as(&db, Version2 { ran: ran.clone() }, Some(AppVersions::new("v2")));
+    ship(&db, "order").await;
+    let done = db
+        .wait_for_status("order", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(done.result, Some(json!({ "euros": 4 })));
+    assert_eq!(app_version(&db, "order").await, "-", "not claimed as version 2's");
 }

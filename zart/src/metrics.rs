@@ -272,7 +272,7 @@ pub(crate) async fn sample_queues(store: &dyn Store) {
         Ok(read) => read,
         Err(error) => return tracing::warn!(%error, "reading the queues' load for metrics failed"),
     };
-    let now = Utc::now();
+    let now = store.clock().now();
     for (queue, load) in per_queue(&load, &declared, DEFAULT_QUEUE) {
         let age = load
             .oldest_due

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use zart_core::queue::{Lease, Outcome, OutcomeKind};
 use zart_core::store::Store;
-use zart_core::task::{NewTask, TaskStatus};
+use zart_core::task::{NewTask, TaskStatus, TraceContext};
 
 use super::wake::Wakes;
 use crate::enqueue::missing_ids;
@@ -34,13 +34,16 @@ pub(crate) struct Report {
     pub finished: Finished,
     pub elapsed: Duration,
     pub labels: AttemptLabels,
+    /// The attempt's span context, which its follow-ups are traced under.
+    pub trace_context: Option<TraceContext>,
     pub permit: OwnedSemaphorePermit,
 }
 
 /// What the completer keeps of an attempt besides its outcome.
-struct Ran {
+struct Attempted {
     elapsed: Duration,
     labels: AttemptLabels,
+    trace_context: Option<TraceContext>,
 }
 
 pub(crate) struct Completer {
@@ -78,13 +81,18 @@ impl Completer {
             finished,
             elapsed,
             labels,
+            trace_context,
             permit,
             priority,
         } in batch
         {
             permits.push(permit);
             crate::metrics::attempt_ran(&labels, elapsed);
-            let ran = Ran { elapsed, labels };
+            let ran = Attempted {
+                elapsed,
+                labels,
+                trace_context,
+            };
             let kind = match finished {
                 Finished::Completed(completion) if completion.follow_ups().next().is_some() => {
                     chained.push((lease, completion, ran, priority));
@@ -120,14 +128,18 @@ impl Completer {
         &self,
         lease: &Lease,
         completion: Completion,
-        ran: &Ran,
+        ran: &Attempted,
         priority: i16,
     ) -> Option<Outcome> {
-        // A follow-up runs at the priority it names, else at its scheduler's.
+        // A follow-up runs at the priority it names, else at its scheduler's, and is traced
+        // as a child of the attempt that scheduled it.
         let (result, follow_ups) = completion.into_parts();
         let follow_ups: Vec<NewTask> = follow_ups
             .into_iter()
-            .map(|(task, own)| task.with_priority(own.unwrap_or(priority)))
+            .map(|(task, own)| NewTask {
+                trace_context: ran.trace_context.clone(),
+                ..task.with_priority(own.unwrap_or(priority))
+            })
             .collect();
         let attempt =
             || complete_with_follow_ups(self.store.as_ref(), lease, result.as_ref(), &follow_ups);
@@ -173,11 +185,11 @@ impl Completer {
     /// Stores outcomes in one statement. Should the database refuse the statement (one
     /// result it cannot hold poisons the batch), each outcome is stored alone, and one
     /// that is still refused is replaced by a failure saying why.
-    async fn finish(&self, outcomes: Vec<(Outcome, Ran)>) {
+    async fn finish(&self, outcomes: Vec<(Outcome, Attempted)>) {
         if outcomes.is_empty() {
             return;
         }
-        let (outcomes, ran): (Vec<Outcome>, Vec<Ran>) = outcomes.into_iter().unzip();
+        let (outcomes, ran): (Vec<Outcome>, Vec<Attempted>) = outcomes.into_iter().unzip();
         match self
             .retrying("storing task outcomes", || self.store.finish(&outcomes))
             .await
@@ -193,7 +205,7 @@ impl Completer {
         }
     }
 
-    async fn finish_alone(&self, outcome: Outcome, ran: Ran) {
+    async fn finish_alone(&self, outcome: Outcome, ran: Attempted) {
         let one = std::slice::from_ref;
         let rejection = match self
             .retrying("storing a task outcome", || {
@@ -227,7 +239,7 @@ impl Completer {
 
     /// Logs and emits what became of stored outcomes; ids missing from `stored` had lost
     /// their lease.
-    fn report(&self, outcomes: impl IntoIterator<Item = (Outcome, Ran)>, stored: &[String]) {
+    fn report(&self, outcomes: impl IntoIterator<Item = (Outcome, Attempted)>, stored: &[String]) {
         let stored: std::collections::HashSet<&str> = stored.iter().map(String::as_str).collect();
         for (outcome, ran) in outcomes {
             let task_id = outcome.lease.task_id;

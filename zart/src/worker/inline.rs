@@ -160,7 +160,7 @@ impl Inline {
         let labels = crate::metrics::AttemptLabels::of(&self.registry, &task.task_name);
         crate::metrics::started(&labels, task.run_at, self.store.clock().now());
         let start = tokio::time::Instant::now();
-        let finished = attempt(
+        let (finished, trace_context) = attempt(
             &self.store,
             &self.registry,
             &self.worker_id,
@@ -183,6 +183,7 @@ impl Inline {
                 lease: task.lease,
                 finished,
                 labels,
+                trace_context,
                 permit,
             };
             self.completer.flush(vec![report]).await;

@@ -31,6 +31,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, OutcomeKind};
+use zart_core::task::TraceContext;
 use zart_core::schedules::TICK_TASK;
 use zart_core::store::Store;
 
@@ -452,7 +453,7 @@ impl Worker {
         permit: OwnedSemaphorePermit,
     ) {
         let labels = crate::metrics::AttemptLabels::of(&self.registry, &task.task_name);
-        crate::metrics::started(&labels, task.run_at, chrono::Utc::now());
+        crate::metrics::started(&labels, task.run_at, self.store.clock().now());
         let registry = self.registry.clone();
         let store = self.store.clone();
         let observers = self.observers.clone();
@@ -474,8 +475,10 @@ impl Worker {
                 attempt: task.attempt,
             });
             let start = Instant::now();
-            let finished = attempt(&store, &registry, &worker_id, &checkpoints, &mut task).await;
+            let (finished, trace_context) =
+                attempt(&store, &registry, &worker_id, &checkpoints, &mut task).await;
             let report = Report {
+                trace_context,
                 elapsed: start.elapsed(),
                 priority: task.priority,
                 lease: task.lease,
@@ -525,14 +528,15 @@ impl Worker {
 /// Runs one attempt of a claimed task: its handler (or a recurring tick), in the attempt's
 /// span, with the step log the claim brought. Handler panics are caught inside; this also
 /// catches one from any other user code (retry policy, timeout), so that no task is ever
-/// left without an outcome.
+/// left without an outcome. Returns the outcome and the span's trace context (what the
+/// attempt's follow-ups are traced under).
 async fn attempt(
     store: &Arc<dyn Store>,
     registry: &TaskRegistry,
     worker_id: &str,
     checkpoints: &Checkpoints,
     task: &mut ClaimedTask,
-) -> Finished {
+) -> (Finished, Option<TraceContext>) {
     let runtime = Runtime {
         store: store.clone(),
         checkpoints: checkpoints.clone(),
@@ -562,7 +566,7 @@ async fn attempt(
             })
         });
     finished.record_on(&span);
-    finished
+    (finished, trace::context_of(&span))
 }
 
 impl std::fmt::Debug for Worker {
