@@ -21,7 +21,10 @@ use zart::{TaskError, Zart};
 
 #[zart::durable]
 async fn greet(name: String) -> Result<String, TaskError> {
-    let greeting = step("compose", || async { Ok::<_, StepError>(format!("Hello, {name}!")) }).await?;
+    let greeting = step("compose", || async {
+        Ok::<_, StepError>(format!("Hello, {name}!"))
+    })
+    .await?;
     zart::sleep("a moment", Duration::from_millis(300)).await?;
     step("send", || async { Ok::<_, StepError>(()) }).await?;
     Ok(greeting)

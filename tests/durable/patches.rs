@@ -110,7 +110,10 @@ fn deploy_as(
 ) -> zart_tests::RunningWorker {
     let mut registry = TaskRegistry::new();
     registry.durable("checkout", body);
-    registry.register("note", zart_tests::task(|_| async { Ok(OnComplete::done()) }));
+    registry.register(
+        "note",
+        zart_tests::task(|_| async { Ok(OnComplete::done()) }),
+    );
     let config = WorkerConfig {
         app_versions: versions,
         ..quick_config()
@@ -271,7 +274,13 @@ async fn ship(db: &TestDb, id: &str) {
 async fn executions_wait_for_a_worker_that_knows_the_version_that_began_them(db: TestDb) {
     let (old_ran, new_ran) = (Ran::default(), Ran::default());
     let v1 = Some(AppVersions::new("v1"));
-    let worker = deploy_as(&db, Version1 { ran: old_ran.clone() }, v1);
+    let worker = deploy_as(
+        &db,
+        Version1 {
+            ran: old_ran.clone(),
+        },
+        v1,
+    );
     start_order(&db, "old-order", 12).await;
     db.scheduler
         .schedule_now("note-1", "note", json!({}))
@@ -281,23 +290,42 @@ async fn executions_wait_for_a_worker_that_knows_the_version_that_began_them(db:
         .await;
     worker.stop().await;
     assert_eq!(app_version(&db, "old-order").await, "v1");
-    assert_eq!(app_version(&db, "note-1").await, "-", "plain tasks replay nothing");
+    assert_eq!(
+        app_version(&db, "note-1").await,
+        "-",
+        "plain tasks replay nothing"
+    );
 
     // Version 2 that cannot replay version 1: the old execution, due again, waits for it.
     let v2 = Some(AppVersions::new("v2"));
-    let worker = deploy_as(&db, Version2 { ran: new_ran.clone() }, v2);
+    let worker = deploy_as(
+        &db,
+        Version2 {
+            ran: new_ran.clone(),
+        },
+        v2,
+    );
     start_order(&db, "new-order", 3).await;
     assert_eq!(app_version(&db, "new-order").await, "v2");
     ship(&db, "old-order").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let old = db.task("old-order").await;
     assert_eq!(old.status, TaskStatus::Pending, "{old:?}");
-    assert!(old.run_at <= chrono::Utc::now(), "due, and left alone: {old:?}");
+    assert!(
+        old.run_at <= chrono::Utc::now(),
+        "due, and left alone: {old:?}"
+    );
     worker.stop().await;
 
     // Version 2 that replays version 1 takes it over: on the old side.
     let v2_replaying_v1 = Some(AppVersions::new("v2").replaying(["v1"]));
-    let worker = deploy_as(&db, Version2 { ran: new_ran.clone() }, v2_replaying_v1);
+    let worker = deploy_as(
+        &db,
+        Version2 {
+            ran: new_ran.clone(),
+        },
+        v2_replaying_v1,
+    );
     ship(&db, "new-order").await;
     let old = db
         .wait_for_status("old-order", TaskStatus::Completed, Duration::from_secs(10))
@@ -306,12 +334,23 @@ async fn executions_wait_for_a_worker_that_knows_the_version_that_began_them(db:
         .wait_for_status("new-order", TaskStatus::Completed, Duration::from_secs(10))
         .await;
     worker.stop().await;
-    assert_eq!(old.result, Some(json!({ "euros": 12 })), "the old side, replayed");
+    assert_eq!(
+        old.result,
+        Some(json!({ "euros": 12 })),
+        "the old side, replayed"
+    );
     assert_eq!(new.result, Some(json!({ "cents": 300 })), "the new side");
     assert_eq!(step_names(&db, "old-order").await[0], "charge");
-    assert_eq!(step_names(&db, "new-order").await[0], "patch:charge-in-cents");
+    assert_eq!(
+        step_names(&db, "new-order").await[0],
+        "patch:charge-in-cents"
+    );
     assert_eq!((old_ran.count("charge"), new_ran.count("charge")), (1, 0));
-    assert_eq!(app_version(&db, "old-order").await, "v1", "kept through the takeover");
+    assert_eq!(
+        app_version(&db, "old-order").await,
+        "v1",
+        "kept through the takeover"
+    );
 }
 
 #[zart_tests::each_store]
@@ -323,12 +362,20 @@ async fn an_execution_begun_without_a_version_is_taken_by_any_worker(db: TestDb)
     worker.stop().await;
     assert_eq!(app_version(&db, "order").await, "-");
 
-    let worker = deploy_as(&db, Version2 { ran: ran.clone() }, Some(AppVersions::new("v2")));
+    let worker = deploy_as(
+        &db,
+        Version2 { ran: ran.clone() },
+        Some(AppVersions::new("v2")),
+    );
     ship(&db, "order").await;
     let done = db
         .wait_for_status("order", TaskStatus::Completed, Duration::from_secs(10))
         .await;
     worker.stop().await;
     assert_eq!(done.result, Some(json!({ "euros": 4 })));
-    assert_eq!(app_version(&db, "order").await, "-", "not claimed as version 2's");
+    assert_eq!(
+        app_version(&db, "order").await,
+        "-",
+        "not claimed as version 2's"
+    );
 }

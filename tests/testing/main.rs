@@ -66,7 +66,9 @@ fn endings(ran: &[zart::testing::Ran]) -> Vec<&'static str> {
 async fn a_checkout_that_sleeps_an_hour_and_waits_a_day_for_an_event_is_tested_at_once() {
     let began = Instant::now();
     let zart = TestZart::new(zart::registry![checkout]).await.expect("kit");
-    let handle = checkout::start(&zart, "order-1", order()).await.expect("started");
+    let handle = checkout::start(&zart, "order-1", order())
+        .await
+        .expect("started");
 
     let ran = zart.run_until_idle().await.expect("ran");
     assert_eq!(endings(&ran), ["suspended"], "charged, then asleep");
@@ -74,13 +76,23 @@ async fn a_checkout_that_sleeps_an_hour_and_waits_a_day_for_an_event_is_tested_a
         unreachable!()
     };
     let hour_ahead = zart.clock().now() + chrono::Duration::hours(1);
-    assert!((hour_ahead - until).num_seconds().abs() <= 2, "asleep an hour: {until}");
+    assert!(
+        (hour_ahead - until).num_seconds().abs() <= 2,
+        "asleep an hour: {until}"
+    );
 
     zart.advance(HOUR - Duration::from_secs(60));
-    assert!(zart.run_until_idle().await.expect("ran").is_empty(), "not yet");
+    assert!(
+        zart.run_until_idle().await.expect("ran").is_empty(),
+        "not yet"
+    );
     zart.advance(Duration::from_secs(60));
     let ran = zart.run_until_idle().await.expect("ran");
-    assert_eq!(endings(&ran), ["suspended"], "shipped, now waiting for the event");
+    assert_eq!(
+        endings(&ran),
+        ["suspended"],
+        "shipped, now waiting for the event"
+    );
 
     zart.executions()
         .send_event("order-1", "delivered", &json!("ada"))
@@ -120,7 +132,9 @@ async fn a_checkout_that_sleeps_an_hour_and_waits_a_day_for_an_event_is_tested_a
 #[tokio::test]
 async fn an_event_deadline_passes_when_the_clock_passes_it() {
     let zart = TestZart::new(zart::registry![checkout]).await.expect("kit");
-    let handle = checkout::start(&zart, "order-1", order()).await.expect("started");
+    let handle = checkout::start(&zart, "order-1", order())
+        .await
+        .expect("started");
     zart.run_until_idle().await.expect("ran");
     zart.advance_and_run(HOUR).await.expect("shipped");
 
@@ -184,20 +198,38 @@ async fn hourly() -> Result<(), TaskError> {
 #[tokio::test]
 async fn a_recurring_slot_comes_due_when_the_clock_reaches_it() {
     let zart = TestZart::new(zart::registry![hourly]).await.expect("kit");
-    assert!(zart.run_until_idle().await.expect("ran").is_empty(), "the first slot is ahead");
+    assert!(
+        zart.run_until_idle().await.expect("ran").is_empty(),
+        "the first slot is ahead"
+    );
     assert_eq!(HOURLY_RUNS.load(Ordering::SeqCst), 0);
 
     // To a second past the next whole hour: a tick much later than its slot would skip it
     // as missed, as it does in production.
     let now = zart.clock().now();
-    let next_hour = now.duration_trunc(chrono::Duration::hours(1)).expect("truncated")
+    let next_hour = now
+        .duration_trunc(chrono::Duration::hours(1))
+        .expect("truncated")
         + chrono::Duration::hours(1);
-    let to_slot = (next_hour - now + chrono::Duration::seconds(1)).to_std().expect("ahead");
-    assert!(zart.advance_and_run(to_slot - Duration::from_secs(2)).await.expect("ran").is_empty());
-    let ran = zart.advance_and_run(Duration::from_secs(2)).await.expect("ran");
+    let to_slot = (next_hour - now + chrono::Duration::seconds(1))
+        .to_std()
+        .expect("ahead");
+    assert!(zart
+        .advance_and_run(to_slot - Duration::from_secs(2))
+        .await
+        .expect("ran")
+        .is_empty());
+    let ran = zart
+        .advance_and_run(Duration::from_secs(2))
+        .await
+        .expect("ran");
     assert_eq!(endings(&ran), ["ticked", "completed"], "the slot's run ran");
     let ran = zart.advance_and_run(HOUR).await.expect("ran");
-    assert_eq!(endings(&ran), ["ticked", "completed"], "and the next hour's");
+    assert_eq!(
+        endings(&ran),
+        ["ticked", "completed"],
+        "and the next hour's"
+    );
     assert_eq!(HOURLY_RUNS.load(Ordering::SeqCst), 2);
 }
 
@@ -228,7 +260,10 @@ async fn what_is_scheduled_is_asserted_by_type_and_input() {
         .expect("scheduled");
     assert_eq!(found.task_id, "receipt-1");
 
-    match zart.assert_scheduled::<send_receipt>(&receipt("order-2")).await {
+    match zart
+        .assert_scheduled::<send_receipt>(&receipt("order-2"))
+        .await
+    {
         Err(TestError::NotScheduled {
             task_name,
             scheduled,
@@ -240,7 +275,11 @@ async fn what_is_scheduled_is_asserted_by_type_and_input() {
         other => panic!("expected NotScheduled, got {other:?}"),
     }
     zart.run_until_idle().await.expect("ran");
-    assert!(zart.scheduled::<send_receipt>().await.expect("read").is_empty());
+    assert!(zart
+        .scheduled::<send_receipt>()
+        .await
+        .expect("read")
+        .is_empty());
 }
 
 #[tokio::test]
@@ -253,19 +292,32 @@ async fn run_next_runs_one_due_task_at_a_time() {
     let zart = TestZart::new(registry).await.expect("kit");
     let later = zart.clock().now() + chrono::Duration::minutes(5);
     let tasks = zart.tasks();
-    tasks.schedule_now("job-1", "job", json!(1)).await.expect("scheduled");
-    tasks.schedule_now("job-2", "job", json!(2)).await.expect("scheduled");
+    tasks
+        .schedule_now("job-1", "job", json!(1))
+        .await
+        .expect("scheduled");
+    tasks
+        .schedule_now("job-2", "job", json!(2))
+        .await
+        .expect("scheduled");
     tasks
         .schedule_at(ScheduleAtParams::at("job-3", "job", later, json!(3)))
         .await
         .expect("scheduled");
 
     let first = zart.run_next().await.expect("ran").expect("one was due");
-    assert_eq!((first.task_id.as_str(), &first.ending), ("job-1", &Ending::Completed));
+    assert_eq!(
+        (first.task_id.as_str(), &first.ending),
+        ("job-1", &Ending::Completed)
+    );
     assert_eq!(zart.scheduled_named("job").await.expect("read").len(), 2);
     let second = zart.run_next().await.expect("ran").expect("one was due");
     assert_eq!(second.task_id, "job-2");
-    assert_eq!(zart.run_next().await.expect("ran"), None, "job-3 is not due");
+    assert_eq!(
+        zart.run_next().await.expect("ran"),
+        None,
+        "job-3 is not due"
+    );
     zart.advance(Duration::from_secs(300));
     assert_eq!(
         zart.run_next().await.expect("ran").map(|ran| ran.task_id),
@@ -290,7 +342,10 @@ async fn on_a_postgres_schema_tasks_run_but_the_system_clock_cannot_be_moved() {
         .expect("scheduled");
     let ran = zart.run_until_idle().await.expect("ran");
     assert_eq!(endings(&ran), ["completed"]);
-    assert_eq!(db.task("job-1").await.status, zart::scheduler::TaskStatus::Completed);
+    assert_eq!(
+        db.task("job-1").await.status,
+        zart::scheduler::TaskStatus::Completed
+    );
     assert!(matches!(
         zart.try_advance(HOUR),
         Err(TestError::ClockNotDriven)

@@ -67,7 +67,9 @@ fn flaky(calls: Arc<AtomicU32>) -> impl zart::scheduler::ScheduledTask {
         let calls = calls.clone();
         async move {
             match calls.fetch_add(1, Ordering::SeqCst) {
-                0 => Err(zart::scheduler::SchedulerTaskError::failed("first attempt fails")),
+                0 => Err(zart::scheduler::SchedulerTaskError::failed(
+                    "first attempt fails",
+                )),
                 _ => Ok(OnComplete::done()),
             }
         }
@@ -100,7 +102,9 @@ async fn the_first_attempt_is_a_child_of_the_scheduling_span_and_a_retry_links_t
     worker.stop().await;
     provider.force_flush().expect("flushed");
 
-    let request = spans_named(&exporter, "request").pop().expect("the request span");
+    let request = spans_named(&exporter, "request")
+        .pop()
+        .expect("the request span");
     let (trace, parent) = (
         request.span_context.trace_id(),
         request.span_context.span_id(),
@@ -114,19 +118,41 @@ async fn the_first_attempt_is_a_child_of_the_scheduling_span_and_a_retry_links_t
     attempts.sort_by_key(|span| attribute(span, "task.attempt"));
     assert_eq!(attempts.len(), 2, "one span per attempt");
     let (first, retry) = (&attempts[0], &attempts[1]);
-    assert_eq!(first.span_context.trace_id(), trace, "the first attempt joins the trace");
-    assert_eq!(first.parent_span_id, parent, "as the scheduling span's child");
+    assert_eq!(
+        first.span_context.trace_id(),
+        trace,
+        "the first attempt joins the trace"
+    );
+    assert_eq!(
+        first.parent_span_id, parent,
+        "as the scheduling span's child"
+    );
     assert_eq!(attribute(first, "outcome").as_deref(), Some("retry"));
-    assert_eq!(attribute(first, "error").as_deref(), Some("first attempt fails"));
+    assert_eq!(
+        attribute(first, "error").as_deref(),
+        Some("first attempt fails")
+    );
     assert_eq!(attribute(first, "task.id").as_deref(), Some("flaky-1"));
     assert_eq!(attribute(first, "task.name").as_deref(), Some("flaky"));
     assert_eq!(attribute(first, "queue").as_deref(), Some("default"));
 
-    assert_ne!(retry.span_context.trace_id(), trace, "a retry is a trace of its own");
+    assert_ne!(
+        retry.span_context.trace_id(),
+        trace,
+        "a retry is a trace of its own"
+    );
     assert_eq!(retry.parent_span_id, SpanId::INVALID);
-    let linked: Vec<_> = retry.links.iter().map(|link| link.span_context.clone()).collect();
+    let linked: Vec<_> = retry
+        .links
+        .iter()
+        .map(|link| link.span_context.clone())
+        .collect();
     assert_eq!(linked.len(), 1);
-    assert_eq!((linked[0].trace_id(), linked[0].span_id()), (trace, parent), "linked");
+    assert_eq!(
+        (linked[0].trace_id(), linked[0].span_id()),
+        (trace, parent),
+        "linked"
+    );
     assert_eq!(attribute(retry, "task.attempt").as_deref(), Some("2"));
     assert_eq!(attribute(retry, "outcome").as_deref(), Some("completed"));
 }
@@ -149,9 +175,7 @@ impl DurableExecution for TwoSteps {
 
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_step_that_runs_has_a_span_below_its_attempt_and_replayed_steps_have_none(
-    db: TestDb,
-) {
+async fn each_step_that_runs_has_a_span_below_its_attempt_and_replayed_steps_have_none(db: TestDb) {
     let (provider, exporter) = export_spans();
     let mut registry = TaskRegistry::new();
     registry.durable("two-steps", TwoSteps);
@@ -169,15 +193,56 @@ async fn each_step_that_runs_has_a_span_below_its_attempt_and_replayed_steps_hav
     let mut attempts = spans_named(&exporter, "run two-steps");
     assert_eq!(attempts.len(), 2, "asleep, then resumed");
     attempts.sort_by_key(|span| span.start_time);
-    assert_eq!(attribute(&attempts[0], "outcome").as_deref(), Some("suspended"));
-    assert_eq!(attribute(&attempts[1], "outcome").as_deref(), Some("completed"));
+    assert_eq!(
+        attribute(&attempts[0], "outcome").as_deref(),
+        Some("suspended")
+    );
+    assert_eq!(
+        attribute(&attempts[1], "outcome").as_deref(),
+        Some("completed")
+    );
     let reserve = spans_named(&exporter, "step reserve");
     let confirm = spans_named(&exporter, "step confirm");
-    assert_eq!((reserve.len(), confirm.len()), (1, 1), "replayed steps do not run");
-    assert_eq!(reserve[0].parent_span_id, attempts[0].span_context.span_id());
-    assert_eq!(confirm[0].parent_span_id, attempts[1].span_context.span_id());
-    assert_eq!(attribute(&reserve[0], "step.name").as_deref(), Some("reserve"));
-    assert_eq!(attribute(&confirm[0], "outcome").as_deref(), Some("completed"));
+    assert_eq!(
+        (reserve.len(), confirm.len()),
+        (1, 1),
+        "replayed steps do not run"
+    );
+    assert_eq!(
+        reserve[0].parent_span_id,
+        attempts[0].span_context.span_id()
+    );
+    assert_eq!(
+        confirm[0].parent_span_id,
+        attempts[1].span_context.span_id()
+    );
+    let request = spans_named(&exporter, "request")
+        .pop()
+        .expect("the request span");
+    let request = request.span_context.span_id();
+    assert_eq!(
+        attempts[0].parent_span_id, request,
+        "the first run: a child"
+    );
+    assert_eq!(
+        attempts[1].parent_span_id,
+        SpanId::INVALID,
+        "the resumption: a root"
+    );
+    let linked: Vec<SpanId> = attempts[1]
+        .links
+        .iter()
+        .map(|link| link.span_context.span_id())
+        .collect();
+    assert_eq!(linked, [request], "linked to the scheduling span");
+    assert_eq!(
+        attribute(&reserve[0], "step.name").as_deref(),
+        Some("reserve")
+    );
+    assert_eq!(
+        attribute(&confirm[0], "outcome").as_deref(),
+        Some("completed")
+    );
 }
 
 #[zart_tests::each_store]
@@ -198,6 +263,57 @@ async fn a_task_scheduled_outside_any_trace_carries_no_context(db: TestDb) {
     assert_eq!(stored_traceparent(&db, "plain-1").await, "-");
     let attempts = spans_named(&exporter, "run flaky");
     assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].parent_span_id, SpanId::INVALID, "a root of its own");
+    assert_eq!(
+        attempts[0].parent_span_id,
+        SpanId::INVALID,
+        "a root of its own"
+    );
     assert!(attempts[0].links.is_empty());
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_is_traced_as_a_child_of_the_attempt_that_scheduled_it(db: TestDb) {
+    let (provider, exporter) = export_spans();
+    let mut registry = TaskRegistry::new();
+    registry.register(
+        "order",
+        zart_tests::task(|_| async {
+            Ok(Box::new(OnComplete {
+                result: None,
+                schedule_next: vec![zart::scheduler::ScheduleAtParams::now(
+                    "receipt-1",
+                    "receipt",
+                    json!({}),
+                )],
+            })
+                as Box<dyn zart::scheduler::CompletionHandler>)
+        }),
+    );
+    registry.register(
+        "receipt",
+        zart_tests::task(|_| async { Ok(OnComplete::done()) }),
+    );
+    let worker = db.start_worker(registry, quick_config());
+    db.scheduler
+        .schedule_now("order-1", "order", json!({}))
+        .instrument(tracing::info_span!("request"))
+        .await
+        .expect("scheduled");
+    db.wait_for_status("receipt-1", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    provider.force_flush().expect("flushed");
+
+    let order = spans_named(&exporter, "run order")
+        .pop()
+        .expect("the order's attempt");
+    let receipt = spans_named(&exporter, "run receipt")
+        .pop()
+        .expect("the follow-up's attempt");
+    assert_eq!(
+        receipt.span_context.trace_id(),
+        order.span_context.trace_id()
+    );
+    assert_eq!(receipt.parent_span_id, order.span_context.span_id());
 }

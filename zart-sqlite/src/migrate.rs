@@ -85,7 +85,8 @@ pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
 
 /// A migration's SQL for the tables of `prefix`.
 fn render(sql: &str, prefix: &str) -> String {
-    sql.replace("{{prefix}}", prefix).replace("{{now}}", SYSTEM_NOW)
+    sql.replace("{{prefix}}", prefix)
+        .replace("{{now}}", SYSTEM_NOW)
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! Where a SQLite store lives and how it writes: [`SqliteOptions`], parsed from a URL or
 //! built by hand.
 
-use zart_core::clock::Clock;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
+use zart_core::clock::Clock;
 
 /// The longest table prefix accepted.
 const MAX_PREFIX_LEN: usize = 40;

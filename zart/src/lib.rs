@@ -84,6 +84,16 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 pub struct DurableChangesDoctests;
 
+/// The examples of `docs/testing.md`, compiled as doc tests.
+#[doc = include_str!("../../docs/testing.md")]
+#[cfg(doctest)]
+pub struct TestingDoctests;
+
+/// The examples of `docs/tracing.md`, compiled as doc tests.
+#[doc = include_str!("../../docs/tracing.md")]
+#[cfg(doctest)]
+pub struct TracingDoctests;
+
 /// The names most programs need: `use zart::prelude::*;`.
 pub mod prelude {
     pub use crate::durable::StepError;

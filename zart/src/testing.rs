@@ -178,7 +178,12 @@ impl TestZart {
         while let Some(attempt) = self.run_next().await? {
             ran.push(attempt);
             if ran.len() >= MAX_ATTEMPTS_TO_IDLE {
-                let last = ran.iter().rev().take(5).map(|r| r.task_id.clone()).collect();
+                let last = ran
+                    .iter()
+                    .rev()
+                    .take(5)
+                    .map(|r| r.task_id.clone())
+                    .collect();
                 return Err(TestError::NeverIdle {
                     attempts: ran.len(),
                     last,
@@ -197,7 +202,11 @@ impl TestZart {
     /// The tasks named `task_name` waiting to run (due or not), oldest first.
     pub async fn scheduled_named(&self, task_name: &str) -> Result<Vec<TaskRecord>, TestError> {
         let filter = TaskFilter::matching(Some(task_name), Some(TaskStatus::Pending));
-        let mut tasks = self.zart.inspector().tasks(&filter, MAX_ATTEMPTS_TO_IDLE).await?;
+        let mut tasks = self
+            .zart
+            .inspector()
+            .tasks(&filter, MAX_ATTEMPTS_TO_IDLE)
+            .await?;
         tasks.reverse(); // listed newest first
         Ok(tasks)
     }

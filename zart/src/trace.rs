@@ -34,9 +34,16 @@ pub(crate) fn attempt_span(task: &ClaimedTask, queue: Option<&str>) -> Span {
         error = Empty,
     );
     if let Some(context) = &task.trace_context {
-        bridge::adopt(&span, context, task.attempt);
+        bridge::adopt(&span, context, first_run(task));
     }
     span
+}
+
+/// Whether this claim runs the task for the first time: its first attempt, with nothing
+/// recorded yet. A durable execution resuming after a sleep or an event is still on its
+/// first attempt (suspensions do not count), but its step log says it ran before.
+fn first_run(task: &ClaimedTask) -> bool {
+    task.attempt == 1 && task.steps.as_ref().is_none_or(Vec::is_empty)
 }
 
 /// How an attempt ended, recorded on its span: `completed`, `retry`, `failed`,
@@ -111,22 +118,22 @@ mod bridge {
         })
     }
 
-    /// Joins `span` to the trace `stored` names: as its child on the first attempt, linked
-    /// to it on later ones. A malformed stored context is passed over (the attempt is
-    /// traced on its own): tracing must never fail a task.
-    pub(super) fn adopt(span: &Span, stored: &TraceContext, attempt: u32) {
+    /// Joins `span` to the trace `stored` names: as its child on the task's first run,
+    /// linked to it on later ones. A malformed stored context is passed over (the attempt
+    /// is traced on its own): tracing must never fail a task.
+    pub(super) fn adopt(span: &Span, stored: &TraceContext, first_run: bool) {
         let Some(remote) = parse(stored) else {
             tracing::debug!(traceparent = %stored.traceparent, "a stored trace context does not parse; passed over");
             return;
         };
-        match attempt {
-            1 => {
+        match first_run {
+            true => {
                 let parent = opentelemetry::Context::new().with_remote_span_context(remote);
                 if let Err(error) = span.set_parent(parent) {
                     tracing::debug!(%error, "the attempt's span could not join its trace");
                 }
             }
-            _ => span.add_link(remote),
+            false => span.add_link(remote),
         }
     }
 
@@ -159,5 +166,5 @@ mod bridge {
         None
     }
 
-    pub(super) fn adopt(_: &Span, _: &TraceContext, _: u32) {}
+    pub(super) fn adopt(_: &Span, _: &TraceContext, _: bool) {}
 }

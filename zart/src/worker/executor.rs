@@ -104,7 +104,12 @@ pub(crate) async fn run(
                     error: format!("attempt timed out after {limit:?}"),
                     retryable: true,
                 };
-                return Finished::Failed(decide(&handler.retry_config(), task.attempt, failure, clock));
+                return Finished::Failed(decide(
+                    &handler.retry_config(),
+                    task.attempt,
+                    failure,
+                    clock,
+                ));
             }
         },
         None => attempt.await,
@@ -129,7 +134,12 @@ pub(crate) async fn run(
             retryable: true,
         },
     };
-    Finished::Failed(decide(&handler.retry_config(), task.attempt, failure, clock))
+    Finished::Failed(decide(
+        &handler.retry_config(),
+        task.attempt,
+        failure,
+        clock,
+    ))
 }
 
 /// Why a follow-up the handler returned cannot be scheduled, if it cannot: a handler bug,

@@ -31,9 +31,9 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, OutcomeKind};
-use zart_core::task::TraceContext;
 use zart_core::schedules::TICK_TASK;
 use zart_core::store::Store;
+use zart_core::task::TraceContext;
 
 use crate::durable::{scope_runtime, Checkpoints, Runtime};
 use crate::error::{panic_message, Error, Result};
@@ -46,9 +46,9 @@ pub use builder::{RunningWorker, WorkerBuilder};
 use completer::{Completer, Report};
 use config::QueueScope;
 pub use config::WorkerConfig;
+use executor::Finished;
 pub(crate) use inline::Inline;
 pub use inline::{Ending, Ran};
-use executor::Finished;
 pub use queue_config::QueueConfig;
 pub use retention::Retention;
 use wake::{WakeSignal, Wakes};
@@ -537,6 +537,7 @@ async fn attempt(
     checkpoints: &Checkpoints,
     task: &mut ClaimedTask,
 ) -> (Finished, Option<TraceContext>) {
+    let span = trace::attempt_span(task, registry.queue_of(&task.task_name));
     let runtime = Runtime {
         store: store.clone(),
         checkpoints: checkpoints.clone(),
@@ -545,7 +546,6 @@ async fn attempt(
         created_at: task.created_at,
         priority: task.priority,
     };
-    let span = trace::attempt_span(task, registry.queue_of(&task.task_name));
     let task = &*task;
     let run = async {
         match task.task_name == TICK_TASK {
