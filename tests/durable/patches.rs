@@ -253,13 +253,10 @@ async fn a_marker_the_body_no_longer_asks_for_is_passed_over(db: TestDb) {
 }
 
 async fn app_version(db: &TestDb, id: &str) -> String {
-    let rows = db
-        .rows(&format!(
-            "SELECT coalesce(app_version, '-') FROM {} WHERE task_id = '{id}'",
-            db.tasks_table()
-        ))
-        .await;
-    rows.concat().concat()
+    db.task(id)
+        .await
+        .app_version
+        .unwrap_or_else(|| "-".to_owned())
 }
 
 async fn ship(db: &TestDb, id: &str) {

@@ -71,6 +71,8 @@ pub(crate) struct Task {
     pub parent_id: Option<String>,
     pub schedule_id: Option<String>,
     pub cancel_requested: bool,
+    /// The application version that began the execution, if recorded.
+    pub app_version: Option<String>,
 }
 
 impl From<TaskRecord> for Task {
@@ -95,6 +97,7 @@ impl From<TaskRecord> for Task {
             parent_id: t.parent_id,
             schedule_id: t.schedule_id,
             cancel_requested: t.cancel_requested,
+            app_version: t.app_version,
         }
     }
 }

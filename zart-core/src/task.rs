@@ -271,6 +271,9 @@ pub struct TaskRecord {
     pub priority: i16,
     /// The queue it was last claimed in, if it was claimed.
     pub queue: Option<String>,
+    /// For a durable execution begun by a worker told its version, that version: only a
+    /// worker that knows it goes on with the execution.
+    pub app_version: Option<String>,
 }
 
 impl TaskRecord {

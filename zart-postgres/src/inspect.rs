@@ -155,6 +155,7 @@ pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
         cancel_requested: row.try_get("cancel_requested")?,
         priority: row.try_get("priority")?,
         queue: row.try_get("queue")?,
+        app_version: row.try_get("app_version")?,
     })
 }
 

@@ -128,7 +128,7 @@ const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
 pub(crate) const RECORD_COLUMNS: &str =
     "task_id, task_name, status, run_at, data, metadata, attempts, rescues, worker_id,
      lease_expires_at, last_worker_id, result, error, created_at, started_at, finished_at,
-     parent_id, schedule_id, cancel_requested, priority, queue";
+     parent_id, schedule_id, cancel_requested, priority, queue, app_version";
 
 /// A `LIKE` pattern matching ids and names reserved for Zart's own tasks.
 pub(crate) fn reserved_pattern() -> String {

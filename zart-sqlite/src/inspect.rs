@@ -147,6 +147,7 @@ pub(crate) fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         cancel_requested: row.get::<_, i64>(18)? != 0,
         priority: row.get(19)?,
         queue: row.get(20)?,
+        app_version: row.get(21)?,
     })
 }
 

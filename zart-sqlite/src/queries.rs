@@ -15,7 +15,7 @@ use crate::end_effects::{ENDED, ENDED_WHILE_RUNNING};
 /// `queue::task_record` reads them.
 pub(crate) const RECORD: &str = "task_id, task_name, status, run_at, data, metadata, attempts,
     rescues, worker_id, lease_expires_at, last_worker_id, result, error, created_at, started_at,
-    finished_at, parent_id, schedule_id, cancel_requested, priority, queue";
+    finished_at, parent_id, schedule_id, cancel_requested, priority, queue, app_version";
 
 /// Ends a lease: clears the holder and makes its token stale.
 const END_LEASE: &str = "worker_id = NULL, lease_expires_at = NULL, lease_token = lease_token + 1";

@@ -105,6 +105,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             }
             dt { "Last worker" } dd { @if let Some(w) = &t.last_worker_id { (w) } @else { span.none { "—" } } }
             @if let Some(parent) = &t.parent_id { dt { "Parent" } dd { (task_link(page, parent)) } }
+            @if let Some(version) = &t.app_version { dt { "Version" } dd { (version) } }
             @if let Some(schedule) = &t.schedule_id {
                 dt { "Schedule" } dd { a href=(page.link(&super::schedule_path(schedule))) { (schedule) } }
             }
