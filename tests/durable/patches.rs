@@ -162,25 +162,9 @@ async fn in_flight_executions_keep_the_old_side_and_new_ones_take_the_new(db: Te
     );
     start_order(&db, "new-order", 3).await;
     for id in ["old-order", "new-order"] {
-        db.executions()
-            .send_event(id, "shipped", &json!({}))
-            .await
-            .expect("sent");
+        ship(&db, id).await;
     }
-    let old = db
-        .wait_for_status("old-order", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    let new = db
-        .wait_for_status("new-order", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    worker.stop().await;
-
-    assert_eq!(
-        old.result,
-        Some(json!({ "euros": 12 })),
-        "the old side, replayed"
-    );
-    assert_eq!(new.result, Some(json!({ "cents": 300 })), "the new side");
+    both_completed_on_their_sides(&db, worker).await;
     assert_eq!(
         step_names(&db, "old-order").await,
         [
@@ -259,6 +243,24 @@ async fn app_version(db: &TestDb, id: &str) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
+/// Waits until the 12-euro order begun under version 1 and the 3-euro one begun under
+/// version 2 have completed, each on its side of the change, and stops `worker`.
+async fn both_completed_on_their_sides(db: &TestDb, worker: zart_tests::RunningWorker) {
+    let old = db
+        .wait_for_status("old-order", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    let new = db
+        .wait_for_status("new-order", TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+    assert_eq!(
+        old.result,
+        Some(json!({ "euros": 12 })),
+        "the old side, replayed"
+    );
+    assert_eq!(new.result, Some(json!({ "cents": 300 })), "the new side");
+}
+
 async fn ship(db: &TestDb, id: &str) {
     db.executions()
         .send_event(id, "shipped", &json!({}))
@@ -324,19 +326,7 @@ async fn executions_wait_for_a_worker_that_knows_the_version_that_began_them(db:
         v2_replaying_v1,
     );
     ship(&db, "new-order").await;
-    let old = db
-        .wait_for_status("old-order", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    let new = db
-        .wait_for_status("new-order", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    worker.stop().await;
-    assert_eq!(
-        old.result,
-        Some(json!({ "euros": 12 })),
-        "the old side, replayed"
-    );
-    assert_eq!(new.result, Some(json!({ "cents": 300 })), "the new side");
+    both_completed_on_their_sides(&db, worker).await;
     assert_eq!(step_names(&db, "old-order").await[0], "charge");
     assert_eq!(
         step_names(&db, "new-order").await[0],

@@ -50,6 +50,27 @@ fn spans_named(exporter: &InMemorySpanExporter, name: &str) -> Vec<SpanData> {
         .collect()
 }
 
+/// Runs a worker of `registry` until task `done` completes, after scheduling `task` (id,
+/// name) inside a span named `request` if `in_request`.
+async fn run(
+    db: &TestDb,
+    registry: TaskRegistry,
+    in_request: bool,
+    (id, name): (&str, &str),
+    done: &str,
+) {
+    let worker = db.start_worker(registry, quick_config());
+    let scheduled = db.scheduler.schedule_now(id, name, json!({}));
+    match in_request {
+        true => scheduled.instrument(tracing::info_span!("request")).await,
+        false => scheduled.await,
+    }
+    .expect("scheduled");
+    db.wait_for_status(done, TaskStatus::Completed, Duration::from_secs(10))
+        .await;
+    worker.stop().await;
+}
+
 /// The `traceparent` stored with task `id`.
 async fn stored_traceparent(db: &TestDb, id: &str) -> String {
     db.rows(&format!(
@@ -89,17 +110,7 @@ async fn the_first_attempt_is_a_child_of_the_scheduling_span_and_a_retry_links_t
     let calls = Arc::new(AtomicU32::new(0));
     let mut registry = TaskRegistry::new();
     registry.register("flaky", flaky(calls.clone()));
-    let worker = db.start_worker(registry, quick_config());
-
-    let request = tracing::info_span!("request");
-    db.scheduler
-        .schedule_now("flaky-1", "flaky", json!({}))
-        .instrument(request)
-        .await
-        .expect("scheduled");
-    db.wait_for_status("flaky-1", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    worker.stop().await;
+    run(&db, registry, true, ("flaky-1", "flaky"), "flaky-1").await;
     provider.force_flush().expect("flushed");
 
     let request = spans_named(&exporter, "request")
@@ -179,15 +190,7 @@ async fn each_step_that_runs_has_a_span_below_its_attempt_and_replayed_steps_hav
     let (provider, exporter) = export_spans();
     let mut registry = TaskRegistry::new();
     registry.durable("two-steps", TwoSteps);
-    let worker = db.start_worker(registry, quick_config());
-    db.scheduler
-        .schedule_now("exec-1", "two-steps", json!({}))
-        .instrument(tracing::info_span!("request"))
-        .await
-        .expect("scheduled");
-    db.wait_for_status("exec-1", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    worker.stop().await;
+    run(&db, registry, true, ("exec-1", "two-steps"), "exec-1").await;
     provider.force_flush().expect("flushed");
 
     let mut attempts = spans_named(&exporter, "run two-steps");
@@ -251,14 +254,7 @@ async fn a_task_scheduled_outside_any_trace_carries_no_context(db: TestDb) {
     let (provider, exporter) = export_spans();
     let mut registry = TaskRegistry::new();
     registry.register("flaky", flaky(Arc::new(AtomicU32::new(1))));
-    let worker = db.start_worker(registry, quick_config());
-    db.scheduler
-        .schedule_now("plain-1", "flaky", json!({}))
-        .await
-        .expect("scheduled");
-    db.wait_for_status("plain-1", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    worker.stop().await;
+    run(&db, registry, false, ("plain-1", "flaky"), "plain-1").await;
     provider.force_flush().expect("flushed");
     assert_eq!(stored_traceparent(&db, "plain-1").await, "-");
     let attempts = spans_named(&exporter, "run flaky");
@@ -294,15 +290,7 @@ async fn a_follow_up_is_traced_as_a_child_of_the_attempt_that_scheduled_it(db: T
         "receipt",
         zart_tests::task(|_| async { Ok(OnComplete::done()) }),
     );
-    let worker = db.start_worker(registry, quick_config());
-    db.scheduler
-        .schedule_now("order-1", "order", json!({}))
-        .instrument(tracing::info_span!("request"))
-        .await
-        .expect("scheduled");
-    db.wait_for_status("receipt-1", TaskStatus::Completed, Duration::from_secs(10))
-        .await;
-    worker.stop().await;
+    run(&db, registry, true, ("order-1", "order"), "receipt-1").await;
     provider.force_flush().expect("flushed");
 
     let order = spans_named(&exporter, "run order")

@@ -14,6 +14,8 @@ use std::time::Duration;
 use tracing::field::Empty;
 use tracing::Span;
 use zart_core::queue::ClaimedTask;
+
+use crate::durable::StepError;
 use zart_core::task::TraceContext;
 
 /// The span of one attempt of `task`, in `queue`. Its `outcome` field is filled in when
@@ -71,8 +73,15 @@ pub(crate) fn step_span(name: &str, seq: Option<u32>, attempt_after: u32) -> Spa
     )
 }
 
-/// Records how a step ended on its span: `completed`, `failed` or `retrying`.
-pub(crate) fn record_step(span: &Span, outcome: &str, elapsed: Duration) {
+/// Records how a step ended on its span: `completed`, `failed` (its retries used up, or a
+/// permanent error) or `interrupted` (the execution stopped inside it: a suspension for
+/// the step's own backoff, a lost lease).
+pub(crate) fn record_step<T>(span: &Span, ran: &Result<T, StepError>, elapsed: Duration) {
+    let outcome = match ran {
+        Ok(_) => "completed",
+        Err(StepError::Interrupted(_)) => "interrupted",
+        Err(_) => "failed",
+    };
     span.record("outcome", outcome);
     span.record(
         "elapsed_ms",

@@ -2,15 +2,17 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::context::ExecutionContext;
+use super::context::{Call, ExecutionContext};
 use super::StepError;
 use zart_core::steps::{StepOutcome, StepRecord};
 
@@ -86,11 +88,7 @@ where
 ///   [`StepError::Exhausted`], which the body may handle.
 /// - Outside a durable execution (a unit test, a spawned task), `f` simply runs, with its
 ///   retries.
-pub async fn step_with<T, F, Fut>(
-    name: &str,
-    options: StepOptions,
-    mut f: F,
-) -> Result<T, StepError>
+pub async fn step_with<T, F, Fut>(name: &str, options: StepOptions, f: F) -> Result<T, StepError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut() -> Fut,
@@ -119,110 +117,119 @@ where
 
     let span = crate::trace::step_span(name, call.as_ref().map(|call| call.seq), attempts);
     let began = std::time::Instant::now();
-    let ran = async {
-        let outcome = loop {
-            attempts += 1;
-            let began = std::time::Instant::now();
-            let attempt = AssertUnwindSafe(f()).catch_unwind();
-            let result = match options.timeout {
-                Some(limit) => match tokio::time::timeout(limit, attempt).await {
-                    Ok(result) => result,
-                    Err(_) => Ok(Err(StepError::Failed(format!(
-                        "attempt timed out after {limit:?}"
-                    )))),
-                },
-                None => attempt.await,
-            };
-            crate::metrics::step_ran(name, began.elapsed());
-            let error = match result {
-                Ok(Ok(value)) => break Ok(value),
-                Ok(Err(StepError::Interrupted(reason))) => {
-                    return Err(StepError::Interrupted(reason))
-                }
-                Ok(Err(error)) => error,
-                Err(panic) => {
-                    StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
-                }
-            };
-            let delay = match &error {
-                StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
-                _ => None,
-            };
-            match delay {
-                Some(delay) if delay > SUSPEND_LONGER_THAN => {
-                    if let (Some(context), Some(call)) = (&context, &call) {
-                        // A long backoff frees the worker: record where the step stands and
-                        // suspend the execution until the next attempt is due.
-                        let until = super::context::now()
-                            + chrono::Duration::from_std(delay).unwrap_or_default();
-                        context
-                            .save(StepRecord {
-                                seq: call.seq,
-                                name: name.to_owned(),
-                                occurrence: call.occurrence,
-                                outcome: StepOutcome::Retrying {
-                                    until,
-                                    error: error.to_string(),
-                                },
-                                attempts,
-                                started_at,
-                                finished_at: None,
-                            })
-                            .await?;
-                        return Err(context.suspend(until));
-                    }
-                    tokio::time::sleep(delay).await
-                }
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    let message = match error {
-                        StepError::Failed(m) | StepError::Permanent(m) => m,
-                        other => other.to_string(),
-                    };
-                    break Err(StepError::Exhausted {
-                        step: name.to_owned(),
-                        attempts,
-                        message,
-                    });
-                }
+    let ran = run(name, &options, f, context, call, attempts, started_at)
+        .instrument(span.clone())
+        .await;
+    crate::trace::record_step(&span, &ran, began.elapsed());
+    ran
+}
+
+/// Runs a step's body with its retries, from attempt `attempts + 1`, and records the
+/// outcome at its place in the execution (`call`), if it has one.
+async fn run<T, F, Fut>(
+    name: &str,
+    options: &StepOptions,
+    mut f: F,
+    context: Option<Arc<ExecutionContext>>,
+    call: Option<Call>,
+    mut attempts: u32,
+    started_at: DateTime<Utc>,
+) -> Result<T, StepError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StepError>>,
+{
+    let outcome = loop {
+        attempts += 1;
+        let began = std::time::Instant::now();
+        let attempt = AssertUnwindSafe(f()).catch_unwind();
+        let result = match options.timeout {
+            Some(limit) => match tokio::time::timeout(limit, attempt).await {
+                Ok(result) => result,
+                Err(_) => Ok(Err(StepError::Failed(format!(
+                    "attempt timed out after {limit:?}"
+                )))),
+            },
+            None => attempt.await,
+        };
+        crate::metrics::step_ran(name, began.elapsed());
+        let error = match result {
+            Ok(Ok(value)) => break Ok(value),
+            Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
+            Ok(Err(error)) => error,
+            Err(panic) => {
+                StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
             }
         };
-
-        let (Some(context), Some(call)) = (context, call) else {
-            return outcome;
+        let delay = match &error {
+            StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
+            _ => None,
         };
-        let stored = match &outcome {
-            Ok(value) => StepOutcome::Completed(serde_json::to_value(value).map_err(|e| {
-                StepError::Permanent(format!(
-                    "step {name:?} returned a result that does not serialise: {e}"
-                ))
-            })?),
-            Err(StepError::Exhausted { message, .. }) => StepOutcome::Failed(message.clone()),
-            Err(error) => StepOutcome::Failed(error.to_string()),
-        };
-        context
-            .save(StepRecord {
-                seq: call.seq,
-                name: name.to_owned(),
-                occurrence: call.occurrence,
-                outcome: stored,
-                attempts,
-                started_at,
-                finished_at: None,
-            })
-            .await?;
-        outcome
-    }
-    .instrument(span.clone())
-    .await;
-    let how = match &ran {
-        Ok(_) => "completed",
-        Err(StepError::Exhausted { .. }) => "failed",
-        Err(StepError::Interrupted(_)) => "interrupted",
-        Err(_) => "failed",
+        match delay {
+            Some(delay) if delay > SUSPEND_LONGER_THAN => {
+                if let (Some(context), Some(call)) = (&context, &call) {
+                    // A long backoff frees the worker: record where the step stands and
+                    // suspend the execution until the next attempt is due.
+                    let until = super::context::now()
+                        + chrono::Duration::from_std(delay).unwrap_or_default();
+                    context
+                        .save(StepRecord {
+                            seq: call.seq,
+                            name: name.to_owned(),
+                            occurrence: call.occurrence,
+                            outcome: StepOutcome::Retrying {
+                                until,
+                                error: error.to_string(),
+                            },
+                            attempts,
+                            started_at,
+                            finished_at: None,
+                        })
+                        .await?;
+                    return Err(context.suspend(until));
+                }
+                tokio::time::sleep(delay).await
+            }
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => {
+                let message = match error {
+                    StepError::Failed(m) | StepError::Permanent(m) => m,
+                    other => other.to_string(),
+                };
+                break Err(StepError::Exhausted {
+                    step: name.to_owned(),
+                    attempts,
+                    message,
+                });
+            }
+        }
     };
-    crate::trace::record_step(&span, how, began.elapsed());
-    ran
+
+    let (Some(context), Some(call)) = (context, call) else {
+        return outcome;
+    };
+    let stored = match &outcome {
+        Ok(value) => StepOutcome::Completed(serde_json::to_value(value).map_err(|e| {
+            StepError::Permanent(format!(
+                "step {name:?} returned a result that does not serialise: {e}"
+            ))
+        })?),
+        Err(StepError::Exhausted { message, .. }) => StepOutcome::Failed(message.clone()),
+        Err(error) => StepOutcome::Failed(error.to_string()),
+    };
+    context
+        .save(StepRecord {
+            seq: call.seq,
+            name: name.to_owned(),
+            occurrence: call.occurrence,
+            outcome: stored,
+            attempts,
+            started_at,
+            finished_at: None,
+        })
+        .await?;
+    outcome
 }
 
 pub(super) fn replay<T: DeserializeOwned>(
