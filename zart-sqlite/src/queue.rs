@@ -285,7 +285,11 @@ impl QueueStore for SqliteTaskScheduler {
                         lease_ms,
                         json!(picked).to_string(),
                         &scope.queue,
-                        json!(scope.durable).to_string(),
+                        // Only a worker with a version records one on what it begins.
+                        scope
+                            .app_versions
+                            .as_ref()
+                            .map(|_| json!(scope.durable).to_string()),
                         scope.app_versions.as_ref().map(|v| &v.current),
                     ),
                     ClaimedRow::read,

@@ -57,6 +57,9 @@ pub use crate::worker::{Ending, Ran};
 /// becoming idle (a task that reschedules itself at once, say).
 pub const MAX_ATTEMPTS_TO_IDLE: usize = 10_000;
 
+/// Most tasks [`TestZart::scheduled`] lists: a test that schedules more asserts on counts.
+const MAX_LISTED: usize = 10_000;
+
 /// What a test's expectation found instead.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -199,14 +202,11 @@ impl TestZart {
         self.run_until_idle().await
     }
 
-    /// The tasks named `task_name` waiting to run (due or not), oldest first.
+    /// The tasks named `task_name` waiting to run (due or not), oldest first (at most
+    /// 10,000).
     pub async fn scheduled_named(&self, task_name: &str) -> Result<Vec<TaskRecord>, TestError> {
         let filter = TaskFilter::matching(Some(task_name), Some(TaskStatus::Pending));
-        let mut tasks = self
-            .zart
-            .inspector()
-            .tasks(&filter, MAX_ATTEMPTS_TO_IDLE)
-            .await?;
+        let mut tasks = self.zart.inspector().tasks(&filter, MAX_LISTED).await?;
         tasks.reverse(); // listed newest first
         Ok(tasks)
     }

@@ -14,9 +14,9 @@ use std::time::Duration;
 use tracing::field::Empty;
 use tracing::Span;
 use zart_core::queue::ClaimedTask;
+use zart_core::task::TraceContext;
 
 use crate::durable::StepError;
-use zart_core::task::TraceContext;
 
 /// The span of one attempt of `task`, in `queue`. Its `outcome` field is filled in when
 /// the attempt ends ([`record_outcome`]).
@@ -49,7 +49,7 @@ fn first_run(task: &ClaimedTask) -> bool {
 }
 
 /// How an attempt ended, recorded on its span: `completed`, `retry`, `failed`,
-/// `suspended`, `tick` or `lease_lost`, with the error of a failure.
+/// `suspended` or `tick`, with the error of a failure.
 pub(crate) fn record_outcome(span: &Span, outcome: &str, error: Option<&str>) {
     span.record("outcome", outcome);
     if let Some(error) = error {
@@ -61,13 +61,13 @@ pub(crate) fn record_outcome(span: &Span, outcome: &str, error: Option<&str>) {
 }
 
 /// The span of a step body that runs (a replayed step does not run, and has none).
-pub(crate) fn step_span(name: &str, seq: Option<u32>, attempt_after: u32) -> Span {
+pub(crate) fn step_span(name: &str, seq: Option<u32>, attempts_before: u32) -> Span {
     tracing::info_span!(
         "zart.step",
         otel.name = %format_args!("step {name}"),
         step.name = %name,
         step.seq = seq,
-        step.attempts_before = attempt_after,
+        step.attempts_before = attempts_before,
         outcome = Empty,
         elapsed_ms = Empty,
     )

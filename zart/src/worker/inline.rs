@@ -10,13 +10,13 @@ use tokio::task::JoinHandle;
 use zart_core::queue::{ClaimedTask, OutcomeKind};
 use zart_core::store::Store;
 
-use super::completer::{Completer, Report};
+use super::completer::Completer;
 use super::config::QueueScope;
 use super::executor::Finished;
 use super::wake::Wakes;
 use super::{attempt, Observers, QueueConfig, WorkerConfig};
 use crate::durable::Checkpoints;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::TaskRegistry;
 
 /// One attempt run to its stored outcome.
@@ -93,6 +93,8 @@ pub(crate) struct Inline {
     checkpoints: Checkpoints,
     writer: JoinHandle<()>,
     completer: Completer,
+    /// The one task's slot, held by the completer until its outcome is stored.
+    slot: Arc<Semaphore>,
 }
 
 impl Inline {
@@ -138,6 +140,7 @@ impl Inline {
             checkpoints,
             writer: tokio::spawn(writer),
             completer,
+            slot: Arc::new(Semaphore::new(1)),
         })
     }
 
@@ -150,45 +153,41 @@ impl Inline {
                 .claim(&self.worker_id, 1, self.config.lease_duration, &queue.scope)
                 .await?;
             if let Some(task) = claimed.into_iter().next() {
-                return Ok(Some(self.run(task).await));
+                return Ok(Some(self.run(task).await?));
             }
         }
         Ok(None)
     }
 
-    async fn run(&self, mut task: ClaimedTask) -> Ran {
-        let labels = crate::metrics::AttemptLabels::of(&self.registry, &task.task_name);
-        crate::metrics::started(&labels, task.run_at, self.store.clock().now());
-        let start = tokio::time::Instant::now();
-        let (finished, trace_context) = attempt(
+    async fn run(&self, task: ClaimedTask) -> Result<Ran> {
+        let (task_id, task_name, attempt_number) = (
+            task.lease.task_id.clone(),
+            task.task_name.clone(),
+            task.attempt,
+        );
+        let permit = self
+            .slot
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::WorkerStopped("the runner's slot was closed".to_owned()))?;
+        let report = attempt(
             &self.store,
             &self.registry,
             &self.worker_id,
             &self.checkpoints,
-            &mut task,
+            task,
+            permit,
         )
         .await;
-        let ran = Ran {
-            task_id: task.lease.task_id.clone(),
-            task_name: task.task_name.clone(),
-            attempt: task.attempt,
-            ending: Ending::of(&finished),
-        };
-        // A slot of its own: the completer holds it until the outcome is stored.
-        let permit = Arc::new(Semaphore::new(1)).acquire_owned().await;
-        if let Ok(permit) = permit {
-            let report = Report {
-                elapsed: start.elapsed(),
-                priority: task.priority,
-                lease: task.lease,
-                finished,
-                labels,
-                trace_context,
-                permit,
-            };
-            self.completer.flush(vec![report]).await;
-        }
-        ran
+        let ending = Ending::of(&report.finished);
+        self.completer.flush(vec![report]).await;
+        Ok(Ran {
+            task_id,
+            task_name,
+            attempt: attempt_number,
+            ending,
+        })
     }
 }
 

@@ -33,7 +33,6 @@ use tracing::Instrument;
 use zart_core::queue::{ClaimScope, ClaimedTask, Lease, OutcomeKind};
 use zart_core::schedules::TICK_TASK;
 use zart_core::store::Store;
-use zart_core::task::TraceContext;
 
 use crate::durable::{scope_runtime, Checkpoints, Runtime};
 use crate::error::{panic_message, Error, Result};
@@ -446,14 +445,7 @@ impl Worker {
         }
     }
 
-    fn spawn_executor(
-        &self,
-        tasks: &mut Tasks,
-        mut task: ClaimedTask,
-        permit: OwnedSemaphorePermit,
-    ) {
-        let labels = crate::metrics::AttemptLabels::of(&self.registry, &task.task_name);
-        crate::metrics::started(&labels, task.run_at, self.store.clock().now());
+    fn spawn_executor(&self, tasks: &mut Tasks, task: ClaimedTask, permit: OwnedSemaphorePermit) {
         let registry = self.registry.clone();
         let store = self.store.clone();
         let observers = self.observers.clone();
@@ -474,18 +466,7 @@ impl Worker {
                 task_name: task.task_name.clone(),
                 attempt: task.attempt,
             });
-            let start = Instant::now();
-            let (finished, trace_context) =
-                attempt(&store, &registry, &worker_id, &checkpoints, &mut task).await;
-            let report = Report {
-                trace_context,
-                elapsed: start.elapsed(),
-                priority: task.priority,
-                lease: task.lease,
-                finished,
-                labels,
-                permit,
-            };
+            let report = attempt(&store, &registry, &worker_id, &checkpoints, task, permit).await;
             // No await between leaving the in-flight map and handing over the report: a
             // shutdown that aborts executors sees each task either in flight or reported.
             let mut in_flight = tracked.lock().unwrap_or_else(PoisonError::into_inner);
@@ -528,16 +509,20 @@ impl Worker {
 /// Runs one attempt of a claimed task: its handler (or a recurring tick), in the attempt's
 /// span, with the step log the claim brought. Handler panics are caught inside; this also
 /// catches one from any other user code (retry policy, timeout), so that no task is ever
-/// left without an outcome. Returns the outcome and the span's trace context (what the
-/// attempt's follow-ups are traced under).
+/// left without an outcome. Returns the report for the completer, which holds `permit`
+/// (the task's slot) until the outcome is stored.
 async fn attempt(
     store: &Arc<dyn Store>,
     registry: &TaskRegistry,
     worker_id: &str,
     checkpoints: &Checkpoints,
-    task: &mut ClaimedTask,
-) -> (Finished, Option<TraceContext>) {
-    let span = trace::attempt_span(task, registry.queue_of(&task.task_name));
+    mut task: ClaimedTask,
+    permit: OwnedSemaphorePermit,
+) -> Report {
+    let labels = crate::metrics::AttemptLabels::of(registry, &task.task_name);
+    crate::metrics::started(&labels, task.run_at, store.clock().now());
+    let start = Instant::now();
+    let span = trace::attempt_span(&task, registry.queue_of(&task.task_name));
     let runtime = Runtime {
         store: store.clone(),
         checkpoints: checkpoints.clone(),
@@ -546,13 +531,12 @@ async fn attempt(
         created_at: task.created_at,
         priority: task.priority,
     };
-    let task = &*task;
     let run = async {
         match task.task_name == TICK_TASK {
-            true => executor::tick(store.as_ref(), task).await,
+            true => executor::tick(store.as_ref(), &task).await,
             false => {
                 let clock = store.clock();
-                let run = executor::run(registry, task, worker_id, &clock);
+                let run = executor::run(registry, &task, worker_id, &clock);
                 scope_runtime(runtime, run).await
             }
         }
@@ -566,7 +550,15 @@ async fn attempt(
             })
         });
     finished.record_on(&span);
-    (finished, trace::context_of(&span))
+    Report {
+        trace_context: trace::context_of(&span),
+        elapsed: start.elapsed(),
+        priority: task.priority,
+        lease: task.lease,
+        finished,
+        labels,
+        permit,
+    }
 }
 
 impl std::fmt::Debug for Worker {
