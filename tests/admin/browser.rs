@@ -220,6 +220,10 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     browser.wait_for_text("table.steps", "charge", SEE)?;
     let waiting = text(browser, "p.waiting")?;
     assert!(waiting.contains("event approved"), "{waiting}");
+    assert!(
+        browser.page_source()?.contains("2026.12.2"),
+        "the version that began the execution is shown"
+    );
     shoot(browser, dir, "execution")?;
 
     // Send it the event it waits for, from the form: it completes.

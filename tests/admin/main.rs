@@ -65,7 +65,10 @@ pub async fn seed(db: &TestDb) -> zart::scheduler::RunningWorker {
     let zart = db.zart();
     let worker = zart
         .worker()
-        .config(quick_config())
+        .config(zart::scheduler::WorkerConfig {
+            app_versions: Some(zart::durable::AppVersions::new("2026.12.2")),
+            ..quick_config()
+        })
         .queue(zart::scheduler::QueueConfig::new("default").global_limit(50))
         .register(zart::registry![checkout, send_email, morning_report])
         .start()
