@@ -378,3 +378,68 @@ async fn limits_set_from_outside_are_checked_and_shown_beside_the_declared_ones(
         .await
         .expect("reset twice"));
 }
+
+/// A claim in a controlled queue that waited (for the queue's lock, or as here for its
+/// table) stamps the start and the lease from when it ran, not from when it was sent: the
+/// lease would come out short by the wait, and the start leave the rate window early.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_waited_for_its_queue_counts_from_after_the_wait() {
+    use zart::store::QueueLimits;
+    let db = TestDb::postgres().await;
+    let zart = zart::Zart::from_store(db.scheduler.clone());
+    let limits = QueueLimits {
+        concurrency: Some(10),
+        ..QueueLimits::default()
+    };
+    zart.set_queue_limits("emails", limits).await.expect("set");
+    let scope = ClaimScope {
+        names: Some(vec!["mail".to_owned()]),
+        queue: Some("emails".to_owned()),
+        ..ClaimScope::default()
+    };
+    // A first claim learns that the queue has controls: the next goes straight to the
+    // claim under the queue's lock.
+    assert!(claim_ids(&db, 1, &scope).await.is_empty());
+    db.scheduler
+        .schedule_many(vec![ScheduleAtParams::now("waited", "mail", json!({}))])
+        .await
+        .expect("scheduled");
+
+    let pool = &db.pg().pool;
+    let mut holder = pool.begin().await.expect("a transaction");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {}.\"zart_queues\" IN ACCESS EXCLUSIVE MODE",
+        db.pg().schema
+    )))
+    .execute(&mut *holder)
+    .await
+    .expect("the queues table locked");
+    let lease = Duration::from_secs(30);
+    let claiming = tokio::spawn({
+        let store = db.scheduler.clone();
+        let scope = scope.clone();
+        async move { store.claim("w", 1, lease, &scope).await }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let released = chrono::Utc::now();
+    holder.commit().await.expect("released");
+    let claimed = claiming.await.expect("joined").expect("claimed");
+    assert_eq!(claimed.len(), 1);
+
+    let row = db
+        .rows(&format!(
+            "SELECT (extract(epoch FROM started_at) * 1000)::bigint,
+                    (extract(epoch FROM lease_expires_at - started_at) * 1000)::bigint
+             FROM {} WHERE task_id = 'waited'",
+            db.tasks_table()
+        ))
+        .await;
+    let started: i64 = row[0][0].parse().expect("an instant");
+    let leased_for: i64 = row[0][1].parse().expect("a length");
+    let lag = released.timestamp_millis() - started;
+    assert!(
+        lag < 1000,
+        "the start is stamped after the 2 s wait, not {lag} ms before its end"
+    );
+    assert_eq!(leased_for, 30_000, "the lease runs from the start");
+}

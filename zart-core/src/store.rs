@@ -182,7 +182,12 @@ pub trait QueueControlStore: Send + Sync {
     /// Every queue with stored controls, by name, with how many of its tasks run.
     async fn queue_states(&self) -> StoreResult<Vec<QueueState>>;
 
-    /// When queue `queue`'s rate limit next lets a task start, if it holds starts back now.
+    /// When queue `queue`'s rate limit has room for a start: the instant its window gained
+    /// room, in the past when it has room now, or the instant it will. `None` when the queue
+    /// has no rate limit or fewer starts were ever recorded than the limit (room all along).
+    ///
+    /// An instant in the past tells a claim that took less than it asked whether the rate
+    /// held it back: only if the room came after the claim began.
     async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>>;
 }
 

@@ -49,9 +49,25 @@ fn sql(text: String) -> SqlStr {
 }
 
 /// The instant before which a due task counts as waiting too long (`$7`: aging seconds,
-/// null for strict priorities, when no task ever does).
-const AGED: &str = "(CASE WHEN $7::float8 IS NULL THEN '-infinity'::timestamptz
-                          ELSE now() - $7::float8 * interval '1 second' END)";
+/// null for strict priorities, when no task ever does), at the claim's instant `now`.
+fn aged(now: &str) -> String {
+    format!(
+        "(CASE WHEN $7::float8 IS NULL THEN '-infinity'::timestamptz
+               ELSE {now} - $7::float8 * interval '1 second' END)"
+    )
+}
+
+/// The instant of a claim that runs without waiting: its statement's.
+const STATEMENT_NOW: &str = "statement_timestamp()";
+
+/// The instant of a claim under a queue's lock: when the claiming statement started,
+/// after the wait for the lock. `statement_timestamp()` there is the calling statement's,
+/// from before the wait, and `now()` the transaction's: leases would come out short by the
+/// wait, and starts would leave the rate window early.
+const LOCKED_NOW: &str = "(SELECT at FROM claim_clock)";
+
+/// The common table that fixes [`LOCKED_NOW`] once for the whole statement.
+const CLAIM_CLOCK: &str = "claim_clock AS MATERIALIZED (SELECT clock_timestamp() AS at)";
 
 /// The names a claim may take (`$5`, null: any), of the application versions it may take
 /// (`$8`: the worker's, then those it replays; null: any; a task of no version always).
@@ -69,21 +85,29 @@ const CONTROLLED: &str = "(paused_at IS NOT NULL OR concurrency_limit IS NOT NUL
 /// [`AGED`], so no task is taken twice. Levels are found by skipping through the priority
 /// index, one probe each, so a million tasks of one priority cost what one does.
 ///
-/// `columns` are selected from each branch (`t` is the task), `filter` narrows them,
-/// `limit` bounds each branch and `lock` follows each (`FOR UPDATE SKIP LOCKED`, or
-/// nothing). Each branch also yields `branch` and `level`, which order them.
-fn branches(tasks: &str, columns: &str, filter: &str, limit: &str, lock: &str) -> String {
+/// `now` is the claim's instant, `columns` are selected from each branch (`t` is the task),
+/// `filter` narrows them, `limit` bounds each branch and `lock` follows each (`FOR UPDATE
+/// SKIP LOCKED`, or nothing). Each branch also yields `branch` and `level`, which order them.
+fn branches(
+    now: &str,
+    tasks: &str,
+    columns: &str,
+    filter: &str,
+    limit: &str,
+    lock: &str,
+) -> String {
     let read = |level: &str, since: &str, branch: u8, level_value: &str| {
         format!(
             "SELECT {columns}, {branch} AS branch, {level_value} AS level, t.run_at
              FROM {tasks} t
-             WHERE t.status = 'pending' AND {level} {since} AND t.run_at <= now()
+             WHERE t.status = 'pending' AND {level} {since} AND t.run_at <= {now}
                  AND {NAMES} AND {filter}
              ORDER BY t.run_at LIMIT {limit} {lock}"
         )
     };
-    let fresh = format!("AND t.run_at > {AGED}");
-    let overdue = read("true", &format!("AND t.run_at <= {AGED}"), 0, "0::smallint");
+    let aged = aged(now);
+    let fresh = format!("AND t.run_at > {aged}");
+    let overdue = read("true", &format!("AND t.run_at <= {aged}"), 0, "0::smallint");
     let above = read(
         "t.priority > 0 AND t.priority = above.p",
         &fresh,
@@ -124,17 +148,19 @@ fn levels(tasks: &str) -> String {
     format!("{}, {}", skip("above", ">"), skip("below", "<"))
 }
 
-/// What a claim sets on the tasks it takes (`t` is the task). The claim's instant is its
-/// statement's, not its transaction's: under a queue's lock, the transaction began before
-/// the wait for the lock, and a start must count from when it happened. A durable execution
-/// never claimed before is recorded with the worker's version (`$8[1]`, null if it has
-/// none).
-const CLAIMED: &str = "status = 'running', worker_id = $2, last_worker_id = $2,
-     lease_token = t.lease_token + 1,
-     lease_expires_at = statement_timestamp() + $3::float8 * interval '1 second',
-     attempts = t.attempts + 1, started_at = statement_timestamp(), queue = $6,
-     app_version = CASE WHEN t.started_at IS NULL AND t.task_name = ANY($4) THEN $8[1]
-                        ELSE t.app_version END";
+/// What a claim at instant `now` sets on the tasks it takes (`t` is the task). A durable
+/// execution never claimed before is recorded with the worker's version (`$8[1]`, null if
+/// it has none).
+fn claimed(now: &str) -> String {
+    format!(
+        "status = 'running', worker_id = $2, last_worker_id = $2,
+         lease_token = t.lease_token + 1,
+         lease_expires_at = {now} + $3::float8 * interval '1 second',
+         attempts = t.attempts + 1, started_at = {now}, queue = $6,
+         app_version = CASE WHEN t.started_at IS NULL AND t.task_name = ANY($4) THEN $8[1]
+                            ELSE t.app_version END"
+    )
+}
 
 /// What a claim returns of each task (`t` is the task): see `queue::claimed_task`.
 fn returned(steps: &str) -> String {
@@ -158,7 +184,15 @@ impl ClaimQueries {
         let levels = levels(&tasks);
         let returned = returned(&steps);
 
-        let unlocked_due = branches(&tasks, "t.task_id", "true", "$1", "FOR UPDATE SKIP LOCKED");
+        let unlocked_due = branches(
+            STATEMENT_NOW,
+            &tasks,
+            "t.task_id",
+            "true",
+            "$1",
+            "FOR UPDATE SKIP LOCKED",
+        );
+        let claimed = claimed(STATEMENT_NOW);
         let unlocked = format!(
             "WITH RECURSIVE {levels},
              controlled AS (SELECT 1 FROM {queues} WHERE queue = $6 AND {CONTROLLED}),
@@ -167,7 +201,7 @@ impl ClaimQueries {
                 LIMIT CASE WHEN EXISTS (SELECT 1 FROM controlled) THEN 0 ELSE $1 END
              ),
              claimed AS (
-                UPDATE {tasks} t SET {CLAIMED}
+                UPDATE {tasks} t SET {claimed}
                 FROM due WHERE t.task_id = due.task_id
                 RETURNING {returned}
              )
@@ -248,6 +282,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
     let pick = match keyed {
         true => {
             let candidates = branches(
+                LOCKED_NOW,
                 &tasks,
                 &format!("t.task_id, {key} AS key"),
                 &format!(
@@ -277,7 +312,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
             )
         }
         false => {
-            let candidates = branches(&tasks, "t.task_id", "true", "$1", "");
+            let candidates = branches(LOCKED_NOW, &tasks, "t.task_id", "true", "$1", "");
             format!("picked AS ({candidates} LIMIT (SELECT scan FROM room))")
         }
     };
@@ -288,8 +323,9 @@ fn locked(names: &TableNames, keyed: bool) -> String {
              WHERE EXISTS (SELECT 1 FROM control WHERE key_limit IS NOT NULL)"
             .to_owned(),
     };
+    let claimed = claimed(LOCKED_NOW);
     format!(
-        "WITH RECURSIVE {levels},
+        "WITH RECURSIVE {levels}, {CLAIM_CLOCK},
          control AS (
             SELECT concurrency_limit, key_limit, string_to_array(key_field, '.') AS key_path,
                    rate_limit, rate_period_ms * interval '1 millisecond' AS rate_period,
@@ -312,26 +348,26 @@ fn locked(names: &TableNames, keyed: bool) -> String {
                                   coalesce((SELECT rate_limit FROM control)
                                            - (SELECT count(*) FROM {starts} s
                                               WHERE s.queue = $6 AND s.started_at >
-                                                  statement_timestamp()
+                                                  {LOCKED_NOW}
                                                   - (SELECT rate_period FROM control)),
                                            $1::bigint)))
                          END AS n) free
          ),
          {pick},
          claimed AS (
-            UPDATE {tasks} t SET {CLAIMED}
+            UPDATE {tasks} t SET {claimed}
             FROM picked WHERE t.task_id = picked.task_id AND t.status = 'pending'
             RETURNING {returned}
          ),
          started AS (
             INSERT INTO {starts} (queue, started_at)
-            SELECT $6, statement_timestamp() FROM claimed
+            SELECT $6, {LOCKED_NOW} FROM claimed
             WHERE EXISTS (SELECT 1 FROM control WHERE rate_limit IS NOT NULL)
          ),
          forgotten AS (
             DELETE FROM {starts} s
             WHERE s.queue = $6 AND s.started_at
-                <= statement_timestamp() - coalesce((SELECT rate_period FROM control), interval '0')
+                <= {LOCKED_NOW} - coalesce((SELECT rate_period FROM control), interval '0')
          )
          SELECT * FROM claimed
          {wrong_shape}"

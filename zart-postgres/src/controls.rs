@@ -180,12 +180,11 @@ impl QueueControlStore for PostgresTaskScheduler {
 
     async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>> {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT min(s.started_at) + q.rate_period_ms * interval '1 millisecond'
-             FROM {queues} q JOIN {starts} s ON s.queue = q.queue
-                 AND s.started_at > now() - q.rate_period_ms * interval '1 millisecond'
-             WHERE q.queue = $1 AND q.rate_limit IS NOT NULL
-             GROUP BY q.rate_limit, q.rate_period_ms
-             HAVING count(*) >= q.rate_limit",
+            "SELECT (SELECT s.started_at FROM {starts} s WHERE s.queue = q.queue
+                     ORDER BY s.started_at DESC OFFSET q.rate_limit - 1 LIMIT 1)
+                    + q.rate_period_ms * interval '1 millisecond'
+             FROM {queues} q
+             WHERE q.queue = $1 AND q.rate_limit IS NOT NULL",
             queues = self.shared.names.queues(),
             starts = self.shared.names.queue_starts()
         )))

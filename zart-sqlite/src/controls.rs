@@ -161,19 +161,29 @@ impl QueueControlStore for SqliteTaskScheduler {
 
     async fn rate_opens_at(&self, queue: &str) -> StoreResult<Option<DateTime<Utc>>> {
         let (queues, starts) = (&self.shared.sql.queues, &self.shared.sql.starts);
-        let statement = format!(
-            "SELECT min(s.started_at) + q.rate_period_ms
-             FROM {queues} q JOIN {starts} s ON s.queue = q.queue
-                 AND s.started_at > {NOW} - q.rate_period_ms
-             WHERE q.queue = ?1 AND q.rate_limit IS NOT NULL
-             GROUP BY q.rate_limit, q.rate_period_ms
-             HAVING count(*) >= q.rate_limit"
+        let rate = format!(
+            "SELECT rate_limit, rate_period_ms FROM {queues}
+             WHERE queue = ?1 AND rate_limit IS NOT NULL"
+        );
+        // SQLite's OFFSET takes no column of the outer query: the limit is read first.
+        let nth_latest = format!(
+            "SELECT started_at FROM {starts} WHERE queue = ?1
+             ORDER BY started_at DESC LIMIT 1 OFFSET ?2"
         );
         let opens: Option<i64> = self
             .read("reading a queue's rate limit", |conn, _| {
-                conn.prepare_cached(&statement)?
-                    .query_row([queue], |row| row.get(0))
-                    .optional()
+                let rate: Option<(i64, i64)> = conn
+                    .prepare_cached(&rate)?
+                    .query_row([queue], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                let Some((limit, period)) = rate else {
+                    return Ok(None);
+                };
+                let start: Option<i64> = conn
+                    .prepare_cached(&nth_latest)?
+                    .query_row(rusqlite::params![queue, limit - 1], |row| row.get(0))
+                    .optional()?;
+                Ok(start.map(|start| start + period))
             })
             .await?;
         Ok(opens.and_then(DateTime::from_timestamp_millis))

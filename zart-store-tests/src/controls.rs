@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, RateLimit};
 use zart_core::queue::{ClaimScope, OutcomeKind};
@@ -200,6 +201,11 @@ pub async fn a_rate_limit_counts_starts_whatever_became_of_the_tasks(store: Arc<
         },
     )
     .await;
+    assert_eq!(
+        store.rate_opens_at("emails").await.expect("read"),
+        None,
+        "no start yet: room all along"
+    );
     let scope = in_queue("emails", &["mail"]);
     let started = claim(&store, "w", 10, LEASE, &scope).await;
     assert_eq!(started.len(), 2);
@@ -220,6 +226,45 @@ pub async fn a_rate_limit_counts_starts_whatever_became_of_the_tasks(store: Arc<
         "opens an hour after the first start: {opens}"
     );
     assert_eq!(store.rate_opens_at("unknown").await.expect("read"), None);
+}
+
+/// A rate window that has room again says since when: a claim that took less than it
+/// asked learns whether the room came after it began (the rate held it back) or before.
+pub async fn a_rate_window_with_room_says_since_when(store: Arc<dyn Store>) {
+    insert(&store, &[task("r0", "mail"), task("r1", "mail")]).await;
+    let period = Duration::from_millis(300);
+    declare(
+        &store,
+        "emails",
+        QueueLimits {
+            rate: Some(RateLimit { limit: 1, period }),
+            ..QueueLimits::default()
+        },
+    )
+    .await;
+    let scope = in_queue("emails", &["mail"]);
+    let before = Utc::now() - TimeDelta::milliseconds(5);
+    assert_eq!(claim(&store, "w", 10, LEASE, &scope).await.len(), 1);
+    let opens = store
+        .rate_opens_at("emails")
+        .await
+        .expect("rate_opens_at succeeds")
+        .expect("one start fills the window");
+    assert!(opens > Utc::now(), "full: room comes later ({opens})");
+    let period = TimeDelta::from_std(period).expect("a short period");
+    assert!(
+        opens >= before + period,
+        "a period after the start: {opens}"
+    );
+    while Utc::now() < opens + TimeDelta::milliseconds(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        store.rate_opens_at("emails").await.expect("read"),
+        Some(opens),
+        "room since the start left the window, not nothing"
+    );
+    assert_eq!(claim(&store, "w", 10, LEASE, &scope).await.len(), 1);
 }
 
 /// Old ended tasks are deleted with their steps, events and attempts; recent or unended

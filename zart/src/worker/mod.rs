@@ -377,6 +377,7 @@ impl Worker {
                 }
             }
             let asked = permits.len();
+            let claim_began = self.store.clock().now();
             let claimed = match self
                 .store
                 .claim(&self.worker_id, asked, config.lease_duration, scope)
@@ -419,9 +420,14 @@ impl Worker {
                 None => config.poll_interval,
             };
             if let (Some(name), Some(_)) = (&scope.queue, queue.rate) {
+                // Room that came after the claim began (the window opened while it ran)
+                // or comes later ends the wait then; room from before it did not hold the
+                // claim back, so tasks were not due.
                 if let Ok(Some(opens)) = self.store.rate_opens_at(name).await {
-                    let wait = opens - self.store.clock().now();
-                    idle = idle.min(wait.to_std().unwrap_or_default());
+                    if opens > claim_began {
+                        let wait = opens - self.store.clock().now();
+                        idle = idle.min(wait.to_std().unwrap_or_default());
+                    }
                 }
             }
             if queue.limited && ended.is_none() {
