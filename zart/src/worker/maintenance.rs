@@ -29,7 +29,8 @@ pub(crate) async fn heartbeat(
 /// Every `interval` (with jitter, so that workers started together do not collide), tries
 /// to run one maintenance pass. The store lets one worker at a time through; that one also
 /// forgets the records of workers silent for longer than `forget_silent_after` and deletes
-/// ended tasks older than `retention` keeps.
+/// ended tasks older than `retention` keeps. The deletions run beside the rescues, one
+/// pass of them at a time: a backlog of old tasks must not hold up the next rescue.
 pub(crate) async fn rescue(
     store: Arc<dyn Store>,
     interval: Duration,
@@ -37,6 +38,9 @@ pub(crate) async fn rescue(
     forget_silent_after: Duration,
     retention: Retention,
 ) {
+    // Dropped with this loop (the worker's services end by being dropped), which aborts a
+    // deletion pass under way.
+    let mut deleting = tokio::task::JoinSet::new();
     loop {
         tokio::time::sleep(interval.mul_f64(0.75 + fastrand::f64() / 2.0)).await;
         match store.rescue_expired(max_rescues).await {
@@ -44,7 +48,13 @@ pub(crate) async fn rescue(
                 crate::metrics::rescued(&report);
                 crate::metrics::sample_queues(store.as_ref()).await;
                 forget_silent(store.as_ref(), forget_silent_after).await;
-                retention::delete_old(store.as_ref(), &retention).await;
+                while deleting.try_join_next().is_some() {}
+                if deleting.is_empty() {
+                    let store = store.clone();
+                    deleting.spawn(async move {
+                        retention::delete_old(store.as_ref(), &retention).await;
+                    });
+                }
                 if !report.requeued.is_empty() {
                     tracing::warn!(tasks = ?report.requeued, "re-queued tasks whose lease expired");
                 }

@@ -10,9 +10,6 @@ use zart_core::task::TaskStatus;
 /// old tasks never holds much at once.
 const BATCH: usize = 500;
 
-/// Most batches of one status per maintenance pass; the rest waits for the next pass.
-const BATCHES_PER_PASS: usize = 20;
-
 /// How long ended tasks are kept, per outcome, before maintenance deletes them (`None`:
 /// kept forever). Counted from when each task ended.
 ///
@@ -76,7 +73,9 @@ impl Retention {
 }
 
 /// One maintenance pass's deletions: for each outcome with an age, batches of tasks that
-/// ended longer ago, until none is left or the pass did its share.
+/// ended before the pass began, until none is left. A pass never stops at a share of them:
+/// under an inflow faster than a share a pass, the table would grow without bound. It ends
+/// all the same, as tasks that end meanwhile are past its cutoff.
 pub(crate) async fn delete_old(store: &dyn Store, retention: &Retention) {
     for (status, age) in retention.ages() {
         let Some(cutoff) = age
@@ -86,7 +85,7 @@ pub(crate) async fn delete_old(store: &dyn Store, retention: &Retention) {
             continue;
         };
         let mut deleted = 0;
-        for _ in 0..BATCHES_PER_PASS {
+        loop {
             match store.delete_ended(status, cutoff, BATCH).await {
                 Ok(n) => {
                     deleted += n;
