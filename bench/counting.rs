@@ -298,6 +298,11 @@ impl Store for Counting {
             calls: self.calls.clone(),
         }))
     }
+
+    async fn check_migrated(&self) -> StoreResult<()> {
+        self.count("check_migrated");
+        self.inner.check_migrated().await
+    }
 }
 
 /// A unit of work whose statements are counted.

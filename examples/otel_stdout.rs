@@ -40,7 +40,11 @@ async fn main() -> anyhow::Result<()> {
 
     let path = std::env::temp_dir().join(format!("zart-otel-{}.db", std::process::id()));
     let zart = Zart::connect(&format!("sqlite://{}", path.display())).await?;
-    let worker = zart.worker().register(zart::registry![greet]).start()?;
+    let worker = zart
+        .worker()
+        .register(zart::registry![greet])
+        .start()
+        .await?;
 
     // The scheduling side: whatever span is current when a task is scheduled is its parent.
     let request = tracing::info_span!("request", http.route = "/greet");

@@ -95,7 +95,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "demo-gateway",
             charges: AtomicU32::new(0),
         })
-        .start()?;
+        .start()
+        .await?;
     println!("=== Zart quickstart ===");
 
     let order = Order {

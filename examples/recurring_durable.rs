@@ -116,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
             config_refresh,
             audit_window
         ])
-        .start()?;
+        .start()
+        .await?;
 
     println!("=== Zart Recurring Durable Executions Example ===");
     println!("\n--- 8 seconds of three schedules ---");

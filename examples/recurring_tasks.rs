@@ -90,7 +90,8 @@ async fn main() -> anyhow::Result<()> {
     let worker = zart
         .worker()
         .register(zart::registry![report, slow_report, warm_cache])
-        .start()?;
+        .start()
+        .await?;
 
     println!("=== Zart Recurring Tasks Example ===");
     println!("\n--- 7 seconds of schedules ---");

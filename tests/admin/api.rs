@@ -344,6 +344,7 @@ async fn queue_limits_are_set_over_the_declared_ones_and_reset(db: TestDb) {
         .register(zart::registry![send_email])
         .queue(zart::scheduler::QueueConfig::new("default").global_limit(7))
         .start()
+        .await
         .expect("starts");
     let client = Client::new(&db);
     let default = |queues: Value| {

@@ -72,6 +72,7 @@ pub async fn seed(db: &TestDb) -> zart::scheduler::RunningWorker {
         .queue(zart::scheduler::QueueConfig::new("default").global_limit(50))
         .register(zart::registry![checkout, send_email, morning_report])
         .start()
+        .await
         .expect("the worker starts");
     for (id, to) in [
         ("email-1", "ada@example.com"),

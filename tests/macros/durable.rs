@@ -59,6 +59,7 @@ async fn completed_steps_are_replayed_not_rerun_and_several_inputs_are_packed(db
     let worker = quick_worker(&zart)
         .register(zart::registry![checkout])
         .start()
+        .await
         .expect("the worker starts");
     let order = Order {
         id: "o-42".into(),
@@ -122,6 +123,7 @@ async fn exhausted_steps_reach_the_body_and_failures_reach_the_handle(db: TestDb
     let worker = quick_worker(&zart)
         .register(zart::registry![handles_exhausted_steps, fails_for_good])
         .start()
+        .await
         .expect("the worker starts");
     let handled = handles_exhausted_steps::start(&zart, "h-1")
         .await

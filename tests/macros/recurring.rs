@@ -43,6 +43,7 @@ async fn recurring_attributes_register_their_schedules_and_they_fire(db: TestDb)
     let worker = quick_worker(&zart)
         .register(zart::registry![ping, report])
         .start()
+        .await
         .expect("the worker starts");
 
     // Fires every 300 ms, twice (max_runs), with run ids from the template.

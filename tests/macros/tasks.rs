@@ -56,6 +56,7 @@ async fn a_task_gets_its_typed_input_its_state_and_its_instance_and_returns_a_ty
             prefix: "INV".into(),
         })
         .start()
+        .await
         .expect("the worker starts");
     let invoice = Invoice {
         customer: "Ada".into(),
@@ -83,7 +84,12 @@ async fn a_task_gets_its_typed_input_its_state_and_its_instance_and_returns_a_ty
 #[zart_tests::each_store]
 #[tokio::test]
 async fn a_worker_without_a_state_its_tasks_take_refuses_to_start(db: TestDb) {
-    let refused = db.zart().worker().register(zart::registry![bill]).start();
+    let refused = db
+        .zart()
+        .worker()
+        .register(zart::registry![bill])
+        .start()
+        .await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(
         message.contains("task \"bill\" takes State<") && message.contains("Numbering"),
@@ -122,6 +128,7 @@ async fn on_complete_chains_follow_ups_and_a_plain_fn_runs_on_the_blocking_pool(
     let worker = quick_worker(&zart)
         .register(zart::registry![welcome, follow_up])
         .start()
+        .await
         .expect("the worker starts");
     let signup = Signup {
         email: "ada@example.com".into(),
@@ -165,6 +172,7 @@ async fn a_task_returning_a_completion_schedules_follow_ups_at_their_priorities(
     let worker = quick_worker(&zart)
         .register(zart::registry![escalate, follow_up])
         .start()
+        .await
         .expect("the worker starts");
     let handle = escalate::schedule_now(&zart, "e-1", 2)
         .await
@@ -200,6 +208,7 @@ async fn retry_and_timeout_attributes_govern_the_attempts(db: TestDb) {
     let worker = quick_worker(&zart)
         .register(zart::registry![flaky])
         .start()
+        .await
         .expect("the worker starts");
     // Attempt 1 fails, attempt 2 succeeds: three attempts were allowed, 10 ms apart.
     let handle = flaky::schedule_now(&zart, "flaky-1", 0)
@@ -236,6 +245,7 @@ async fn bad_stored_input_fails_the_run_with_a_typed_error_and_the_worker_goes_o
     let worker = quick_worker(&zart)
         .register(zart::registry![needs_a_number])
         .start()
+        .await
         .expect("the worker starts");
     // Scheduled by name, untyped, with input the function cannot take.
     zart::scheduler::TaskScheduler::schedule_now(
@@ -292,6 +302,7 @@ async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue(db: TestDb) 
         .register(registry())
         .queues([zart::scheduler::DEFAULT_QUEUE])
         .start()
+        .await
         .expect("the default-queue worker starts");
     let email = send_receipt::schedule_now(&zart, "receipt-1", "ada@example.com".into())
         .await
@@ -311,6 +322,7 @@ async fn a_task_in_a_queue_runs_only_on_a_worker_serving_that_queue(db: TestDb) 
         .register(registry())
         .queues(["emails"])
         .start()
+        .await
         .expect("the email worker starts");
     assert_eq!(
         email.wait(WAIT).await.expect("sent"),

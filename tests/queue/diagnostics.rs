@@ -1,13 +1,14 @@
 //! What a new user hits first, said at once and by name: an unreachable server, tables never
 //! created, a URL no driver takes; and the reads that answer "how many" and "who ran it".
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use zart::postgres::{sqlx, PostgresTaskScheduler, TableNames};
 use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
 use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
-use zart::store::{ClaimScope, Outcome, OutcomeKind};
+use zart::store::{ClaimScope, Outcome, OutcomeKind, Store};
 use zart::{Error, Zart};
 use zart_tests::{database_url, sqlite_test_file, TestDb};
 
@@ -233,5 +234,77 @@ async fn a_bad_sqlite_url_or_a_missing_folder_is_refused_saying_what_is_wrong() 
     assert!(
         error.contains(&missing.display().to_string()),
         "names the file it cannot open: {error}"
+    );
+}
+
+/// A worker over tables never created, or created by older code, refuses to start, saying
+/// to migrate: started anyway, it would only log that the tables are missing, forever.
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_to_start_over_tables_missing_or_older_than_the_code(db: TestDb) {
+    let (unmigrated, place): (Arc<dyn Store>, String) = match &db.driver {
+        zart_tests::Driver::Postgres(pg) => {
+            let names = TableNames::with_prefix("never_")
+                .and_then(|n| n.with_schema(&pg.schema))
+                .expect("valid names");
+            let store = PostgresTaskScheduler::with_table_names(pg.pool.clone(), names);
+            (Arc::new(store), pg.schema.clone())
+        }
+        zart_tests::Driver::Sqlite(lite) => {
+            let options = SqliteOptions::file(&lite.path)
+                .prefix("never_")
+                .expect("a valid prefix");
+            let store = SqliteTaskScheduler::open(options).expect("the file opens");
+            (Arc::new(store), lite.path.display().to_string())
+        }
+    };
+    let started = Instant::now();
+    let refused = Zart::from_store(unmigrated.clone())
+        .worker()
+        .start()
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(started.elapsed() < Duration::from_secs(5), "at once");
+    let refused = refused.unwrap_or_default();
+    assert!(
+        refused.contains("tables are missing") && refused.contains("run `migrate()`"),
+        "{refused}"
+    );
+    assert!(refused.contains(&place), "names where it looked: {refused}");
+    let testing = zart::testing::TestZart::on_store(
+        unmigrated,
+        zart::scheduler::TaskRegistry::new(),
+        zart::scheduler::WorkerConfig::default(),
+    )
+    .await
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(testing.contains("run `migrate()`"), "{testing}");
+
+    // Tables one migration behind the code.
+    db.execute(&format!(
+        "DELETE FROM {} WHERE version = (SELECT max(version) FROM {})",
+        db.zart_table("migrations"),
+        db.zart_table("migrations")
+    ))
+    .await;
+    let behind = db.zart().worker().start().await.err().map(|e| e.to_string());
+    let behind = behind.unwrap_or_default();
+    assert!(
+        behind.contains("older than this code") && behind.contains("run `migrate()`"),
+        "{behind}"
+    );
+    let worker = zart::scheduler::Worker::new(
+        db.scheduler.clone(),
+        std::sync::Arc::new(zart::scheduler::TaskRegistry::new()),
+        zart::scheduler::WorkerConfig::default(),
+        vec![],
+    );
+    let run = tokio::time::timeout(Duration::from_secs(5), worker.run()).await;
+    assert!(
+        matches!(&run, Ok(Err(e)) if e.to_string().contains("older than this code")),
+        "run() returns the same error at once: {run:?}"
     );
 }

@@ -296,6 +296,7 @@ async fn steps_and_their_checkpoints_are_timed(db: TestDb) {
         .config(quick_config())
         .register(zart::registry![parcel])
         .start()
+        .await
         .expect("the worker starts");
     let handle = parcel::start(&zart, "parcel-1", 5).await.expect("started");
     assert_eq!(handle.wait(WAIT).await.expect("it completes"), 20);

@@ -281,6 +281,7 @@ impl TestDb {
                 "events" => pg.store.table_names().events(),
                 "schedules" => pg.store.table_names().schedules(),
                 "schedule_runs" => pg.store.table_names().schedule_runs(),
+                "migrations" => pg.store.table_names().migrations(),
                 other => panic!("no Zart table {other:?}"),
             },
             Driver::Sqlite(lite) => format!("\"{}{suffix}\"", lite.store.options().table_prefix()),

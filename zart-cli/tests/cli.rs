@@ -78,11 +78,12 @@ async fn report() -> Result<(), TaskError> {
     Ok(())
 }
 
-fn start_worker(zart: &Zart, id: &str) -> RunningWorker {
+async fn start_worker(zart: &Zart, id: &str) -> RunningWorker {
     zart.worker()
         .register(zart::registry![job, hold, checkout, report])
         .config(worker_config(id))
         .start()
+        .await
         .expect("the worker starts")
 }
 
@@ -182,7 +183,7 @@ async fn listing_filters_and_pages(db: &Db) {
 }
 
 async fn a_failed_task_is_shown_retried_restarted_and_cancelled(db: &Db) {
-    let worker = start_worker(&db.zart, "cli-w1");
+    let worker = start_worker(&db.zart, "cli-w1").await;
     let tasks = db.zart.tasks();
     tasks
         .schedule_now("good-1", "job", json!({}))
@@ -248,7 +249,7 @@ async fn a_failed_task_is_shown_retried_restarted_and_cancelled(db: &Db) {
 }
 
 async fn queues_and_workers_while_a_worker_runs(db: &Db) {
-    let worker = start_worker(&db.zart, "cli-w2");
+    let worker = start_worker(&db.zart, "cli-w2").await;
     let held = format!("hold-{}", support::unique());
     db.zart
         .tasks()
@@ -365,7 +366,7 @@ async fn queues_and_workers_while_a_worker_runs(db: &Db) {
 }
 
 async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
-    let worker = start_worker(&db.zart, "cli-w3");
+    let worker = start_worker(&db.zart, "cli-w3").await;
     checkout::start(&db.zart, "order-9", json!({ "id": 9, "items": 2 }))
         .await
         .expect("started");
@@ -442,7 +443,7 @@ async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
 }
 
 async fn schedules_are_listed_shown_and_steered(db: &Db) {
-    let worker = start_worker(&db.zart, "cli-w4");
+    let worker = start_worker(&db.zart, "cli-w4").await;
     let zart = &db.zart;
     let state = || async {
         let info = zart

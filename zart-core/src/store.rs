@@ -306,6 +306,13 @@ pub trait Store:
     /// [`commit`](UnitOfWork::commit) rolls everything back, notifications included.
     async fn begin(&self) -> StoreResult<Box<dyn UnitOfWork>>;
 
+    /// Whether the tables are there, at the version this code needs, changing nothing:
+    /// `Ok` if so, else a [rejected](crate::ErrorKind::Rejected) error that says where the
+    /// store looked and to run `migrate()` ([`StoreError::not_migrated`](crate::StoreError::not_migrated)).
+    /// Tables that newer code migrated further pass: a rolling deploy runs old workers
+    /// beside new ones.
+    async fn check_migrated(&self) -> StoreResult<()>;
+
     /// The clock this store judges what is due by: the engine reads the same one when it
     /// decides when something becomes due (a sleep's end, a retry). The system's unless
     /// the store was opened with a driven one, for tests.

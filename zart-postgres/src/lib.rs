@@ -305,4 +305,8 @@ impl zart_core::store::Store for PostgresTaskScheduler {
     async fn begin(&self) -> StoreResult<Box<dyn zart_core::store::UnitOfWork>> {
         Ok(Box::new(self.begin_work().await?))
     }
+
+    async fn check_migrated(&self) -> StoreResult<()> {
+        migrate::check(&mut *self.connection().await?, &self.shared.names).await
+    }
 }

@@ -7,6 +7,7 @@
 //! from the constants of `zart-core`, so that they are written once.
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Row};
+use zart_core::error::MigrationsBehind;
 use zart_core::{StoreError, StoreResult};
 
 use crate::error::store_error;
@@ -142,6 +143,23 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> StoreResult<()> {
         );
     }
     tx.commit().await.map_err(db("committing migrations"))
+}
+
+/// Whether the tables of `names` have every migration applied (see
+/// `Store::check_migrated`).
+pub(crate) async fn check(conn: &mut PgConnection, names: &TableNames) -> StoreResult<()> {
+    let context = "checking the tables' migrations";
+    let applied = applied_versions(conn, &names.migrations())
+        .await
+        .map_err(|error| store_error(names, context, error))?;
+    MigrationsBehind::check(&applied, MIGRATIONS.iter().map(|m| m.version)).map_err(|behind| {
+        StoreError::not_migrated(
+            context,
+            names.describe(),
+            "PostgresTaskScheduler::connect",
+            behind,
+        )
+    })
 }
 
 // These helpers take a concrete connection and run plain strings through

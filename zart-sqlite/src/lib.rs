@@ -187,6 +187,10 @@ impl zart_core::store::Store for SqliteTaskScheduler {
         Ok(Box::new(self.begin_work().await?))
     }
 
+    async fn check_migrated(&self) -> zart_core::StoreResult<()> {
+        migrate::check(&self.shared.db, &self.shared.options.prefix).await
+    }
+
     fn clock(&self) -> zart_core::clock::Clock {
         self.shared.options.clock.clone()
     }

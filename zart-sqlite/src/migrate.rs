@@ -4,7 +4,8 @@
 //! as `migrations/`) with `{{prefix}}`-style placeholders, rendered for the store's table
 //! prefix.
 
-use zart_core::StoreResult;
+use zart_core::error::MigrationsBehind;
+use zart_core::{StoreError, StoreResult};
 
 use crate::codec::{NOW, SYSTEM_NOW};
 use crate::db::Db;
@@ -81,6 +82,23 @@ pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
         );
     }
     Ok(())
+}
+
+/// Whether the tables of `prefix` have every migration applied (see
+/// `Store::check_migrated`).
+pub(crate) async fn check(db: &Db, prefix: &str) -> StoreResult<()> {
+    let context = "checking the tables' migrations";
+    let statement = format!("SELECT version FROM \"{prefix}migrations\"");
+    let applied: Vec<i64> = db
+        .read(context, |conn| {
+            conn.prepare(&statement)?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+        .await?;
+    MigrationsBehind::check(&applied, MIGRATIONS.iter().map(|m| m.version)).map_err(|behind| {
+        StoreError::not_migrated(context, db.place(), "SqliteTaskScheduler::connect", behind)
+    })
 }
 
 /// A migration's SQL for the tables of `prefix`.

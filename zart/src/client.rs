@@ -35,7 +35,7 @@ use crate::worker::WorkerBuilder;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let zart = Zart::connect("postgres://localhost/app").await?; // runs the migrations
-/// let worker = zart.worker().register(zart::registry![greet]).start()?;
+/// let worker = zart.worker().register(zart::registry![greet]).start().await?;
 /// let handle = greet::start(&zart, "greet-1", "Ada".to_owned()).await?;
 /// assert_eq!(handle.wait(Duration::from_secs(10)).await?, "Hello, Ada!");
 /// worker.shutdown().await?;

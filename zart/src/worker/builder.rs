@@ -181,13 +181,15 @@ impl WorkerBuilder {
     }
 
     /// Builds the worker and runs it on the current Tokio runtime. A refused
-    /// registration, a missing state or an unusable configuration is returned here, before
-    /// anything runs.
-    pub fn start(self) -> Result<RunningWorker> {
+    /// registration, a missing state, an unusable configuration, or tables that are
+    /// missing or older than this code (run `migrate()`) are returned here, before anything
+    /// runs.
+    pub async fn start(self) -> Result<RunningWorker> {
         self.registry.validate()?;
         self.config.validate()?;
         self.config.claim_scopes(&self.registry)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        super::check_tables(self.store.as_ref()).await?;
         let worker = Arc::new(self.build());
         let run = runtime.spawn({
             let worker = worker.clone();

@@ -109,6 +109,7 @@ impl Inline {
         config.validate()?;
         registry.validate()?;
         let scopes = config.claim_scopes(&registry)?;
+        super::check_tables(store.as_ref()).await?;
         for task in registry.recurring_tasks() {
             crate::recurring::register(store.as_ref(), task).await?;
         }

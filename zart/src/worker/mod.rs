@@ -170,8 +170,9 @@ impl Worker {
 
     /// Claims and runs tasks until [`shutdown`](Self::shutdown). A worker runs once:
     /// a second call, concurrent or later, returns [`Error::WorkerAlreadyRunning`]. A
-    /// registry holding a refused registration returns [`Error::Registry`] at once, and an
-    /// unusable configuration [`Error::Config`].
+    /// registry holding a refused registration returns [`Error::Registry`] at once, an
+    /// unusable configuration [`Error::Config`], and tables that are missing or older than
+    /// this code the store's error that says to run `migrate()`.
     ///
     /// Dropping (aborting) the returned future stops everything at once, like a crash:
     /// the tasks it held are rescued when their leases expire.
@@ -179,6 +180,7 @@ impl Worker {
         self.config.validate()?;
         self.registry.validate()?;
         let queues = self.config.claim_scopes(&self.registry)?;
+        check_tables(self.store.as_ref()).await?;
         if self.started.swap(true, Ordering::AcqRel) {
             return Err(Error::WorkerAlreadyRunning);
         }
@@ -596,5 +598,19 @@ struct RunningGuard<'a>(&'a watch::Sender<bool>);
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
         self.0.send_replace(false);
+    }
+}
+
+/// Refuses to run over tables that are missing or older than this code: the worker would
+/// only log that, over and over. A database that does not answer yet is the loops' to wait
+/// for, as they wait for it whenever it goes away.
+pub(crate) async fn check_tables(store: &dyn Store) -> Result<()> {
+    match store.check_migrated().await {
+        Err(error) if !error.is_transient() => Err(error.into()),
+        Err(error) => {
+            tracing::warn!(%error, "cannot check Zart's tables yet; starting all the same");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
