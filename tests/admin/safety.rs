@@ -331,3 +331,126 @@ async fn the_openapi_document_lists_what_the_router_serves(db: TestDb) {
         }
     }
 }
+
+/// A request through `router`, answered whole.
+async fn answer(router: axum::Router, request: Request<Body>) -> super::Answer {
+    use http_body_util::BodyExt;
+    let response = tower::ServiceExt::oneshot(router, request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    super::Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_redirect_stays_inside_the_admin(db: TestDb) {
+    let admin = Admin::new(db.zart());
+    let token = admin.token().to_owned();
+    let nested = axum::Router::new().nest("/admin", admin.router());
+    for (router, base) in [(admin.router(), ""), (nested, "/admin")] {
+        for (path, expected) in [
+            ("/", "/"),
+            ("/tasks?status=failed&", "/tasks?status=failed"),
+            ("//evil.example/", "/evil.example/"),
+            ("/\\evil.example/", "/evil.example/"),
+            ("/\\/evil.example/", "/evil.example/"),
+            ("/tasks/\\evil", "/tasks/%5Cevil"),
+        ] {
+            let separator = if path.contains('?') { "" } else { "?" };
+            // Nested, the admin's root is `/admin` itself: `/admin/` is no route of it.
+            let path = match (base, path) {
+                ("/admin", "/") => "",
+                (_, path) => path,
+            };
+            let uri = format!("{base}{path}{separator}token={token}");
+            let login = answer(
+                router.clone(),
+                request(Method::GET, &uri).body(Body::empty()).expect("req"),
+            )
+            .await;
+            assert_eq!(login.status, 303, "{uri}: {}", login.body);
+            let location = login
+                .headers
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or_default();
+            let expected = match (base, expected) {
+                ("", expected) => expected.to_owned(),
+                (base, "/") => base.to_owned(),
+                (base, expected) => format!("{base}{expected}"),
+            };
+            assert_eq!(location, expected, "{uri}");
+            let followed = answer(
+                router.clone(),
+                request(Method::GET, location)
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+            if !expected.contains("evil") {
+                assert_eq!(followed.status, 200, "{location}: {}", followed.body);
+            }
+        }
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_and_redirects_follow_the_path_the_admin_is_nested_at(db: TestDb) {
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let admin = Admin::new(db.zart());
+    let nested = axum::Router::new().nest("/admin", admin.router());
+    let bearer = format!("Bearer {}", admin.token());
+    let get = |uri: &str| {
+        request(Method::GET, uri)
+            .header(header::AUTHORIZATION, &bearer)
+            .body(Body::empty())
+            .expect("req")
+    };
+    let mut links = std::collections::BTreeSet::new();
+    for uri in [
+        "/admin",
+        "/admin/tasks",
+        "/admin/tasks/t-1",
+        "/admin/queues",
+    ] {
+        let page = answer(nested.clone(), get(uri)).await;
+        assert_eq!(page.status, 200, "{uri}: {}", page.body);
+        for link in page.body.split("href=\"").skip(1) {
+            let link = link.split('"').next().unwrap_or_default();
+            links.insert(link.replace("&amp;", "&"));
+        }
+    }
+    assert!(
+        links.contains("/admin"),
+        "the overview is linked: {links:?}"
+    );
+    for link in links {
+        assert!(link.starts_with("/admin"), "{link}");
+        let page = answer(nested.clone(), get(&link)).await;
+        assert_eq!(page.status, 200, "{link}: {}", page.body);
+    }
+    let unknown = answer(nested.clone(), get("/admin/no/such/page")).await;
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.body.contains("href=\"/admin\""),
+        "back to the overview: {}",
+        unknown.body
+    );
+}

@@ -15,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::AdminError;
-use crate::params::{percent_decode, percent_encode, query_value, without_query_value};
+use crate::params::{
+    local_path, percent_decode, percent_encode, query_value, under, without_query_value,
+};
 use crate::{ui, State};
 
 /// The cookie that carries the token for a browser.
@@ -91,11 +93,10 @@ pub(crate) async fn guard(
                 .is_some_and(|token| same(token, &state.token))
         {
             let rest = without_query_value(&query, "token");
-            // One leading slash: `//host` would send the browser to another site.
-            let path = format!("/{}", request.uri().path().trim_start_matches('/'));
+            let path = under(&base, &local_path(request.uri().path()));
             let location = match rest.is_empty() {
-                true => format!("{base}{path}"),
-                false => format!("{base}{path}?{rest}"),
+                true => path,
+                false => format!("{path}?{rest}"),
             };
             let cookie = format!(
                 "{COOKIE}={}; Path={}; HttpOnly; SameSite=Strict",

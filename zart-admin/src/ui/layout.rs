@@ -9,7 +9,7 @@ use serde_json::Value;
 use zart::scheduler::TaskStatus;
 
 use crate::auth::CSRF_PARAM;
-use crate::params::percent_encode;
+use crate::params::{percent_encode, under};
 
 /// How often at most a page refreshes its live region when the store changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +38,15 @@ pub(crate) struct Page<'a> {
 impl Page<'_> {
     /// A link to `path` under the admin.
     pub fn link(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        under(self.base, path)
     }
 
     /// Where a form that changes something posts: `path` with the anti-forgery value.
     pub fn action(&self, path: &str) -> String {
         let separator = if path.contains('?') { '&' } else { '?' };
         format!(
-            "{}{path}{separator}{CSRF_PARAM}={}",
-            self.base,
+            "{}{separator}{CSRF_PARAM}={}",
+            self.link(path),
             percent_encode(self.csrf)
         )
     }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::auth::Base;
 use crate::error::AdminError;
-use crate::params::percent_encode;
+use crate::params::{percent_encode, under};
 use crate::State;
 
 pub(crate) use layout::{error_page, unauthorized};
@@ -143,8 +143,8 @@ impl Request {
         let path = path.trim_end_matches(['?', '&']);
         let separator = if path.contains('?') { '&' } else { '?' };
         let location = format!(
-            "{}{path}{separator}notice={}",
-            self.base,
+            "{}{separator}notice={}",
+            under(&self.base, path),
             percent_encode(notice)
         );
         Redirect::to(&location).into_response()
