@@ -355,6 +355,84 @@ async fn answer(router: axum::Router, request: Request<Body>) -> super::Answer {
 
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_told_it_is_wrong(db: TestDb) {
+    let client = Client::new(&db);
+    for (name, value) in [
+        (header::AUTHORIZATION, "Bearer wrong"),
+        (header::COOKIE, "zart_admin_token=stale"),
+    ] {
+        let api = client
+            .send(
+                request(Method::GET, "/api/v1/overview")
+                    .header(name.clone(), value)
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(api.status, 401);
+        let message = api.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.contains("wrong") && !message.contains("needs its token"),
+            "{value}: {message}"
+        );
+        let page = client
+            .send(
+                request(Method::GET, "/tasks")
+                    .header(name, value)
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(page.status, 401);
+        assert!(
+            page.body.contains("wrong") && !page.body.contains("needs its token"),
+            "{value}: {}",
+            page.body
+        );
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_only_badge_shows_only_on_a_read_only_admin(db: TestDb) {
+    const BADGE: &str = "badge readonly";
+    let writable = Client::new(&db);
+    let read_only = Client {
+        admin: Admin::new(db.zart()).read_only(true),
+    };
+    for (client, shown) in [(&writable, false), (&read_only, true)] {
+        let token_page = client
+            .send(
+                request(Method::GET, "/tasks")
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(token_page.status, 401);
+        let error_page = client.get("/no/such/page").await;
+        assert_eq!(error_page.status, 404);
+        let list = client.get("/tasks").await;
+        assert_eq!(list.status, 200);
+        for (what, page) in [
+            ("token page", token_page),
+            ("error page", error_page),
+            ("list", list),
+        ] {
+            assert_eq!(
+                page.body.contains(BADGE),
+                shown,
+                "read-only {shown}: the {what}: {}",
+                page.body
+            );
+        }
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_redirect_stays_inside_the_admin(db: TestDb) {
     let admin = Admin::new(db.zart());
     let token = admin.token().to_owned();

@@ -180,12 +180,17 @@ pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-/// An error page.
-pub(crate) fn error_page(base: &str, status: StatusCode, message: &str) -> Response {
+/// An error page. It has no form, so it needs no anti-forgery value.
+pub(crate) fn error_page(
+    base: &str,
+    read_only: bool,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let page = Page {
         base,
         csrf: "",
-        read_only: true,
+        read_only,
         notice: None,
     };
     let title = status.canonical_reason().unwrap_or("Error");
@@ -197,11 +202,11 @@ pub(crate) fn error_page(base: &str, status: StatusCode, message: &str) -> Respo
 }
 
 /// The page a request without the token gets: a field to give it.
-pub(crate) fn unauthorized(base: &str, message: &str) -> Response {
+pub(crate) fn unauthorized(base: &str, read_only: bool, message: &str) -> Response {
     let page = Page {
         base,
         csrf: "",
-        read_only: true,
+        read_only,
         notice: None,
     };
     let body = html! {

@@ -135,7 +135,12 @@ impl Request {
 
     /// The page for a failed request.
     fn failed(&self, error: AdminError) -> Response {
-        error_page(&self.base, error.status, &error.message)
+        error_page(
+            &self.base,
+            self.state.read_only,
+            error.status,
+            &error.message,
+        )
     }
 
     /// Back to `path` (under the admin), showing `notice`.
