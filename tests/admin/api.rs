@@ -481,3 +481,68 @@ mod futures_like {
         }
     }
 }
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_no_id_can_hold_is_a_json_400_naming_it(db: TestDb) {
+    use axum::http::Method;
+    use zart::scheduler::TaskScheduler;
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+    let error = |answer: &super::Answer, what: &str| {
+        assert_eq!(answer.status, 400, "{what}: {}", answer.body);
+        let error = answer.json()["error"].clone();
+        assert_eq!(error["code"], "bad_request", "{what}: {error}");
+        error["message"].as_str().unwrap_or_default().to_owned()
+    };
+    for (uri, named) in [
+        ("/api/v1/tasks/a%00b", "`id`"),
+        ("/api/v1/tasks/%FF", "`id`"),
+        ("/api/v1/schedules/a%00b", "`id`"),
+        ("/api/v1/tasks?name=%00", "`name`"),
+        ("/api/v1/tasks?queue=a%00", "`queue`"),
+        ("/api/v1/tasks?id=%00", "`id`"),
+        ("/api/v1/tasks?parent=%00", "`parent`"),
+        ("/api/v1/tasks?after=%00", "`after`"),
+        ("/api/v1/tasks?count=abc", "count"),
+        ("/api/v1/tasks?limit=abc", "limit"),
+    ] {
+        let message = error(&client.get(uri).await, uri);
+        assert!(message.contains(named), "{uri}: {message}");
+    }
+    for (method, uri, body, named) in [
+        (Method::POST, "/api/v1/tasks/a%00b/cancel", None, "`id`"),
+        (Method::POST, "/api/v1/tasks/%FF/retry", None, "`id`"),
+        (Method::POST, "/api/v1/queues/q%00/pause", None, "`queue`"),
+        (Method::POST, "/api/v1/bulk/retry?name=%00", None, "`name`"),
+        (
+            Method::POST,
+            "/api/v1/tasks/t-1/events",
+            Some(json!({"name": "a\u{0}b"})),
+            "event's name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tasks/t-1/events",
+            Some(json!({"name": "a", "payload": {"k": "\u{0}"}})),
+            "payload",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/queues/default/limits",
+            Some(json!({"per_key": {"field": "a\u{0}", "limit": 1}})),
+            "key field",
+        ),
+    ] {
+        let message = error(&client.call(method, uri, body).await, uri);
+        assert!(message.contains(named), "{uri}: {message}");
+    }
+    for uri in ["/tasks/a%00b", "/tasks/%FF", "/tasks?name=%00"] {
+        let page = client.get(uri).await;
+        assert_eq!(page.status, 400, "{uri}: {}", page.body);
+        assert!(page.body.contains("<html"), "a page: {}", page.body);
+    }
+}

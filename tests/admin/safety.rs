@@ -532,3 +532,40 @@ async fn links_and_redirects_follow_the_path_the_admin_is_nested_at(db: TestDb) 
         unknown.body
     );
 }
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_is_logged_not_told(db: TestDb) {
+    let warnings = zart_tests::logs::warnings();
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let events = db.zart_table("events");
+    db.execute(&format!("DROP TABLE {events}")).await;
+    let client = Client::new(&db);
+    let api = client.get("/api/v1/tasks/t-1").await;
+    assert_eq!(api.status, 500, "{}", api.body);
+    assert_eq!(api.json()["error"]["code"], "internal");
+    let page = client.get("/tasks/t-1").await;
+    assert_eq!(page.status, 500, "{}", page.body);
+    let table = events
+        .trim_matches('"')
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    for (what, body) in [("API", &api.body), ("page", &page.body)] {
+        for secret in [table.as_str(), "relation", "no such table", "SQL"] {
+            assert!(
+                !body.contains(secret),
+                "the {what} tells {secret:?}: {body}"
+            );
+        }
+    }
+    assert!(
+        !warnings.containing(&table).is_empty(),
+        "the log has what failed"
+    );
+}

@@ -39,6 +39,22 @@ fn given(value: &Option<String>) -> Option<&str> {
 impl ListParams {
     /// The filter these parameters ask for (the queue resolved to its task names).
     pub async fn filter(&self, inspector: &Inspector) -> AdminResult<TaskFilter> {
+        let fields = [
+            ("status", &self.status),
+            ("name", &self.name),
+            ("queue", &self.queue),
+            ("id", &self.id),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("after", &self.after),
+            ("limit", &self.limit),
+            ("parent", &self.parent),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                without_nul(&format!("`{field}`"), value)?;
+            }
+        }
         let mut filter = TaskFilter::default();
         if let Some(status) = given(&self.status) {
             filter = filter.status(parse_status(status)?);
@@ -174,6 +190,17 @@ pub(crate) fn local_path(path: &str) -> String {
         }
     }
     out
+}
+
+/// `value`, given as `field`, if it holds no NUL character, which no id, name or text
+/// the store keeps can hold (PostgreSQL refuses it in text).
+pub(crate) fn without_nul<'a>(field: &str, value: &'a str) -> AdminResult<&'a str> {
+    match value.contains('\0') {
+        false => Ok(value),
+        true => Err(AdminError::bad_request(format!(
+            "{field} must not contain a NUL character (\\u{{0}})"
+        ))),
+    }
 }
 
 /// Percent-encodes everything but unreserved characters: for query values, path segments

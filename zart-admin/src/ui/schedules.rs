@@ -1,14 +1,14 @@
 //! Recurring schedules: each one's expression in plain words, time zone, state and next
 //! slots; one schedule's declaration, actions and history of decisions.
 
-use axum::extract::Path;
 use axum::response::Response;
 use maud::{html, Markup};
 
 use super::layout::{maybe_time, status, task_link, time, Live, Page};
-use super::{schedule_path, Request};
+use super::{schedule_path, Request, Shown};
 use crate::actions::{self, ScheduleAction};
 use crate::error::AdminError;
+use crate::extract::Path;
 use crate::model::{self, Schedule, ScheduleDetail};
 
 pub(crate) async fn list(request: Request) -> Response {
@@ -39,7 +39,7 @@ pub(crate) async fn list(request: Request) -> Response {
     }
 }
 
-pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
+pub(crate) async fn show(request: Request, Shown(Path(id)): Shown<Path<String>>) -> Response {
     match model::schedule_detail(&request.state.inspector, &id).await {
         Ok(detail) => {
             let body = body(&request.page(), &detail);
@@ -54,7 +54,10 @@ pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
     }
 }
 
-pub(crate) async fn act(request: Request, Path((id, action)): Path<(String, String)>) -> Response {
+pub(crate) async fn act(
+    request: Request,
+    Shown(Path((id, action))): Shown<Path<(String, String)>>,
+) -> Response {
     let done = async {
         let action = ScheduleAction::parse(&action)?;
         actions::on_schedule(&request.state.zart, action, &id).await?;

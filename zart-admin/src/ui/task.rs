@@ -1,7 +1,7 @@
 //! One task or execution: its record, its actions, the step timeline, what it waits on,
 //! its events (and a form to send one) and its children.
 
-use axum::extract::{Form, Path};
+use axum::extract::Form;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
@@ -9,12 +9,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::layout::{json, maybe_time, short, status, task_link, time, Live, Page};
-use super::{task_path, Request};
+use super::{task_path, Request, Shown};
 use crate::actions::{self, TaskAction};
 use crate::error::AdminError;
+use crate::extract::Path;
 use crate::model::{self, Step, TaskDetail, Waiting};
 
-pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
+pub(crate) async fn show(request: Request, Shown(Path(id)): Shown<Path<String>>) -> Response {
     match model::task_detail(&request.state.inspector, &id).await {
         Ok(detail) => {
             let body = body(&request.page(), &detail);
@@ -29,7 +30,10 @@ pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
     }
 }
 
-pub(crate) async fn act(request: Request, Path((id, action)): Path<(String, String)>) -> Response {
+pub(crate) async fn act(
+    request: Request,
+    Shown(Path((id, action))): Shown<Path<(String, String)>>,
+) -> Response {
     let done = async {
         let action = TaskAction::parse(&action)?;
         actions::on_task(&request.state.zart, action, &id).await?;
@@ -51,7 +55,7 @@ pub(crate) struct EventForm {
 
 pub(crate) async fn send_event(
     request: Request,
-    Path(id): Path<String>,
+    Shown(Path(id)): Shown<Path<String>>,
     Form(form): Form<EventForm>,
 ) -> Response {
     let sent = async {
