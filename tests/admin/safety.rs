@@ -535,6 +535,45 @@ async fn links_and_redirects_follow_the_path_the_admin_is_nested_at(db: TestDb) 
 
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidirectional_controls_in_ids_are_shown_not_obeyed(db: TestDb) {
+    // Shown as the controls order it, this id reads `invoice-exe.png`.
+    let id = "invoice-\u{202e}gnp.exe";
+    db.scheduler
+        .schedule_now(id, "job\u{2067}", json!({}))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+    let list = client.get("/tasks").await;
+    let detail = client.get("/tasks/invoice-%E2%80%AEgnp.exe").await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    for (what, page) in [("list", &list), ("detail", &detail)] {
+        assert!(
+            !page.body.contains('\u{202e}') && !page.body.contains('\u{2067}'),
+            "the {what} holds no raw control: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("invoice-\\u{202e}gnp.exe"),
+            "the {what} shows the control: {}",
+            page.body
+        );
+        assert!(page.body.contains("job\\u{2067}"), "{}", page.body);
+        assert!(
+            page.body.contains("<bdi>invoice-"),
+            "the {what} isolates the id from the text around it: {}",
+            page.body
+        );
+    }
+    let api = client.get("/api/v1/tasks/invoice-%E2%80%AEgnp.exe").await;
+    assert_eq!(
+        api.json()["task"]["id"],
+        id,
+        "the API keeps the id as it is"
+    );
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_failure_is_logged_not_told(db: TestDb) {
     let warnings = zart_tests::logs::warnings();
     db.scheduler

@@ -6,7 +6,7 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{age, span, task_link, time, Live};
+use super::layout::{age, id, span, task_link, time, visible, Live};
 use super::{Request, Shown};
 use crate::actions::{self, QueueAction};
 use crate::error::AdminError;
@@ -27,8 +27,8 @@ pub(crate) async fn queues(request: Request) -> Response {
                 @for q in &queues {
                     @let path = format!("/queues/{}", percent_encode(&q.queue));
                     tr {
-                        td { a href=(page.link(&format!("/tasks?queue={}", percent_encode(&q.queue)))) { (q.queue) } }
-                        td { (q.task_names.join(", ")) }
+                        td { a href=(page.link(&format!("/tasks?queue={}", percent_encode(&q.queue)))) { (id(&q.queue)) } }
+                        td { @for (i, name) in q.task_names.iter().enumerate() { @if i > 0 { ", " } (id(name)) } }
                         td.n { (q.counts.pending) }
                         td.n { (q.counts.running) }
                         td.n { (q.counts.failed) }
@@ -200,7 +200,12 @@ pub(crate) async fn edit_limits(
         }
         p { a href=(page.link("/queues")) { "Back to the queues" } }
     };
-    request.render(&format!("Limits of {queue}"), "queues", Live::OFF, body)
+    request.render(
+        &format!("Limits of {}", visible(&queue)),
+        "queues",
+        Live::OFF,
+        body,
+    )
 }
 
 pub(crate) async fn set_limits(
@@ -243,7 +248,7 @@ pub(crate) async fn workers(request: Request) -> Response {
             tbody {
                 @for w in &workers {
                     tr {
-                        td.id { (w.id) }
+                        td.id { (id(&w.id)) }
                         td { (w.host) }
                         td.n { (w.pid) }
                         td { @if w.queues.is_empty() { "all" } @else { (w.queues.join(", ")) } }

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::layout::{json, maybe_time, short, status, task_link, time, Live, Page};
+use super::layout::{id, json, maybe_time, short, status, task_link, time, visible, Live, Page};
 use super::{task_path, Request, Shown};
 use crate::actions::{self, TaskAction};
 use crate::error::AdminError;
@@ -20,7 +20,7 @@ pub(crate) async fn show(request: Request, Shown(Path(id)): Shown<Path<String>>)
         Ok(detail) => {
             let body = body(&request.page(), &detail);
             request.render(
-                &format!("Task {}", short(&id, 60)),
+                &format!("Task {}", visible(&short(&id, 60))),
                 "tasks",
                 Live::EVERY_SECOND,
                 body,
@@ -94,8 +94,8 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             }
         }
         dl.record {
-            dt { "Id" } dd.id { (t.id) }
-            dt { "Name" } dd { (t.name) }
+            dt { "Id" } dd.id { (id(&t.id)) }
+            dt { "Name" } dd { (id(&t.name)) }
             dt { "Due" } dd { (time(t.run_at)) }
             dt { "Created" } dd { (time(t.created_at)) }
             dt { "Started" } dd { (maybe_time(t.started_at)) }
@@ -103,15 +103,15 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             dt { "Attempts" } dd { (t.attempts) @if t.rescues > 0 { " (" (t.rescues) " rescued)" } }
             dt { "Lease" } dd {
                 @match (&t.worker_id, t.lease_expires_at) {
-                    (Some(worker), Some(until)) => { (worker) " until " (time(until)) },
+                    (Some(worker), Some(until)) => { (id(worker)) " until " (time(until)) },
                     _ => span.none { "—" },
                 }
             }
-            dt { "Last worker" } dd { @if let Some(w) = &t.last_worker_id { (w) } @else { span.none { "—" } } }
+            dt { "Last worker" } dd { @if let Some(w) = &t.last_worker_id { (id(w)) } @else { span.none { "—" } } }
             @if let Some(parent) = &t.parent_id { dt { "Parent" } dd { (task_link(page, parent)) } }
             @if let Some(version) = &t.app_version { dt { "Version" } dd { (version) } }
             @if let Some(schedule) = &t.schedule_id {
-                dt { "Schedule" } dd { a href=(page.link(&super::schedule_path(schedule))) { (schedule) } }
+                dt { "Schedule" } dd { a href=(page.link(&super::schedule_path(schedule))) { (id(schedule)) } }
             }
         }
         @if let Some(waiting) = &d.waiting_on { (waiting_on(page, waiting)) }
@@ -124,7 +124,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
                     @for a in &d.failed_attempts {
                         tr {
                             td.n { (a.attempt) }
-                            td { @if let Some(w) = &a.worker_id { (w) } }
+                            td { @if let Some(w) = &a.worker_id { (id(w)) } }
                             td { (maybe_time(a.started_at)) }
                             td { (time(a.finished_at)) }
                             td.n { @if let Some(ms) = a.duration_ms { (ms) " ms" } }
@@ -143,7 +143,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
         @else {
             table.events {
                 thead { tr { th { "Name" } th { "Sent" } th { "Payload" } } }
-                tbody { @for e in &d.events { tr { td { (e.name) } td { (time(e.sent_at)) } td { (json(&e.payload, 2_000)) } } } }
+                tbody { @for e in &d.events { tr { td { (id(&e.name)) } td { (time(e.sent_at)) } td { (json(&e.payload, 2_000)) } } } }
             }
         }
         @if !page.read_only && !t.status.is_terminal() {
@@ -157,7 +157,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             h2 { "Children" }
             table.children {
                 thead { tr { th { "Id" } th { "Name" } th { "Status" } th { "Created" } } }
-                tbody { @for c in &d.children { tr { td { (task_link(page, &c.id)) } td { (c.name) } td { (status(c.status)) } td { (time(c.created_at)) } } } }
+                tbody { @for c in &d.children { tr { td { (task_link(page, &c.id)) } td { (id(&c.name)) } td { (status(c.status)) } td { (time(c.created_at)) } } } }
             }
         }
     }
@@ -168,10 +168,10 @@ fn waiting_on(page: &Page<'_>, waiting: &Waiting) -> Markup {
         p.waiting {
             "Waiting on: "
             @match waiting {
-                Waiting::Sleep { name, until } => { "sleep " code { (name) } " until " (time(*until)) },
-                Waiting::Event { name, deadline } => { "event " code { (name) } " until " (time(*deadline)) },
+                Waiting::Sleep { name, until } => { "sleep " code { (id(name)) } " until " (time(*until)) },
+                Waiting::Event { name, deadline } => { "event " code { (id(name)) } " until " (time(*deadline)) },
                 Waiting::Child { child_id, deadline } => { "child " (task_link(page, child_id)) " until " (time(*deadline)) },
-                Waiting::Retry { step, until, error } => { "step " code { (step) } "'s next attempt at " (time(*until)) " (last error: " (short(error, 200)) ")" },
+                Waiting::Retry { step, until, error } => { "step " code { (id(step)) } "'s next attempt at " (time(*until)) " (last error: " (short(error, 200)) ")" },
             }
         }
     }
@@ -199,9 +199,9 @@ fn timeline(steps: &[Step]) -> Markup {
                 @let right = x(s.finished_at.unwrap_or(s.started_at));
                 @let y = i * ROW + 2;
                 rect class=(s.outcome) x=(format!("{left:.1}")) y=(y) width=(format!("{:.1}", (right - left).max(2.0))) height=(ROW - 4) {
-                    title { (s.name) ": " (s.outcome) ", " (s.attempts) " attempt(s)" }
+                    title { (visible(&s.name)) ": " (s.outcome) ", " (s.attempts) " attempt(s)" }
                 }
-                text x=(format!("{:.1}", WIDTH + 8.0)) y=(y + ROW - 6) { (short(&s.name, 28)) }
+                text x=(format!("{:.1}", WIDTH + 8.0)) y=(y + ROW - 6) { (visible(&short(&s.name, 28))) }
             }
         }
         table.steps {
@@ -210,7 +210,7 @@ fn timeline(steps: &[Step]) -> Markup {
                 @for s in steps {
                     tr {
                         td.n { (s.seq) }
-                        td { (s.name) @if s.occurrence > 0 { " (" (s.occurrence + 1) ")" } }
+                        td { (id(&s.name)) @if s.occurrence > 0 { " (" (s.occurrence + 1) ")" } }
                         td { span class={ "status " (s.outcome) } { (s.outcome) } @if let Some(at) = s.retry_at { " until " (time(at)) } }
                         td.n { (s.attempts) }
                         td { (time(s.started_at)) }

@@ -6,7 +6,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use zart::scheduler::{TaskFilter, TaskStatus};
 
-use super::layout::{short, status, task_link, time, Live, Page};
+use super::layout::{id, short, status, task_link, time, visible, Live, Page};
 use super::{Request, Shown};
 use crate::actions::{self, TaskAction};
 use crate::error::{AdminError, AdminResult};
@@ -60,7 +60,7 @@ fn filters(page: &Page<'_>, params: &ListParams, queues: &[String]) -> Markup {
                 select name="queue" {
                     option value="" { "any" }
                     @for q in queues {
-                        option value=(q) selected[params.queue.as_deref() == Some(q.as_str())] { (q) }
+                        option value=(q) selected[params.queue.as_deref() == Some(q.as_str())] { (visible(q)) }
                     }
                 }
             }
@@ -92,9 +92,9 @@ fn table(page: &Page<'_>, params: &ListParams, tasks: &TaskPage) -> Markup {
             thead { tr { th { "Id" } th { "Name" } th { "Status" } th.n { "Attempts" } th { "Due" } th { "Created" } th { "Last error" } } }
             tbody {
                 @for t in &tasks.tasks {
-                    tr data-id=(t.id) {
+                    tr {
                         td { (task_link(page, &t.id)) }
-                        td { (t.name) }
+                        td { (id(&t.name)) }
                         td { (status(t.status)) }
                         td.n { (t.attempts) }
                         td { (time(t.run_at)) }
