@@ -546,3 +546,89 @@ async fn input_no_id_can_hold_is_a_json_400_naming_it(db: TestDb) {
         assert!(page.body.contains("<html"), "a page: {}", page.body);
     }
 }
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_page_is_true_to_what_the_task_is(db: TestDb) {
+    use zart::scheduler::{ScheduleAtParams, TaskScheduler};
+    let worker = seed(&db).await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    db.scheduler
+        .schedule_at(ScheduleAtParams::at(
+            "email-later",
+            "send_email",
+            later,
+            json!("later@example.com"),
+        ))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+
+    // Only a durable execution waits for events: a plain task's page offers none, and the
+    // API refuses to send one (which would have made the task due at once).
+    let plain = client.get("/tasks/email-later").await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(!plain.body.contains("class=\"event\""), "{}", plain.body);
+    let execution = client.get("/tasks/checkout-7").await;
+    assert!(
+        execution.body.contains("class=\"event\""),
+        "{}",
+        execution.body
+    );
+    let refused = client
+        .post(
+            "/api/v1/tasks/email-later/events",
+            Some(json!({"name": "approved"})),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("plain task") && message.contains("durable execution"),
+        "{message}"
+    );
+    let task = db.task("email-later").await;
+    assert_eq!(task.status, TaskStatus::Pending);
+    assert!(task.run_at > chrono::Utc::now(), "still due later");
+    assert!(db
+        .scheduler
+        .events("email-later")
+        .await
+        .expect("events")
+        .is_empty());
+    assert_eq!(
+        client.get("/api/v1/tasks/email-later").await.json()["durable"],
+        false
+    );
+    assert_eq!(
+        client.get("/api/v1/tasks/checkout-7").await.json()["durable"],
+        true
+    );
+    assert_eq!(
+        client.get("/api/v1/tasks/mystery-1").await.json()["durable"],
+        Value::Null,
+        "no worker declared it: unknown"
+    );
+
+    // The checkout ran once and is suspended in that attempt: it is in attempt 1, and
+    // stays in it when it resumes.
+    let attempts = execution
+        .body
+        .split("<dt>Attempts</dt><dd>")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(attempts.starts_with('1'), "{attempts}");
+    assert!(attempts.contains("suspended"), "{attempts}");
+    let stored = db.task("checkout-7").await;
+    assert_eq!(
+        stored.attempts, 0,
+        "a suspension is not counted as an attempt"
+    );
+    assert!(stored.started_at.is_some());
+    worker.shutdown().await.expect("stops");
+}

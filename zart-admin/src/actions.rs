@@ -108,8 +108,17 @@ pub(crate) async fn send_event(
             "the payload must not contain a NUL character (\\u0000), which the store cannot keep",
         ));
     }
-    if zart.tasks().get_task(id).await?.is_none() {
+    let Some(task) = zart.tasks().get_task(id).await? else {
         return Err(AdminError::not_found(format!("no task has the id {id:?}")));
+    };
+    // An event would make a plain task due at once, and nothing would ever read it.
+    let inspector = zart.inspector();
+    let durable = crate::model::declared_durable(&inspector, &task.task_name).await?;
+    if durable == Some(false) && inspector.steps(id).await?.is_empty() {
+        return Err(AdminError::conflict(format!(
+            "task {id:?} is a plain task ({:?}), not a durable execution: only a durable execution receives events",
+            task.task_name
+        )));
     }
     Ok(zart.executions().send_event(id, name, payload).await?)
 }

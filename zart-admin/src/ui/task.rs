@@ -100,7 +100,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             dt { "Created" } dd { (time(t.created_at)) }
             dt { "Started" } dd { (maybe_time(t.started_at)) }
             dt { "Ended" } dd { (maybe_time(t.finished_at)) }
-            dt { "Attempts" } dd { (t.attempts) @if t.rescues > 0 { " (" (t.rescues) " rescued)" } }
+            dt { "Attempts" } dd { (attempts(d)) @if t.rescues > 0 { " (" (t.rescues) " rescued)" } }
             dt { "Lease" } dd {
                 @match (&t.worker_id, t.lease_expires_at) {
                     (Some(worker), Some(until)) => { (id(worker)) " until " (time(until)) },
@@ -146,7 +146,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
                 tbody { @for e in &d.events { tr { td { (id(&e.name)) } td { (time(e.sent_at)) } td { (json(&e.payload, 2_000)) } } } }
             }
         }
-        @if !page.read_only && !t.status.is_terminal() {
+        @if !page.read_only && !t.status.is_terminal() && d.durable != Some(false) {
             form.event method="post" action=(page.action(&format!("{path}/events"))) {
                 label { "Event name " input type="text" name="name" required; }
                 label { "Payload (JSON) " textarea name="payload" rows="3" placeholder="{\"approved\": true}" {} }
@@ -160,6 +160,17 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
                 tbody { @for c in &d.children { tr { td { (task_link(page, &c.id)) } td { (id(&c.name)) } td { (status(c.status)) } td { (time(c.created_at)) } } } }
             }
         }
+    }
+}
+
+/// How many attempts the task has had. The store counts an attempt when a worker claims
+/// the task and takes it back when the execution suspends (a suspension is no failure), so
+/// a suspended execution counts one less than the attempt it is in, and resumes in.
+fn attempts(d: &TaskDetail) -> Markup {
+    let stored = d.task.attempts;
+    match d.waiting_on {
+        Some(_) => html! { (stored.saturating_add(1)) " (in progress, suspended)" },
+        None => html! { (stored) },
     }
 }
 
