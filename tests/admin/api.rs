@@ -482,3 +482,154 @@ mod futures_like {
         }
     }
 }
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_no_id_can_hold_is_a_json_400_naming_it(db: TestDb) {
+    use axum::http::Method;
+    use zart::scheduler::TaskScheduler;
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+    let error = |answer: &super::Answer, what: &str| {
+        assert_eq!(answer.status, 400, "{what}: {}", answer.body);
+        let error = answer.json()["error"].clone();
+        assert_eq!(error["code"], "bad_request", "{what}: {error}");
+        error["message"].as_str().unwrap_or_default().to_owned()
+    };
+    for (uri, named) in [
+        ("/api/v1/tasks/a%00b", "`id`"),
+        ("/api/v1/tasks/%FF", "`id`"),
+        ("/api/v1/schedules/a%00b", "`id`"),
+        ("/api/v1/tasks?name=%00", "`name`"),
+        ("/api/v1/tasks?queue=a%00", "`queue`"),
+        ("/api/v1/tasks?id=%00", "`id`"),
+        ("/api/v1/tasks?parent=%00", "`parent`"),
+        ("/api/v1/tasks?after=%00", "`after`"),
+        ("/api/v1/tasks?count=abc", "count"),
+        ("/api/v1/tasks?limit=abc", "limit"),
+    ] {
+        let message = error(&client.get(uri).await, uri);
+        assert!(message.contains(named), "{uri}: {message}");
+    }
+    for (method, uri, body, named) in [
+        (Method::POST, "/api/v1/tasks/a%00b/cancel", None, "`id`"),
+        (Method::POST, "/api/v1/tasks/%FF/retry", None, "`id`"),
+        (Method::POST, "/api/v1/queues/q%00/pause", None, "`queue`"),
+        (Method::POST, "/api/v1/bulk/retry?name=%00", None, "`name`"),
+        (
+            Method::POST,
+            "/api/v1/tasks/t-1/events",
+            Some(json!({"name": "a\u{0}b"})),
+            "event's name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tasks/t-1/events",
+            Some(json!({"name": "a", "payload": {"k": "\u{0}"}})),
+            "payload",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/queues/default/limits",
+            Some(json!({"per_key": {"field": "a\u{0}", "limit": 1}})),
+            "key field",
+        ),
+    ] {
+        let message = error(&client.call(method, uri, body).await, uri);
+        assert!(message.contains(named), "{uri}: {message}");
+    }
+    for uri in ["/tasks/a%00b", "/tasks/%FF", "/tasks?name=%00"] {
+        let page = client.get(uri).await;
+        assert_eq!(page.status, 400, "{uri}: {}", page.body);
+        assert!(page.body.contains("<html"), "a page: {}", page.body);
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_page_is_true_to_what_the_task_is(db: TestDb) {
+    use zart::scheduler::{ScheduleAtParams, TaskScheduler};
+    let worker = seed(&db).await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    db.scheduler
+        .schedule_at(ScheduleAtParams::at(
+            "email-later",
+            "send_email",
+            later,
+            json!("later@example.com"),
+        ))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+
+    // Only a durable execution waits for events: a plain task's page offers none, and the
+    // API refuses to send one (which would have made the task due at once).
+    let plain = client.get("/tasks/email-later").await;
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(!plain.body.contains("class=\"event\""), "{}", plain.body);
+    let execution = client.get("/tasks/checkout-7").await;
+    assert!(
+        execution.body.contains("class=\"event\""),
+        "{}",
+        execution.body
+    );
+    let refused = client
+        .post(
+            "/api/v1/tasks/email-later/events",
+            Some(json!({"name": "approved"})),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("plain task") && message.contains("durable execution"),
+        "{message}"
+    );
+    let task = db.task("email-later").await;
+    assert_eq!(task.status, TaskStatus::Pending);
+    assert!(task.run_at > chrono::Utc::now(), "still due later");
+    assert!(db
+        .scheduler
+        .events("email-later")
+        .await
+        .expect("events")
+        .is_empty());
+    assert_eq!(
+        client.get("/api/v1/tasks/email-later").await.json()["durable"],
+        false
+    );
+    assert_eq!(
+        client.get("/api/v1/tasks/checkout-7").await.json()["durable"],
+        true
+    );
+    assert_eq!(
+        client.get("/api/v1/tasks/mystery-1").await.json()["durable"],
+        Value::Null,
+        "no worker declared it: unknown"
+    );
+
+    // The checkout ran once and is suspended in that attempt: it is in attempt 1, and
+    // stays in it when it resumes.
+    let attempts = execution
+        .body
+        .split("<dt>Attempts</dt><dd>")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(attempts.starts_with('1'), "{attempts}");
+    assert!(attempts.contains("suspended"), "{attempts}");
+    let stored = db.task("checkout-7").await;
+    assert_eq!(
+        stored.attempts, 0,
+        "a suspension is not counted as an attempt"
+    );
+    assert!(stored.started_at.is_some());
+    worker.shutdown().await.expect("stops");
+}

@@ -344,3 +344,111 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     shoot(browser, dir, "workers")?;
     Ok(())
 }
+
+/// The admin nested in an application under `/admin`, as docs/admin.md shows, on
+/// PostgreSQL: logged in by the link, every view reached by clicking its links, each
+/// rendered and kept live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_nested_under_a_path_works_in_a_browser() {
+    let db = TestDb::postgres().await;
+    let worker = seed(&db).await;
+    let admin = Admin::new(db.zart());
+    let app = axum::Router::new().nest("/admin", admin.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = format!("http://{address}/admin");
+    let token = admin.token().to_owned();
+    let dir = shots("postgres-nested");
+    let store = Db {
+        store: db.scheduler.clone(),
+        runtime: Handle::current(),
+    };
+    let driven =
+        tokio::task::spawn_blocking(move || drive_nested(&base, &token, &dir, &store)).await;
+    server.abort();
+    worker.shutdown().await.expect("the worker stops");
+    match driven {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("the browser test failed: {error}"),
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+    }
+}
+
+fn drive_nested(base: &str, token: &str, dir: &std::path::Path, db: &Db) -> Result {
+    let browser = Browser::start()?;
+    let steps = nested_steps(&browser, base, token, dir, db);
+    if steps.is_err() {
+        let _ = browser.screenshot(dir.join("failure.png"));
+        if let (Ok(url), Ok(source)) = (browser.current_url(), browser.page_source()) {
+            eprintln!(
+                "failed at {url}:\n{}",
+                source.chars().take(3000).collect::<String>()
+            );
+        }
+    }
+    steps
+}
+
+/// Waits for page `title` at `path` (under `base`), then sees its live region refreshed
+/// after a change in the store: the page reached the stream and its own fragment.
+fn shown_live(browser: &Browser, base: &str, path: &str, title: &str, db: &Db) -> Result {
+    browser.wait_for_text("h1", title, SEE)?;
+    assert_eq!(browser.current_url()?, format!("{base}{path}"));
+    let before = browser.find("#live")?.attr("data-updated")?;
+    db.schedule(&format!("nested-{}", uuid::Uuid::new_v4()), "arrives-later");
+    browser.wait_for("the live region to refresh", SEE, |b| {
+        Ok(b.find("#live")?.attr("data-updated")? != before)
+    })?;
+    let state = text(browser, "#live-state")?;
+    assert!(state.contains("updated"), "{path}: {state}");
+    Ok(())
+}
+
+fn nested_steps(
+    browser: &Browser,
+    base: &str,
+    token: &str,
+    dir: &std::path::Path,
+    db: &Db,
+) -> Result {
+    // The link with the token logs in on the overview, at the admin's own path.
+    browser.goto(&format!("{base}?token={token}"))?;
+    shown_live(browser, base, "", "Overview", db)?;
+    shoot(browser, dir, "overview")?;
+
+    click(browser, "header.top nav a[href$='/tasks']")?;
+    shown_live(browser, base, "/tasks", "Tasks", db)?;
+    click(browser, "table.tasks a.id[href$='/tasks/checkout-7']")?;
+    shown_live(browser, base, "/tasks/checkout-7", "checkout-7", db)?;
+    browser.wait_for_text("table.steps", "charge", SEE)?;
+    shoot(browser, dir, "execution")?;
+
+    // Back to the overview by the brand, then by the navigation.
+    click(browser, "header.top a.brand")?;
+    shown_live(browser, base, "", "Overview", db)?;
+    click(browser, "header.top nav a[href$='/schedules']")?;
+    shown_live(browser, base, "/schedules", "Schedules", db)?;
+    click(browser, "table.schedules a")?;
+    browser.wait_for_text("h1", "Schedule ", SEE)?;
+    browser.wait_for_text("ol.upcoming", ":00:00", SEE)?;
+    // An action redirects back inside the admin.
+    press(browser, "/pause", false)?;
+    browser.wait_for_text("p.notice", "Schedule paused", SEE)?;
+    assert!(browser
+        .current_url()?
+        .starts_with(&format!("{base}/schedules/")));
+
+    click(browser, "header.top nav a[href$='/queues']")?;
+    shown_live(browser, base, "/queues", "Queues", db)?;
+    browser.wait_for_text("table.queues", "default", SEE)?;
+    shoot(browser, dir, "queues")?;
+    click(browser, "header.top nav a[href$='/workers']")?;
+    shown_live(browser, base, "/workers", "Workers", db)?;
+    browser.wait_for_text("table.workers", "all", SEE)?;
+    click(browser, "header.top nav a")?;
+    shown_live(browser, base, "", "Overview", db)?;
+    Ok(())
+}

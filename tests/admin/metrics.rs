@@ -64,3 +64,27 @@ async fn the_admin_serves_the_recorders_metrics_to_its_token_only() {
         "an admin not given a recorder serves no metrics"
     );
 }
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_without_the_token_are_refused_as_the_api_is(db: TestDb) {
+    // A scraper reads the refusal: JSON, as the API's, never the page asking for a token.
+    let client = Client::new(&db);
+    for authorization in [None, Some("Bearer wrong")] {
+        let mut request = Request::get("/metrics");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let refused = client
+            .send(request.body(Body::empty()).expect("a request"))
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+        let content_type = refused.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!content_type.contains("html"), "{content_type}");
+        assert!(!refused.body.contains("<html"), "{}", refused.body);
+        assert_eq!(refused.json()["error"]["code"], "unauthorized");
+    }
+}

@@ -331,3 +331,280 @@ async fn the_openapi_document_lists_what_the_router_serves(db: TestDb) {
         }
     }
 }
+
+/// A request through `router`, answered whole.
+async fn answer(router: axum::Router, request: Request<Body>) -> super::Answer {
+    use http_body_util::BodyExt;
+    let response = tower::ServiceExt::oneshot(router, request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    super::Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_told_it_is_wrong(db: TestDb) {
+    let client = Client::new(&db);
+    for (name, value) in [
+        (header::AUTHORIZATION, "Bearer wrong"),
+        (header::COOKIE, "zart_admin_token=stale"),
+    ] {
+        let api = client
+            .send(
+                request(Method::GET, "/api/v1/overview")
+                    .header(name.clone(), value)
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(api.status, 401);
+        let message = api.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.contains("wrong") && !message.contains("needs its token"),
+            "{value}: {message}"
+        );
+        let page = client
+            .send(
+                request(Method::GET, "/tasks")
+                    .header(name, value)
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(page.status, 401);
+        assert!(
+            page.body.contains("wrong") && !page.body.contains("needs its token"),
+            "{value}: {}",
+            page.body
+        );
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_only_badge_shows_only_on_a_read_only_admin(db: TestDb) {
+    const BADGE: &str = "badge readonly";
+    let writable = Client::new(&db);
+    let read_only = Client {
+        admin: Admin::new(db.zart()).read_only(true),
+    };
+    for (client, shown) in [(&writable, false), (&read_only, true)] {
+        let token_page = client
+            .send(
+                request(Method::GET, "/tasks")
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(token_page.status, 401);
+        let error_page = client.get("/no/such/page").await;
+        assert_eq!(error_page.status, 404);
+        let list = client.get("/tasks").await;
+        assert_eq!(list.status, 200);
+        for (what, page) in [
+            ("token page", token_page),
+            ("error page", error_page),
+            ("list", list),
+        ] {
+            assert_eq!(
+                page.body.contains(BADGE),
+                shown,
+                "read-only {shown}: the {what}: {}",
+                page.body
+            );
+        }
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_redirect_stays_inside_the_admin(db: TestDb) {
+    let admin = Admin::new(db.zart());
+    let token = admin.token().to_owned();
+    let nested = axum::Router::new().nest("/admin", admin.router());
+    for (router, base) in [(admin.router(), ""), (nested, "/admin")] {
+        for (path, expected) in [
+            ("/", "/"),
+            ("/tasks?status=failed&", "/tasks?status=failed"),
+            ("//evil.example/", "/evil.example/"),
+            ("/\\evil.example/", "/evil.example/"),
+            ("/\\/evil.example/", "/evil.example/"),
+            ("/tasks/\\evil", "/tasks/%5Cevil"),
+        ] {
+            let separator = if path.contains('?') { "" } else { "?" };
+            // Nested, the admin's root is `/admin` itself: `/admin/` is no route of it.
+            let path = match (base, path) {
+                ("/admin", "/") => "",
+                (_, path) => path,
+            };
+            let uri = format!("{base}{path}{separator}token={token}");
+            let login = answer(
+                router.clone(),
+                request(Method::GET, &uri).body(Body::empty()).expect("req"),
+            )
+            .await;
+            assert_eq!(login.status, 303, "{uri}: {}", login.body);
+            let location = login
+                .headers
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or_default();
+            let expected = match (base, expected) {
+                ("", expected) => expected.to_owned(),
+                (base, "/") => base.to_owned(),
+                (base, expected) => format!("{base}{expected}"),
+            };
+            assert_eq!(location, expected, "{uri}");
+            let followed = answer(
+                router.clone(),
+                request(Method::GET, location)
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+            if !expected.contains("evil") {
+                assert_eq!(followed.status, 200, "{location}: {}", followed.body);
+            }
+        }
+    }
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_and_redirects_follow_the_path_the_admin_is_nested_at(db: TestDb) {
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let admin = Admin::new(db.zart());
+    let nested = axum::Router::new().nest("/admin", admin.router());
+    let bearer = format!("Bearer {}", admin.token());
+    let get = |uri: &str| {
+        request(Method::GET, uri)
+            .header(header::AUTHORIZATION, &bearer)
+            .body(Body::empty())
+            .expect("req")
+    };
+    let mut links = std::collections::BTreeSet::new();
+    for uri in [
+        "/admin",
+        "/admin/tasks",
+        "/admin/tasks/t-1",
+        "/admin/queues",
+    ] {
+        let page = answer(nested.clone(), get(uri)).await;
+        assert_eq!(page.status, 200, "{uri}: {}", page.body);
+        for link in page.body.split("href=\"").skip(1) {
+            let link = link.split('"').next().unwrap_or_default();
+            links.insert(link.replace("&amp;", "&"));
+        }
+    }
+    assert!(
+        links.contains("/admin"),
+        "the overview is linked: {links:?}"
+    );
+    for link in links {
+        assert!(link.starts_with("/admin"), "{link}");
+        let page = answer(nested.clone(), get(&link)).await;
+        assert_eq!(page.status, 200, "{link}: {}", page.body);
+    }
+    let unknown = answer(nested.clone(), get("/admin/no/such/page")).await;
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.body.contains("href=\"/admin\""),
+        "back to the overview: {}",
+        unknown.body
+    );
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidirectional_controls_in_ids_are_shown_not_obeyed(db: TestDb) {
+    // Shown as the controls order it, this id reads `invoice-exe.png`.
+    let id = "invoice-\u{202e}gnp.exe";
+    db.scheduler
+        .schedule_now(id, "job\u{2067}", json!({}))
+        .await
+        .expect("scheduled");
+    let client = Client::new(&db);
+    let list = client.get("/tasks").await;
+    let detail = client.get("/tasks/invoice-%E2%80%AEgnp.exe").await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    for (what, page) in [("list", &list), ("detail", &detail)] {
+        assert!(
+            !page.body.contains('\u{202e}') && !page.body.contains('\u{2067}'),
+            "the {what} holds no raw control: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("invoice-\\u{202e}gnp.exe"),
+            "the {what} shows the control: {}",
+            page.body
+        );
+        assert!(page.body.contains("job\\u{2067}"), "{}", page.body);
+        assert!(
+            page.body.contains("<bdi>invoice-"),
+            "the {what} isolates the id from the text around it: {}",
+            page.body
+        );
+    }
+    let api = client.get("/api/v1/tasks/invoice-%E2%80%AEgnp.exe").await;
+    assert_eq!(
+        api.json()["task"]["id"],
+        id,
+        "the API keeps the id as it is"
+    );
+}
+
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failure_is_logged_not_told(db: TestDb) {
+    let warnings = zart_tests::logs::warnings();
+    db.scheduler
+        .schedule_now("t-1", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let events = db.zart_table("events");
+    db.execute(&format!("DROP TABLE {events}")).await;
+    let client = Client::new(&db);
+    let api = client.get("/api/v1/tasks/t-1").await;
+    assert_eq!(api.status, 500, "{}", api.body);
+    assert_eq!(api.json()["error"]["code"], "internal");
+    let page = client.get("/tasks/t-1").await;
+    assert_eq!(page.status, 500, "{}", page.body);
+    let table = events
+        .trim_matches('"')
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    for (what, body) in [("API", &api.body), ("page", &page.body)] {
+        for secret in [table.as_str(), "relation", "no such table", "SQL"] {
+            assert!(
+                !body.contains(secret),
+                "the {what} tells {secret:?}: {body}"
+            );
+        }
+    }
+    assert!(
+        !warnings.containing(&table).is_empty(),
+        "the log has what failed"
+    );
+}

@@ -8,6 +8,7 @@ use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
 use zart::Zart;
 
 use crate::error::{AdminError, AdminResult};
+use crate::params::without_nul;
 
 /// How many tasks a bulk action reads at a time.
 const BULK_PAGE: usize = 500;
@@ -101,10 +102,37 @@ pub(crate) async fn send_event(
     if name.trim().is_empty() {
         return Err(AdminError::bad_request("an event needs a name"));
     }
-    if zart.tasks().get_task(id).await?.is_none() {
+    without_nul("the event's name", name)?;
+    if holds_nul(payload) {
+        return Err(AdminError::bad_request(
+            "the payload must not contain a NUL character (\\u0000), which the store cannot keep",
+        ));
+    }
+    let Some(task) = zart.tasks().get_task(id).await? else {
         return Err(AdminError::not_found(format!("no task has the id {id:?}")));
+    };
+    // An event would make a plain task due at once, and nothing would ever read it.
+    let inspector = zart.inspector();
+    let durable = crate::model::declared_durable(&inspector, &task.task_name).await?;
+    if durable == Some(false) && inspector.steps(id).await?.is_empty() {
+        return Err(AdminError::conflict(format!(
+            "task {id:?} is a plain task ({:?}), not a durable execution: only a durable execution receives events",
+            task.task_name
+        )));
     }
     Ok(zart.executions().send_event(id, name, payload).await?)
+}
+
+/// Whether a string or key anywhere in `value` holds a NUL character.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// What a bulk action did.
@@ -261,6 +289,9 @@ pub(crate) async fn set_limits(
 ) -> AdminResult<()> {
     if queue.is_empty() {
         return Err(AdminError::bad_request("a queue name must not be empty"));
+    }
+    if let Some(key) = limits.as_ref().and_then(|limits| limits.per_key.as_ref()) {
+        without_nul("the key field", &key.field)?;
     }
     match limits {
         Some(limits) => Ok(zart.set_queue_limits(queue, limits.into()).await?),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State as Shared};
+use axum::extract::State as Shared;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::actions::{self, BulkReport, QueueAction, ScheduleAction, TaskAction};
 use crate::error::{AdminError, AdminResult};
+use crate::extract::{Path, Query};
 use crate::model::{
     self, Limits, Overview, Queue, Schedule, ScheduleDetail, TaskDetail, TaskPage, Worker,
 };

@@ -15,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::AdminError;
-use crate::params::{percent_decode, percent_encode, query_value, without_query_value};
+use crate::params::{
+    local_path, percent_decode, percent_encode, query_value, under, without_query_value,
+};
 use crate::{ui, State};
 
 /// The cookie that carries the token for a browser.
@@ -65,7 +67,9 @@ pub(crate) async fn guard(
         .get::<NestedPath>()
         .map(|nested| nested.as_str().trim_end_matches('/').to_owned())
         .unwrap_or_default();
-    let api = request.uri().path().starts_with("/api/");
+    // What programs read (the API, a metrics scraper) is refused in JSON, never as a page.
+    let path = request.uri().path();
+    let api = path.starts_with("/api/") || path == "/metrics";
     let headers = request.headers();
     let query = request.uri().query().unwrap_or_default().to_owned();
     let allowed = match &state.authorize {
@@ -91,11 +95,10 @@ pub(crate) async fn guard(
                 .is_some_and(|token| same(token, &state.token))
         {
             let rest = without_query_value(&query, "token");
-            // One leading slash: `//host` would send the browser to another site.
-            let path = format!("/{}", request.uri().path().trim_start_matches('/'));
+            let path = under(&base, &local_path(request.uri().path()));
             let location = match rest.is_empty() {
-                true => format!("{base}{path}"),
-                false => format!("{base}{path}?{rest}"),
+                true => path,
+                false => format!("{path}?{rest}"),
             };
             let cookie = format!(
                 "{COOKIE}={}; Path={}; HttpOnly; SameSite=Strict",
@@ -108,13 +111,10 @@ pub(crate) async fn guard(
             }
             return response;
         }
-        let message = match given {
-            Some(_) => "the token is wrong",
-            None => "this admin needs its token: send `Authorization: Bearer <token>`, or open a page with `?token=<token>` once",
-        };
+        let message = refusal(given.is_some(), request.headers());
         return match api {
             true => AdminError::unauthorized(message).into_response(),
-            false => ui::unauthorized(&base, message),
+            false => ui::unauthorized(&base, state.read_only, message),
         };
     }
 
@@ -127,13 +127,14 @@ pub(crate) async fn guard(
             return refuse(
                 api,
                 &base,
+                state.read_only,
                 "the admin is read-only: nothing can be changed here",
             );
         }
         let headers = request.headers();
         if !headers.contains_key(header::AUTHORIZATION) {
             if let Err(reason) = same_site(headers, &query, &state.csrf) {
-                return refuse(api, &base, reason);
+                return refuse(api, &base, state.read_only, reason);
             }
         }
     }
@@ -141,10 +142,26 @@ pub(crate) async fn guard(
     next.run(request).await
 }
 
-fn refuse(api: bool, base: &str, message: &str) -> Response {
+/// Why a request was not let in, from the credentials it carried: a wrong one is told
+/// it is wrong, not that one is needed.
+fn refusal(token_in_query: bool, headers: &HeaderMap) -> &'static str {
+    if token_in_query {
+        "the token is wrong"
+    } else if bearer(headers).is_some() {
+        "the bearer token is wrong"
+    } else if headers.contains_key(header::AUTHORIZATION) {
+        "the Authorization header must be `Bearer <token>`"
+    } else if cookie(headers).is_some() {
+        "the token this browser kept is wrong (the admin's token may have changed): give the current one"
+    } else {
+        "this admin needs its token: send `Authorization: Bearer <token>`, or open a page with `?token=<token>` once"
+    }
+}
+
+fn refuse(api: bool, base: &str, read_only: bool, message: &str) -> Response {
     match api {
         true => AdminError::forbidden(message).into_response(),
-        false => ui::error_page(base, StatusCode::FORBIDDEN, message),
+        false => ui::error_page(base, read_only, StatusCode::FORBIDDEN, message),
     }
 }
 

@@ -60,8 +60,9 @@ impl AdminError {
 }
 
 impl From<zart::Error> for AdminError {
-    /// The store's errors are the server's (503 while the database is unreachable); the
-    /// caller's mistakes are 4xx.
+    /// The store's errors are the server's (503 while the database is unreachable), and
+    /// are logged, not told: the database's own text can name its tables and hold what
+    /// another request stored. The caller's mistakes are 4xx and say what was wrong.
     fn from(error: zart::Error) -> Self {
         use zart::store::ErrorKind;
         let (status, code) = match &error {
@@ -75,13 +76,21 @@ impl From<zart::Error> for AdminError {
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        if status.is_server_error() {
-            tracing::warn!(%error, "an admin request failed");
-        }
+        let message = match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(%error, "an admin request failed: the database is unavailable");
+                "the database cannot be reached just now: try again".to_owned()
+            }
+            status if status.is_server_error() => {
+                tracing::error!(%error, "an admin request failed");
+                "the store failed to answer: the server's log tells why".to_owned()
+            }
+            _ => error.to_string(),
+        };
         AdminError {
             status,
             code,
-            message: error.to_string(),
+            message,
         }
     }
 }

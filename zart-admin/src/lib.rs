@@ -42,6 +42,7 @@ mod actions;
 mod api;
 mod auth;
 mod error;
+mod extract;
 mod live;
 mod metrics;
 mod model;

@@ -257,6 +257,9 @@ impl From<AttemptRecord> for Attempt {
 #[derive(Debug, Serialize)]
 pub(crate) struct TaskDetail {
     pub task: Task,
+    /// Whether it is a durable execution (which steps, waits and takes events) rather
+    /// than a plain task; `null` when no worker declared its name and it has no steps.
+    pub durable: Option<bool>,
     pub failed_attempts: Vec<Attempt>,
     pub steps: Vec<Step>,
     pub waiting_on: Option<Waiting>,
@@ -270,6 +273,10 @@ pub(crate) async fn task_detail(inspector: &Inspector, id: &str) -> AdminResult<
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no task has the id {id:?}")))?;
     let steps = inspector.steps(id).await?;
+    let durable = match steps.is_empty() {
+        true => declared_durable(inspector, &record.task_name).await?,
+        false => Some(true),
+    };
     let waiting_on = WaitingOn::of(&record, &steps).and_then(Waiting::of);
     let attempts = inspector.attempts(id).await?;
     let events = inspector.events(id).await?;
@@ -278,12 +285,27 @@ pub(crate) async fn task_detail(inspector: &Inspector, id: &str) -> AdminResult<
         .await?;
     Ok(TaskDetail {
         task: record.into(),
+        durable,
         failed_attempts: attempts.into_iter().map(Attempt::from).collect(),
         steps: steps.into_iter().map(Step::from).collect(),
         waiting_on,
         events: events.into_iter().map(Event::from).collect(),
         children: children.into_iter().map(Task::from).collect(),
     })
+}
+
+/// Whether the workers that run tasks named `name` declared them durable executions
+/// (the store keeps the latest declaration); `None` if none declared the name.
+pub(crate) async fn declared_durable(
+    inspector: &Inspector,
+    name: &str,
+) -> AdminResult<Option<bool>> {
+    Ok(inspector
+        .declared_tasks()
+        .await?
+        .into_iter()
+        .find(|declared| declared.task_name == name)
+        .map(|declared| declared.durable))
 }
 
 /// One queue.

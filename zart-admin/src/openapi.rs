@@ -21,7 +21,7 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/tasks/{id}",
-        "One task with its step timeline, what it waits on, its events and children",
+        "One task with its step timeline, what it waits on, its events and children; `durable` tells an execution from a plain task (`null`: unknown)",
         &[],
     ),
     (
@@ -33,7 +33,7 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     (
         "post",
         "/tasks/{id}/events",
-        "Send an event to a durable execution; body `{\"name\": .., \"payload\": ..}`",
+        "Send an event to a durable execution (409 for a plain task); body `{\"name\": .., \"payload\": ..}`",
         &[],
     ),
     (

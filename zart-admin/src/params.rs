@@ -39,6 +39,22 @@ fn given(value: &Option<String>) -> Option<&str> {
 impl ListParams {
     /// The filter these parameters ask for (the queue resolved to its task names).
     pub async fn filter(&self, inspector: &Inspector) -> AdminResult<TaskFilter> {
+        let fields = [
+            ("status", &self.status),
+            ("name", &self.name),
+            ("queue", &self.queue),
+            ("id", &self.id),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("after", &self.after),
+            ("limit", &self.limit),
+            ("parent", &self.parent),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                without_nul(&format!("`{field}`"), value)?;
+            }
+        }
         let mut filter = TaskFilter::default();
         if let Some(status) = given(&self.status) {
             filter = filter.status(parse_status(status)?);
@@ -150,6 +166,43 @@ pub(crate) fn parse_time(field: &str, text: &str) -> AdminResult<DateTime<Utc>> 
         .ok_or_else(refused)
 }
 
+/// `path` (from `/`) under the admin mounted at `base`. Nested at `/admin`, the admin's
+/// root is `/admin` itself: axum's nesting routes no `/admin/`.
+pub(crate) fn under(base: &str, path: &str) -> String {
+    match path.strip_prefix('/') {
+        Some(rest) if !base.is_empty() && (rest.is_empty() || rest.starts_with('?')) => {
+            format!("{base}{rest}")
+        }
+        _ => format!("{base}{path}"),
+    }
+}
+
+/// A request's path made one that a redirect can only follow inside the admin: a single
+/// leading slash, since a browser reads `//host` and `/\host` as another site, and every
+/// backslash or byte outside printable ASCII percent-encoded.
+pub(crate) fn local_path(path: &str) -> String {
+    let mut out = String::from("/");
+    for byte in path.trim_start_matches(['/', '\\']).bytes() {
+        match byte {
+            b'\\' => out.push_str("%5C"),
+            b'!'..=b'~' => out.push(char::from(byte)),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// `value`, given as `field`, if it holds no NUL character, which no id, name or text
+/// the store keeps can hold (PostgreSQL refuses it in text).
+pub(crate) fn without_nul<'a>(field: &str, value: &'a str) -> AdminResult<&'a str> {
+    match value.contains('\0') {
+        false => Ok(value),
+        true => Err(AdminError::bad_request(format!(
+            "{field} must not contain a NUL character (\\u{{0}})"
+        ))),
+    }
+}
+
 /// Percent-encodes everything but unreserved characters: for query values, path segments
 /// and the cookie.
 pub(crate) fn percent_encode(text: &str) -> String {
@@ -229,6 +282,30 @@ mod tests {
         }
         assert_eq!(percent_decode("100%"), "100%", "a lone % stays");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn paths_go_under_the_base() {
+        assert_eq!(under("", "/"), "/");
+        assert_eq!(under("", "/tasks"), "/tasks");
+        assert_eq!(under("/admin", "/"), "/admin");
+        assert_eq!(under("/admin", "/?notice=x"), "/admin?notice=x");
+        assert_eq!(under("/admin", "/tasks?a=b"), "/admin/tasks?a=b");
+    }
+
+    #[test]
+    fn a_local_path_never_names_another_site() {
+        for (given, local) in [
+            ("/", "/"),
+            ("/tasks/a%20b", "/tasks/a%20b"),
+            ("//evil.example/x", "/evil.example/x"),
+            ("/\\evil.example/", "/evil.example/"),
+            ("/\\/\\evil.example", "/evil.example"),
+            ("/a\\b", "/a%5Cb"),
+            ("/ü", "/%C3%BC"),
+        ] {
+            assert_eq!(local_path(given), local, "{given}");
+        }
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! Queues (depth, running, oldest due age) and the live worker processes (last heartbeat,
 //! what they run).
 
-use axum::extract::Path;
 use axum::response::Response;
 use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use super::layout::{age, span, task_link, time, Live};
-use super::Request;
+use super::layout::{age, id, span, task_link, time, visible, Live};
+use super::{Request, Shown};
 use crate::actions::{self, QueueAction};
 use crate::error::AdminError;
+use crate::extract::Path;
 use crate::model::{self, Limits, Queue};
 use crate::params::percent_encode;
 
@@ -27,8 +27,8 @@ pub(crate) async fn queues(request: Request) -> Response {
                 @for q in &queues {
                     @let path = format!("/queues/{}", percent_encode(&q.queue));
                     tr {
-                        td { a href=(page.link(&format!("/tasks?queue={}", percent_encode(&q.queue)))) { (q.queue) } }
-                        td { (q.task_names.join(", ")) }
+                        td { a href=(page.link(&format!("/tasks?queue={}", percent_encode(&q.queue)))) { (id(&q.queue)) } }
+                        td { @for (i, name) in q.task_names.iter().enumerate() { @if i > 0 { ", " } (id(name)) } }
                         td.n { (q.counts.pending) }
                         td.n { (q.counts.running) }
                         td.n { (q.counts.failed) }
@@ -70,7 +70,7 @@ pub(crate) async fn queues(request: Request) -> Response {
 
 pub(crate) async fn act(
     request: Request,
-    Path((queue, action)): Path<(String, String)>,
+    Shown(Path((queue, action))): Shown<Path<(String, String)>>,
 ) -> Response {
     let done = async {
         let action = QueueAction::parse(&action)?;
@@ -156,7 +156,10 @@ impl LimitsForm {
 }
 
 /// The form that sets queue `queue`'s limits, filled with those in force.
-pub(crate) async fn edit_limits(request: Request, Path(queue): Path<String>) -> Response {
+pub(crate) async fn edit_limits(
+    request: Request,
+    Shown(Path(queue)): Shown<Path<String>>,
+) -> Response {
     let queues = match request.state.inspector.queues().await {
         Ok(queues) => queues,
         Err(error) => return request.failed(error.into()),
@@ -197,12 +200,17 @@ pub(crate) async fn edit_limits(request: Request, Path(queue): Path<String>) -> 
         }
         p { a href=(page.link("/queues")) { "Back to the queues" } }
     };
-    request.render(&format!("Limits of {queue}"), "queues", Live::OFF, body)
+    request.render(
+        &format!("Limits of {}", visible(&queue)),
+        "queues",
+        Live::OFF,
+        body,
+    )
 }
 
 pub(crate) async fn set_limits(
     request: Request,
-    Path(queue): Path<String>,
+    Shown(Path(queue)): Shown<Path<String>>,
     Form(form): Form<LimitsForm>,
 ) -> Response {
     let set = async {
@@ -215,7 +223,10 @@ pub(crate) async fn set_limits(
     }
 }
 
-pub(crate) async fn reset_limits(request: Request, Path(queue): Path<String>) -> Response {
+pub(crate) async fn reset_limits(
+    request: Request,
+    Shown(Path(queue)): Shown<Path<String>>,
+) -> Response {
     match actions::set_limits(&request.state.zart, &queue, None).await {
         Ok(()) => request.redirect(
             "/queues",
@@ -237,7 +248,7 @@ pub(crate) async fn workers(request: Request) -> Response {
             tbody {
                 @for w in &workers {
                     tr {
-                        td.id { (w.id) }
+                        td.id { (id(&w.id)) }
                         td { (w.host) }
                         td.n { (w.pid) }
                         td { @if w.queues.is_empty() { "all" } @else { (w.queues.join(", ")) } }

@@ -1,6 +1,8 @@
 //! The page shell (navigation, notices, the live-update switch) and the small pieces every
 //! page uses. maud escapes every value it is given: a task id of `<script>` shows as text.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -9,7 +11,7 @@ use serde_json::Value;
 use zart::scheduler::TaskStatus;
 
 use crate::auth::CSRF_PARAM;
-use crate::params::percent_encode;
+use crate::params::{percent_encode, under};
 
 /// How often at most a page refreshes its live region when the store changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +40,15 @@ pub(crate) struct Page<'a> {
 impl Page<'_> {
     /// A link to `path` under the admin.
     pub fn link(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        under(self.base, path)
     }
 
     /// Where a form that changes something posts: `path` with the anti-forgery value.
     pub fn action(&self, path: &str) -> String {
         let separator = if path.contains('?') { '&' } else { '?' };
         format!(
-            "{}{path}{separator}{CSRF_PARAM}={}",
-            self.base,
+            "{}{separator}{CSRF_PARAM}={}",
+            self.link(path),
             percent_encode(self.csrf)
         )
     }
@@ -82,7 +84,7 @@ impl Page<'_> {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · Zart" }
+                    title { (visible(title)) " · Zart" }
                     link rel="stylesheet" href=(self.link("/assets/admin.css"));
                     script src=(self.link("/assets/admin.js")) defer {}
                 }
@@ -103,8 +105,8 @@ impl Page<'_> {
                         }
                     }
                     main {
-                        h1 { (title) }
-                        @if let Some(notice) = self.notice { p.notice role="status" { (notice) } }
+                        h1 { (visible(title)) }
+                        @if let Some(notice) = self.notice { p.notice role="status" { (visible(notice)) } }
                         div #live data-live=[live.then_some("on")] data-every=[every] { (body) }
                     }
                     dialog #confirm-dialog {
@@ -170,9 +172,43 @@ pub(crate) fn short(text: &str, limit: usize) -> String {
     }
 }
 
+/// Whether `c` is a control or an invisible formatting character: bidirectional marks,
+/// embeddings, overrides and isolates, zero-width characters.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// `text` with every control and invisible formatting character shown as its escape
+/// (`\u{202e}`, as Rust's debug format writes it): an override in an id would otherwise
+/// reorder what the page shows (`gnp.exe` read as `exe.png`), and a zero-width one hide
+/// that two ids differ.
+pub(crate) fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match hidden(c) {
+            true => shown.extend(c.escape_unicode()),
+            false => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// An id or a name from the database: its hidden characters shown (see [`visible`]), and
+/// isolated from the text around it, so that right-to-left letters in it move nothing
+/// outside it.
+pub(crate) fn id(text: &str) -> Markup {
+    html! { bdi { (visible(text)) } }
+}
+
 /// A link to task `id`.
-pub(crate) fn task_link(page: &Page<'_>, id: &str) -> Markup {
-    html! { a.id href=(page.link(&format!("/tasks/{}", percent_encode(id)))) { (id) } }
+pub(crate) fn task_link(page: &Page<'_>, task: &str) -> Markup {
+    html! { a.id href=(page.link(&format!("/tasks/{}", percent_encode(task)))) { (id(task)) } }
 }
 
 /// A complete HTML response.
@@ -180,12 +216,17 @@ pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-/// An error page.
-pub(crate) fn error_page(base: &str, status: StatusCode, message: &str) -> Response {
+/// An error page. It has no form, so it needs no anti-forgery value.
+pub(crate) fn error_page(
+    base: &str,
+    read_only: bool,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let page = Page {
         base,
         csrf: "",
-        read_only: true,
+        read_only,
         notice: None,
     };
     let title = status.canonical_reason().unwrap_or("Error");
@@ -197,11 +238,11 @@ pub(crate) fn error_page(base: &str, status: StatusCode, message: &str) -> Respo
 }
 
 /// The page a request without the token gets: a field to give it.
-pub(crate) fn unauthorized(base: &str, message: &str) -> Response {
+pub(crate) fn unauthorized(base: &str, read_only: bool, message: &str) -> Response {
     let page = Page {
         base,
         csrf: "",
-        read_only: true,
+        read_only,
         notice: None,
     };
     let body = html! {
@@ -218,4 +259,23 @@ pub(crate) fn unauthorized(base: &str, message: &str) -> Response {
         StatusCode::UNAUTHORIZED,
         page.render("Token required", "", Live::OFF, body),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_characters_are_shown_as_escapes() {
+        assert_eq!(visible("plain-id ü 日本"), "plain-id ü 日本");
+        assert_eq!(visible("a\u{202e}gnp.exe"), "a\\u{202e}gnp.exe");
+        assert_eq!(
+            visible("x\u{200b}y\u{2066}z\n"),
+            "x\\u{200b}y\\u{2066}z\\u{a}"
+        );
+        assert_eq!(
+            id("<b>\u{202e}").into_string(),
+            "<bdi>&lt;b&gt;\\u{202e}</bdi>"
+        );
+    }
 }

@@ -11,7 +11,7 @@ mod tasks;
 
 use std::sync::Arc;
 
-use axum::extract::Query;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::auth::Base;
 use crate::error::AdminError;
-use crate::params::percent_encode;
+use crate::params::{percent_encode, under};
 use crate::State;
 
 pub(crate) use layout::{error_page, unauthorized};
@@ -93,7 +93,7 @@ pub(crate) struct Request {
     common: Common,
 }
 
-impl axum::extract::FromRequestParts<Arc<State>> for Request {
+impl FromRequestParts<Arc<State>> for Request {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -109,6 +109,28 @@ impl axum::extract::FromRequestParts<Arc<State>> for Request {
             state: state.clone(),
             common,
         })
+    }
+}
+
+/// An extractor of [`crate::extract`] whose failure is shown as the error page.
+pub(crate) struct Shown<E>(pub E);
+
+impl<E> FromRequestParts<Arc<State>> for Shown<E>
+where
+    E: FromRequestParts<Arc<State>, Rejection = AdminError> + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<State>,
+    ) -> Result<Self, Response> {
+        match E::from_request_parts(parts, state).await {
+            Ok(value) => Ok(Shown(value)),
+            Err(error) => Err(Request::from_request_parts(parts, state)
+                .await?
+                .failed(error)),
+        }
     }
 }
 
@@ -135,7 +157,12 @@ impl Request {
 
     /// The page for a failed request.
     fn failed(&self, error: AdminError) -> Response {
-        error_page(&self.base, error.status, &error.message)
+        error_page(
+            &self.base,
+            self.state.read_only,
+            error.status,
+            &error.message,
+        )
     }
 
     /// Back to `path` (under the admin), showing `notice`.
@@ -143,8 +170,8 @@ impl Request {
         let path = path.trim_end_matches(['?', '&']);
         let separator = if path.contains('?') { '&' } else { '?' };
         let location = format!(
-            "{}{path}{separator}notice={}",
-            self.base,
+            "{}{separator}notice={}",
+            under(&self.base, path),
             percent_encode(notice)
         );
         Redirect::to(&location).into_response()

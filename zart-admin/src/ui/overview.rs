@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 use zart::scheduler::TaskStatus;
 
-use super::layout::{span, Live, Page};
+use super::layout::{id, span, Live, Page};
 use super::Request;
 use crate::model::{self, Minute, Overview};
 
@@ -45,7 +45,7 @@ fn body(page: &Page<'_>, o: &Overview) -> Markup {
                 tbody {
                     @for q in &o.queues {
                         tr {
-                            td { a href=(page.link(&format!("/tasks?queue={}", crate::params::percent_encode(&q.queue)))) { (q.queue) } }
+                            td { a href=(page.link(&format!("/tasks?queue={}", crate::params::percent_encode(&q.queue)))) { (id(&q.queue)) } }
                             td.n { (q.counts.pending) }
                             td.n { (q.counts.running) }
                             td.n { (q.counts.failed) }

@@ -1,14 +1,14 @@
 //! Recurring schedules: each one's expression in plain words, time zone, state and next
 //! slots; one schedule's declaration, actions and history of decisions.
 
-use axum::extract::Path;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::layout::{maybe_time, status, task_link, time, Live, Page};
-use super::{schedule_path, Request};
+use super::layout::{id, maybe_time, status, task_link, time, visible, Live, Page};
+use super::{schedule_path, Request, Shown};
 use crate::actions::{self, ScheduleAction};
 use crate::error::AdminError;
+use crate::extract::Path;
 use crate::model::{self, Schedule, ScheduleDetail};
 
 pub(crate) async fn list(request: Request) -> Response {
@@ -21,8 +21,8 @@ pub(crate) async fn list(request: Request) -> Response {
                     tbody {
                         @for s in &schedules {
                             tr {
-                                td { a href=(page.link(&schedule_path(&s.id))) { (s.id) } }
-                                td { (s.task_name) }
+                                td { a href=(page.link(&schedule_path(&s.id))) { (id(&s.id)) } }
+                                td { (id(&s.task_name)) }
                                 td { span class={ "state " (s.state) } { (s.state) } }
                                 td { (s.description) }
                                 td { (maybe_time(s.next_slot)) }
@@ -39,12 +39,12 @@ pub(crate) async fn list(request: Request) -> Response {
     }
 }
 
-pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
+pub(crate) async fn show(request: Request, Shown(Path(id)): Shown<Path<String>>) -> Response {
     match model::schedule_detail(&request.state.inspector, &id).await {
         Ok(detail) => {
             let body = body(&request.page(), &detail);
             request.render(
-                &format!("Schedule {id}"),
+                &format!("Schedule {}", visible(&id)),
                 "schedules",
                 Live::EVERY_SECOND,
                 body,
@@ -54,7 +54,10 @@ pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
     }
 }
 
-pub(crate) async fn act(request: Request, Path((id, action)): Path<(String, String)>) -> Response {
+pub(crate) async fn act(
+    request: Request,
+    Shown(Path((id, action))): Shown<Path<(String, String)>>,
+) -> Response {
     let done = async {
         let action = ScheduleAction::parse(&action)?;
         actions::on_schedule(&request.state.zart, action, &id).await?;
@@ -92,7 +95,7 @@ fn body(page: &Page<'_>, d: &ScheduleDetail) -> Markup {
     html! {
         (controls(page, s))
         dl.record {
-            dt { "Task" } dd { (s.task_name) }
+            dt { "Task" } dd { (id(&s.task_name)) }
             dt { "When" } dd { (s.description) }
             dt { "Time zone" } dd { (s.timezone) }
             dt { "State" } dd { span class={ "state " (s.state) } { (s.state) } @if s.trigger_requested { " (trigger asked)" } }

@@ -1,25 +1,26 @@
 //! One task or execution: its record, its actions, the step timeline, what it waits on,
 //! its events (and a form to send one) and its children.
 
-use axum::extract::{Form, Path};
+use axum::extract::Form;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::layout::{json, maybe_time, short, status, task_link, time, Live, Page};
-use super::{task_path, Request};
+use super::layout::{id, json, maybe_time, short, status, task_link, time, visible, Live, Page};
+use super::{task_path, Request, Shown};
 use crate::actions::{self, TaskAction};
 use crate::error::AdminError;
+use crate::extract::Path;
 use crate::model::{self, Step, TaskDetail, Waiting};
 
-pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
+pub(crate) async fn show(request: Request, Shown(Path(id)): Shown<Path<String>>) -> Response {
     match model::task_detail(&request.state.inspector, &id).await {
         Ok(detail) => {
             let body = body(&request.page(), &detail);
             request.render(
-                &format!("Task {}", short(&id, 60)),
+                &format!("Task {}", visible(&short(&id, 60))),
                 "tasks",
                 Live::EVERY_SECOND,
                 body,
@@ -29,7 +30,10 @@ pub(crate) async fn show(request: Request, Path(id): Path<String>) -> Response {
     }
 }
 
-pub(crate) async fn act(request: Request, Path((id, action)): Path<(String, String)>) -> Response {
+pub(crate) async fn act(
+    request: Request,
+    Shown(Path((id, action))): Shown<Path<(String, String)>>,
+) -> Response {
     let done = async {
         let action = TaskAction::parse(&action)?;
         actions::on_task(&request.state.zart, action, &id).await?;
@@ -51,7 +55,7 @@ pub(crate) struct EventForm {
 
 pub(crate) async fn send_event(
     request: Request,
-    Path(id): Path<String>,
+    Shown(Path(id)): Shown<Path<String>>,
     Form(form): Form<EventForm>,
 ) -> Response {
     let sent = async {
@@ -90,24 +94,24 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             }
         }
         dl.record {
-            dt { "Id" } dd.id { (t.id) }
-            dt { "Name" } dd { (t.name) }
+            dt { "Id" } dd.id { (id(&t.id)) }
+            dt { "Name" } dd { (id(&t.name)) }
             dt { "Due" } dd { (time(t.run_at)) }
             dt { "Created" } dd { (time(t.created_at)) }
             dt { "Started" } dd { (maybe_time(t.started_at)) }
             dt { "Ended" } dd { (maybe_time(t.finished_at)) }
-            dt { "Attempts" } dd { (t.attempts) @if t.rescues > 0 { " (" (t.rescues) " rescued)" } }
+            dt { "Attempts" } dd { (attempts(d)) @if t.rescues > 0 { " (" (t.rescues) " rescued)" } }
             dt { "Lease" } dd {
                 @match (&t.worker_id, t.lease_expires_at) {
-                    (Some(worker), Some(until)) => { (worker) " until " (time(until)) },
+                    (Some(worker), Some(until)) => { (id(worker)) " until " (time(until)) },
                     _ => span.none { "—" },
                 }
             }
-            dt { "Last worker" } dd { @if let Some(w) = &t.last_worker_id { (w) } @else { span.none { "—" } } }
+            dt { "Last worker" } dd { @if let Some(w) = &t.last_worker_id { (id(w)) } @else { span.none { "—" } } }
             @if let Some(parent) = &t.parent_id { dt { "Parent" } dd { (task_link(page, parent)) } }
             @if let Some(version) = &t.app_version { dt { "Version" } dd { (version) } }
             @if let Some(schedule) = &t.schedule_id {
-                dt { "Schedule" } dd { a href=(page.link(&super::schedule_path(schedule))) { (schedule) } }
+                dt { "Schedule" } dd { a href=(page.link(&super::schedule_path(schedule))) { (id(schedule)) } }
             }
         }
         @if let Some(waiting) = &d.waiting_on { (waiting_on(page, waiting)) }
@@ -120,7 +124,7 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
                     @for a in &d.failed_attempts {
                         tr {
                             td.n { (a.attempt) }
-                            td { @if let Some(w) = &a.worker_id { (w) } }
+                            td { @if let Some(w) = &a.worker_id { (id(w)) } }
                             td { (maybe_time(a.started_at)) }
                             td { (time(a.finished_at)) }
                             td.n { @if let Some(ms) = a.duration_ms { (ms) " ms" } }
@@ -139,10 +143,10 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
         @else {
             table.events {
                 thead { tr { th { "Name" } th { "Sent" } th { "Payload" } } }
-                tbody { @for e in &d.events { tr { td { (e.name) } td { (time(e.sent_at)) } td { (json(&e.payload, 2_000)) } } } }
+                tbody { @for e in &d.events { tr { td { (id(&e.name)) } td { (time(e.sent_at)) } td { (json(&e.payload, 2_000)) } } } }
             }
         }
-        @if !page.read_only && !t.status.is_terminal() {
+        @if !page.read_only && !t.status.is_terminal() && d.durable != Some(false) {
             form.event method="post" action=(page.action(&format!("{path}/events"))) {
                 label { "Event name " input type="text" name="name" required; }
                 label { "Payload (JSON) " textarea name="payload" rows="3" placeholder="{\"approved\": true}" {} }
@@ -153,9 +157,20 @@ fn body(page: &Page<'_>, d: &TaskDetail) -> Markup {
             h2 { "Children" }
             table.children {
                 thead { tr { th { "Id" } th { "Name" } th { "Status" } th { "Created" } } }
-                tbody { @for c in &d.children { tr { td { (task_link(page, &c.id)) } td { (c.name) } td { (status(c.status)) } td { (time(c.created_at)) } } } }
+                tbody { @for c in &d.children { tr { td { (task_link(page, &c.id)) } td { (id(&c.name)) } td { (status(c.status)) } td { (time(c.created_at)) } } } }
             }
         }
+    }
+}
+
+/// How many attempts the task has had. The store counts an attempt when a worker claims
+/// the task and takes it back when the execution suspends (a suspension is no failure), so
+/// a suspended execution counts one less than the attempt it is in, and resumes in.
+fn attempts(d: &TaskDetail) -> Markup {
+    let stored = d.task.attempts;
+    match d.waiting_on {
+        Some(_) => html! { (stored.saturating_add(1)) " (in progress, suspended)" },
+        None => html! { (stored) },
     }
 }
 
@@ -164,10 +179,10 @@ fn waiting_on(page: &Page<'_>, waiting: &Waiting) -> Markup {
         p.waiting {
             "Waiting on: "
             @match waiting {
-                Waiting::Sleep { name, until } => { "sleep " code { (name) } " until " (time(*until)) },
-                Waiting::Event { name, deadline } => { "event " code { (name) } " until " (time(*deadline)) },
+                Waiting::Sleep { name, until } => { "sleep " code { (id(name)) } " until " (time(*until)) },
+                Waiting::Event { name, deadline } => { "event " code { (id(name)) } " until " (time(*deadline)) },
                 Waiting::Child { child_id, deadline } => { "child " (task_link(page, child_id)) " until " (time(*deadline)) },
-                Waiting::Retry { step, until, error } => { "step " code { (step) } "'s next attempt at " (time(*until)) " (last error: " (short(error, 200)) ")" },
+                Waiting::Retry { step, until, error } => { "step " code { (id(step)) } "'s next attempt at " (time(*until)) " (last error: " (short(error, 200)) ")" },
             }
         }
     }
@@ -195,9 +210,9 @@ fn timeline(steps: &[Step]) -> Markup {
                 @let right = x(s.finished_at.unwrap_or(s.started_at));
                 @let y = i * ROW + 2;
                 rect class=(s.outcome) x=(format!("{left:.1}")) y=(y) width=(format!("{:.1}", (right - left).max(2.0))) height=(ROW - 4) {
-                    title { (s.name) ": " (s.outcome) ", " (s.attempts) " attempt(s)" }
+                    title { (visible(&s.name)) ": " (s.outcome) ", " (s.attempts) " attempt(s)" }
                 }
-                text x=(format!("{:.1}", WIDTH + 8.0)) y=(y + ROW - 6) { (short(&s.name, 28)) }
+                text x=(format!("{:.1}", WIDTH + 8.0)) y=(y + ROW - 6) { (visible(&short(&s.name, 28))) }
             }
         }
         table.steps {
@@ -206,7 +221,7 @@ fn timeline(steps: &[Step]) -> Markup {
                 @for s in steps {
                     tr {
                         td.n { (s.seq) }
-                        td { (s.name) @if s.occurrence > 0 { " (" (s.occurrence + 1) ")" } }
+                        td { (id(&s.name)) @if s.occurrence > 0 { " (" (s.occurrence + 1) ")" } }
                         td { span class={ "status " (s.outcome) } { (s.outcome) } @if let Some(at) = s.retry_at { " until " (time(at)) } }
                         td.n { (s.attempts) }
                         td { (time(s.started_at)) }

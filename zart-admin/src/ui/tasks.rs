@@ -1,20 +1,23 @@
 //! The task list (filter by status, name, queue, id prefix, creation time; a page at a
 //! time) and the bulk actions on everything a filter matches, confirmed with its count.
 
-use axum::extract::Query;
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 use zart::scheduler::{TaskFilter, TaskStatus};
 
-use super::layout::{short, status, task_link, time, Live, Page};
-use super::Request;
+use super::layout::{id, short, status, task_link, time, visible, Live, Page};
+use super::{Request, Shown};
 use crate::actions::{self, TaskAction};
 use crate::error::{AdminError, AdminResult};
+use crate::extract::Query;
 use crate::model::{self, TaskPage};
 use crate::params::ListParams;
 
-pub(crate) async fn list(request: Request, Query(params): Query<ListParams>) -> Response {
+pub(crate) async fn list(
+    request: Request,
+    Shown(Query(params)): Shown<Query<ListParams>>,
+) -> Response {
     let inspector = &request.state.inspector;
     let shown = async {
         let filter = params.filter(inspector).await?;
@@ -57,7 +60,7 @@ fn filters(page: &Page<'_>, params: &ListParams, queues: &[String]) -> Markup {
                 select name="queue" {
                     option value="" { "any" }
                     @for q in queues {
-                        option value=(q) selected[params.queue.as_deref() == Some(q.as_str())] { (q) }
+                        option value=(q) selected[params.queue.as_deref() == Some(q.as_str())] { (visible(q)) }
                     }
                 }
             }
@@ -89,9 +92,9 @@ fn table(page: &Page<'_>, params: &ListParams, tasks: &TaskPage) -> Markup {
             thead { tr { th { "Id" } th { "Name" } th { "Status" } th.n { "Attempts" } th { "Due" } th { "Created" } th { "Last error" } } }
             tbody {
                 @for t in &tasks.tasks {
-                    tr data-id=(t.id) {
+                    tr {
                         td { (task_link(page, &t.id)) }
-                        td { (t.name) }
+                        td { (id(&t.name)) }
                         td { (status(t.status)) }
                         td.n { (t.attempts) }
                         td { (time(t.run_at)) }
@@ -152,8 +155,8 @@ async fn applicable(
 /// Asks before acting: the action, the filter and how many tasks it will touch.
 pub(crate) async fn confirm_bulk(
     request: Request,
-    Query(bulk): Query<BulkParams>,
-    Query(params): Query<ListParams>,
+    Shown(Query(bulk)): Shown<Query<BulkParams>>,
+    Shown(Query(params)): Shown<Query<ListParams>>,
 ) -> Response {
     let asked = async {
         let action = bulk_action(&bulk)?;
@@ -189,8 +192,8 @@ pub(crate) async fn confirm_bulk(
 /// Acts on everything the filter matches, then shows the list with what was done.
 pub(crate) async fn run_bulk(
     request: Request,
-    Query(bulk): Query<BulkParams>,
-    Query(params): Query<ListParams>,
+    Shown(Query(bulk)): Shown<Query<BulkParams>>,
+    Shown(Query(params)): Shown<Query<ListParams>>,
 ) -> Response {
     let done = async {
         let action = bulk_action(&bulk)?;
