@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
+# The server, reached through its maintenance database: the tests' own may not exist yet.
+database="${DATABASE_URL##*/}"
+database="${database%%\?*}"
+server_url="${DATABASE_URL%/*}/postgres"
 reachable() {
   if command -v psql >/dev/null 2>&1; then
-    psql "$DATABASE_URL" -qtAX -c 'SELECT 1' >/dev/null 2>&1
+    psql "$server_url" -qtAX -c 'SELECT 1' >/dev/null 2>&1
   else # no client tools: at least the port must answer
     (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
   fi
@@ -20,14 +24,27 @@ if ! reachable && command -v pg_ctlcluster >/dev/null 2>&1; then
   for _ in $(seq 1 30); do reachable && break; sleep 1; done
 fi
 if ! reachable; then
-  echo "PostgreSQL is not reachable at $DATABASE_URL: the tests need a real database." >&2
+  echo "PostgreSQL is not reachable at ${server_url}: start the server (pg_ctlcluster <version> main start) or set DATABASE_URL to one that runs; the tests need a real database." >&2
   exit 1
+fi
+if command -v psql >/dev/null 2>&1; then
+  # psql quotes the name (variables are interpolated in what it reads, not in -c).
+  exists=$(psql "$server_url" -qtAX -v name="$database" <<<"SELECT 1 FROM pg_database WHERE datname = :'name'")
+  if [ "$exists" != "1" ]; then
+    echo "creating the tests' database \"$database\""
+    psql "$server_url" -qtAX -v ON_ERROR_STOP=1 -v name="$database" <<<'CREATE DATABASE :"name"' >/dev/null || {
+      echo "cannot create the database \"$database\" on ${server_url}: create it, or set DATABASE_URL to one that exists." >&2
+      exit 1
+    }
+  fi
 fi
 
 # The admin's browser tests drive headless Chromium through chromedriver (Debian's).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || {
+    echo "Chromium and chromedriver are missing and could not be installed: install Debian's chromium and chromium-driver (the admin's browser tests need them)." >&2
+    exit 1
+  }
 fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 # Documentation examples first: the suite's own summary should close the output.

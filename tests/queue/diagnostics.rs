@@ -290,7 +290,13 @@ async fn a_worker_refuses_to_start_over_tables_missing_or_older_than_the_code(db
         db.zart_table("migrations")
     ))
     .await;
-    let behind = db.zart().worker().start().await.err().map(|e| e.to_string());
+    let behind = db
+        .zart()
+        .worker()
+        .start()
+        .await
+        .err()
+        .map(|e| e.to_string());
     let behind = behind.unwrap_or_default();
     assert!(
         behind.contains("older than this code") && behind.contains("run `migrate()`"),

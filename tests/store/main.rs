@@ -1,5 +1,5 @@
 //! The store conformance suite, run against each driver: each case on a store of its own
-//! (a PostgreSQL schema, a SQLite file).
+//! (a PostgreSQL schema, a SQLite file), removed when the case ends.
 
 mod postgres {
     use std::sync::Arc;
@@ -7,8 +7,9 @@ mod postgres {
     use zart::store::Store;
     use zart_tests::TestDb;
 
-    async fn fresh_store() -> Arc<dyn Store> {
-        TestDb::postgres().await.scheduler
+    async fn fresh_store() -> (Arc<dyn Store>, TestDb) {
+        let db = TestDb::postgres().await;
+        (db.scheduler.clone(), db)
     }
 
     zart_store_tests::conformance!(fresh_store);
@@ -18,9 +19,11 @@ mod sqlite {
     use std::sync::Arc;
 
     use zart::store::Store;
+    use zart_tests::TestDb;
 
-    async fn fresh_store() -> Arc<dyn Store> {
-        zart_tests::TestDb::sqlite().await.scheduler
+    async fn fresh_store() -> (Arc<dyn Store>, TestDb) {
+        let db = TestDb::sqlite().await;
+        (db.scheduler.clone(), db)
     }
 
     zart_store_tests::conformance!(fresh_store);

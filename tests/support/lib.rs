@@ -21,10 +21,11 @@ pub use zart_each_store::each_store;
 pub mod logs;
 pub mod webdriver;
 
-/// Schemas made by these tests start with this; ones left behind by crashed runs are
-/// dropped after an hour.
+/// Schemas made by these tests start with this; ones left behind by killed runs are
+/// dropped once older than any test runs (a test process running beside this one keeps
+/// its own).
 const SCHEMA_PREFIX: &str = "zt_";
-const STALE_AFTER_SECS: i64 = 3600;
+const STALE_AFTER_SECS: i64 = 900;
 
 /// The database the tests use: `DATABASE_URL`, or the local test database.
 pub fn database_url() -> String {
@@ -402,7 +403,56 @@ impl RunningWorker {
     }
 }
 
-/// Drops schemas that crashed runs left behind (older than an hour), a few at a time and
+/// A test's database goes with it, also when it fails: the schemas a run left behind slow
+/// the server for every later test, and the files fill the disk.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.driver {
+            Driver::Postgres(pg) => drop_schema(&pg.schema),
+            Driver::Sqlite(lite) => remove_sqlite_file(&lite.path),
+        }
+    }
+}
+
+/// Drops `schema` on a connection of its own, on a thread of its own: a drop cannot await,
+/// and the test's runtime may be ending. A schema something still holds (a worker the test
+/// did not stop) is left to [`drop_stale_schemas`].
+fn drop_schema(schema: &str) {
+    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    let dropping = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let Ok(mut conn) = sqlx::PgConnection::connect(&database_url()).await else {
+                return;
+            };
+            let _ = sqlx::query("SET lock_timeout = '3s'")
+                .execute(&mut conn)
+                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        });
+    });
+    let _ = dropping.join();
+}
+
+/// Removes a SQLite database file and the journal files beside it.
+pub fn remove_sqlite_file(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// Drops schemas that killed runs left behind (older than `STALE_AFTER_SECS`), a few at a time and
 /// by one test process at a time (an advisory lock), so that tests never queue on it.
 async fn drop_stale_schemas(pool: &PgPool) {
     const CLEANUP_LOCK: i64 = 0x7a61_7274_636c_6e75; // "zartclnu"

@@ -2,7 +2,8 @@
 //!
 //! Every driver runs it unchanged: `zart_store_tests::conformance!(fresh_store);` in a test
 //! target expands to one `#[tokio::test]` per case, each on a store of its own, where
-//! `fresh_store` is an `async fn() -> Arc<dyn Store>` giving an empty, migrated store. The
+//! `fresh_store` is an `async fn()` giving an empty, migrated store: an `Arc<dyn Store>`,
+//! or a pair of one and a guard kept until the case ends ([`Fresh`]). The
 //! test target needs `tokio` (with the `macros` and `rt-multi-thread` features) among its
 //! dependencies, as `#[tokio::test]` does.
 //!
@@ -40,8 +41,27 @@ pub mod ticks;
 pub mod units;
 pub mod workers;
 
+/// What a driver's `fresh_store` gives each case: the store, alone or with a guard that
+/// lives until the case ends (one that removes the store's database when dropped).
+pub trait Fresh {
+    /// The store the case runs on.
+    fn store(&self) -> std::sync::Arc<dyn zart_core::store::Store>;
+}
+
+impl Fresh for std::sync::Arc<dyn zart_core::store::Store> {
+    fn store(&self) -> std::sync::Arc<dyn zart_core::store::Store> {
+        self.clone()
+    }
+}
+
+impl<Guard> Fresh for (std::sync::Arc<dyn zart_core::store::Store>, Guard) {
+    fn store(&self) -> std::sync::Arc<dyn zart_core::store::Store> {
+        self.0.clone()
+    }
+}
+
 /// One `#[tokio::test]` per conformance case, each given a store from `$fresh` (a path to an
-/// `async fn() -> Arc<dyn Store>`). The tests are grouped in modules named as the suite's.
+/// `async fn()` giving a [`Fresh`] store). The tests are grouped in modules named as the suite's.
 #[macro_export]
 macro_rules! conformance {
     ($fresh:path) => {
@@ -196,7 +216,7 @@ macro_rules! conformance {
 macro_rules! __conformance_cases {
     ($fresh:path; $($module:ident { $($(#[$attr:meta])* $case:ident),* $(,)? })*) => {
         /// A fresh store for each case, whatever path the caller named.
-        async fn __zart_conformance_store() -> ::std::sync::Arc<dyn $crate::__zart_core::store::Store> {
+        async fn __zart_conformance_store() -> impl $crate::Fresh {
             $fresh().await
         }
 
@@ -206,7 +226,10 @@ macro_rules! __conformance_cases {
                     #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     $(#[$attr])*
                     async fn $case() {
-                        $crate::$module::$case(super::__zart_conformance_store().await).await;
+                        // Kept to the case's end, also when it fails: it may own the
+                        // store's database.
+                        let fresh = super::__zart_conformance_store().await;
+                        $crate::$module::$case($crate::Fresh::store(&fresh)).await;
                     }
                 )*
             }
