@@ -168,6 +168,12 @@ impl SqliteTaskScheduler {
         migrate::run(&self.shared.db, &self.shared.options.prefix).await
     }
 
+    /// How this store's tables compare with the migrations this driver embeds: missing,
+    /// behind, or current. Reads only.
+    pub async fn migration_state(&self) -> StoreResult<zart_core::migrations::MigrationState> {
+        migrate::state(&self.shared.db, &self.shared.options.prefix).await
+    }
+
     /// The settings in use.
     pub fn options(&self) -> &SqliteOptions {
         &self.shared.options

@@ -4,6 +4,8 @@
 //! as `migrations/`) with `{{prefix}}`-style placeholders, rendered for the store's table
 //! prefix.
 
+use rusqlite::OptionalExtension;
+use zart_core::migrations::MigrationState;
 use zart_core::StoreResult;
 
 use crate::codec::{NOW, SYSTEM_NOW};
@@ -81,6 +83,32 @@ pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
         );
     }
     Ok(())
+}
+
+/// How the tables of `prefix` compare with [`MIGRATIONS`], without creating anything.
+pub(crate) async fn state(db: &Db, prefix: &str) -> StoreResult<MigrationState> {
+    let table = format!("{prefix}migrations");
+    let applied = db
+        .read("reading applied migrations", |conn| {
+            let exists = conn
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [&table],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            conn.prepare(&format!("SELECT version FROM \"{table}\""))?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<i64>, _>>()
+                .map(Some)
+        })
+        .await?;
+    let embedded: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+    Ok(MigrationState::of(applied.as_deref(), &embedded))
 }
 
 /// A migration's SQL for the tables of `prefix`.
