@@ -299,6 +299,11 @@ impl Store for Counting {
         }))
     }
 
+    async fn migration_state(&self) -> StoreResult<zart::store::MigrationState> {
+        self.count("migration_state");
+        self.inner.migration_state().await
+    }
+
     async fn check_migrated(&self) -> StoreResult<()> {
         self.count("check_migrated");
         self.inner.check_migrated().await

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zart::postgres::{sqlx, PostgresTaskScheduler, TableNames};
+use zart::postgres::{sqlx, PoolConfig, PostgresTaskScheduler, TableNames};
 use zart::scheduler::{TaskFilter, TaskScheduler, TaskStatus};
 use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
-use zart::store::{ClaimScope, Outcome, OutcomeKind, Store};
+use zart::store::{ClaimScope, ErrorKind, MigrationState, Outcome, OutcomeKind, QueueStore, Store};
 use zart::{Error, Zart};
-use zart_tests::{database_url, sqlite_test_file, TestDb};
+use zart_tests::{database_url, sqlite_test_file, Driver, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_is_reported_at_once_with_its_address() {
@@ -58,6 +58,156 @@ async fn tables_never_created_say_to_migrate_naming_where_they_were_looked_for()
     assert!(error.contains("migrate()"), "{error}");
     assert!(error.contains(&schema), "names the schema: {error}");
     assert!(error.contains("\"app_\""), "names the prefix: {error}");
+    assert!(
+        error.contains("does not exist"),
+        "PostgreSQL's words: {error}"
+    );
+    // sqlx appends the line of PostgreSQL's own source that raised the error.
+    assert!(!error.contains(" at line "), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_does_not_exist_is_said_by_name_with_how_to_create_it() {
+    let url = database_url();
+    let server = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(server, _)| server);
+    let error = PostgresTaskScheduler::connect(&format!("{server}/zart_no_such_db"))
+        .await
+        .expect_err("no such database");
+    let said = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::NotFound, "{said}");
+    assert!(
+        said.contains("database \"zart_no_such_db\" does not exist"),
+        "{said}"
+    );
+    assert!(said.contains("CREATE DATABASE"), "says how: {said}");
+    assert!(!said.contains(" at line "), "{said}");
+}
+
+/// The listeners (new work, ended tasks) have a connection of their own: a pool of one
+/// still runs every statement while they listen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_one_connection_serves_statements_while_it_listens() {
+    // PostgreSQL only: the pool is PostgreSQL's.
+    let db = TestDb::postgres().await;
+    let config = PoolConfig {
+        max_connections: 1,
+        min_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let names = db.pg().store.table_names().clone();
+    let store = PostgresTaskScheduler::connect_with(&database_url(), config, names)
+        .await
+        .expect("connects");
+    let store = Arc::new(store);
+    let (sender, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let listening = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let wake = move |wake| {
+                let _ = sender.send(wake);
+            };
+            store.listen(&wake).await
+        }
+    });
+    let _ended = store.ended().await.expect("ended() succeeds");
+    // The first wake says the listener connected.
+    tokio::time::timeout(Duration::from_secs(10), heard.recv())
+        .await
+        .expect("the listener connects")
+        .expect("a wake");
+    let started = Instant::now();
+    for i in 0..3 {
+        store
+            .schedule_now(&format!("one-{i}"), "noop", json!(i))
+            .await
+            .expect("scheduled on the pool's one connection");
+    }
+    let pending = TaskFilter::default().status(TaskStatus::Pending);
+    assert_eq!(store.count_tasks(&pending).await.expect("counted"), 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "statements waited {:?} for the pool's connection",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(5), heard.recv())
+        .await
+        .expect("the listener hears the inserts")
+        .expect("a wake");
+    listening.abort();
+    store.pool().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_no_connections_is_refused_at_connect_saying_why() {
+    let config = PoolConfig {
+        max_connections: 0,
+        min_connections: 0,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let started = Instant::now();
+    let error = PostgresTaskScheduler::connect_with(&database_url(), config, TableNames::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused at once"
+    );
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("max_connections must be at least 1"),
+        "{error}"
+    );
+}
+
+/// What a tool reads before it touches a store it must not create: whether the tables
+/// are there, and as new as the code.
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_state_says_missing_behind_or_current_and_creates_nothing(db: TestDb) {
+    let before = db.table_list().await;
+    let (state, never) = match &db.driver {
+        Driver::Postgres(pg) => {
+            let never = TableNames::with_prefix("never_")
+                .and_then(|n| n.with_schema(&pg.schema))
+                .expect("valid names");
+            let never = PostgresTaskScheduler::with_table_names(pg.pool.clone(), never);
+            (
+                pg.store.migration_state().await,
+                never.migration_state().await,
+            )
+        }
+        Driver::Sqlite(lite) => {
+            let options = SqliteOptions::file(&lite.path)
+                .prefix("never_")
+                .expect("a valid prefix");
+            let never = SqliteTaskScheduler::open(options).expect("the file opens");
+            (
+                lite.store.migration_state().await,
+                never.migration_state().await,
+            )
+        }
+    };
+    assert_eq!(state.expect("read"), MigrationState::Current);
+    assert_eq!(never.expect("read"), MigrationState::Missing);
+    assert_eq!(db.table_list().await, before, "nothing was created");
+
+    let migrations = db.own_table("zart_migrations");
+    db.execute(&format!(
+        "DELETE FROM {migrations} WHERE version = (SELECT max(version) FROM {migrations})"
+    ))
+    .await;
+    let behind = match &db.driver {
+        Driver::Postgres(pg) => pg.store.migration_state().await,
+        Driver::Sqlite(lite) => lite.store.migration_state().await,
+    };
+    assert!(
+        matches!(behind, Ok(MigrationState::Behind { applied, embedded }) if applied + 1 == embedded),
+        "{behind:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,6 +384,20 @@ async fn a_bad_sqlite_url_or_a_missing_folder_is_refused_saying_what_is_wrong() 
     assert!(
         error.contains(&missing.display().to_string()),
         "names the file it cannot open: {error}"
+    );
+    let folder = missing.parent().map(|f| f.display().to_string());
+    assert!(
+        error.contains(&format!(
+            "the folder {} does not exist",
+            folder.unwrap_or_default()
+        )),
+        "names the folder that is not there: {error}"
+    );
+    // Trying again cannot create the folder: no transient failure.
+    let error = Zart::connect(&format!("sqlite://{}", missing.display())).await;
+    assert!(
+        matches!(&error, Err(Error::Store(e)) if e.kind() == ErrorKind::Rejected),
+        "{error:?}"
     );
 }
 

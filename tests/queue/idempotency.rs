@@ -63,12 +63,29 @@ async fn a_batch_is_all_or_nothing_and_names_the_existing_ids(db: TestDb) {
     let duplicated = ["x", "y", "x"]
         .map(|id| ScheduleAtParams::now(id, "noop", json!(null)))
         .to_vec();
-    let result = db.scheduler.schedule_many(duplicated).await;
+    let result = db.scheduler.schedule_many(duplicated.clone()).await;
+    // Said as what it is: no "x" exists, the batch names it twice.
     assert!(
-        matches!(&result, Err(Error::AlreadyExists(ids)) if ids == &["x".to_owned()]),
+        matches!(&result, Err(Error::InvalidTask { task_id, reason }) if task_id == "x" && reason.contains("names this id twice")),
         "{result:?}"
     );
+    assert!(
+        !result
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("already exist"),
+        "not called existing"
+    );
+    assert_eq!(db.scheduler.get_task("x").await.expect("read"), None);
     assert_eq!(db.scheduler.get_task("y").await.expect("read"), None);
+    // Skipping existing ids skips the repeat too.
+    let inserted = db
+        .scheduler
+        .schedule_many_with(duplicated, IfExists::Skip)
+        .await
+        .expect("skip");
+    assert_eq!(inserted.len(), 2, "{inserted:?}");
 
     let inserted = db
         .scheduler

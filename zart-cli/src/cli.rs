@@ -30,9 +30,9 @@ const GLOBAL: &str = "Global options";
     long_about = "Inspect and steer a Zart store: tasks, durable executions, recurring \
                   schedules, queues and workers, on PostgreSQL or SQLite.\n\n\
                   The store is --url (or DATABASE_URL), by default the SQLite file \
-                  ./zart.db. Every command but `completions` connects, which creates or \
-                  upgrades Zart's tables (PostgreSQL); on SQLite only `migrate` creates \
-                  a missing file.",
+                  ./zart.db. Only `migrate` creates or upgrades Zart's tables (and a \
+                  missing SQLite file); every other command refuses a store whose tables \
+                  are missing or older than this zart, and says to run `zart migrate`.",
     after_long_help = EXIT_CODES
 )]
 pub(crate) struct Cli {

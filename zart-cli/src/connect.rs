@@ -1,4 +1,6 @@
-//! From `--url`, `--prefix` and `--schema` to a connected, migrated [`Zart`].
+//! From `--url`, `--prefix` and `--schema` to a connected [`Zart`]: migrated by `zart
+//! migrate`, and only checked by every other command, which must not create a store where a
+//! name was mistyped.
 //!
 //! The drivers are built by hand rather than through `Zart::connect` because only they
 //! take table names: PostgreSQL through [`TableNames`] (prefix and schema), SQLite through
@@ -8,32 +10,42 @@ use std::time::Duration;
 
 use zart::postgres::{PoolConfig, PostgresTaskScheduler, TableNames};
 use zart::sqlite::{SqliteOptions, SqliteTaskScheduler};
+use zart::store::MigrationState;
 use zart::Zart;
 
 use crate::cli::Global;
 use crate::error::{CliError, CliResult};
 
-/// A command runs a few statements one after the other: two connections are plenty.
+/// A command runs a few statements one after the other, and `serve` a few at once: two
+/// connections are plenty (a listener has one of its own, outside the pool).
 const POOL_SIZE: u32 = 2;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a command may do to a SQLite file that is not there.
+/// What a command may do to a store (a SQLite file, Zart's tables) that is not there, or
+/// is older than this `zart`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Missing {
-    /// Create it (`migrate`).
+    /// Create or upgrade it (`migrate`).
     Create,
-    /// Refuse: a mistyped path would otherwise leave an empty database behind and show
-    /// nothing, as if the store had no tasks.
+    /// Refuse, saying to run `zart migrate`: a mistyped path, schema or prefix would
+    /// otherwise leave an empty store behind and show nothing, as if it had no tasks.
     Refuse,
 }
 
-/// The store the options name, connected, its tables created or upgraded.
+/// The store the options name, connected; its tables created or upgraded (`Create`), or
+/// found current (`Refuse`).
 pub(crate) async fn connect(global: &Global, missing: Missing) -> CliResult<Zart> {
     let prefix = non_empty(&global.prefix);
     let schema = non_empty(&global.schema);
     let url = global.url();
     match scheme(url) {
-        Some("postgres" | "postgresql") => postgres(url, prefix, schema).await,
+        Some("postgres" | "postgresql") => {
+            let store = postgres(url, prefix, schema, missing).await?;
+            if missing == Missing::Refuse {
+                current(global, store.migration_state().await)?;
+            }
+            Ok(Zart::from_backend(&store))
+        }
         Some("sqlite") => {
             if schema.is_some() {
                 return Err(CliError::usage(
@@ -41,10 +53,33 @@ pub(crate) async fn connect(global: &Global, missing: Missing) -> CliResult<Zart
                      use --prefix to keep several sets of tables in one file",
                 ));
             }
-            sqlite(url, prefix, missing).await
+            let store = sqlite(url, prefix, missing).await?;
+            if missing == Missing::Refuse {
+                current(global, store.migration_state().await)?;
+            }
+            Ok(Zart::from_backend(&store))
         }
         // Zart's own connect names the URLs it takes.
         _ => Ok(Zart::connect(url).await?),
+    }
+}
+
+/// Refuses tables that are missing or older than this `zart`, saying where they were
+/// looked for and to run `zart migrate`.
+fn current(global: &Global, state: zart::store::StoreResult<MigrationState>) -> CliResult<()> {
+    let place = describe(global);
+    match state.map_err(zart::Error::from)? {
+        MigrationState::Current => Ok(()),
+        MigrationState::Missing => Err(CliError::database(format!(
+            "Zart's tables are not there ({place}): run `zart migrate` with the same \
+             options to create them, or check --url, --schema and --prefix"
+        ))),
+        MigrationState::Behind { applied, embedded } => Err(CliError::database(format!(
+            "Zart's tables ({place}) are older than this zart ({applied} of its {embedded} \
+             migrations applied): run `zart migrate` with the same options to upgrade them"
+        ))),
+        // A state a newer driver tells of: nothing this zart knows to refuse.
+        _ => Ok(()),
     }
 }
 
@@ -69,7 +104,12 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-async fn postgres(url: &str, prefix: Option<&str>, schema: Option<&str>) -> CliResult<Zart> {
+async fn postgres(
+    url: &str,
+    prefix: Option<&str>,
+    schema: Option<&str>,
+    missing: Missing,
+) -> CliResult<PostgresTaskScheduler> {
     let names = match prefix {
         Some(prefix) => TableNames::with_prefix(prefix),
         None => Ok(TableNames::default()),
@@ -85,8 +125,9 @@ async fn postgres(url: &str, prefix: Option<&str>, schema: Option<&str>) -> CliR
         min_connections: 0,
         acquire_timeout: ACQUIRE_TIMEOUT,
     };
-    // The driver's connect says an unreachable server at once, with its address.
-    let store = PostgresTaskScheduler::connect_with(url, config, names)
+    // The driver's connect says an unreachable server at once, with its address, and a
+    // database that is not there by name.
+    let store = PostgresTaskScheduler::open_with(url, config, names)
         .await
         .map_err(|e| match e.kind() {
             zart::store::ErrorKind::Rejected => CliError::usage(format!(
@@ -95,10 +136,17 @@ async fn postgres(url: &str, prefix: Option<&str>, schema: Option<&str>) -> CliR
             )),
             _ => CliError::from(zart::Error::from(e)),
         })?;
-    Ok(Zart::from_backend(&store))
+    if missing == Missing::Create {
+        store.migrate().await.map_err(zart::Error::from)?;
+    }
+    Ok(store)
 }
 
-async fn sqlite(url: &str, prefix: Option<&str>, missing: Missing) -> CliResult<Zart> {
+async fn sqlite(
+    url: &str,
+    prefix: Option<&str>,
+    missing: Missing,
+) -> CliResult<SqliteTaskScheduler> {
     let mut options: SqliteOptions = url
         .parse()
         .map_err(|e: zart::sqlite::OptionsError| CliError::usage(e.to_string()))?;
@@ -116,10 +164,11 @@ async fn sqlite(url: &str, prefix: Option<&str>, missing: Missing) -> CliResult<
             )));
         }
     }
-    let store = SqliteTaskScheduler::connect_with(options)
-        .await
-        .map_err(zart::Error::from)?;
-    Ok(Zart::from_backend(&store))
+    let store = match missing {
+        Missing::Create => SqliteTaskScheduler::connect_with(options).await,
+        Missing::Refuse => SqliteTaskScheduler::open(options),
+    };
+    Ok(store.map_err(zart::Error::from)?)
 }
 
 /// `url` with its password, if any, replaced by `***`.

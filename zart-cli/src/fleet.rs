@@ -4,6 +4,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use zart::scheduler::TaskFilter;
 use zart::store::QueueLimits;
+use zart::Zart;
 
 use crate::cli::{Global, QueuesCommand};
 use crate::connect::{connect, Missing};
@@ -46,6 +47,7 @@ async fn limit(global: &Global, queue: &str, limits: Option<QueueLimits>) -> Cli
         )));
     }
     let zart = connect(global, Missing::Refuse).await?;
+    known(&zart, queue).await?;
     let (action, text) = match limits {
         Some(limits) => {
             let text = limits.describe().unwrap_or_else(|| "no limits".into());
@@ -81,6 +83,7 @@ async fn pause(global: &Global, queue: &str, paused: bool) -> CliResult<Output> 
         return Err(CliError::usage("a queue name must not be empty"));
     }
     let zart = connect(global, Missing::Refuse).await?;
+    known(&zart, queue).await?;
     let changed = match paused {
         true => zart.pause_queue(queue).await?,
         false => zart.resume_queue(queue).await?,
@@ -106,6 +109,20 @@ async fn pause(global: &Global, queue: &str, paused: bool) -> CliResult<Output> 
     Ok(Output::Text(format!(
         "{verb} queue {queue}{note}
 "
+    )))
+}
+
+/// Refuses a queue the store does not know of: a mistyped name would otherwise be paused
+/// or limited for good, while the queue meant runs on.
+async fn known(zart: &Zart, queue: &str) -> CliResult<()> {
+    let known = zart.inspector().known_queues().await?;
+    if known.iter().any(|q| q == queue) {
+        return Ok(());
+    }
+    Err(CliError::not_found(format!(
+        "no queue {queue:?}: no worker declared it and it has no controls; the queues are {} \
+         (see `zart queues`)",
+        known.join(", ")
     )))
 }
 

@@ -104,6 +104,7 @@ on_each_store!(
     queues_and_workers_while_a_worker_runs,
     an_execution_shows_its_steps_and_takes_events,
     schedules_are_listed_shown_and_steered,
+    a_queue_the_store_does_not_know_is_not_found,
 );
 
 async fn listing_filters_and_pages(db: &Db) {
@@ -365,6 +366,53 @@ async fn queues_and_workers_while_a_worker_runs(db: &Db) {
     assert_eq!(gone.ok(), "no live workers\n");
 }
 
+/// A mistyped queue is not paused or limited for good while the one meant runs on: it is
+/// not found (exit 3), and the message lists the queues there are.
+async fn a_queue_the_store_does_not_know_is_not_found(db: &Db) {
+    // The worker declares its queues: default and slow.
+    let worker = start_worker(&db.zart, "cli-w5").await;
+    eventually("the worker's queues to be declared", || async {
+        let names = db
+            .zart
+            .inspector()
+            .queue_names()
+            .await
+            .expect("queues read");
+        names.contains(&"slow".to_owned()).then_some(())
+    })
+    .await;
+    for action in [
+        &["pause", "slwo"][..],
+        &["resume", "slwo"],
+        &["limit", "slwo", "--global", "2"],
+        &["reset", "slwo"],
+    ] {
+        let mut args = vec!["queues"];
+        args.extend(action);
+        let out = db.zart(&args).await;
+        let said = out.fails(3);
+        assert!(
+            said.contains("\"slwo\"") && said.contains("default, slow"),
+            "{out:?}"
+        );
+    }
+    let listed = db.zart(&["queues", "--json"]).await.json();
+    let names: Vec<&str> = listed["queues"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|q| q["queue"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(!names.contains(&"slwo"), "nothing stored for it: {listed}");
+    // A declared queue, and one that has controls, are known.
+    db.zart(&["queues", "pause", "slow"]).await.ok();
+    db.zart(&["queues", "resume", "slow"]).await.ok();
+    db.zart
+        .pause_queue("later")
+        .await
+        .expect("paused through the API");
+    db.zart(&["queues", "resume", "later"]).await.ok();
+    worker.shutdown().await.expect("clean stop");
+}
+
 async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
     let worker = start_worker(&db.zart, "cli-w3").await;
     checkout::start(&db.zart, "order-9", json!({ "id": 9, "items": 2 }))
@@ -586,11 +634,150 @@ async fn a_prefix_names_another_set_of_tables() {
         let mut default_names = db.args.clone();
         default_names.truncate(default_names.len() - 2);
         default_names.splice(0..0, ["tasks".to_owned(), "list".to_owned()]);
-        // The default prefix's tables are created (migrated) and empty.
+        // The default prefix's tables are not there, and listing does not create them.
         let plain = run(default_names).await;
-        assert_eq!(plain.ok(), "no tasks\n", "{plain:?}");
+        assert!(plain.fails(1).contains("prefix \"zart_\""), "{plain:?}");
         db.cleanup().await;
     }
+}
+
+/// Only `zart migrate` creates tables: every other command, reading or acting, refuses
+/// tables that are not there (a mistyped prefix or schema) and says where it looked and to
+/// migrate; and tables older than the binary, saying to upgrade them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_migrate_creates_tables_the_other_commands_say_to_run_it() {
+    for db in [Db::postgres().await, Db::sqlite().await] {
+        let mut other = db.args.clone();
+        other.extend(["--prefix".to_owned(), "other_".to_owned()]);
+        let with = |command: &[&str]| {
+            let mut all: Vec<String> = command.iter().map(|a| a.to_string()).collect();
+            all.extend(other.iter().cloned());
+            all
+        };
+        for command in [
+            &["tasks", "list"][..],
+            &["queues"],
+            &["workers"],
+            &["schedules", "list"],
+            &["tasks", "cancel", "t-1"],
+            &["queues", "pause", "default"],
+        ] {
+            let out = run(with(command)).await;
+            let said = out.fails(1);
+            assert!(
+                said.contains("zart migrate") && said.contains("prefix \"other_\""),
+                "{command:?}: {out:?}"
+            );
+            if let support::Place::Postgres { schema, .. } = &db.place {
+                assert!(said.contains(schema.as_str()), "names the schema: {out:?}");
+            }
+        }
+        assert_eq!(other_tables(&db).await, 0, "nothing was created");
+        let migrated = run(with(&["migrate"])).await;
+        assert!(migrated.ok().starts_with("migrated: "), "{migrated:?}");
+        assert!(other_tables(&db).await > 0, "migrate creates them");
+        assert_eq!(run(with(&["tasks", "list"])).await.ok(), "no tasks\n");
+
+        // Tables an older zart created: upgraded by `migrate` only.
+        let latest = match &db.place {
+            support::Place::Postgres { schema, .. } => format!("\"{schema}\".other_migrations"),
+            support::Place::Sqlite(_) => "other_migrations".to_owned(),
+        };
+        // (The latest migration's row is hidden, then put back: its SQL has run.)
+        let flip = format!("UPDATE {latest} SET version = -version WHERE version = ");
+        execute(&db, &format!("{flip}(SELECT max(version) FROM {latest})")).await;
+        let older = run(with(&["tasks", "list"])).await;
+        assert!(
+            older.fails(1).contains("older than this zart")
+                && older.stderr.contains("zart migrate"),
+            "{older:?}"
+        );
+        execute(&db, &format!("{flip}(SELECT min(version) FROM {latest})")).await;
+        assert_eq!(run(with(&["tasks", "list"])).await.ok(), "no tasks\n");
+        db.cleanup().await;
+    }
+}
+
+/// How many tables with the prefix `other_` the test's store holds.
+async fn other_tables(db: &Db) -> i64 {
+    match &db.place {
+        support::Place::Postgres { pool, schema } => {
+            let sql = format!(
+                "SELECT count(*) FROM information_schema.tables \
+                 WHERE table_schema = '{schema}' AND table_name LIKE 'other\\_%'"
+            );
+            let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .expect("information_schema reads");
+            count
+        }
+        support::Place::Sqlite(path) => {
+            let conn = zart::sqlite::rusqlite::Connection::open(path).expect("the file opens");
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'other\\_%' ESCAPE '\\'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("sqlite_master reads")
+        }
+    }
+}
+
+/// Runs `sql` on the test's store, outside Zart.
+async fn execute(db: &Db, sql: &str) {
+    match &db.place {
+        support::Place::Postgres { pool, .. } => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(pool)
+                .await
+                .expect("the statement runs");
+        }
+        support::Place::Sqlite(path) => {
+            let conn = zart::sqlite::rusqlite::Connection::open(path).expect("the file opens");
+            conn.execute_batch(sql).expect("the statement runs");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_exist_is_said_so_with_exit_1() {
+    let url = support::database_url();
+    let server = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(server, _)| server);
+    let args = [
+        "tasks",
+        "list",
+        "--url",
+        &format!("{server}/zart_no_such_db"),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let out = run(args).await;
+    let said = out.fails(1);
+    assert!(
+        said.contains("database \"zart_no_such_db\" does not exist") && said.contains("createdb"),
+        "{out:?}"
+    );
+    assert!(
+        !said.contains("invalid") && !said.contains(" at line "),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_sqlite_file_in_a_folder_that_does_not_exist_names_the_folder() {
+    let folder = std::env::temp_dir().join(format!("zart-cli-no-folder-{}", support::unique()));
+    let url = format!("sqlite://{}", folder.join("app.db").display());
+    let out = run(vec!["migrate".into(), "--url".into(), url]).await;
+    let said = out.fails(1);
+    assert!(
+        said.contains(&format!("the folder {} does not exist", folder.display())),
+        "{out:?}"
+    );
+    assert!(!said.contains("transient"), "{out:?}");
+    assert!(!folder.exists());
 }
 
 #[tokio::test]
@@ -694,4 +881,123 @@ async fn serve_answers_with_its_token_only_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_with_its_token_only_postgres() {
     serve_answers_with_its_token_only(Db::postgres().await).await;
+}
+
+/// `zart serve` keeps answering while browsers hold the live-update stream open: the
+/// stream's listeners have a connection of their own, never one of the two the command's
+/// pool has for the requests.
+async fn serve_keeps_answering_while_its_stream_is_open(db: Db) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    db.zart
+        .tasks()
+        .schedule_now("served-2", "job", json!({}))
+        .await
+        .expect("scheduled");
+    let mut args = vec![
+        "serve".to_owned(),
+        "--bind".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    args.extend(db.args.iter().cloned());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zart"))
+        .args(&args)
+        .env_remove("DATABASE_URL")
+        .env_remove("ZART_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("zart serve starts");
+    let stdout = child.stdout.take().expect("its stdout");
+    let answers = tokio::task::spawn_blocking(move || {
+        let link = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("open http://"))
+            .expect("it prints the link");
+        let (address, token) = link
+            .trim_start_matches("open http://")
+            .split_once("/?token=")
+            .map(|(a, t)| (a.to_owned(), t.to_owned()))
+            .expect("address and token");
+        let send = |path: &str, close: bool| {
+            let mut stream = TcpStream::connect(&address).expect("connects");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("a read timeout");
+            let connection = if close { "close" } else { "keep-alive" };
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+                 Connection: {connection}\r\n\r\n"
+            )
+            .expect("writes");
+            stream
+        };
+        // Each answer: the path, its status line and how long it took.
+        let get = |path: &str| {
+            let started = Instant::now();
+            let mut answer = String::new();
+            let _ = send(path, true).read_to_string(&mut answer);
+            let status = answer.lines().next().unwrap_or_default().to_owned();
+            (path.to_owned(), status, started.elapsed())
+        };
+        let stream = |path: &str| {
+            let mut reader = BufReader::new(send(path, false));
+            let mut status = String::new();
+            let _ = reader.read_line(&mut status);
+            (reader, status)
+        };
+        let mut answers = vec![get("/api/v1/tasks")];
+        let (first, status) = stream("/api/v1/stream");
+        answers.push(("/api/v1/stream".to_owned(), status, Duration::ZERO));
+        std::thread::sleep(Duration::from_secs(3));
+        answers.push(get("/api/v1/tasks"));
+        // A second page open, with its own stream, while requests go on.
+        let (second, status) = stream("/api/v1/stream");
+        answers.push(("/api/v1/stream".to_owned(), status, Duration::ZERO));
+        for path in [
+            "/api/v1/overview",
+            "/api/v1/tasks/served-2",
+            "/api/v1/queues",
+            "/api/v1/workers",
+            "/api/v1/schedules",
+            "/",
+            "/tasks",
+            "/tasks/served-2",
+            "/queues",
+            "/workers",
+            "/schedules",
+        ] {
+            answers.push(get(path));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        answers.push(get("/api/v1/tasks"));
+        drop((first, second));
+        answers.push(get("/api/v1/tasks"));
+        answers
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let answers = answers.expect("the requests ran");
+    for (path, status, took) in &answers {
+        assert!(status.starts_with("HTTP/1.1 200"), "{path}: {status:?}");
+        // The pool's acquire timeout is 10 s: a request stuck behind the listeners took
+        // that long, then failed.
+        assert!(*took < Duration::from_secs(5), "{path} took {took:?}");
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_keeps_answering_while_its_stream_is_open_sqlite() {
+    serve_keeps_answering_while_its_stream_is_open(Db::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_keeps_answering_while_its_stream_is_open_postgres() {
+    serve_keeps_answering_while_its_stream_is_open(Db::postgres().await).await;
 }

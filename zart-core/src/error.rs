@@ -100,63 +100,16 @@ struct NotMigrated<E> {
 
 impl<E: fmt::Display + 'static> fmt::Display for NotMigrated<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match (&self.source as &dyn std::any::Any).is::<MigrationsBehind>() {
-            true => "older than this code",
-            false => "missing",
+        let any = &self.source as &dyn std::any::Any;
+        let state = match any.downcast_ref::<crate::migrations::MigrationState>() {
+            Some(crate::migrations::MigrationState::Behind { .. }) => "older than this code",
+            _ => "missing",
         };
         write!(
             f,
             "Zart's tables are {state} ({}; looked in {}): run `migrate()` on the store first (`Zart::connect` and `{}` do)",
             self.source, self.place, self.connect
         )
-    }
-}
-
-/// Tables migrated to an earlier version than the code needs.
-#[derive(Debug)]
-pub struct MigrationsBehind {
-    /// The latest migration applied (0: none).
-    pub applied: i64,
-    /// The latest migration the code has.
-    pub needed: i64,
-}
-
-impl fmt::Display for MigrationsBehind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "they are at migration {}, this code needs {}",
-            self.applied, self.needed
-        )
-    }
-}
-
-impl StdError for MigrationsBehind {}
-
-impl MigrationsBehind {
-    /// Whether every migration the code has (`known`) is among those `applied`.
-    ///
-    /// ```
-    /// use zart_core::error::MigrationsBehind;
-    ///
-    /// assert!(MigrationsBehind::check(&[1, 2, 3], [1, 2]).is_ok()); // migrated by newer code
-    /// let behind = MigrationsBehind::check(&[1], [1, 2, 3]).unwrap_err();
-    /// assert_eq!((behind.applied, behind.needed), (1, 3));
-    /// ```
-    pub fn check(applied: &[i64], known: impl IntoIterator<Item = i64>) -> Result<(), Self> {
-        let mut needed = 0;
-        let mut missing = false;
-        for version in known {
-            needed = needed.max(version);
-            missing |= !applied.contains(&version);
-        }
-        match missing {
-            false => Ok(()),
-            true => Err(MigrationsBehind {
-                applied: applied.iter().copied().max().unwrap_or(0),
-                needed,
-            }),
-        }
     }
 }
 

@@ -50,6 +50,7 @@ use crate::controls::{KeyLimit, RateLimit};
 use crate::controls::{QueueDeclaration, QueueLimits, QueueState};
 use crate::error::StoreResult;
 use crate::inspect::{AttemptRecord, EndedCount, EventRecord, TaskCounts, TaskLoad};
+use crate::migrations::MigrationState;
 use crate::queue::{ClaimScope, ClaimedTask, Lease, Outcome, RescueReport, Wake};
 use crate::schedules::{
     HistoryEntry, RecurringTask, RunRecord, ScheduleInfo, ScheduleProgress, ScheduleState,
@@ -306,11 +307,14 @@ pub trait Store:
     /// [`commit`](UnitOfWork::commit) rolls everything back, notifications included.
     async fn begin(&self) -> StoreResult<Box<dyn UnitOfWork>>;
 
-    /// Whether the tables are there, at the version this code needs, changing nothing:
-    /// `Ok` if so, else a [rejected](crate::ErrorKind::Rejected) error that says where the
-    /// store looked and to run `migrate()` ([`StoreError::not_migrated`](crate::StoreError::not_migrated)).
-    /// Tables that newer code migrated further pass: a rolling deploy runs old workers
-    /// beside new ones.
+    /// How the tables compare with the migrations this code has, changing nothing (see
+    /// [`MigrationState`]). Tables that newer code migrated further are current: a rolling
+    /// deploy runs old workers beside new ones.
+    async fn migration_state(&self) -> StoreResult<MigrationState>;
+
+    /// `Ok` when the [`migration_state`](Self::migration_state) is current, else a
+    /// [rejected](crate::ErrorKind::Rejected) error that says where the store looked and
+    /// to run `migrate()` ([`StoreError::not_migrated`](crate::StoreError::not_migrated)).
     async fn check_migrated(&self) -> StoreResult<()>;
 
     /// The clock this store judges what is due by: the engine reads the same one when it

@@ -180,7 +180,10 @@ impl Connections {
 async fn server_reason(pool: &PgPool) -> String {
     let options = pool.connect_options();
     match tokio::time::timeout(PROBE_TIMEOUT, options.connect()).await {
-        Ok(Err(error)) => format!("the server refuses new connections: {error}"),
+        Ok(Err(error)) => format!(
+            "the server refuses new connections: {}",
+            crate::error::Described(&error)
+        ),
         Ok(Ok(connection)) => {
             let _ = connection.close().await;
             "the server accepts connections again".to_owned()

@@ -47,6 +47,7 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool, Postgres, Transaction};
+use zart_core::migrations::MigrationState;
 use zart_core::{ErrorKind, StoreError, StoreResult};
 
 pub use sqlx;
@@ -59,7 +60,8 @@ use queries::Queries;
 /// Connection pool settings for [`PostgresTaskScheduler::connect_with_pool`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Most connections open at once.
+    /// Most connections open at once, at least 1 (0 is refused at connect). Listening for
+    /// notifications takes one more, of its own, outside the pool.
     pub max_connections: u32,
     /// Connections opened at connect and kept open from then on, idle or not (capped at
     /// `max_connections`). A server that is full refuses the pool any connection it does not
@@ -69,8 +71,9 @@ pub struct PoolConfig {
     pub acquire_timeout: Duration,
 }
 
-/// Connections a busy worker uses at once: its listener, a claim, an outcome batch and a
-/// checkpoint batch. Heartbeats and maintenance take one of these between statements.
+/// Connections of the pool a busy worker uses at once: a claim, an outcome batch, a
+/// checkpoint batch, and a heartbeat or a maintenance pass. (A store that listens for
+/// notifications holds one more connection, of its own, outside the pool.)
 ///
 /// What [`PoolConfig::default`] keeps open; a pool of one's own for a worker should keep
 /// at least as many:
@@ -124,7 +127,8 @@ pub(crate) struct Shared {
     pub channel: String,
     /// Announces that tasks ended (for waiters).
     pub ended_channel: String,
-    pub ended: tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>,
+    /// The connection both channels are listened on, while anything listens.
+    pub listening: listener::Listening,
     /// Whether ids sort by code point in this database (see `inspect`).
     pub ids_by_code_point: tokio::sync::OnceCell<bool>,
     pub maintenance_lock: i64,
@@ -141,6 +145,9 @@ impl PostgresTaskScheduler {
     /// A store over `pool` with the default table names. Does not touch the database:
     /// call [`migrate`](Self::migrate) once before use if the tables may be missing.
     ///
+    /// Listening for notifications (workers, waiters, the admin's live updates) takes a
+    /// connection of its own made with the pool's connect options, never one of the pool's.
+    ///
     /// The pool's settings stay the caller's: a worker's pool should keep
     /// [`WORKER_CONNECTIONS`] open (`min_connections`, and no `max_lifetime`), as the pools
     /// [`connect`](Self::connect) builds do, or a full server can leave it without them.
@@ -153,7 +160,7 @@ impl PostgresTaskScheduler {
         let shared = Shared {
             channel: format!("zart_{:016x}", names.fingerprint("notify")),
             ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
-            ended: tokio::sync::OnceCell::new(),
+            listening: listener::Listening::default(),
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
             sql: Queries::new(&names),
@@ -199,17 +206,72 @@ impl PostgresTaskScheduler {
         config: PoolConfig,
         names: TableNames,
     ) -> StoreResult<Self> {
+        let (scheduler, kept) = PostgresTaskScheduler::build(url, &config, names).await?;
+        scheduler.migrate().await?;
+        tokio::spawn(connections::open(scheduler.connections.clone(), kept));
+        Ok(scheduler)
+    }
+
+    /// Connects as [`connect_with`](Self::connect_with) does, but leaves the tables as they
+    /// are: for tools that read or steer a store and must not create one where a name was
+    /// mistyped. [`migration_state`](Self::migration_state) says whether the tables are
+    /// there.
+    ///
+    /// ```no_run
+    /// use zart_core::migrations::MigrationState;
+    /// use zart_postgres::{PoolConfig, PostgresTaskScheduler, TableNames};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (url, names) = ("postgres://localhost/app", TableNames::default());
+    /// let store = PostgresTaskScheduler::open_with(url, PoolConfig::default(), names).await?;
+    /// if store.migration_state().await? != MigrationState::Current {
+    ///     eprintln!("run the migrations first");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open_with(url: &str, config: PoolConfig, names: TableNames) -> StoreResult<Self> {
+        let (scheduler, kept) = PostgresTaskScheduler::build(url, &config, names).await?;
+        tokio::spawn(connections::open(scheduler.connections.clone(), kept));
+        Ok(scheduler)
+    }
+
+    /// A store over a new pool for `url`, once a first connection says the server takes
+    /// them; with the number of connections the pool keeps.
+    async fn build(url: &str, config: &PoolConfig, names: TableNames) -> StoreResult<(Self, u32)> {
+        if config.max_connections == 0 {
+            return Err(StoreError::new(
+                ErrorKind::Rejected,
+                "connecting to PostgreSQL",
+                "a pool of 0 connections cannot run a statement: \
+                 PoolConfig::max_connections must be at least 1",
+            ));
+        }
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::new(ErrorKind::Rejected, "parsing the PostgreSQL URL", e))?;
         let address = format!("{}:{}", options.get_host(), options.get_port());
         let unreachable = |e: sqlx::Error| {
-            let kind = error::classify(&e);
-            StoreError::new(
-                kind,
-                "connecting to PostgreSQL",
-                format!("cannot connect to PostgreSQL at {address}: {e}"),
-            )
+            let said = error::Described(&e);
+            match e.as_database_error().and_then(|e| e.code()).as_deref() {
+                // invalid_catalog_name: the server is there, the database is not.
+                Some("3D000") => {
+                    let database = options.get_database().unwrap_or(options.get_username());
+                    StoreError::new(
+                        ErrorKind::NotFound,
+                        "connecting to PostgreSQL",
+                        format!(
+                            "{said} on the PostgreSQL server at {address}: create it \
+                             (`createdb {database}`, or `CREATE DATABASE \"{database}\"` in psql)"
+                        ),
+                    )
+                }
+                _ => StoreError::new(
+                    error::classify(&e),
+                    "connecting to PostgreSQL",
+                    format!("cannot connect to PostgreSQL at {address}: {said}"),
+                ),
+            }
         };
         options
             .connect()
@@ -227,16 +289,19 @@ impl PostgresTaskScheduler {
             .max_lifetime(None)
             .acquire_timeout(config.acquire_timeout)
             .connect_lazy_with(options);
-        let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
-        scheduler.migrate().await?;
-        tokio::spawn(connections::open(scheduler.connections.clone(), kept));
-        Ok(scheduler)
+        Ok((PostgresTaskScheduler::with_table_names(pool, names), kept))
     }
 
     /// Creates or upgrades the tables for this store's [`TableNames`] from the embedded
     /// migrations. Idempotent, and safe to run from several processes at once.
     pub async fn migrate(&self) -> StoreResult<()> {
         migrate::run(self.pool(), &self.shared.names).await
+    }
+
+    /// How this store's tables compare with the migrations this driver embeds: missing,
+    /// behind, or current. Reads only.
+    pub async fn migration_state(&self) -> StoreResult<MigrationState> {
+        migrate::state(self.pool(), &self.shared.names).await
     }
 
     /// The connection pool.
@@ -276,6 +341,12 @@ impl PostgresTaskScheduler {
             .map_err(self.shared.db("starting a transaction"))
     }
 
+    /// What the store's listening connection hears from now on.
+    pub(crate) fn heard(&self) -> tokio::sync::broadcast::Receiver<listener::Heard> {
+        let shared = &self.shared;
+        (shared.listening).subscribe(self.pool(), &shared.channel, &shared.ended_channel)
+    }
+
     /// The table names in use.
     pub fn table_names(&self) -> &TableNames {
         &self.shared.names
@@ -306,7 +377,19 @@ impl zart_core::store::Store for PostgresTaskScheduler {
         Ok(Box::new(self.begin_work().await?))
     }
 
+    async fn migration_state(&self) -> StoreResult<MigrationState> {
+        PostgresTaskScheduler::migration_state(self).await
+    }
+
     async fn check_migrated(&self) -> StoreResult<()> {
-        migrate::check(&mut *self.connection().await?, &self.shared.names).await
+        match self.migration_state().await? {
+            MigrationState::Current => Ok(()),
+            state => Err(StoreError::not_migrated(
+                "checking the tables' migrations",
+                self.shared.names.describe(),
+                "PostgresTaskScheduler::connect",
+                state,
+            )),
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! from the constants of `zart-core`, so that they are written once.
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Row};
-use zart_core::error::MigrationsBehind;
+use zart_core::migrations::MigrationState;
 use zart_core::{StoreError, StoreResult};
 
 use crate::error::store_error;
@@ -127,8 +127,10 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> StoreResult<()> {
         let sql = render(migration.sql, names);
         if let Err(source) = apply(&mut tx, &table, migration, &sql).await {
             let failed = format!(
-                "migration {} ({}) failed, nothing was applied: {source}",
-                migration.version, migration.name
+                "migration {} ({}) failed, nothing was applied: {}",
+                migration.version,
+                migration.name,
+                crate::error::Described(&source)
             );
             return Err(StoreError::new(
                 crate::error::classify(&source),
@@ -145,21 +147,29 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> StoreResult<()> {
     tx.commit().await.map_err(db("committing migrations"))
 }
 
-/// Whether the tables of `names` have every migration applied (see
-/// `Store::check_migrated`).
-pub(crate) async fn check(conn: &mut PgConnection, names: &TableNames) -> StoreResult<()> {
-    let context = "checking the tables' migrations";
-    let applied = applied_versions(conn, &names.migrations())
+/// How the tables of `names` compare with [`MIGRATIONS`], without creating anything.
+pub(crate) async fn state(pool: &PgPool, names: &TableNames) -> StoreResult<MigrationState> {
+    let db = |context| move |error| store_error(names, context, error);
+    let table = names.migrations();
+    // `to_regclass` is NULL for a table (or a schema) that is not there, where reading it
+    // would fail.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&table)
+        .fetch_one(pool)
         .await
-        .map_err(|error| store_error(names, context, error))?;
-    MigrationsBehind::check(&applied, MIGRATIONS.iter().map(|m| m.version)).map_err(|behind| {
-        StoreError::not_migrated(
-            context,
-            names.describe(),
-            "PostgresTaskScheduler::connect",
-            behind,
-        )
-    })
+        .map_err(db("looking for the migrations table"))?;
+    if !exists {
+        return Ok(MigrationState::Missing);
+    }
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(db("acquiring a connection to read the migrations"))?;
+    let applied = applied_versions(&mut conn, &table)
+        .await
+        .map_err(db("reading applied migrations"))?;
+    let embedded: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+    Ok(MigrationState::of(Some(&applied), &embedded))
 }
 
 // These helpers take a concrete connection and run plain strings through

@@ -266,18 +266,11 @@ impl QueueStore for PostgresTaskScheduler {
     }
 
     async fn listen(&self, wake: &(dyn Fn(Wake) + Send + Sync)) -> StoreResult<()> {
-        listener::run(self.pool(), &self.shared.channel, wake).await;
+        listener::wake_on(self.heard(), wake).await;
         Ok(())
     }
 
     async fn ended(&self) -> StoreResult<watch::Receiver<u64>> {
-        let receiver = self
-            .shared
-            .ended
-            .get_or_init(|| async {
-                listener::watch_ended(self.pool().clone(), self.shared.ended_channel.clone())
-            })
-            .await;
-        Ok(receiver.clone())
+        Ok(listener::count_ended(self.heard()))
     }
 }

@@ -40,14 +40,8 @@ impl Db {
     /// Opens the database `options` names, with the store's settings.
     pub(crate) fn open(options: &SqliteOptions) -> StoreResult<Db> {
         let place = options.describe();
-        let conn = open_connection(options).map_err(|e| {
-            let kind = crate::error::classify(&e);
-            StoreError::new(
-                kind,
-                "opening the database",
-                format!("cannot open {place}: {e}"),
-            )
-        })?;
+        let conn = open_connection(options)
+            .map_err(|e| crate::error::open_error(options.path(), &place, e))?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             place,

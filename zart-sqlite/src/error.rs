@@ -1,5 +1,7 @@
 //! How SQLite's errors map to the store's [`ErrorKind`]s.
 
+use std::path::Path;
+
 use rusqlite::ErrorCode;
 use zart_core::{ErrorKind, StoreError};
 
@@ -42,6 +44,32 @@ pub(crate) fn store_error(
         return StoreError::not_migrated(context, place, connect, error);
     }
     StoreError::new(classify(&error), context, error)
+}
+
+/// The store error for a database file at `path` (described as `place`) that cannot be
+/// opened. A folder that does not exist is said by name, and is no transient failure:
+/// SQLite creates the file, never its folder, so trying again cannot help.
+pub(crate) fn open_error(path: Option<&Path>, place: &str, error: rusqlite::Error) -> StoreError {
+    let context = "opening the database";
+    let folder = path
+        .and_then(Path::parent)
+        .filter(|folder| !folder.as_os_str().is_empty() && !folder.exists());
+    if let Some(folder) = folder {
+        return StoreError::new(
+            ErrorKind::Rejected,
+            context,
+            format!(
+                "cannot open {place}: the folder {} does not exist (SQLite creates the file, \
+                 not its folder)",
+                folder.display()
+            ),
+        );
+    }
+    StoreError::new(
+        classify(&error),
+        context,
+        format!("cannot open {place}: {error}"),
+    )
 }
 
 /// A value read back that is not what Zart wrote.

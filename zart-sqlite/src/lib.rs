@@ -81,6 +81,7 @@ mod workers;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use zart_core::migrations::MigrationState;
 use zart_core::StoreResult;
 
 pub use options::{OptionsError, SqliteOptions, Synchronous};
@@ -168,6 +169,12 @@ impl SqliteTaskScheduler {
         migrate::run(&self.shared.db, &self.shared.options.prefix).await
     }
 
+    /// How this store's tables compare with the migrations this driver embeds: missing,
+    /// behind, or current. Reads only.
+    pub async fn migration_state(&self) -> StoreResult<MigrationState> {
+        migrate::state(&self.shared.db, &self.shared.options.prefix).await
+    }
+
     /// The settings in use.
     pub fn options(&self) -> &SqliteOptions {
         &self.shared.options
@@ -187,8 +194,20 @@ impl zart_core::store::Store for SqliteTaskScheduler {
         Ok(Box::new(self.begin_work().await?))
     }
 
+    async fn migration_state(&self) -> zart_core::StoreResult<MigrationState> {
+        SqliteTaskScheduler::migration_state(self).await
+    }
+
     async fn check_migrated(&self) -> zart_core::StoreResult<()> {
-        migrate::check(&self.shared.db, &self.shared.options.prefix).await
+        match self.migration_state().await? {
+            MigrationState::Current => Ok(()),
+            state => Err(zart_core::StoreError::not_migrated(
+                "checking the tables' migrations",
+                self.shared.db.place(),
+                "SqliteTaskScheduler::connect",
+                state,
+            )),
+        }
     }
 
     fn clock(&self) -> zart_core::clock::Clock {

@@ -4,8 +4,9 @@
 //! as `migrations/`) with `{{prefix}}`-style placeholders, rendered for the store's table
 //! prefix.
 
-use zart_core::error::MigrationsBehind;
-use zart_core::{StoreError, StoreResult};
+use rusqlite::OptionalExtension;
+use zart_core::migrations::MigrationState;
+use zart_core::StoreResult;
 
 use crate::codec::{NOW, SYSTEM_NOW};
 use crate::db::Db;
@@ -84,21 +85,30 @@ pub(crate) async fn run(db: &Db, prefix: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Whether the tables of `prefix` have every migration applied (see
-/// `Store::check_migrated`).
-pub(crate) async fn check(db: &Db, prefix: &str) -> StoreResult<()> {
-    let context = "checking the tables' migrations";
-    let statement = format!("SELECT version FROM \"{prefix}migrations\"");
-    let applied: Vec<i64> = db
-        .read(context, |conn| {
-            conn.prepare(&statement)?
+/// How the tables of `prefix` compare with [`MIGRATIONS`], without creating anything.
+pub(crate) async fn state(db: &Db, prefix: &str) -> StoreResult<MigrationState> {
+    let table = format!("{prefix}migrations");
+    let applied = db
+        .read("reading applied migrations", |conn| {
+            let exists = conn
+                .query_row(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [&table],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            conn.prepare(&format!("SELECT version FROM \"{table}\""))?
                 .query_map([], |row| row.get(0))?
-                .collect()
+                .collect::<Result<Vec<i64>, _>>()
+                .map(Some)
         })
         .await?;
-    MigrationsBehind::check(&applied, MIGRATIONS.iter().map(|m| m.version)).map_err(|behind| {
-        StoreError::not_migrated(context, db.place(), "SqliteTaskScheduler::connect", behind)
-    })
+    let embedded: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+    Ok(MigrationState::of(applied.as_deref(), &embedded))
 }
 
 /// A migration's SQL for the tables of `prefix`.

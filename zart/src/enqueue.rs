@@ -66,14 +66,27 @@ fn shortened(id: &str) -> String {
 }
 
 /// Inserts `tasks` into `store`. With [`IfExists::Error`] either all are inserted or none
-/// (an id that exists, or one given twice, is named in [`Error::AlreadyExists`]); with
-/// [`IfExists::Skip`] existing ids are left alone. Returns the inserted ids.
+/// (ids that exist are named in [`Error::AlreadyExists`]; an id the batch names twice is
+/// [`Error::InvalidTask`]); with [`IfExists::Skip`] existing ids, and the repeats of an id,
+/// are left alone. Returns the inserted ids.
 pub(crate) async fn insert(
     store: &dyn Store,
     tasks: &[NewTask],
     if_exists: IfExists,
 ) -> Result<Vec<String>> {
     tasks.iter().try_for_each(|task| validate(&task.params))?;
+    if if_exists == IfExists::Error {
+        // Said before the store sees them: its conflict would call the id "existing".
+        let mut seen = std::collections::HashSet::new();
+        if let Some(task) = tasks.iter().find(|t| !seen.insert(&t.params.task_id)) {
+            return Err(Error::InvalidTask {
+                task_id: shortened(&task.params.task_id),
+                reason: "the batch names this id twice: each task of a batch needs an id of \
+                         its own"
+                    .into(),
+            });
+        }
+    }
     if tasks.is_empty() {
         return Ok(Vec::new());
     }

@@ -338,6 +338,31 @@ impl Inspector {
     }
 }
 
+impl Inspector {
+    /// Every queue the store knows of, by name: the default queue, the queues workers
+    /// declared, and those with stored controls (a pause, limits). A name outside these is
+    /// most likely mistyped: no worker serves it, and pausing or limiting it would change
+    /// nothing but leave a control behind for a queue that does not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(zart: zart::Zart) -> Result<(), zart::Error> {
+    /// let queue = "emials";
+    /// if !zart.inspector().known_queues().await?.iter().any(|q| q == queue) {
+    ///     eprintln!("no queue {queue:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn known_queues(&self) -> Result<Vec<String>> {
+        let mut queues = self.queue_names().await?;
+        let controlled = self.store.queue_states().await?;
+        queues.extend(controlled.into_iter().map(|state| state.queue));
+        queues.sort();
+        queues.dedup();
+        Ok(queues)
+    }
+}
+
 fn summary<'a>(
     queues: &'a mut BTreeMap<String, QueueSummary>,
     queue: &str,

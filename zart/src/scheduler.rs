@@ -106,8 +106,10 @@ pub trait TaskScheduler: Send + Sync + sealed::Queue {
         Ok(!inserted.is_empty())
     }
 
-    /// Schedules many tasks in one round trip, all or none: if any id exists (or one id
-    /// appears twice), nothing is scheduled and the error names the offending ids.
+    /// Schedules many tasks in one round trip, all or none: if any id exists, nothing is
+    /// scheduled and [`Error::AlreadyExists`](crate::Error::AlreadyExists) names the
+    /// existing ids; a batch that names one id twice is
+    /// [`Error::InvalidTask`](crate::Error::InvalidTask), and nothing is scheduled either.
     async fn schedule_many<T: Into<NewTask> + Send>(&self, tasks: Vec<T>) -> Result<()> {
         self.schedule_many_with(tasks, IfExists::Error)
             .await
