@@ -43,6 +43,9 @@ impl Arg {
 /// The arguments of one attribute, by key.
 pub struct Args {
     args: Vec<Arg>,
+    /// Whether every argument was read. After a syntax error or an unknown key, a key that
+    /// looks missing may be the one misspelt, already reported.
+    complete: bool,
 }
 
 impl Args {
@@ -55,9 +58,11 @@ impl Args {
         errors: &mut Errors,
     ) -> Args {
         let parsed = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(tokens);
+        let mut complete = true;
         let args = match parsed {
             Ok(args) => args.into_iter().collect::<Vec<_>>(),
             Err(error) => {
+                complete = false;
                 errors.push(syn::Error::new(
                     error.span(),
                     format!(
@@ -72,9 +77,8 @@ impl Args {
         for arg in args {
             let key = arg.key.to_string();
             if !valid.contains(&key.as_str()) {
-                let hint = closest(&key, valid)
-                    .map(|k| format!(" (did you mean `{k}`?)"))
-                    .unwrap_or_default();
+                complete = false;
+                let hint = did_you_mean(&key, valid);
                 errors.spanned(
                     &arg.key,
                     format!(
@@ -88,7 +92,15 @@ impl Args {
                 kept.push(arg);
             }
         }
-        Args { args: kept }
+        Args {
+            args: kept,
+            complete,
+        }
+    }
+
+    /// Whether every argument was read: only then is a key that is not given missing.
+    pub fn is_complete(&self) -> bool {
+        self.complete
     }
 
     pub fn get(&self, key: &str) -> Option<&Arg> {
@@ -98,6 +110,14 @@ impl Args {
     pub fn span_of(&self, key: &str) -> Option<Span> {
         self.get(key).map(|arg| arg.key.span())
     }
+}
+
+/// ` (did you mean `key`?)` naming the valid word nearest to a mistyped one, or nothing
+/// when none is near.
+pub fn did_you_mean(word: &str, valid: &[&str]) -> String {
+    closest(word, valid)
+        .map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
 }
 
 /// The valid key nearest to a mistyped one, if any is near.

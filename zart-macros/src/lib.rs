@@ -4,8 +4,9 @@
 //!
 //! Each macro parses its arguments and the function into a model, validates every literal
 //! with the runtime's own parsers (cron expressions, time zones, durations, windows),
-//! reports all mistakes at once, each on its token, and re-emits the function as written,
-//! so that one mistake is one error.
+//! reports all mistakes at once, each on its token, and re-emits the function in a form
+//! nothing else trips on (as written; a missing `async` stands in its return type), so
+//! that one mistake is one error.
 
 mod args;
 mod errors;

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Expr, Lit, LitStr};
 
-use crate::args::Arg;
+use crate::args::{did_you_mean, Arg};
 use crate::errors::Errors;
 
 fn unwrap_group(expr: &Expr) -> &Expr {
@@ -205,9 +205,12 @@ pub fn policy(
             Some(quote!(#enum_path::#variant))
         }
         None => {
+            let hint = given
+                .map(|given| did_you_mean(&given, &names))
+                .unwrap_or_default();
             errors.spanned(
                 value,
-                format!("`{}` is one of: {}", arg.key, names.join(", ")),
+                format!("`{}` is one of: {}{hint}", arg.key, names.join(", ")),
             );
             None
         }
@@ -239,16 +242,18 @@ pub fn retry(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
                 Expr::Path(path) if path.path.is_ident("exponential") => "exponential",
                 Expr::Path(path) if path.path.is_ident("fixed") => "fixed",
                 other => {
-                    errors.spanned(other, "a retry policy is `exponential(..)`, `fixed(..)`, `none` or a number of attempts");
+                    let hint = retry_kind_hint(other, &["exponential", "fixed"]);
+                    errors.spanned(other, format!("a retry policy is `exponential(..)`, `fixed(..)`, `none` or a number of attempts{hint}"));
                     return None;
                 }
             };
             (kind, call.args.iter().collect())
         }
         other => {
+            let hint = retry_kind_hint(other, &["exponential", "fixed", "none"]);
             errors.spanned(
                 other,
-                format!("a retry policy is `exponential(..)`, `fixed(..)`, `none` or a number of attempts: `{EXAMPLE}`"),
+                format!("a retry policy is `exponential(..)`, `fixed(..)`, `none` or a number of attempts{hint}: `{EXAMPLE}`"),
             );
             return None;
         }
@@ -278,10 +283,11 @@ pub fn retry(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
         }
         .unwrap_or_default();
         if !valid.contains(&key.as_str()) {
+            let hint = did_you_mean(&key, valid);
             errors.spanned(
                 &assign.left,
                 format!(
-                    "unknown setting `{key}` for `{kind}(..)`; the settings are: {}",
+                    "unknown setting `{key}` for `{kind}(..)`{hint}; the settings are: {}",
                     valid.join(", ")
                 ),
             );
@@ -376,6 +382,18 @@ pub fn retry(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
         fields.push(quote!(backoff_multiplier: 1.0));
     }
     ok.then(|| quote!(::zart::scheduler::RetryConfig { #(#fields,)* ..::zart::scheduler::RetryConfig::default() }))
+}
+
+/// A suggestion for a misspelt retry kind (`exponentail`), if it is a plain word.
+fn retry_kind_hint(expr: &Expr, kinds: &[&str]) -> String {
+    match expr {
+        Expr::Path(path) => path
+            .path
+            .get_ident()
+            .map(|kind| did_you_mean(&kind.to_string(), kinds))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 fn attempts(lit: &syn::LitInt, errors: &mut Errors) -> Option<u32> {

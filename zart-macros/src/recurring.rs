@@ -150,6 +150,9 @@ fn read(
             let delay = literals::millis(literals::duration(arg, errors)?);
             Some(quote!(::zart::schedule::Schedule::fixed_delay(#delay)?))
         }),
+        // With an argument unread (a misspelt `crom`), the schedule may be in it: that
+        // mistake is reported already.
+        [] if !args.is_complete() => None,
         [] => {
             errors.spanned(attr, "#[recurring] needs a schedule: one of `cron = \"..\"`, `every = \"..\"` or `fixed_delay = \"..\"`");
             None
@@ -164,7 +167,7 @@ fn read(
     };
     if let (Some(span), false) = (
         args.span_of("timezone"),
-        kinds.contains(&"cron") || args.get("window").is_some(),
+        kinds.contains(&"cron") || args.get("window").is_some() || !args.is_complete(),
     ) {
         errors.at(span, "`timezone` applies to `cron` and `window`; intervals and delays are the same in every zone");
     }
@@ -249,6 +252,7 @@ fn read(
             errors.spanned(&arg.key, "this task takes no input: remove `input`");
             None
         }
+        (None, true) if !args.is_complete() => None,
         (None, true) => {
             errors.spanned(attr, "this task takes an input: give the one its scheduled runs start with, `input = ...`");
             None

@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Pat, ReturnType};
 
 use crate::args::Args;
-use crate::errors::Errors;
+use crate::errors::{self, Errors};
 use crate::literals;
 use crate::options::Options;
 use crate::signature::is_generic_path;
@@ -24,12 +24,14 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = Args::parse(args, "step", &["name", "retry", "timeout"], &mut errors);
     let options = Options::read(&args, &mut errors);
     let sig = &function.sig;
-    if sig.asyncness.is_none() {
-        errors.spanned(
+    // Reported through the return type (see `in_return_type`): a sync step is awaited by
+    // some callers and called plainly by others, and neither may see a second error.
+    let not_async = sig.asyncness.is_none().then(|| {
+        syn::Error::new_spanned(
             sig.fn_token,
             "a #[step] function is `async`: write `async fn`",
-        );
-    }
+        )
+    });
     let output = match &sig.output {
         // A result type is generic (`Result<T, StepError>` or an alias of it); anything
         // else is refused here, before type checking would report it three ways.
@@ -59,11 +61,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
     }
-    let (Some(output), true) = (output, errors.is_empty()) else {
+    let (Some(output), true, None) = (output, errors.is_empty(), &not_async) else {
+        if let Some(error) = &not_async {
+            errors::in_return_type(&mut function, error);
+        }
         let errors = errors.to_compile_errors();
-        // Re-emitted as the step it was meant to be: a caller's `.await` then type-checks,
-        // and a missing `async` is one error, not one more at every call.
-        function.sig.asyncness = Some(Default::default());
         return quote!(#function #errors);
     };
 

@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, LitStr, Type};
 
 use crate::args::Args;
-use crate::errors::Errors;
+use crate::errors::{self, Errors};
 use crate::options::Options;
 use crate::recurring::{self, Recurring};
 use crate::signature::Signature;
@@ -51,6 +51,14 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let args = Args::parse(args, kind.attribute(), kind.keys(), &mut errors);
     let options = Options::read(&args, &mut errors);
     let signature = Signature::read(&function, kind.attribute(), &mut errors);
+    if kind == Kind::Durable && function.sig.asyncness.is_none() {
+        // Through the return type: the body's `.await`s and the generated call stay quiet.
+        let error = syn::Error::new_spanned(
+            &function.sig.ident,
+            "a #[durable] function is `async`: its steps, sleeps and waits are awaited",
+        );
+        errors::in_return_type(&mut function, &error);
+    }
     let generated = signature.map(|signature| {
         check(kind, &signature, &mut errors);
         let name = options.name_or(&signature.ident);
@@ -66,25 +74,16 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// What only one of the two kinds refuses.
+/// What only a task refuses (a durable execution packs several inputs).
 fn check(kind: Kind, signature: &Signature, errors: &mut Errors) {
-    match kind {
-        Kind::Task => {
-            if let Some((_, extra)) = signature.inputs().nth(1) {
-                errors.spanned(
-                    extra,
-                    "a #[task] takes at most one input: put the values in one struct, or use #[durable], which packs several inputs for you",
-                );
-            }
-        }
-        Kind::Durable => {
-            if !signature.is_async {
-                errors.spanned(
-                    &signature.ident,
-                    "a #[durable] function is `async`: its steps, sleeps and waits are awaited",
-                );
-            }
-        }
+    if kind != Kind::Task {
+        return;
+    }
+    if let Some((_, extra)) = signature.inputs().nth(1) {
+        errors.spanned(
+            extra,
+            "a #[task] takes at most one input: put the values in one struct, or use #[durable], which packs several inputs for you",
+        );
     }
 }
 
@@ -184,7 +183,8 @@ fn generate(
             )
         }
         Kind::Durable => {
-            // A durable body that is not async was reported; this keeps the rest quiet.
+            // A durable body that is not async was reported in its return type, which
+            // keeps this call quiet.
             let run = match signature.is_async {
                 true => quote!(#call.await),
                 false => quote!(#call),

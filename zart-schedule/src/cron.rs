@@ -12,6 +12,7 @@
 //!
 //! As in Vixie cron, when both day-of-month and day-of-week are restricted (neither field
 //! starts with `*`), a day matching either one fires; otherwise a day must match both.
+//! An expression whose days never come (`0 0 30 2 *`) is refused, with the reason.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,9 +23,13 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-/// How far ahead a search looks before concluding that an expression never fires again
-/// (`0 0 31 2 *`, say). Leap days on a given weekday recur within 28 years.
-const SEARCH_YEARS: i32 = 30;
+use crate::describe::{join, month_name};
+
+/// How far ahead a search looks for the next slot. Every expression that parses fires
+/// again within it: the rarest days are a leap day on a given weekday (`0 0 29 2 */7`,
+/// where a day field starting with `*` makes both fields count), which recur up to 40
+/// years apart when a century year skips its leap day (2088, then 2128).
+const SEARCH_YEARS: i32 = 40;
 
 /// A parsed cron expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +142,7 @@ impl FromStr for CronExpr {
         };
         let parse = |text: &str, field: Field| parse_field(text, field).map_err(&fail);
         let days_of_week = parse(rest[4], DAY_OF_WEEK)?;
-        Ok(CronExpr {
+        let cron = CronExpr {
             source: trimmed.to_owned(),
             seconds: parse(second, SECOND)?,
             minutes: parse(rest[0], MINUTE)?,
@@ -149,7 +154,11 @@ impl FromStr for CronExpr {
             days_of_week: ((days_of_week | (days_of_week >> 7)) & 0x7f) as u8,
             day_of_month_star: is_star(rest[2]),
             day_of_week_star: is_star(rest[4]),
-        })
+        };
+        match cron.never_fires() {
+            Some(reason) => Err(fail(reason)),
+            None => Ok(cron),
+        }
     }
 }
 
@@ -261,6 +270,45 @@ impl CronExpr {
     /// The expression as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// Why the expression can never fire, if it cannot (`0 0 30 2 *`: "day 30 never occurs
+    /// in February"). Only the days can be impossible, as every other field holds a value.
+    fn never_fires(&self) -> Option<String> {
+        // With both day fields restricted, a day matching either fires, and every month has
+        // every weekday. With day-of-month unrestricted, it holds the 1st, which every month
+        // has. Either way some day of each month fires in some year, as a date falls on
+        // every weekday over the years.
+        if self.day_of_month_star || !self.day_of_week_star {
+            return None;
+        }
+        let months: Vec<u32> = (1..=12).filter(|m| self.months & (1 << m) != 0).collect();
+        let days: Vec<u32> = (1..=31)
+            .filter(|d| self.days_of_month & (1 << d) != 0)
+            .collect();
+        // February's longest: a leap year's 29th comes, every four years or so.
+        let longest = |month: u32| match month {
+            2 => 29,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        if months
+            .iter()
+            .any(|&month| days.iter().any(|&day| day <= longest(month)))
+        {
+            return None;
+        }
+        let day_words: Vec<String> = days.iter().map(u32::to_string).collect();
+        let month_words: Vec<String> = months.iter().map(|&m| month_name(m)).collect();
+        let (noun, verb) = match days.len() {
+            1 => ("day", "occurs"),
+            _ => ("days", "occur"),
+        };
+        Some(format!(
+            "{noun} {} never {verb} in {}",
+            join(&day_words, "and"),
+            join(&month_words, "or")
+        ))
     }
 
     fn day_matches(&self, date: NaiveDate) -> bool {

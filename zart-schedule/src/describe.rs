@@ -221,7 +221,7 @@ fn calendar(
     months: &[u32],
     either: bool,
 ) -> (Option<String>, Option<String>) {
-    let month_name = |m: u32| name(MONTHS, m.saturating_sub(1));
+    let month_name = |m: u32| month_name(m);
     let days_of = |of: &str| {
         let listed = list(days, |d| d.to_string(), "and");
         format!("day{} {listed} of {of}", plural(days.len() as u64))
@@ -243,6 +243,11 @@ fn calendar(
         (false, false) => Some(format!("on {in_month} when it falls on {any_weekday}")),
     };
     (day, month)
+}
+
+/// "February" for month 2.
+pub(crate) fn month_name(month: u32) -> String {
+    name(MONTHS, month.saturating_sub(1))
 }
 
 /// The `index`th of space-separated `names`, or the number itself.
@@ -277,7 +282,8 @@ fn list(values: &[u32], name: impl Fn(u32) -> String, conj: &str) -> String {
     }
 }
 
-fn join(items: &[String], conj: &str) -> String {
+/// "a, b and c" (or "or").
+pub(crate) fn join(items: &[String], conj: &str) -> String {
     match items.split_last() {
         None => String::new(),
         Some((last, [])) => last.clone(),
@@ -385,7 +391,7 @@ mod tests {
         0 12 * jan,JUL *        | at 12:00 in January and July
         0 0 1 1-3 *             | at 00:00 on day 1 of the month, in January through March
         0 0 1,15 6 *            | at 00:00 on days 1 and 15 of June
-        0 0 31 2 *              | at 00:00 on February 31
+        0 0 29 2 *              | at 00:00 on February 29
         0 9 * 1 1               | at 09:00 on Monday, in January
         0 0 * * 6,0             | at 00:00 on Saturday and Sunday
         0 0 * * 5-7             | at 00:00 on Friday through Sunday

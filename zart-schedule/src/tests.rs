@@ -129,10 +129,63 @@ fn leap_days_and_month_ends() {
             utc(2026, 7, 31, 0, 0, 0)
         ]
     );
+}
+
+#[test]
+fn a_cron_whose_days_never_come_is_refused_with_the_reason() {
+    let reason = |e: &str| match e.parse::<CronExpr>() {
+        Ok(_) => panic!("{e:?} never fires and should be refused"),
+        Err(err) => err.reason().to_owned(),
+    };
+    assert_eq!(reason("0 0 30 2 *"), "day 30 never occurs in February");
+    assert_eq!(reason("0 0 31 4 *"), "day 31 never occurs in April");
+    assert_eq!(reason("0 0 0 31 2 ?"), "day 31 never occurs in February");
     assert_eq!(
-        cron("0 0 30 2 *", "UTC").first_after(utc(2026, 1, 1, 0, 0, 0)),
-        None,
-        "February 30 never comes"
+        reason("0 0 30,31 feb *"),
+        "days 30 and 31 never occur in February"
+    );
+    assert_eq!(
+        reason("0 0 31 2,4,6,9,11 *"),
+        "day 31 never occurs in February, April, June, September or November"
+    );
+    // A day-of-week starting with '*' is unrestricted: the day of the month must match.
+    assert_eq!(reason("0 0 31 4 */2"), "day 31 never occurs in April");
+    // The error names the expression, whether built in code or read from storage.
+    assert_eq!(
+        Schedule::cron("0 0 30 2 *", "UTC").map_err(|e| e.to_string()),
+        Err("invalid cron expression \"0 0 30 2 *\": day 30 never occurs in February".into())
+    );
+    let stored = json!({"kind": "cron", "expression": "0 0 31 4 *", "timezone": "UTC"});
+    let read = serde_json::from_value::<Schedule>(stored).map_err(|e| e.to_string());
+    assert_eq!(
+        read,
+        Err("invalid cron expression \"0 0 31 4 *\": day 31 never occurs in April".into())
+    );
+}
+
+#[test]
+fn crons_on_rare_days_are_kept_and_fire() {
+    let from = utc(2026, 1, 1, 0, 0, 0);
+    // Both day fields restricted: a day matching either fires, so Mondays in February.
+    assert_eq!(
+        run(&cron("0 0 30 2 1", "UTC"), from, 2),
+        [utc(2026, 2, 2, 0, 0, 0), utc(2026, 2, 9, 0, 0, 0)]
+    );
+    // One month of the list has the day.
+    assert_eq!(
+        cron("0 0 31 2,3 *", "UTC").first_after(from),
+        Some(utc(2026, 3, 31, 0, 0, 0))
+    );
+    // A day-of-month starting with '*' holds the 1st.
+    assert_eq!(
+        cron("0 0 */30 2 *", "UTC").first_after(from),
+        Some(utc(2026, 2, 1, 0, 0, 0))
+    );
+    // The rarest days: a leap day on a Sunday comes in 2088, then not until 2128, as 2100
+    // is no leap year.
+    assert_eq!(
+        cron("0 0 29 2 */7", "UTC").first_after(utc(2088, 3, 1, 0, 0, 0)),
+        Some(utc(2128, 2, 29, 0, 0, 0))
     );
 }
 

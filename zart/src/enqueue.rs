@@ -178,4 +178,29 @@ mod tests {
             .unwrap_or_default();
         assert!(error.contains("the task name is 201 bytes long"), "{error}");
     }
+
+    #[test]
+    fn invalid_tasks_are_rejections_not_worth_retrying() {
+        let task = |id: &str, name: &str| ScheduleAtParams::now(id, name, serde_json::Value::Null);
+        let mut recurring = task("r-1", "report");
+        recurring.recurrence = Some(zart_core::task::Recurrence::FixedDelay {
+            duration_ms: 60_000,
+        });
+        let invalid = [
+            task(&"x".repeat(MAX_ID_LEN + 1), "report"),
+            task("", "report"),
+            task("r-1", ""),
+            task("r-1", &"n".repeat(MAX_NAME_LEN + 1)),
+            task("__zart-tick", "report"),
+            recurring,
+        ];
+        for params in invalid {
+            match validate(&params) {
+                Err(error @ Error::InvalidTask { .. }) => {
+                    assert!(error.is_rejection(), "{error} is not a rejection")
+                }
+                other => panic!("{params:?} gave {other:?}, not InvalidTask"),
+            }
+        }
+    }
 }

@@ -81,11 +81,24 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the store refused the operation itself (data it cannot store, a violated
-    /// constraint, a missing table), so that running it again cannot succeed. Lost
-    /// connections, timeouts, serialization failures and deadlocks are not rejections.
+    /// Whether the operation was refused, so that running it again unchanged cannot
+    /// succeed: input refused before it reached the store (an invalid task, such as an
+    /// empty or over-long id, queue limits, a registry, a configuration, a URL), an id that
+    /// exists or does not, or the store's own refusal (data it cannot store, a violated
+    /// constraint, a missing table). Lost connections, timeouts, serialization failures
+    /// and deadlocks are not rejections, nor is a worker's state.
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Error::Store(error) if !error.is_transient())
+        match self {
+            Error::Store(error) => !error.is_transient(),
+            Error::InvalidTask { .. }
+            | Error::InvalidQueueLimits { .. }
+            | Error::Registry(_)
+            | Error::Config(_)
+            | Error::UnsupportedUrl { .. }
+            | Error::AlreadyExists(_)
+            | Error::NotFound(_) => true,
+            Error::WorkerAlreadyRunning | Error::NoRuntime | Error::WorkerStopped(_) => false,
+        }
     }
 }
 
@@ -138,5 +151,40 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         message
     } else {
         "(a non-string panic payload)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zart_core::error::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn refusals_are_rejections_and_a_lost_connection_is_not() {
+        let refused = [
+            Error::InvalidQueueLimits {
+                queue: String::new(),
+                reason: "a queue's name must not be empty".into(),
+            },
+            Error::Registry(RegistryError::EmptyName),
+            Error::Config(ConfigError("poll_interval must be positive".into())),
+            Error::UnsupportedUrl {
+                url: "mysql://db".into(),
+                reason: "no driver".into(),
+            },
+            Error::Store(StoreError::new(
+                ErrorKind::Rejected,
+                "insert",
+                "value too long",
+            )),
+            Error::AlreadyExists(vec!["r-1".into()]),
+            Error::NotFound("r-1".into()),
+        ];
+        for error in refused {
+            assert!(error.is_rejection(), "{error} is not a rejection");
+        }
+        let lost = Error::Store(StoreError::new(ErrorKind::Transient, "insert", "reset"));
+        assert!(!lost.is_rejection(), "{lost} is a rejection");
     }
 }

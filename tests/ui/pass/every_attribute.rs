@@ -83,6 +83,9 @@ async fn checkout(order: Order, gift: bool, bank: State<Bank>) -> Result<String,
 )]
 #[zart::recurring(schedule = "nightly-fast", every = "15m", overlap = always_start, missed = skip)]
 #[zart::recurring(schedule = "nightly-delay", fixed_delay = "30s", overlap = cancel_and_restart)]
+// Rare but real days: leap days, and February's Mondays (either day field matches).
+#[zart::recurring(schedule = "nightly-leap", cron = "0 0 29 2 *")]
+#[zart::recurring(schedule = "nightly-feb-mondays", cron = "0 0 30 2 1")]
 #[zart::task]
 async fn nightly() -> Result<(), TaskError> {
     Ok(())
