@@ -478,3 +478,18 @@ async fn a_worker_refuses_to_start_over_tables_missing_or_older_than_the_code(db
         "run() returns the same error at once: {run:?}"
     );
 }
+
+/// Migrating fresh tables says nothing but what it applied: PostgreSQL's notices about
+/// the triggers it replaces ("does not exist, skipping") reached the log at each start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_logs_no_notices_of_the_server() {
+    let logs = zart_tests::logs::warnings();
+    let db = TestDb::postgres().await;
+    let notices = logs.info_containing("does not exist");
+    assert!(notices.is_empty(), "{notices:?}");
+    assert!(
+        !logs.info_containing("applied migration").is_empty(),
+        "info lines are captured"
+    );
+    drop(db);
+}

@@ -82,6 +82,7 @@ fn three_and_a_half_hours_ago() -> DateTime<Utc> {
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_drops_the_slots_missed_while_workers_were_down(db: TestDb) {
+    let warnings = zart_tests::logs::warnings();
     let since = three_and_a_half_hours_ago();
     let task = RecurringTask::new("hourly", "report", hourly_interval());
     down_since(&db, &task, since).await;
@@ -112,6 +113,13 @@ async fn skip_drops_the_slots_missed_while_workers_were_down(db: TestDb) {
         Some(since + hour * 4),
         "the grid continues at the next future slot"
     );
+    let said = warnings.containing("missed");
+    assert_eq!(
+        said.len(),
+        1,
+        "one line for a tick's missed slots: {said:?}"
+    );
+    assert!(said[0].contains("count=4"), "{}", said[0]);
 }
 
 #[zart_tests::each_store]

@@ -1,5 +1,5 @@
-//! What the code under test logs at warning level and above, for tests that check a fault
-//! is reported.
+//! What the code under test logs at info level and above, for tests that check a fault is
+//! reported, or that nothing floods the log.
 
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -8,8 +8,8 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-/// Every warning and error logged in this process since the first call, each as its
-/// message followed by its fields (`name=value`).
+/// Every event at info level and above logged in this process since the first call, each
+/// as its message followed by its fields (`name=value`).
 pub fn warnings() -> Warnings {
     static CAPTURED: OnceLock<Warnings> = OnceLock::new();
     CAPTURED
@@ -23,15 +23,28 @@ pub fn warnings() -> Warnings {
         .clone()
 }
 
-/// The warnings logged so far.
+/// The events logged so far, with their levels.
 #[derive(Clone, Default)]
-pub struct Warnings(Arc<Mutex<Vec<String>>>);
+pub struct Warnings(Arc<Mutex<Vec<(Level, String)>>>);
 
 impl Warnings {
-    /// The lines that contain `text`.
+    /// The warnings and errors that contain `text`.
     pub fn containing(&self, text: &str) -> Vec<String> {
+        self.at_or_above(Level::WARN, text)
+    }
+
+    /// The lines at info level and above that contain `text`.
+    pub fn info_containing(&self, text: &str) -> Vec<String> {
+        self.at_or_above(Level::INFO, text)
+    }
+
+    fn at_or_above(&self, level: Level, text: &str) -> Vec<String> {
         let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        lines.iter().filter(|l| l.contains(text)).cloned().collect()
+        lines
+            .iter()
+            .filter(|(at, line)| *at <= level && line.contains(text))
+            .map(|(_, line)| line.clone())
+            .collect()
     }
 }
 
@@ -63,7 +76,7 @@ impl Visit for Line<'_> {
 
 impl Subscriber for Capture {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() <= Level::WARN
+        *metadata.level() <= Level::INFO
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {
@@ -78,7 +91,7 @@ impl Subscriber for Capture {
         let mut line = String::new();
         event.record(&mut Line(&mut line));
         let mut lines = (self.0).0.lock().unwrap_or_else(PoisonError::into_inner);
-        lines.push(line);
+        lines.push((*event.metadata().level(), line));
     }
 
     fn enter(&self, _: &Id) {}

@@ -95,6 +95,11 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> StoreResult<()> {
         .execute(&mut *tx)
         .await
         .map_err(db("taking the migration lock"))?;
+    // The migrations replace objects that may not be there ("DROP ... IF EXISTS"), and the
+    // server's notices of that would reach the application's log as news.
+    execute(&mut tx, "SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(db("quieting the migration's notices"))?;
     if let Some(schema) = names.schema() {
         // The name was validated as a plain identifier when it was set.
         execute(

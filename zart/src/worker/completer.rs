@@ -300,6 +300,13 @@ impl Completer {
                 "earlier run cancelled (cancel_and_restart)"
             );
         }
+        // Missed slots are said in one line a tick: a schedule that was down for a while
+        // misses many, and a line each flooded the log.
+        let mut missed: Option<(
+            usize,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+        )> = None;
         for record in report.slots {
             match &record.decision {
                 Decision::Started {
@@ -323,7 +330,8 @@ impl Completer {
                     tracing::info!(schedule_id, slot = %record.slot, "overlapped: run buffered")
                 }
                 Decision::Skipped(SkipReason::Missed) => {
-                    tracing::warn!(schedule_id, slot = %record.slot, "missed: slot skipped")
+                    let (count, first, last) = missed.unwrap_or((0, record.slot, record.slot));
+                    missed = Some((count + 1, first.min(record.slot), last.max(record.slot)));
                 }
                 Decision::Skipped(SkipReason::Overlap) => {
                     tracing::info!(schedule_id, slot = %record.slot, "overlapped: slot skipped")
@@ -338,6 +346,9 @@ impl Completer {
                 decision: record.decision,
                 task_id: record.task_id,
             });
+        }
+        if let Some((count, first, last)) = missed {
+            tracing::warn!(schedule_id, count, %first, %last, "missed: slots skipped");
         }
         match report.state {
             ScheduleState::Paused => tracing::info!(schedule_id, "paused: tick parked"),
