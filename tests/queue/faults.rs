@@ -301,6 +301,9 @@ async fn a_worker_keeps_working_on_its_kept_connections_while_the_server_is_full
         if done == 200 {
             break;
         }
+        if running.is_finished() {
+            panic!("the worker stopped: {:?}", running.await);
+        }
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{done} of 200 tasks completed on {kept} connections"

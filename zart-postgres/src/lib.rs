@@ -301,7 +301,9 @@ impl PostgresTaskScheduler {
     /// How this store's tables compare with the migrations this driver embeds: missing,
     /// behind, or current. Reads only.
     pub async fn migration_state(&self) -> StoreResult<MigrationState> {
-        migrate::state(self.pool(), &self.shared.names).await
+        // Through the store's own acquire: a pool's plain one waits in silence, and past
+        // returned connections, while the server refuses it a new one.
+        migrate::state(&mut *self.connection().await?, &self.shared.names).await
     }
 
     /// The connection pool.

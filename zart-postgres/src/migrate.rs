@@ -153,24 +153,23 @@ pub(crate) async fn run(pool: &PgPool, names: &TableNames) -> StoreResult<()> {
 }
 
 /// How the tables of `names` compare with [`MIGRATIONS`], without creating anything.
-pub(crate) async fn state(pool: &PgPool, names: &TableNames) -> StoreResult<MigrationState> {
+pub(crate) async fn state(
+    conn: &mut PgConnection,
+    names: &TableNames,
+) -> StoreResult<MigrationState> {
     let db = |context| move |error| store_error(names, context, error);
     let table = names.migrations();
     // `to_regclass` is NULL for a table (or a schema) that is not there, where reading it
     // would fail.
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(&table)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db("looking for the migrations table"))?;
     if !exists {
         return Ok(MigrationState::Missing);
     }
-    let mut conn = pool
-        .acquire()
-        .await
-        .map_err(db("acquiring a connection to read the migrations"))?;
-    let applied = applied_versions(&mut conn, &table)
+    let applied = applied_versions(conn, &table)
         .await
         .map_err(db("reading applied migrations"))?;
     let embedded: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
