@@ -428,6 +428,70 @@ async fn queue_limits_are_set_over_the_declared_ones_and_reset(db: TestDb) {
     worker.shutdown().await.expect("stops");
 }
 
+/// A queue no worker declared and no control names is most likely mistyped: pausing or
+/// limiting it would change nothing but leave a control behind, so the API says it is not
+/// found, naming the queues there are; the pages show the same.
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_the_store_does_not_know_is_not_found(db: TestDb) {
+    use axum::http::Method;
+    let zart = db.zart();
+    // A control makes a queue known without a worker.
+    assert!(zart.pause_queue("billing").await.expect("paused"));
+    let client = Client::new(&db);
+    let limits = json!({ "global": 3 });
+    for (method, uri, body) in [
+        (Method::POST, "/api/v1/queues/emials/pause", None),
+        (Method::POST, "/api/v1/queues/emials/resume", None),
+        (Method::PUT, "/api/v1/queues/emials/limits", Some(limits)),
+        (Method::DELETE, "/api/v1/queues/emials/limits", None),
+    ] {
+        let answer = client.call(method.clone(), uri, body).await;
+        assert_eq!(answer.status, 404, "{method} {uri}: {}", answer.body);
+        let error = answer.json()["error"].clone();
+        assert_eq!(error["code"], "not_found", "{method} {uri}: {error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("no queue \"emials\"")
+                && message.ends_with("the queues are billing, default"),
+            "{method} {uri}: {message}"
+        );
+    }
+    let states = db.scheduler.queue_states().await.expect("queue states");
+    assert!(
+        states.iter().all(|state| state.queue != "emials"),
+        "nothing stored for it: {states:?}"
+    );
+
+    // The pages: the limits form of an unknown queue, and its buttons' targets.
+    for (method, uri, form) in [
+        (Method::GET, "/queues/emials/limits", ""),
+        (Method::POST, "/queues/emials/limits", "global=3"),
+        (Method::POST, "/queues/emials/pause", ""),
+    ] {
+        let request = axum::http::Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", client.admin.token()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(form))
+            .expect("a request");
+        let answer = client.send(request).await;
+        assert_eq!(answer.status, 404, "{method} {uri}: {}", answer.body);
+        assert!(
+            answer.body.contains("<html")
+                && answer.body.contains("no queue &quot;emials&quot;")
+                && answer.body.contains("the queues are billing, default"),
+            "{method} {uri}: {}",
+            answer.body
+        );
+    }
+
+    // A known queue without a worker is steered as before.
+    let resumed = client.post("/api/v1/queues/billing/resume", None).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+}
+
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_tells_of_a_change(db: TestDb) {

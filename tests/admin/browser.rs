@@ -82,59 +82,15 @@ fn shoot(browser: &Browser, dir: &std::path::Path, name: &str) -> Result {
     Ok(())
 }
 
-/// Whether `error` says the element was replaced (a live update redrew the region), or is
-/// not laid out yet to take a click (a busy machine draws late): worth another try.
-fn stale(error: &WebDriverError) -> bool {
-    matches!(error, WebDriverError::WebDriver { error, .. }
-        if error == "stale element reference" || error == "element not interactable")
-}
-
-/// Clicks the element `css` finds, again if a live update replaced it meanwhile.
-fn click(browser: &Browser, css: &str) -> Result {
-    let deadline = std::time::Instant::now() + SEE;
-    loop {
-        match browser.find(css).and_then(|element| element.click()) {
-            Err(error) if stale(&error) && std::time::Instant::now() < deadline => continue,
-            done => return done,
-        }
-    }
-}
-
-/// The text of the element `css` finds, again if a live update replaced it meanwhile.
-fn text(browser: &Browser, css: &str) -> Result<String> {
-    let deadline = std::time::Instant::now() + SEE;
-    loop {
-        match browser.find(css).and_then(|element| element.text()) {
-            Err(error) if stale(&error) && std::time::Instant::now() < deadline => continue,
-            done => return done,
-        }
-    }
-}
-
-/// Types `keys` into the field `css` finds (emptied first), again if a live update
-/// replaced it before it had the focus.
-fn type_into(browser: &Browser, css: &str, keys: &str) -> Result {
-    let deadline = std::time::Instant::now() + SEE;
-    loop {
-        let typed = browser
-            .find(css)
-            .and_then(|field| field.clear().and_then(|()| field.send_keys(keys)));
-        match typed {
-            Err(error) if stale(&error) && std::time::Instant::now() < deadline => continue,
-            done => return done,
-        }
-    }
-}
-
 /// Clicks the submit button of the form posting to a path ending in `action`, accepting
 /// its confirmation if it asks one.
 fn press(browser: &Browser, action: &str, confirms: bool) -> Result {
-    click(browser, &format!("form[action*='{action}'] button"))?;
+    browser.click(&format!("form[action*='{action}'] button"))?;
     if confirms {
         browser.wait_for("the confirmation", SEE, |b| {
             Ok(b.find("dialog#confirm-dialog[open]").is_ok())
         })?;
-        click(browser, "#confirm-yes")?;
+        browser.click("#confirm-yes")?;
     }
     Ok(())
 }
@@ -204,7 +160,7 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
         !browser.current_url()?.contains("token="),
         "the token left the address"
     );
-    let completed = text(browser, "a.card .count.completed")?;
+    let completed = browser.text("a.card .count.completed")?;
     assert_eq!(completed, "3");
     shoot(browser, dir, "overview")?;
 
@@ -218,7 +174,7 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     // The checkout: its steps, and what it waits on.
     browser.goto(&format!("{base}/tasks/checkout-7"))?;
     browser.wait_for_text("table.steps", "charge", SEE)?;
-    let waiting = text(browser, "p.waiting")?;
+    let waiting = browser.text("p.waiting")?;
     assert!(waiting.contains("event approved"), "{waiting}");
     assert!(
         browser.page_source()?.contains("2026.12.2"),
@@ -227,13 +183,12 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     shoot(browser, dir, "execution")?;
 
     // Send it the event it waits for, from the form: it completes.
-    type_into(browser, "form.event input[name=name]", "approved")?;
-    type_into(
-        browser,
+    browser.type_into("form.event input[name=name]", "approved")?;
+    browser.type_into(
         "form.event textarea[name=payload]",
         "{\"by\": \"the browser\"}",
     )?;
-    click(browser, "form.event button")?;
+    browser.click("form.event button")?;
     browser.wait_for_text("p.notice", "Event \"approved\" sent", SEE)?;
     db.until("the checkout completes", |db| {
         db.status("checkout-7") == Some(TaskStatus::Completed)
@@ -258,10 +213,10 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     // Bulk retry of everything failed: the count first, then the action.
     browser.goto(&format!("{base}/tasks?status=failed"))?;
     browser.wait_for_text("table.tasks", "email-4", SEE)?;
-    click(browser, "p.bulk a.button")?;
+    browser.click("p.bulk a.button")?;
     browser.wait_for_text("#bulk-count", "Retry 2 tasks", SEE)?;
     shoot(browser, dir, "bulk-confirm")?;
-    click(browser, "form[action*='/bulk'] button")?;
+    browser.click("form[action*='/bulk'] button")?;
     browser.wait_for_text("p.notice", "retried 2 of 2 matching tasks", SEE)?;
     db.until("both emails ran again", |db| {
         db.attempts("email-4") == 1 && db.status("email-4") == Some(TaskStatus::Failed)
@@ -272,15 +227,15 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     browser.wait_for_text("#live-state", "live", SEE)?;
     db.schedule("live-1", "arrives-later");
     browser.wait_for_text("table.tasks", "live-1", SEE)?;
-    click(browser, "#live-toggle")?;
+    browser.click("#live-toggle")?;
     browser.wait_for_text("#live-state", "paused", SEE)?;
     db.schedule("live-2", "arrives-later");
     std::thread::sleep(Duration::from_millis(2500));
     assert!(
-        !text(browser, "table.tasks")?.contains("live-2"),
+        !browser.text("table.tasks")?.contains("live-2"),
         "no update while paused"
     );
-    click(browser, "#live-toggle")?;
+    browser.click("#live-toggle")?;
     browser.wait_for_text("table.tasks", "live-2", SEE)?;
     shoot(browser, dir, "live")?;
 
@@ -288,7 +243,7 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     browser.goto(&format!("{base}/tasks?status=pending"))?;
     browser.wait_for_text("table.tasks", "<script>alert(1)</script>", SEE)?;
     assert!(browser.alert_text().is_err(), "no alert opened");
-    let link = text(browser, "table.tasks a.id[href*='%3Cscript']")?;
+    let link = browser.text("table.tasks a.id[href*='%3Cscript']")?;
     assert_eq!(link, "<script>alert(1)</script>");
     shoot(browser, dir, "escaped")?;
 
@@ -296,7 +251,7 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     browser.goto(&format!("{base}/schedules"))?;
     browser.wait_for_text("table.schedules", "Monday through Friday", SEE)?;
     shoot(browser, dir, "schedules")?;
-    click(browser, "table.schedules a")?;
+    browser.click("table.schedules a")?;
     // 09:00 in Paris, shown in UTC (08:00 in winter, 07:00 in summer).
     browser.wait_for_text("ol.upcoming", ":00:00", SEE)?;
     assert_eq!(
@@ -313,16 +268,13 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     browser.wait_for_text("p.notice", "Queue default paused", SEE)?;
     browser.wait_for_text("table.queues", "paused", SEE)?;
     // Limits set here, over the ones the workers' code declares, then reset.
-    click(
-        browser,
-        "table.queues td.limits a[href*='/queues/default/limits']",
-    )?;
+    browser.click("table.queues td.limits a[href*='/queues/default/limits']")?;
     browser.wait_for_text("form.limits", "Global limit", SEE)?;
-    type_into(browser, "form.limits input[name=global]", "3")?;
-    type_into(browser, "form.limits input[name=key_field]", "tenant")?;
-    type_into(browser, "form.limits input[name=key_limit]", "1")?;
+    browser.type_into("form.limits input[name=global]", "3")?;
+    browser.type_into("form.limits input[name=key_field]", "tenant")?;
+    browser.type_into("form.limits input[name=key_limit]", "1")?;
     shoot(browser, dir, "queue-limits")?;
-    click(browser, "form.limits button")?;
+    browser.click("form.limits button")?;
     browser.wait_for_text("p.notice", "Queue default's limits set", SEE)?;
     browser.wait_for_text("table.queues", "3 at once · 1 per tenant", SEE)?;
     browser.wait_for_text("table.queues", "set here", SEE)?;
@@ -402,7 +354,7 @@ fn shown_live(browser: &Browser, base: &str, path: &str, title: &str, db: &Db) -
     browser.wait_for("the live region to refresh", SEE, |b| {
         Ok(b.find("#live")?.attr("data-updated")? != before)
     })?;
-    let state = text(browser, "#live-state")?;
+    let state = browser.text("#live-state")?;
     assert!(state.contains("updated"), "{path}: {state}");
     Ok(())
 }
@@ -419,19 +371,19 @@ fn nested_steps(
     shown_live(browser, base, "", "Overview", db)?;
     shoot(browser, dir, "overview")?;
 
-    click(browser, "header.top nav a[href$='/tasks']")?;
+    browser.click("header.top nav a[href$='/tasks']")?;
     shown_live(browser, base, "/tasks", "Tasks", db)?;
-    click(browser, "table.tasks a.id[href$='/tasks/checkout-7']")?;
+    browser.click("table.tasks a.id[href$='/tasks/checkout-7']")?;
     shown_live(browser, base, "/tasks/checkout-7", "checkout-7", db)?;
     browser.wait_for_text("table.steps", "charge", SEE)?;
     shoot(browser, dir, "execution")?;
 
     // Back to the overview by the brand, then by the navigation.
-    click(browser, "header.top a.brand")?;
+    browser.click("header.top a.brand")?;
     shown_live(browser, base, "", "Overview", db)?;
-    click(browser, "header.top nav a[href$='/schedules']")?;
+    browser.click("header.top nav a[href$='/schedules']")?;
     shown_live(browser, base, "/schedules", "Schedules", db)?;
-    click(browser, "table.schedules a")?;
+    browser.click("table.schedules a")?;
     browser.wait_for_text("h1", "Schedule ", SEE)?;
     browser.wait_for_text("ol.upcoming", ":00:00", SEE)?;
     // An action redirects back inside the admin.
@@ -441,14 +393,14 @@ fn nested_steps(
         .current_url()?
         .starts_with(&format!("{base}/schedules/")));
 
-    click(browser, "header.top nav a[href$='/queues']")?;
+    browser.click("header.top nav a[href$='/queues']")?;
     shown_live(browser, base, "/queues", "Queues", db)?;
     browser.wait_for_text("table.queues", "default", SEE)?;
     shoot(browser, dir, "queues")?;
-    click(browser, "header.top nav a[href$='/workers']")?;
+    browser.click("header.top nav a[href$='/workers']")?;
     shown_live(browser, base, "/workers", "Workers", db)?;
     browser.wait_for_text("table.workers", "all", SEE)?;
-    click(browser, "header.top nav a")?;
+    browser.click("header.top nav a")?;
     shown_live(browser, base, "", "Overview", db)?;
     Ok(())
 }

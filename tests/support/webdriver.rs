@@ -311,6 +311,51 @@ impl Browser {
     }
 }
 
+/// How long [`Browser::click`], [`Browser::text`] and [`Browser::type_into`] try again
+/// while the element they found is replaced under them.
+const REPLACED_FOR: Duration = Duration::from_secs(10);
+
+impl Browser {
+    /// Clicks the first element matching `css`, again if a live update replaced it
+    /// meanwhile (or it was not laid out yet to take the click).
+    pub fn click(&self, css: &str) -> Result<()> {
+        self.again_if_replaced(|| self.find(css)?.click())
+    }
+
+    /// The text of the first element matching `css`, read again if a live update replaced
+    /// it meanwhile.
+    pub fn text(&self, css: &str) -> Result<String> {
+        self.again_if_replaced(|| self.find(css)?.text())
+    }
+
+    /// Empties the field matching `css` and types `keys` into it, again if a live update
+    /// replaced it before it had the focus.
+    pub fn type_into(&self, css: &str, keys: &str) -> Result<()> {
+        self.again_if_replaced(|| {
+            let field = self.find(css)?;
+            field.clear()?;
+            field.send_keys(keys)
+        })
+    }
+
+    fn again_if_replaced<T>(&self, mut act: impl FnMut() -> Result<T>) -> Result<T> {
+        let deadline = Instant::now() + REPLACED_FOR;
+        loop {
+            match act() {
+                Err(error) if replaced(&error) && Instant::now() < deadline => continue,
+                done => return done,
+            }
+        }
+    }
+}
+
+/// Whether `error` says the element was replaced (a live update redrew the region), or is
+/// not laid out yet to take a click (a busy machine draws late): worth another try.
+fn replaced(error: &WebDriverError) -> bool {
+    matches!(error, WebDriverError::WebDriver { error, .. }
+        if error == "stale element reference" || error == "element not interactable")
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         // Ending the session makes chromedriver quit Chromium; the Driver then goes too.

@@ -261,9 +261,7 @@ impl QueueAction {
 
 /// Does `action` to queue `queue`: every worker sees it at its next claim.
 pub(crate) async fn on_queue(zart: &Zart, action: QueueAction, queue: &str) -> AdminResult<()> {
-    if queue.is_empty() {
-        return Err(AdminError::bad_request("a queue name must not be empty"));
-    }
+    known_queue(zart, queue).await?;
     let changed = match action {
         QueueAction::Pause => zart.pause_queue(queue).await?,
         QueueAction::Resume => zart.resume_queue(queue).await?,
@@ -287,9 +285,7 @@ pub(crate) async fn set_limits(
     queue: &str,
     limits: Option<crate::model::Limits>,
 ) -> AdminResult<()> {
-    if queue.is_empty() {
-        return Err(AdminError::bad_request("a queue name must not be empty"));
-    }
+    known_queue(zart, queue).await?;
     if let Some(key) = limits.as_ref().and_then(|limits| limits.per_key.as_ref()) {
         without_nul("the key field", &key.field)?;
     }
@@ -302,4 +298,21 @@ pub(crate) async fn set_limits(
             ))),
         },
     }
+}
+
+/// Refuses a queue the store does not know of (the default queue, those workers declared,
+/// those with controls): a mistyped name would be paused or limited for good, a control
+/// left behind for a queue that does not exist, while the queue meant runs on.
+pub(crate) async fn known_queue(zart: &Zart, queue: &str) -> AdminResult<()> {
+    if queue.is_empty() {
+        return Err(AdminError::bad_request("a queue name must not be empty"));
+    }
+    let known = zart.inspector().known_queues().await?;
+    if known.iter().any(|q| q == queue) {
+        return Ok(());
+    }
+    Err(AdminError::not_found(format!(
+        "no queue {queue:?}: no worker declared it and it has no controls; the queues are {}",
+        known.join(", ")
+    )))
 }

@@ -69,19 +69,19 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     (
         "post",
         "/queues/{queue}/{action}",
-        "`pause` or `resume` a queue for every worker (running tasks finish)",
+        "`pause` or `resume` a queue for every worker (running tasks finish); 404 for a queue no worker declared and without controls, the message listing the queues there are",
         &[],
     ),
     (
         "put",
         "/queues/{queue}/limits",
-        "Set a queue's limits for every worker over its declared ones; body like `limits` in `/queues`: `{\"global\": 3, \"per_key\": {\"field\": \"tenant\", \"limit\": 1}, \"rate\": {\"limit\": 10, \"period_ms\": 1000}}`, each key optional (absent: no such limit)",
+        "Set a queue's limits for every worker over its declared ones; body like `limits` in `/queues`: `{\"global\": 3, \"per_key\": {\"field\": \"tenant\", \"limit\": 1}, \"rate\": {\"limit\": 10, \"period_ms\": 1000}}`, each key optional (absent: no such limit); 404 for an unknown queue, as for `pause`",
         &[],
     ),
     (
         "delete",
         "/queues/{queue}/limits",
-        "Remove the limits set with `put`: the declared ones hold again (409 when none were set)",
+        "Remove the limits set with `put`: the declared ones hold again (409 when none were set; 404 for an unknown queue)",
         &[],
     ),
     (

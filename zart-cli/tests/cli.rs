@@ -1,6 +1,7 @@
 //! The `zart` binary against real stores: a fresh SQLite file and a fresh PostgreSQL
 //! schema per test, seeded through the zart API and by a real worker.
 
+mod browser;
 mod support;
 
 use std::collections::BTreeSet;
@@ -806,41 +807,14 @@ async fn completions_print_a_script() {
 /// `zart serve` as a process: it prints where it listens and the link with its token;
 /// a request with the token is answered, one without is refused.
 async fn serve_answers_with_its_token_only(db: Db) {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     db.zart
         .tasks()
         .schedule_now("served-1", "job", json!({}))
         .await
         .expect("scheduled");
-    let mut args = vec![
-        "serve".to_owned(),
-        "--bind".to_owned(),
-        "127.0.0.1:0".to_owned(),
-    ];
-    args.extend(db.args.iter().cloned());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zart"))
-        .args(&args)
-        .env_remove("DATABASE_URL")
-        .env_remove("ZART_ADMIN_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("zart serve starts");
-    let stdout = child.stdout.take().expect("its stdout");
-    let link = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|line| line.starts_with("open http://"))
-    })
-    .await
-    .expect("joined")
-    .expect("it prints the link");
-    let (address, token) = link
-        .trim_start_matches("open http://")
-        .split_once("/?token=")
-        .map(|(a, t)| (a.to_owned(), t.to_owned()))
-        .expect("address and token");
+    let served = db.serve(&[]).await;
+    let (address, token) = (served.address.clone(), served.token.clone());
     let get = |auth: Option<String>| {
         let address = address.clone();
         move || -> String {
@@ -864,8 +838,7 @@ async fn serve_answers_with_its_token_only(db: Db) {
     let without = tokio::task::spawn_blocking(get(None))
         .await
         .expect("joined");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     assert!(with.starts_with("HTTP/1.1 200"), "{with}");
     assert!(with.contains("served-1"), "{with}");
     assert!(without.starts_with("HTTP/1.1 401"), "{without}");
@@ -896,32 +869,9 @@ async fn serve_keeps_answering_while_its_stream_is_open(db: Db) {
         .schedule_now("served-2", "job", json!({}))
         .await
         .expect("scheduled");
-    let mut args = vec![
-        "serve".to_owned(),
-        "--bind".to_owned(),
-        "127.0.0.1:0".to_owned(),
-    ];
-    args.extend(db.args.iter().cloned());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zart"))
-        .args(&args)
-        .env_remove("DATABASE_URL")
-        .env_remove("ZART_ADMIN_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("zart serve starts");
-    let stdout = child.stdout.take().expect("its stdout");
+    let served = db.serve(&[]).await;
+    let (address, token) = (served.address.clone(), served.token.clone());
     let answers = tokio::task::spawn_blocking(move || {
-        let link = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|line| line.starts_with("open http://"))
-            .expect("it prints the link");
-        let (address, token) = link
-            .trim_start_matches("open http://")
-            .split_once("/?token=")
-            .map(|(a, t)| (a.to_owned(), t.to_owned()))
-            .expect("address and token");
         let send = |path: &str, close: bool| {
             let mut stream = TcpStream::connect(&address).expect("connects");
             stream
@@ -980,8 +930,7 @@ async fn serve_keeps_answering_while_its_stream_is_open(db: Db) {
         answers
     })
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     let answers = answers.expect("the requests ran");
     for (path, status, took) in &answers {
         assert!(status.starts_with("HTTP/1.1 200"), "{path}: {status:?}");

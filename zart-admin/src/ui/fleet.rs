@@ -160,6 +160,10 @@ pub(crate) async fn edit_limits(
     request: Request,
     Shown(Path(queue)): Shown<Path<String>>,
 ) -> Response {
+    // A form for a queue that is not there would only fail when sent.
+    if let Err(error) = actions::known_queue(&request.state.zart, &queue).await {
+        return request.failed(error);
+    }
     let queues = match request.state.inspector.queues().await {
         Ok(queues) => queues,
         Err(error) => return request.failed(error.into()),

@@ -137,6 +137,65 @@ impl Db {
     }
 }
 
+/// `zart serve` over a test's store, killed and reaped when dropped (also when the test
+/// fails).
+pub struct Served {
+    child: std::process::Child,
+    /// Where it listens, `127.0.0.1:<port>`.
+    pub address: String,
+    /// The token in the link it printed: the one it made, or a placeholder when given one.
+    pub token: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // It serves until stopped; an error here means it is gone already.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Db {
+    /// Starts `zart serve <args>` on a free loopback port over this store, and waits for
+    /// the link it prints.
+    pub async fn serve(&self, args: &[&str]) -> Served {
+        use std::io::{BufRead, BufReader};
+        let mut all = vec!["serve", "--bind", "127.0.0.1:0"];
+        all.extend(args);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zart"))
+            .args(all)
+            .args(&self.args)
+            .env_remove("DATABASE_URL")
+            .env_remove("ZART_ADMIN_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("zart serve starts");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut served = Served {
+            child,
+            address: String::new(),
+            token: String::new(),
+        };
+        let link = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find(|line| line.starts_with("open http://"))
+        })
+        .await
+        .expect("joined")
+        .expect("it prints the link");
+        let (address, token) = link
+            .trim_start_matches("open http://")
+            .split_once("/?token=")
+            .expect("address and token");
+        served.address = address.to_owned();
+        served.token = token.to_owned();
+        served
+    }
+}
+
 pub async fn pg_pool() -> PgPool {
     let pool = PgPoolOptions::new()
         .max_connections(6)
