@@ -120,7 +120,8 @@ async fn the_ui_shows_every_view_and_acts_in_a_browser(db: TestDb) {
         store: db.scheduler.clone(),
         runtime: Handle::current(),
     };
-    let driven = tokio::task::spawn_blocking(move || drive(&base, &token, &dir, &store)).await;
+    let driven =
+        tokio::task::spawn_blocking(move || drive(steps, &base, &token, &dir, &store)).await;
     server.abort();
     worker.shutdown().await.expect("the worker stops");
     match driven {
@@ -130,7 +131,12 @@ async fn the_ui_shows_every_view_and_acts_in_a_browser(db: TestDb) {
     }
 }
 
-fn drive(base: &str, token: &str, dir: &std::path::Path, db: &Db) -> Result {
+/// The steps a browser test takes: the browser, the admin's base URL, the token, where
+/// screenshots go, and the store.
+type Steps = fn(&Browser, &str, &str, &std::path::Path, &Db) -> Result;
+
+/// Runs `steps` in a browser of their own, saying what the page showed if they fail.
+fn drive(steps: Steps, base: &str, token: &str, dir: &std::path::Path, db: &Db) -> Result {
     let browser = Browser::start()?;
     let steps = steps(&browser, base, token, dir, db);
     if steps.is_err() {
@@ -319,7 +325,7 @@ async fn the_admin_nested_under_a_path_works_in_a_browser() {
         runtime: Handle::current(),
     };
     let driven =
-        tokio::task::spawn_blocking(move || drive_nested(&base, &token, &dir, &store)).await;
+        tokio::task::spawn_blocking(move || drive(nested_steps, &base, &token, &dir, &store)).await;
     server.abort();
     worker.shutdown().await.expect("the worker stops");
     match driven {
@@ -327,21 +333,6 @@ async fn the_admin_nested_under_a_path_works_in_a_browser() {
         Ok(Err(error)) => panic!("the browser test failed: {error}"),
         Err(panic) => std::panic::resume_unwind(panic.into_panic()),
     }
-}
-
-fn drive_nested(base: &str, token: &str, dir: &std::path::Path, db: &Db) -> Result {
-    let browser = Browser::start()?;
-    let steps = nested_steps(&browser, base, token, dir, db);
-    if steps.is_err() {
-        let _ = browser.screenshot(dir.join("failure.png"));
-        if let (Ok(url), Ok(source)) = (browser.current_url(), browser.page_source()) {
-            eprintln!(
-                "failed at {url}:\n{}",
-                source.chars().take(3000).collect::<String>()
-            );
-        }
-    }
-    steps
 }
 
 /// Waits for page `title` at `path` (under `base`), then sees its live region refreshed

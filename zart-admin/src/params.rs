@@ -37,9 +37,9 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 impl ListParams {
-    /// The filter these parameters ask for (the queue resolved to its task names).
-    pub async fn filter(&self, inspector: &Inspector) -> AdminResult<TaskFilter> {
-        let fields = [
+    /// Every parameter, by its name in the query string.
+    fn fields(&self) -> [(&'static str, &Option<String>); 9] {
+        [
             ("status", &self.status),
             ("name", &self.name),
             ("queue", &self.queue),
@@ -49,8 +49,12 @@ impl ListParams {
             ("after", &self.after),
             ("limit", &self.limit),
             ("parent", &self.parent),
-        ];
-        for (field, value) in fields {
+        ]
+    }
+
+    /// The filter these parameters ask for (the queue resolved to its task names).
+    pub async fn filter(&self, inspector: &Inspector) -> AdminResult<TaskFilter> {
+        for (field, value) in self.fields() {
             if let Some(value) = value {
                 without_nul(&format!("`{field}`"), value)?;
             }
@@ -108,18 +112,9 @@ impl ListParams {
     /// These parameters as a query string, without the page position, for links that
     /// keep the filter (the next page adds `after`).
     pub fn query_without_position(&self) -> String {
-        let pairs = [
-            ("status", &self.status),
-            ("name", &self.name),
-            ("queue", &self.queue),
-            ("id", &self.id),
-            ("since", &self.since),
-            ("until", &self.until),
-            ("limit", &self.limit),
-            ("parent", &self.parent),
-        ];
-        pairs
-            .iter()
+        self.fields()
+            .into_iter()
+            .filter(|(key, _)| *key != "after")
             .filter_map(|(key, value)| {
                 let value = value.as_deref().filter(|v| !v.is_empty())?;
                 Some(format!("{key}={}", percent_encode(value)))
