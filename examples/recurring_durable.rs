@@ -8,20 +8,27 @@
 //! | Config Refresh     | `CancelAndRestart` | the stale run is cancelled, a fresh starts |
 //! | Audit Window       | `AlwaysStart`      | runs overlap in parallel                  |
 //!
-//! Run it with `cargo run --example recurring_durable` (uses `DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`; works in the schema
-//! `zart_example_recurring_durable`, recreated on every run).
+//! Run it with `cargo run --example recurring_durable`: with no setting it keeps its tasks in
+//! the SQLite file `zart.db` of the current folder; with `DATABASE_URL` set it runs there
+//! instead. It stops its schedules at the end; a later run resumes them (the occurrence
+//! counters go on) and reports its own runs only.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 use zart::durable::{execution_id, StepError, TaskError};
-use zart::postgres::{PostgresTaskScheduler as PostgresScheduler, TableNames};
+use zart::recurring::RunRecord;
 use zart::scheduler::TaskStatus;
 use zart::Zart;
 
-const SCHEMA: &str = "zart_example_recurring_durable";
+/// The schedules, by id (each defaults to its task's name), with their overlap policies.
+const SCHEDULES: [(&str, &str); 3] = [
+    ("inventory-snapshot", "SkipIfRunning"),
+    ("config-refresh", "CancelAndRestart"),
+    ("audit-window", "AlwaysStart"),
+];
 
 /// What each workflow returns.
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,21 +101,8 @@ async fn audit_window(window: String) -> Result<Summary, TaskError> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let pool = zart::postgres::sqlx::PgPool::connect(&url).await?;
-    zart::postgres::sqlx::query(zart::postgres::sqlx::AssertSqlSafe(&*format!(
-        "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"
-    )))
-    .execute(&pool)
-    .await?;
-    let pg = PostgresScheduler::with_table_names(
-        pool.clone(),
-        TableNames::default().with_schema(SCHEMA)?,
-    );
-    pg.migrate().await?;
-
-    let zart = Zart::from_backend(&pg);
+    let zart = Zart::connect_default().await?; // DATABASE_URL, or ./zart.db
+    let began = Utc::now();
     let worker = zart
         .worker()
         .register(zart::registry![
@@ -118,29 +112,38 @@ async fn main() -> anyhow::Result<()> {
         ])
         .start()
         .await?;
+    // A stopped schedule stays stopped when it is registered again: an earlier run of
+    // this example stopped these.
+    for (id, _) in SCHEDULES {
+        if zart.schedules().resume(id).await? {
+            println!("resumed {id}, stopped by an earlier run");
+        }
+    }
 
     println!("=== Zart Recurring Durable Executions Example ===");
     println!("\n--- 8 seconds of three schedules ---");
     sleep(Duration::from_secs(8)).await;
 
-    for id in ["inventory-snapshot", "config-refresh", "audit-window"] {
+    for (id, _) in SCHEDULES {
         zart.executions().stop_recurring(id).await?;
     }
     println!("\n--- schedules stopped; waiting for the runs in flight ---");
-    let snapshot = inventory_snapshot::handle(&zart, "snapshot-0")
-        .wait(Duration::from_secs(30))
-        .await?;
-    println!("  snapshot-0: {snapshot:?}");
-    sleep(Duration::from_secs(3)).await;
+    for (id, _) in SCHEDULES {
+        for record in this_run(&zart, id, began).await? {
+            if let Some(run) = record.task_id {
+                let ended = zart
+                    .executions()
+                    .wait(&run, Duration::from_secs(30), None)
+                    .await?;
+                println!("  {run}: {}", ended.status);
+            }
+        }
+    }
     worker.shutdown().await?;
 
     println!("\n--- What each policy did ---");
-    for (id, policy) in [
-        ("inventory-snapshot", "SkipIfRunning"),
-        ("config-refresh", "CancelAndRestart"),
-        ("audit-window", "AlwaysStart"),
-    ] {
-        let history = zart.schedules().history(id, 100).await?;
+    for (id, policy) in SCHEDULES {
+        let history = this_run(&zart, id, began).await?;
         let started = history.iter().filter(|r| r.decision == "started").count();
         let skipped = history
             .iter()
@@ -150,24 +153,39 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|r| r.status == Some(TaskStatus::Cancelled))
             .count();
-        let occurrence: Option<String> = zart::postgres::sqlx::query_scalar(zart::postgres::sqlx::AssertSqlSafe(&*format!(
-            "SELECT metadata->>'occurrence' FROM {SCHEMA}.zart_tasks WHERE task_id = '__zart_recurring__:{id}'"
-        )))
-        .fetch_one(&pool)
-        .await?;
+        let overlapping = history
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| history[i + 1..].iter().map(move |b| (a, b)))
+            .filter(|(a, b)| overlap(a, b))
+            .count();
+        let counter = zart
+            .schedules()
+            .info(id)
+            .await?
+            .map_or(0, |info| info.occurrence);
         println!(
-            "  {id} ({policy}): {started} started, {skipped} skipped while running, {cancelled} cancelled; occurrence counter {}",
-            occurrence.unwrap_or_default()
+            "  {id} ({policy}): {started} started, {skipped} skipped while one ran, \
+             {cancelled} cancelled, {overlapping} pair(s) of runs overlapping; occurrence counter {counter}"
         );
     }
-    let overlapped = zart::postgres::sqlx::query_scalar::<_, i64>(zart::postgres::sqlx::AssertSqlSafe(&*format!(
-        "SELECT count(*) FROM {SCHEMA}.zart_tasks a JOIN {SCHEMA}.zart_tasks b
-           ON a.task_name = 'audit-window' AND b.task_name = 'audit-window' AND a.task_id < b.task_id
-          AND a.started_at < b.finished_at AND b.started_at < a.finished_at"
-    )))
-    .fetch_one(&pool)
-    .await?;
-    println!("  audit-window runs that overlapped another: {overlapped} pair(s)");
     println!("\n=== Done ===");
     Ok(())
+}
+
+/// The decisions schedule `id` took since `began`, oldest first.
+async fn this_run(zart: &Zart, id: &str, began: DateTime<Utc>) -> anyhow::Result<Vec<RunRecord>> {
+    let mut history = zart.schedules().history(id, 200).await?;
+    history.retain(|record| record.recorded_at >= began);
+    Ok(history)
+}
+
+/// Whether two runs were running at the same time.
+fn overlap(a: &RunRecord, b: &RunRecord) -> bool {
+    match (a.started_at, a.finished_at, b.started_at, b.finished_at) {
+        (Some(a_start), Some(a_end), Some(b_start), Some(b_end)) => {
+            a_start < b_end && b_start < a_end
+        }
+        _ => false,
+    }
 }

@@ -2,18 +2,17 @@
 //! fixed-rate interval that skips overlapping slots, a fixed delay with an input, a manual
 //! trigger, pause and resume, and each schedule's history.
 //!
-//! Run it with `cargo run --example recurring_tasks` (uses `DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`). It works in a schema of its own,
-//! `zart_example_recurring`, which it recreates on every run.
+//! Run it with `cargo run --example recurring_tasks`: with no setting it keeps its tasks in
+//! the SQLite file `zart.db` of the current folder; with `DATABASE_URL` set it runs there
+//! instead. Its schedules are stored: a later run finds them and goes on from their next
+//! slot (the counters go on too); the summary counts this run's decisions only.
 
 use std::time::Duration;
 
+use chrono::Utc;
 use tokio::time::sleep;
-use zart::postgres::{PostgresTaskScheduler, TableNames};
 use zart::scheduler::TaskInstance;
 use zart::{TaskError, Zart};
-
-const SCHEMA: &str = "zart_example_recurring";
 
 /// Prints where a run came from: its schedule, occurrence and slot.
 fn announce(task: &TaskInstance, what: &str) {
@@ -73,18 +72,9 @@ async fn warm_cache(region: String, task: &TaskInstance) -> Result<(), TaskError
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let pool = zart::postgres::sqlx::PgPool::connect(&url).await?;
-    zart::postgres::sqlx::query(zart::postgres::sqlx::AssertSqlSafe(&*format!(
-        "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"
-    )))
-    .execute(&pool)
-    .await?;
-    let names = TableNames::default().with_schema(SCHEMA)?;
-    let scheduler = PostgresTaskScheduler::with_table_names(pool, names);
-    scheduler.migrate().await?;
-    let zart = Zart::from_backend(&scheduler);
+    let zart = Zart::connect_default().await?; // DATABASE_URL, or ./zart.db
+                                               // Decisions from here on are this run's (a stored tick may decide at once on start).
+    let began = Utc::now();
     let schedules = zart.schedules();
 
     let worker = zart
@@ -112,7 +102,8 @@ async fn main() -> anyhow::Result<()> {
 
     println!("\n--- What each schedule decided ---");
     for id in ["berlin-clock", "busy-beat", "cool-down", "nightly"] {
-        let history = schedules.history(id, 50).await?;
+        let mut history = schedules.history(id, 200).await?;
+        history.retain(|record| record.recorded_at >= began);
         let started = history.iter().filter(|r| r.decision == "started").count();
         let mut skipped: Vec<String> = history
             .iter()

@@ -1,7 +1,8 @@
 //! Scheduler-only use: plain tasks, chained through `OnComplete`, with no durable machinery.
 //!
-//! Run it with `cargo run --example scheduler_only` (uses `DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`).
+//! Run it with `cargo run --example scheduler_only`: with no setting it keeps its tasks in
+//! the SQLite file `zart.db` of the current folder; with `DATABASE_URL` set it runs there
+//! instead.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +13,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::sleep;
 use uuid::Uuid;
-use zart::postgres::{sqlx, PostgresTaskScheduler};
 use zart::scheduler::{
     CompletionHandler, OnComplete, ScheduleAtParams, ScheduledTask, SchedulerTaskError,
-    TaskInstance, TaskRegistry, TaskScheduler, Worker, WorkerConfig,
+    TaskInstance, TaskRegistry, TaskScheduler, TaskStatus, Worker, WorkerConfig,
 };
+use zart::store::Store;
+use zart::Zart;
 
 #[derive(Deserialize)]
 struct WelcomeEmailInput {
@@ -135,12 +137,8 @@ impl ScheduledTask for ScheduledGreeting {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let db_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let pool = sqlx::PgPool::connect(&db_url).await?;
-    let scheduler = Arc::new(PostgresTaskScheduler::new(pool));
-    // A scheduler built from a pool does not touch the database until asked to.
-    scheduler.migrate().await?;
+    // DATABASE_URL, or ./zart.db; creates or upgrades Zart's tables.
+    let scheduler: Arc<dyn Store> = Zart::connect_default().await?.store();
 
     let mut registry = TaskRegistry::new();
     registry.register("send-welcome-email", SendWelcomeEmail);
@@ -175,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
     scheduler
         .schedule_now(&chain_id, "send-welcome-email", welcome_data)
         .await?;
-    wait_for_name(&scheduler, "generate-report", 1).await?;
+    wait_for_name(scheduler.as_ref(), "generate-report", 1).await?;
 
     println!("\n--- Demo2: Scheduled Future Task ---");
     let future_time = Utc::now() + chrono::Duration::seconds(3);
@@ -193,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
         "Scheduled greeting for {} (in 3 seconds)",
         future_time.to_rfc3339_opts(SecondsFormat::Secs, false)
     );
-    wait_until_done(&scheduler, &format!("greeting-{run}")).await?;
+    wait_until_done(scheduler.as_ref(), &format!("greeting-{run}")).await?;
 
     println!("\n--- Demo3: Independent Parallel Tasks ---");
     println!("Scheduling 3 parallel greeting tasks");
@@ -207,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     for i in 0..3 {
-        wait_until_done(&scheduler, &format!("parallel-{i}-{run}")).await?;
+        wait_until_done(scheduler.as_ref(), &format!("parallel-{i}-{run}")).await?;
     }
 
     worker.shutdown().await;
@@ -217,7 +215,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Waits until task `id` has ended (polling: this is a demo, not a benchmark).
-async fn wait_until_done(scheduler: &PostgresTaskScheduler, id: &str) -> anyhow::Result<()> {
+async fn wait_until_done(scheduler: &dyn Store, id: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         if let Some(status) = scheduler.status(id).await? {
             if status.is_terminal() {
@@ -229,23 +227,22 @@ async fn wait_until_done(scheduler: &PostgresTaskScheduler, id: &str) -> anyhow:
     anyhow::bail!("task {id} did not finish within 10 s")
 }
 
-/// Waits until the chain's last task, whose id the chain generated, has completed.
+/// Waits until `at_least` tasks named `task_name` have completed since this call: the
+/// chain's last task, whose id the chain generated.
 async fn wait_for_name(
-    scheduler: &PostgresTaskScheduler,
+    scheduler: &dyn Store,
     task_name: &str,
-    at_least: i64,
+    at_least: usize,
 ) -> anyhow::Result<()> {
     let started = Utc::now();
-    let query = format!(
-        "SELECT count(*) FROM {} WHERE task_name = $1 AND status = 'completed' AND finished_at >= $2",
-        scheduler.table_names().tasks()
-    );
     for _ in 0..200 {
-        let done: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*query))
-            .bind(task_name)
-            .bind(started)
-            .fetch_one(scheduler.pool())
+        let completed = scheduler
+            .list_tasks(Some(task_name), Some(TaskStatus::Completed), 100)
             .await?;
+        let done = completed
+            .iter()
+            .filter(|task| task.finished_at.is_some_and(|at| at >= started))
+            .count();
         if done >= at_least {
             return Ok(());
         }

@@ -127,6 +127,14 @@ impl Zart {
         Zart { store }
     }
 
+    /// The store this client works on, for what takes one as it is: a
+    /// [`Worker`](crate::scheduler::Worker) built by hand (`Worker::new(zart.store(), ..)`),
+    /// or [`TaskScheduler`](crate::scheduler::TaskScheduler)'s methods, which `dyn Store`
+    /// has.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// Tasks by id and by name: schedule untyped tasks, read, list, count, cancel.
     pub fn tasks(&self) -> Tasks {
         Tasks::new(self.store.clone())
