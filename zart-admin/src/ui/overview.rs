@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 use zart::scheduler::TaskStatus;
 
-use super::layout::{id, span, Live, Page};
+use super::layout::{id, span, status_words, Live, Page};
 use super::Request;
 use crate::model::{self, Minute, Overview};
 
@@ -25,7 +25,7 @@ fn body(page: &Page<'_>, o: &Overview) -> Markup {
             @for status in TaskStatus::ALL {
                 a.card href=(page.link(&format!("/tasks?status={status}"))) {
                     span class={ "count " (status.as_str()) } { (count(o, status)) }
-                    span.label { (status.as_str()) }
+                    span.label { (status_words(status)) }
                 }
             }
         }
