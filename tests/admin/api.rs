@@ -115,6 +115,71 @@ async fn every_view_reads_the_seeded_store(db: TestDb) {
     worker.shutdown().await.expect("stops");
 }
 
+/// The checkout waiting for its approval reads, lists and counts as awaiting that event,
+/// with its name and deadline; `pending` leaves it out; the older status names still
+/// filter.
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_execution_is_shown_and_found_by_what_it_waits_for(db: TestDb) {
+    let worker = seed(&db).await;
+    let client = Client::new(&db);
+
+    let awaiting = client
+        .get("/api/v1/tasks?status=awaiting_event&count=true")
+        .await
+        .json();
+    assert_eq!(ids(&awaiting), ["checkout-7"], "{awaiting}");
+    assert_eq!(awaiting["count"], 1);
+    let task = &awaiting["tasks"][0];
+    assert_eq!(task["status"], "awaiting_event");
+    assert_eq!(task["waiting_on"]["kind"], "event", "{task}");
+    assert_eq!(task["waiting_on"]["name"], "approved");
+    let instant = |value: &Value| {
+        value
+            .as_str()
+            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+    };
+    let (deadline, run_at) = (
+        instant(&task["waiting_on"]["deadline"]),
+        instant(&task["run_at"]),
+    );
+    assert!(
+        deadline
+            .zip(run_at)
+            .is_some_and(|(d, r)| (d - r).abs() < chrono::Duration::seconds(1)),
+        "the deadline is when it wakes (as the store keeps it): {task}"
+    );
+
+    let detail = client.get("/api/v1/tasks/checkout-7").await.json();
+    assert_eq!(detail["task"]["status"], "awaiting_event");
+    assert_eq!(
+        detail["task"]["waiting_on"], detail["waiting_on"],
+        "{detail}"
+    );
+
+    for (status, expected) in [
+        ("pending", vec!["mystery-1"]),
+        ("sleeping", vec![]),
+        ("awaiting_child", vec![]),
+        ("waiting", vec![]),
+    ] {
+        let listed = client.get(&format!("/api/v1/tasks?status={status}")).await;
+        assert_eq!(listed.status, 200, "{status}: {}", listed.body);
+        assert_eq!(ids(&listed.json()), expected, "{status}");
+    }
+    let overview = client.get("/api/v1/overview").await.json();
+    assert_eq!(overview["counts"]["awaiting_event"], 1, "{overview}");
+    assert_eq!(overview["counts"]["pending"], 1, "{overview}");
+    let unknown = client.get("/api/v1/tasks?status=suspended").await;
+    assert_eq!(unknown.status, 400);
+    assert!(
+        unknown.body.contains("awaiting_event, awaiting_child"),
+        "{}",
+        unknown.body
+    );
+    worker.shutdown().await.expect("stops");
+}
+
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_list_every_task_once_and_filters_combine(db: TestDb) {

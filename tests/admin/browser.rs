@@ -168,6 +168,7 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     );
     let completed = browser.text("a.card .count.completed")?;
     assert_eq!(completed, "3");
+    assert_eq!(text(browser, "a.card .count.awaiting_event")?, "1");
     shoot(browser, dir, "overview")?;
 
     // The failed emails, one status at a time.
@@ -177,11 +178,19 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     assert_eq!(rows.len(), 2, "two failed emails");
     shoot(browser, dir, "tasks")?;
 
+    // The checkout waiting for its approval: under its own tab, with the event's name.
+    click(browser, "nav.tabs a[href*='status=awaiting_event']")?;
+    browser.wait_for_text("table.tasks", "checkout-7", SEE)?;
+    let status = text(browser, "table.tasks tbody td:nth-child(3)")?;
+    assert_eq!(status, "awaiting event approved");
+    shoot(browser, dir, "tasks-awaiting-event")?;
+
     // The checkout: its steps, and what it waits on.
     browser.goto(&format!("{base}/tasks/checkout-7"))?;
     browser.wait_for_text("table.steps", "charge", SEE)?;
     let waiting = browser.text("p.waiting")?;
     assert!(waiting.contains("event approved"), "{waiting}");
+    assert_eq!(text(browser, "p.actions .status")?, "awaiting event");
     assert!(
         browser.page_source()?.contains("2026.12.2"),
         "the version that began the execution is shown"

@@ -111,12 +111,9 @@ pub async fn seed(db: &TestDb) -> zart::scheduler::RunningWorker {
 pub async fn wait_until_suspended(zart: &Zart, id: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let steps = zart.inspector().steps(id).await.expect("steps");
         let task = zart.inspector().task(id).await.expect("task");
-        if let Some(task) = task {
-            if zart::durable::WaitingOn::of(&task, &steps).is_some() {
-                return;
-            }
+        if task.is_some_and(|task| task.waiting_on.is_some()) {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,

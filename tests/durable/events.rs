@@ -41,7 +41,7 @@ async fn an_event_wakes_a_waiting_execution(db: TestDb) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let task = db.task("order-7").await;
-        if task.status == TaskStatus::Pending
+        if task.status == TaskStatus::AwaitingEvent
             && task.run_at > chrono::Utc::now() + chrono::Duration::seconds(30)
         {
             break; // suspended until the timeout, its worker free

@@ -83,7 +83,7 @@ async fn wait_until_waiting(db: &TestDb, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let task = db.task(id).await;
-        if task.status == TaskStatus::Pending
+        if task.status == TaskStatus::AwaitingEvent
             && task.run_at > chrono::Utc::now() + chrono::Duration::seconds(30)
         {
             return;

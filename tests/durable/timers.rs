@@ -50,7 +50,7 @@ async fn a_durable_sleep_frees_the_worker_and_resumes_when_due(db: TestDb) {
     // Mid-sleep: the execution holds no worker and no lease; it waits to be due.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let sleeping = db.task("order-1").await;
-    assert_eq!(sleeping.status, TaskStatus::Pending, "{sleeping:?}");
+    assert_eq!(sleeping.status, TaskStatus::Sleeping, "{sleeping:?}");
     assert_eq!(sleeping.worker_id, None);
     assert!(
         sleeping.run_at > chrono::Utc::now(),
@@ -233,8 +233,7 @@ async fn a_sleep_or_wait_of_duration_max_suspends_until_the_far_future(db: TestD
     for id in ["sleeps", "waits"] {
         loop {
             let task = db.task(id).await;
-            if task.status == TaskStatus::Pending && task.run_at.format("%Y").to_string() == "9999"
-            {
+            if task.status.is_suspended() && task.run_at.format("%Y").to_string() == "9999" {
                 break;
             }
             assert!(Instant::now() < deadline, "{id} never suspended: {task:?}");

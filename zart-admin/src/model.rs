@@ -27,6 +27,9 @@ pub(crate) struct Counts {
     pub pending: u64,
     pub waiting: u64,
     pub running: u64,
+    pub sleeping: u64,
+    pub awaiting_event: u64,
+    pub awaiting_child: u64,
     pub completed: u64,
     pub failed: u64,
     pub dead: u64,
@@ -40,6 +43,9 @@ impl From<&StatusCounts> for Counts {
             pending: c.pending,
             waiting: c.waiting,
             running: c.running,
+            sleeping: c.sleeping,
+            awaiting_event: c.awaiting_event,
+            awaiting_child: c.awaiting_child,
             completed: c.completed,
             failed: c.failed,
             dead: c.dead,
@@ -73,6 +79,8 @@ pub(crate) struct Task {
     pub cancel_requested: bool,
     /// The application version that began the execution, if recorded.
     pub app_version: Option<String>,
+    /// What a suspended execution waits on.
+    pub waiting_on: Option<Waiting>,
 }
 
 impl From<TaskRecord> for Task {
@@ -98,6 +106,7 @@ impl From<TaskRecord> for Task {
             schedule_id: t.schedule_id,
             cancel_requested: t.cancel_requested,
             app_version: t.app_version,
+            waiting_on: t.waiting_on.and_then(Waiting::of),
         }
     }
 }
@@ -172,7 +181,7 @@ impl From<StepRecord> for Step {
 }
 
 /// What a suspended execution waits for.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Waiting {
     Sleep {
@@ -277,18 +286,18 @@ pub(crate) async fn task_detail(inspector: &Inspector, id: &str) -> AdminResult<
         true => declared_durable(inspector, &record.task_name).await?,
         false => Some(true),
     };
-    let waiting_on = WaitingOn::of(&record, &steps).and_then(Waiting::of);
     let attempts = inspector.attempts(id).await?;
     let events = inspector.events(id).await?;
     let children = inspector
         .tasks(&TaskFilter::default().parent(id), MAX_CHILDREN)
         .await?;
+    let task = Task::from(record);
     Ok(TaskDetail {
-        task: record.into(),
+        waiting_on: task.waiting_on.clone(),
+        task,
         durable,
         failed_attempts: attempts.into_iter().map(Attempt::from).collect(),
         steps: steps.into_iter().map(Step::from).collect(),
-        waiting_on,
         events: events.into_iter().map(Event::from).collect(),
         children: children.into_iter().map(Task::from).collect(),
     })

@@ -15,13 +15,13 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/tasks",
-        "A page of tasks matching the filter, newest first; `next` is the next page's `after`",
+        "A page of tasks matching the filter, newest first; `next` is the next page's `after`. A suspended durable execution has the status of its wait (`sleeping`, `awaiting_event`, `awaiting_child`) and `waiting_on`: `{\"kind\": \"sleep\", \"name\", \"until\"}`, `{\"kind\": \"event\", \"name\", \"deadline\"}`, `{\"kind\": \"child\", \"child_id\", \"deadline\"}` (or, pending, `{\"kind\": \"retry\", \"step\", \"until\", \"error\"}`)",
         FILTER,
     ),
     (
         "get",
         "/tasks/{id}",
-        "One task with its step timeline, what it waits on, its events and children; `durable` tells an execution from a plain task (`null`: unknown)",
+        "One task with its step timeline, what it waits on (`waiting_on`, as in the task), its events and children; `durable` tells an execution from a plain task (`null`: unknown)",
         &[],
     ),
     (
@@ -106,7 +106,7 @@ const FILTER: &[&str] = &[
 
 fn parameter(name: &str) -> Value {
     let description = match name {
-        "status" => "pending, waiting, running, completed, failed, dead or cancelled",
+        "status" => "pending, waiting, running, completed, failed, dead or cancelled; or, for a durable execution suspended in a wait (stored as pending, which then leaves it out), sleeping, awaiting_event or awaiting_child",
         "name" => "the task name",
         "queue" => "a queue: its task names, as workers declared them",
         "id" => "an id prefix (exact, case included)",

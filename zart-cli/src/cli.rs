@@ -178,8 +178,9 @@ pub(crate) enum TasksCommand {
 /// The filters and page of `tasks list`.
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// Only tasks with this status (pending, waiting, running, completed, failed, dead,
-    /// cancelled)
+    /// Only tasks with this status: pending, waiting, running, completed, failed, dead,
+    /// cancelled, or, for a durable execution suspended in a wait (stored as pending),
+    /// sleeping, awaiting_event or awaiting_child
     #[arg(long, value_name = "STATUS")]
     pub(crate) status: Option<String>,
     /// Only tasks of this name

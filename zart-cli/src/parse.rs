@@ -8,7 +8,7 @@ use zart::store::{KeyLimit, RateLimit};
 
 use crate::error::{CliError, CliResult};
 
-/// A task status by its stored name (`failed`), in any case.
+/// A task status by its name (`failed`, `sleeping`), in any case.
 pub(crate) fn status(text: &str) -> CliResult<TaskStatus> {
     TaskStatus::parse(&text.to_ascii_lowercase()).ok_or_else(|| {
         let valid: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -154,10 +154,11 @@ mod tests {
     #[test]
     fn statuses_name_the_valid_ones() {
         assert_eq!(status("Failed"), Ok(TaskStatus::Failed));
+        assert_eq!(status("awaiting_event"), Ok(TaskStatus::AwaitingEvent));
         let error = status("broken").err().map(|e| e.message);
         assert_eq!(
             error.as_deref(),
-            Some("unknown status \"broken\": expected one of pending, waiting, running, completed, failed, dead, cancelled")
+            Some("unknown status \"broken\": expected one of pending, waiting, running, sleeping, awaiting_event, awaiting_child, completed, failed, dead, cancelled")
         );
     }
 

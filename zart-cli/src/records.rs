@@ -42,6 +42,7 @@ pub(crate) fn task(record: &TaskRecord) -> Value {
         "parent_id": record.parent_id,
         "schedule_id": record.schedule_id,
         "cancel_requested": record.cancel_requested,
+        "waiting_on": record.waiting_on.as_ref().map(waiting_on),
         "cursor": record.cursor().to_string(),
     })
 }
@@ -115,6 +116,19 @@ pub(crate) fn waiting_on(waiting: &WaitingOn) -> Value {
         }
         // A kind of wait newer than this CLI: said as such rather than hidden.
         other => json!({ "kind": "other", "description": format!("{other:?}") }),
+    }
+}
+
+/// What a suspended execution waits on, in a few words for a listing (its instant is
+/// the task's due instant): `sleep cool-down`, `event approved`, `child order-7/ship`,
+/// `retry of charge`.
+pub(crate) fn waiting_briefly(waiting: &WaitingOn) -> String {
+    match waiting {
+        WaitingOn::Sleep { name, .. } => format!("sleep {name}"),
+        WaitingOn::Event { name, .. } => format!("event {name}"),
+        WaitingOn::Child { child_id, .. } => format!("child {child_id}"),
+        WaitingOn::Retry { name, .. } => format!("retry of {name}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -32,7 +32,6 @@ struct Detail {
     task: TaskRecord,
     durable: bool,
     steps: Vec<StepRecord>,
-    waiting_on: Option<WaitingOn>,
     attempts: Vec<AttemptRecord>,
     events: Vec<EventRecord>,
     children: Vec<TaskRecord>,
@@ -59,12 +58,10 @@ pub(crate) async fn run(global: &Global, id: &str, order: Order) -> CliResult<Ou
         || declared
             .iter()
             .any(|d| d.task_name == task.task_name && d.durable);
-    let waiting_on = WaitingOn::of(&task, &steps);
     let detail = Detail {
         task,
         durable,
         steps,
-        waiting_on,
         attempts,
         events,
         children,
@@ -81,7 +78,7 @@ fn to_json(detail: &Detail) -> Value {
         "kind": if detail.durable { "durable" } else { "task" },
         "task": records::task(&detail.task),
         "steps": detail.steps.iter().map(records::step).collect::<Vec<_>>(),
-        "waiting_on": detail.waiting_on.as_ref().map(records::waiting_on),
+        "waiting_on": detail.task.waiting_on.as_ref().map(records::waiting_on),
         "failed_attempts": detail.attempts.iter().map(records::attempt).collect::<Vec<_>>(),
         "events": detail.events.iter().map(records::event).collect::<Vec<_>>(),
         "children": detail.children.iter().map(records::task).collect::<Vec<_>>(),
@@ -216,7 +213,7 @@ fn steps_section(detail: &Detail, now: DateTime<Utc>, out: &mut String) {
         table.render(out);
         out.push('\n');
     }
-    if let Some(waiting) = &detail.waiting_on {
+    if let Some(waiting) = &detail.task.waiting_on {
         out.push_str(&format!(
             "waiting on: {}\n\n",
             waiting_text(waiting, &detail.task.task_id, now)

@@ -107,6 +107,7 @@ pub(crate) fn table(tasks: &[TaskRecord]) -> Table {
         "ID",
         "NAME",
         "STATUS",
+        "WAITING ON",
         "ATTEMPTS",
         "RUN AT",
         "CREATED AT",
@@ -117,6 +118,10 @@ pub(crate) fn table(tasks: &[TaskRecord]) -> Table {
             task.task_id.clone(),
             task.task_name.clone(),
             task.status.to_string(),
+            task.waiting_on
+                .as_ref()
+                .map(records::waiting_briefly)
+                .unwrap_or_default(),
             task.attempts.to_string(),
             output::time(task.run_at),
             output::time(task.created_at),
@@ -200,9 +205,9 @@ async fn act(global: &Global, id: &str, action: Action) -> CliResult<Output> {
 
 fn refusal(id: &str, action: Action, status: TaskStatus) -> String {
     match action {
-        Action::Cancel => format!(
-            "task {id:?} is {status}: only a pending, waiting or running task can be cancelled"
-        ),
+        Action::Cancel => {
+            format!("task {id:?} is {status}: only a task that has not ended can be cancelled")
+        }
         Action::Retry | Action::Restart => format!(
             "task {id:?} is {status}: only an ended task (completed, failed, dead, cancelled) \
              can be run again with {}",

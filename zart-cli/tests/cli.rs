@@ -420,15 +420,39 @@ async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
         .await
         .expect("started");
     let zart = &db.zart;
-    eventually("the execution to wait for its event", || async {
-        let steps = zart.inspector().steps("order-9").await.expect("steps");
-        (steps.len() == 3 && status(zart, "order-9").await == Some(TaskStatus::Pending))
-            .then_some(())
-    })
-    .await;
+    wait_for_status(zart, "order-9", TaskStatus::AwaitingEvent).await;
+
+    // Listed, and found, as awaiting its event, with the event's name.
+    let listed = db
+        .zart(&["tasks", "list", "--status", "awaiting_event"])
+        .await;
+    let text = listed.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("STATUS          WAITING ON"), "{text}");
+    assert!(
+        lines.len() == 2 && lines[1].contains("awaiting_event  event approved"),
+        "{text}"
+    );
+    let json = db
+        .zart(&["tasks", "list", "--status", "awaiting_event", "--json"])
+        .await
+        .json();
+    assert_eq!(json["tasks"][0]["task_id"], "order-9", "{json}");
+    assert_eq!(json["tasks"][0]["status"], "awaiting_event");
+    assert_eq!(json["tasks"][0]["waiting_on"]["kind"], "event");
+    assert_eq!(json["tasks"][0]["waiting_on"]["name"], "approved");
+    assert!(json["tasks"][0]["waiting_on"]["deadline"].is_string());
+    for other in ["pending", "waiting", "sleeping", "awaiting_child"] {
+        let none = db.zart(&["tasks", "list", "--status", other]).await;
+        assert!(!none.ok().contains("order-9"), "{other}: {none:?}");
+    }
 
     let shown = db.zart(&["executions", "show", "order-9"]).await;
     let text = shown.ok();
+    assert!(
+        text.starts_with("durable execution order-9 (checkout): awaiting_event\n"),
+        "{text}"
+    );
     let steps_at = text.find("\nsteps\n").expect("a step timeline");
     let record_at = text.find("\nid ").expect("the record");
     assert!(steps_at < record_at, "steps first: {text}");

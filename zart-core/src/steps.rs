@@ -1,8 +1,144 @@
-//! Durable executions' records: the step log ([`StepRecord`]) and what became of a
-//! checkpoint write ([`Checkpointed`]).
+//! Durable executions' records: the step log ([`StepRecord`]), what became of a
+//! checkpoint write ([`Checkpointed`]), and what a suspended execution waits on
+//! ([`WaitingOn`]), with the step names that tell it ([`wait_steps`]).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+use crate::task::TaskStatus;
+
+/// The name of a durable sleep's step starts with this (`sleep:<name>`); the step holds
+/// the sleep's end: `{"until": <instant>}`.
+pub const SLEEP_STEP: &str = "sleep:";
+
+/// The name of the step an event wait records as it starts (`event-deadline:<event>`)
+/// starts with this; the step holds the wait's deadline: `{"until": <instant>}`. The
+/// event's own step (`event:<event>`) follows it once the event came or the wait timed
+/// out.
+pub const EVENT_DEADLINE_STEP: &str = "event-deadline:";
+
+/// The event a child execution's end sends its parent is named this, then the child's id
+/// (`child:<child id>`): waiting for a child is waiting for that event.
+pub const CHILD_EVENT: &str = "child:";
+
+/// How a store tells which wait a suspended durable execution is in: each suspended
+/// status with the name prefix of the completed step its step log then ends with. The
+/// first prefix that matches wins (a child's is an event's, longer).
+///
+/// An execution is suspended when the store keeps it `pending`, due in the future, with no
+/// error (a suspension clears the error; a retry sets it).
+///
+/// ```
+/// use zart_core::steps::wait_steps;
+/// use zart_core::task::TaskStatus;
+///
+/// let child = wait_steps().into_iter().find(|(_, prefix)| "event-deadline:child:c-1".starts_with(prefix.as_str()));
+/// assert_eq!(child.map(|(status, _)| status), Some(TaskStatus::AwaitingChild));
+/// ```
+pub fn wait_steps() -> [(TaskStatus, String); 3] {
+    [
+        (
+            TaskStatus::AwaitingChild,
+            format!("{EVENT_DEADLINE_STEP}{CHILD_EVENT}"),
+        ),
+        (TaskStatus::AwaitingEvent, EVENT_DEADLINE_STEP.to_owned()),
+        (TaskStatus::Sleeping, SLEEP_STEP.to_owned()),
+    ]
+}
+
+/// What a suspended durable execution waits on ([`TaskRecord::waiting_on`](crate::task::TaskRecord::waiting_on)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitingOn {
+    /// A durable sleep named `name`, until `until`.
+    Sleep {
+        /// The sleep's name.
+        name: String,
+        /// When it ends.
+        until: DateTime<Utc>,
+    },
+    /// Event `name`, at most until `deadline`.
+    Event {
+        /// The event's name.
+        name: String,
+        /// When the wait times out.
+        deadline: DateTime<Utc>,
+    },
+    /// Child execution `child_id` to end, at most until `deadline`.
+    Child {
+        /// The child's id.
+        child_id: String,
+        /// When the wait times out.
+        deadline: DateTime<Utc>,
+    },
+    /// Step `name`'s next attempt, due at `until` after a long retry backoff.
+    Retry {
+        /// The step's name.
+        name: String,
+        /// When the next attempt is due.
+        until: DateTime<Utc>,
+        /// The last attempt's error.
+        error: String,
+    },
+}
+
+impl WaitingOn {
+    /// What a task that reads with `status`, due at `run_at`, waits on, given the last
+    /// step of its log as a store reads it beside a suspended task: the step's name
+    /// (`step`), the `until` instant its output holds (RFC 3339 text) and, for a step
+    /// waiting out a retry backoff, its error (`retry_error`). An instant that does not
+    /// read is taken as `run_at`, when the execution wakes.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use zart_core::steps::WaitingOn;
+    /// use zart_core::task::TaskStatus;
+    ///
+    /// let now = Utc::now();
+    /// let until = now.to_rfc3339();
+    /// assert_eq!(
+    ///     WaitingOn::read(TaskStatus::AwaitingChild, now, "event-deadline:child:c-1", Some(&until), None),
+    ///     Some(WaitingOn::Child { child_id: "c-1".into(), deadline: now })
+    /// );
+    /// assert_eq!(WaitingOn::read(TaskStatus::Pending, now, "charge", Some(&until), None), None);
+    /// ```
+    pub fn read(
+        status: TaskStatus,
+        run_at: DateTime<Utc>,
+        step: &str,
+        until: Option<&str>,
+        retry_error: Option<&str>,
+    ) -> Option<WaitingOn> {
+        let until = until
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map_or(run_at, |at| at.with_timezone(&Utc));
+        let waited = wait_steps()
+            .into_iter()
+            .find(|(wait, _)| *wait == status)
+            .map(|(_, prefix)| {
+                step.strip_prefix(prefix.as_str())
+                    .unwrap_or(step)
+                    .to_owned()
+            });
+        Some(match (status, waited) {
+            (TaskStatus::Sleeping, Some(name)) => WaitingOn::Sleep { name, until },
+            (TaskStatus::AwaitingEvent, Some(name)) => WaitingOn::Event {
+                name,
+                deadline: until,
+            },
+            (TaskStatus::AwaitingChild, Some(child_id)) => WaitingOn::Child {
+                child_id,
+                deadline: until,
+            },
+            (TaskStatus::Pending, _) => WaitingOn::Retry {
+                name: step.to_owned(),
+                until,
+                error: retry_error?.to_owned(),
+            },
+            _ => return None,
+        })
+    }
+}
 
 /// One step call of a durable execution, as recorded.
 #[derive(Clone, Debug, PartialEq)]

@@ -239,6 +239,14 @@ pub trait ScheduleStore: Send + Sync {
 }
 
 /// Reading tasks, for programs and the admin.
+///
+/// Tasks read, filter and count with their status as people read it: a durable
+/// execution kept `pending`, due in the future and with no error (suspended), whose step
+/// log ends with a completed wait step ([`wait_steps`](crate::steps::wait_steps)), reads
+/// with that wait's status (`sleeping`, `awaiting_event`, `awaiting_child`), and
+/// [`TaskRecord::waiting_on`] says what it waits on
+/// ([`WaitingOn::read`](crate::steps::WaitingOn::read) over the last step). One whose
+/// log ends with a `retrying` step stays `pending`, waiting on that step's next attempt.
 #[async_trait]
 pub trait InspectStore: Send + Sync {
     /// Everything stored about task `task_id`, or `None`.

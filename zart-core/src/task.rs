@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::steps::WaitingOn;
+
 /// Longest task id accepted, in bytes. Ids are primary keys; a store keeps ids of at least
 /// this length, and the engine refuses longer ones before they reach it.
 pub const MAX_ID_LEN: usize = 512;
@@ -160,16 +162,34 @@ pub enum Recurrence {
 }
 
 /// Where a task is in its life.
+///
+/// A store keeps seven of these ([`TaskStatus::STORED`]). The three others say why a
+/// durable execution that the store keeps `pending` will not run before its due instant:
+/// it was suspended in a wait, and its step log ends with that wait's step (see
+/// [`wait_steps`](crate::steps::wait_steps)). A store reads such an execution with the
+/// wait's status, filters and counts it so, and says in [`TaskRecord::waiting_on`] what it
+/// waits on; once due (its wait is over, or an event or its child woke it), it reads
+/// `pending` again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
-    /// Waiting to become due or to be claimed (also between retries).
+    /// Waiting to become due or to be claimed (also between retries), and not suspended
+    /// in a durable wait.
     Pending,
     /// Parked until something wakes it (a recurring schedule's tick waiting for a run to
     /// end, or for a resume); never claimed meanwhile.
     Waiting,
     /// Claimed by a worker that holds its lease.
     Running,
+    /// A durable execution suspended in a durable sleep, until the sleep ends. Read, not
+    /// stored (kept `pending`).
+    Sleeping,
+    /// A durable execution suspended waiting for an event, until the event comes or the
+    /// wait times out. Read, not stored (kept `pending`).
+    AwaitingEvent,
+    /// A durable execution suspended waiting for a child execution to end, until it ends
+    /// or the wait times out. Read, not stored (kept `pending`).
+    AwaitingChild,
     /// Finished successfully.
     Completed,
     /// Finished with an error after its last attempt, or a permanent error.
@@ -182,7 +202,21 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     /// Every status, in life order.
-    pub const ALL: [TaskStatus; 7] = [
+    pub const ALL: [TaskStatus; 10] = [
+        TaskStatus::Pending,
+        TaskStatus::Waiting,
+        TaskStatus::Running,
+        TaskStatus::Sleeping,
+        TaskStatus::AwaitingEvent,
+        TaskStatus::AwaitingChild,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Dead,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The statuses a store keeps; the others are read from `pending`.
+    pub const STORED: [TaskStatus; 7] = [
         TaskStatus::Pending,
         TaskStatus::Waiting,
         TaskStatus::Running,
@@ -192,13 +226,16 @@ impl TaskStatus {
         TaskStatus::Cancelled,
     ];
 
-    /// The stored name: `pending`, `waiting`, `running`, `completed`, `failed`, `dead` or
-    /// `cancelled`.
+    /// The name: `pending`, `waiting`, `running`, `sleeping`, `awaiting_event`,
+    /// `awaiting_child`, `completed`, `failed`, `dead` or `cancelled`.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",
             TaskStatus::Waiting => "waiting",
             TaskStatus::Running => "running",
+            TaskStatus::Sleeping => "sleeping",
+            TaskStatus::AwaitingEvent => "awaiting_event",
+            TaskStatus::AwaitingChild => "awaiting_child",
             TaskStatus::Completed => "completed",
             TaskStatus::Failed => "failed",
             TaskStatus::Dead => "dead",
@@ -206,7 +243,7 @@ impl TaskStatus {
         }
     }
 
-    /// Parses a stored status name.
+    /// Parses a status name.
     pub fn parse(name: &str) -> Option<Self> {
         TaskStatus::ALL.into_iter().find(|s| s.as_str() == name)
     }
@@ -217,6 +254,31 @@ impl TaskStatus {
             self,
             TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Dead | TaskStatus::Cancelled
         )
+    }
+
+    /// Whether it is a durable execution suspended in a wait (sleeping, awaiting an event
+    /// or a child).
+    pub fn is_suspended(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Sleeping | TaskStatus::AwaitingEvent | TaskStatus::AwaitingChild
+        )
+    }
+
+    /// The status the store keeps for a task read with this one: `pending` for a
+    /// suspended execution, the status itself otherwise.
+    ///
+    /// ```
+    /// use zart_core::task::TaskStatus;
+    ///
+    /// assert_eq!(TaskStatus::Sleeping.stored(), TaskStatus::Pending);
+    /// assert_eq!(TaskStatus::Failed.stored(), TaskStatus::Failed);
+    /// ```
+    pub fn stored(self) -> TaskStatus {
+        match self.is_suspended() {
+            true => TaskStatus::Pending,
+            false => self,
+        }
     }
 }
 
@@ -233,7 +295,8 @@ pub struct TaskRecord {
     pub task_id: String,
     /// The handler name.
     pub task_name: String,
-    /// Current status.
+    /// Current status, as read: a suspended durable execution reads as the wait it is in
+    /// (see [`TaskStatus`]).
     pub status: TaskStatus,
     /// When it is (or was) due.
     pub run_at: DateTime<Utc>,
@@ -274,6 +337,10 @@ pub struct TaskRecord {
     /// For a durable execution begun by a worker told its version, that version: only a
     /// worker that knows it goes on with the execution.
     pub app_version: Option<String>,
+    /// What a durable execution suspended in a wait waits on: its sleep, event or child
+    /// (its status says which), or, for a `pending` one, a step's next attempt after a
+    /// long retry backoff. Read from the last step of its log.
+    pub waiting_on: Option<WaitingOn>,
 }
 
 impl TaskRecord {
@@ -392,7 +459,8 @@ pub struct TaskFilter {
     /// Only tasks with none of these names (the default queue's tasks: every name not
     /// declared in another queue).
     pub exclude_names: Option<Vec<String>>,
-    /// Only tasks with this status.
+    /// Only tasks with this status, as they read: `pending` leaves out suspended
+    /// executions, which `sleeping`, `awaiting_event` and `awaiting_child` take.
     pub status: Option<TaskStatus>,
     /// Only tasks whose id starts with this.
     pub id_prefix: Option<String>,

@@ -8,11 +8,12 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts, TaskLoad};
+use zart_core::steps::WaitingOn;
 use zart_core::store::InspectStore;
 use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
 
-use crate::queries::{reserved_pattern, RECORD_COLUMNS};
+use crate::queries::{read_columns, read_from, read_status, reserved_pattern};
 use crate::PostgresTaskScheduler;
 
 /// A value bound to a built statement's placeholder.
@@ -73,8 +74,19 @@ impl Conditions {
             conditions.push("task_name <> ALL(?)", Bind::Texts(names.clone()));
         }
         if let Some(status) = filter.status {
-            conditions.push("status = ?", Bind::Text(status.as_str().to_owned()));
-            conditions.clauses.extend(index_terms(status));
+            // A suspended execution is stored pending: its wait is read from its steps.
+            let stored = status.stored();
+            conditions.push("status = ?", Bind::Text(stored.as_str().to_owned()));
+            conditions.clauses.extend(index_terms(stored));
+            if status.is_suspended() {
+                conditions.push_clause("run_at > now() AND error IS NULL");
+            }
+            if stored == TaskStatus::Pending {
+                conditions.push(
+                    &format!("{} = ?", read_status()),
+                    Bind::Text(status.as_str().to_owned()),
+                );
+            }
         }
         if let Some(prefix) = &filter.id_prefix {
             // starts_with, not LIKE: the prefix is the user's text, wildcards and all. Where
@@ -113,6 +125,11 @@ impl Conditions {
         conditions
     }
 
+    /// Adds `clause`, which binds nothing.
+    fn push_clause(&mut self, clause: &str) {
+        self.clauses.push(clause.to_owned());
+    }
+
     fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }
@@ -132,12 +149,27 @@ impl Conditions {
     }
 }
 
+/// A task's record, from the columns of `read_columns`.
 pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
+    let status = status(row, "status")?;
+    let run_at = row.try_get("run_at")?;
+    let wait_step: Option<String> = row.try_get("wait_step")?;
+    let wait_until: Option<String> = row.try_get("wait_until")?;
+    let wait_error: Option<String> = row.try_get("wait_error")?;
+    let waiting_on = wait_step.and_then(|step| {
+        WaitingOn::read(
+            status,
+            run_at,
+            &step,
+            wait_until.as_deref(),
+            wait_error.as_deref(),
+        )
+    });
     Ok(TaskRecord {
         task_id: row.try_get("task_id")?,
         task_name: row.try_get("task_name")?,
-        status: status(row, "status")?,
-        run_at: row.try_get("run_at")?,
+        status,
+        run_at,
         data: row.try_get("data")?,
         metadata: row.try_get("metadata")?,
         attempts: non_negative(row.try_get("attempts")?),
@@ -156,6 +188,7 @@ pub(crate) fn task_record(row: &PgRow) -> Result<TaskRecord, sqlx::Error> {
         priority: row.try_get("priority")?,
         queue: row.try_get("queue")?,
         app_version: row.try_get("app_version")?,
+        waiting_on,
     })
 }
 
@@ -213,27 +246,28 @@ impl InspectStore for PostgresTaskScheduler {
 
     async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>> {
         let conditions = Conditions::of(filter, true, self.ids_sort_by_code_point().await);
-        let tasks = self.shared.names.tasks();
+        let read = read_from(&self.shared.names);
+        let columns = read_columns();
         let limit = limit.min(i64::MAX as usize);
         // With an id prefix the primary key may serve better: one statement, the
         // planner's choice.
         let sql = match (filter.status, &filter.id_prefix) {
             (Some(_), _) | (None, Some(_)) => format!(
-                "SELECT {RECORD_COLUMNS} FROM {tasks} WHERE {conditions}
+                "SELECT {columns} FROM {read} WHERE {conditions}
                  ORDER BY created_at DESC, task_id DESC LIMIT {limit}",
                 conditions = conditions.sql(),
             ),
-            // The listing index leads with the status: one short range read per status,
-            // merged, instead of sorting the whole table.
+            // The listing index leads with the status: one short range read per stored
+            // status, merged, instead of sorting the whole table.
             (None, None) => {
-                let branches: Vec<String> = TaskStatus::ALL
+                let branches: Vec<String> = TaskStatus::STORED
                     .iter()
                     .map(|status| {
                         let index = index_terms(*status)
                             .map(|t| format!("{t} AND "))
                             .unwrap_or_default();
                         format!(
-                            "(SELECT {RECORD_COLUMNS} FROM {tasks}
+                            "(SELECT {columns} FROM {read}
                               WHERE status = '{status}' AND {index}{conditions}
                               ORDER BY created_at DESC, task_id DESC LIMIT {limit})",
                             conditions = conditions.sql(),
@@ -259,9 +293,13 @@ impl InspectStore for PostgresTaskScheduler {
 
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
         let conditions = Conditions::of(filter, false, self.ids_sort_by_code_point().await);
+        // Only a pending status reads steps (whether it is suspended, and in which wait).
+        let from = match filter.status.map(TaskStatus::stored) {
+            Some(TaskStatus::Pending) => read_from(&self.shared.names),
+            _ => self.shared.names.tasks(),
+        };
         let sql = format!(
-            "SELECT count(*) FROM {tasks} WHERE {conditions}",
-            tasks = self.shared.names.tasks(),
+            "SELECT count(*) FROM {from} WHERE {conditions}",
             conditions = conditions.sql(),
         );
         let row = conditions

@@ -124,11 +124,51 @@ pub(crate) struct RecurringQueries {
 /// the whole batch for every running row, instead of one primary-key lookup per outcome.
 const FENCE: &str = "t.task_id = o.task_id AND t.lease_token = o.token";
 
-/// The columns of a [`TaskRecord`](zart_core::task::TaskRecord).
-pub(crate) const RECORD_COLUMNS: &str =
-    "task_id, task_name, status, run_at, data, metadata, attempts, rescues, worker_id,
-     lease_expires_at, last_worker_id, result, error, created_at, started_at, finished_at,
-     parent_id, schedule_id, cancel_requested, priority, queue, app_version";
+/// The tasks table as `t`, each row beside the last step of its log (`wait_step`,
+/// `wait_state`, `wait_until`, `wait_error` for a retrying step) when it may be suspended:
+/// pending, due in the future, with no error. Other rows read no step (the lateral's
+/// conditions on `t` alone are checked before any step is).
+pub(crate) fn read_from(names: &TableNames) -> String {
+    format!(
+        "{tasks} t LEFT JOIN LATERAL (
+            SELECT s.name AS wait_step, s.status AS wait_state, s.output ->> 'until' AS wait_until,
+                   CASE WHEN s.status = 'retrying' THEN s.error END AS wait_error
+            FROM {steps} s
+            WHERE t.status = 'pending' AND t.run_at > now() AND t.error IS NULL
+              AND s.task_id = t.task_id
+            ORDER BY s.seq DESC LIMIT 1
+         ) w ON true",
+        tasks = names.tasks(),
+        steps = names.steps(),
+    )
+}
+
+/// A row of [`read_from`]'s status as read: the wait a suspended execution is in (see
+/// `zart_core::steps::wait_steps`), else the stored status.
+pub(crate) fn read_status() -> String {
+    let waits: String = zart_core::steps::wait_steps()
+        .iter()
+        .map(|(status, prefix)| {
+            format!(
+                "WHEN w.wait_state = 'completed' AND starts_with(w.wait_step, '{}') THEN '{status}' ",
+                prefix.replace('\'', "''")
+            )
+        })
+        .collect();
+    format!("(CASE {waits}ELSE t.status END)")
+}
+
+/// The columns `task_record` reads, from [`read_from`].
+pub(crate) fn read_columns() -> String {
+    format!(
+        "t.task_id, t.task_name, {status} AS status, t.run_at, t.data, t.metadata, t.attempts,
+         t.rescues, t.worker_id, t.lease_expires_at, t.last_worker_id, t.result, t.error,
+         t.created_at, t.started_at, t.finished_at, t.parent_id, t.schedule_id,
+         t.cancel_requested, t.priority, t.queue, t.app_version,
+         w.wait_step, w.wait_until, w.wait_error",
+        status = read_status()
+    )
+}
 
 /// A `LIKE` pattern matching ids and names reserved for Zart's own tasks.
 pub(crate) fn reserved_pattern() -> String {
@@ -161,7 +201,6 @@ impl Queries {
         let tasks = names.tasks();
         let events = names.events();
         let reserved = reserved_pattern();
-        let record_columns = RECORD_COLUMNS;
         Queries {
             insert: sql(format!(
                 "WITH ins AS (
@@ -409,13 +448,29 @@ impl Queries {
                  LEFT JOIN saved s ON s.task_id = i.task_id AND s.seq = i.seq",
                 steps = names.steps()
             )),
-            get: sql(format!("SELECT {record_columns} FROM {tasks} WHERE task_id = $1")),
+            get: sql(format!(
+                "SELECT {columns} FROM {read} WHERE t.task_id = $1",
+                columns = read_columns(),
+                read = read_from(names),
+            )),
+            // Only pending tasks may be suspended: they alone read their steps, so that
+            // counting the ended ones stays one plain (parallel) scan.
             counts: sql(format!(
                 "SELECT task_name, status, count(*) AS count,
                         min(run_at) FILTER (WHERE run_at <= now()) AS oldest_due
                  FROM {tasks}
-                 WHERE task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
-                 GROUP BY task_name, status"
+                 WHERE status <> 'pending'
+                   AND task_name NOT LIKE '{reserved}' AND task_id NOT LIKE '{reserved}'
+                 GROUP BY 1, 2
+                 UNION ALL
+                 SELECT t.task_name, {status}, count(*),
+                        min(t.run_at) FILTER (WHERE t.run_at <= now())
+                 FROM {read}
+                 WHERE t.status = 'pending'
+                   AND t.task_name NOT LIKE '{reserved}' AND t.task_id NOT LIKE '{reserved}'
+                 GROUP BY 1, 2",
+                status = read_status(),
+                read = read_from(names),
             )),
             ended_per_minute: sql(format!(
                 "SELECT date_trunc('minute', finished_at) AS minute, status, count(*) AS count

@@ -8,12 +8,13 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, OptionalExtension, Row};
 use serde_json::Value;
 use zart_core::inspect::{AttemptRecord, EndedCount, TaskCounts, TaskLoad};
+use zart_core::steps::WaitingOn;
 use zart_core::store::InspectStore;
 use zart_core::task::{prefix_end, TaskFilter, TaskRecord, TaskStatus};
 use zart_core::StoreResult;
 
 use crate::codec::{count, instant, maybe_instant, maybe_json, millis, NOW};
-use crate::queries::{not_reserved, RECORD};
+use crate::queries::{not_reserved, read_columns, read_from, read_status};
 use crate::queue::status;
 use crate::SqliteTaskScheduler;
 
@@ -66,8 +67,21 @@ impl Conditions {
             );
         }
         if let Some(status) = filter.status {
-            conditions.push("status = ?", Sql::Text(status.as_str().to_owned()));
-            conditions.clauses.extend(index_terms(status));
+            // A suspended execution is stored pending: its wait is read from its steps.
+            let stored = status.stored();
+            conditions.push("status = ?", Sql::Text(stored.as_str().to_owned()));
+            conditions.clauses.extend(index_terms(stored));
+            if status.is_suspended() {
+                conditions
+                    .clauses
+                    .push(format!("run_at > {NOW} AND error IS NULL"));
+            }
+            if stored == TaskStatus::Pending {
+                conditions.push(
+                    &format!("{} = ?", read_status()),
+                    Sql::Text(status.as_str().to_owned()),
+                );
+            }
         }
         if let Some(prefix) = &filter.id_prefix {
             // A range of the task id index (text compares by bytes here, the order of
@@ -123,13 +137,27 @@ fn json_or_text(row: &Row<'_>, column: usize) -> rusqlite::Result<Value> {
     Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-/// A task's record, from the columns of `queries::RECORD`.
+/// A task's record, from the columns of `queries::read_columns`.
 pub(crate) fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let status = status(row, 2)?;
+    let run_at = instant(row, 3)?;
+    let wait_step: Option<String> = row.get(22)?;
+    let wait_until: Option<String> = row.get(23)?;
+    let wait_error: Option<String> = row.get(24)?;
+    let waiting_on = wait_step.and_then(|step| {
+        WaitingOn::read(
+            status,
+            run_at,
+            &step,
+            wait_until.as_deref(),
+            wait_error.as_deref(),
+        )
+    });
     Ok(TaskRecord {
         task_id: row.get(0)?,
         task_name: row.get(1)?,
-        status: status(row, 2)?,
-        run_at: instant(row, 3)?,
+        status,
+        run_at,
         data: json_or_text(row, 4)?,
         metadata: json_or_text(row, 5)?,
         attempts: count(row, 6)?,
@@ -148,6 +176,7 @@ pub(crate) fn task_record(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         priority: row.get(19)?,
         queue: row.get(20)?,
         app_version: row.get(21)?,
+        waiting_on,
     })
 }
 
@@ -169,9 +198,10 @@ impl InspectStore for SqliteTaskScheduler {
     async fn tasks(&self, filter: &TaskFilter, limit: usize) -> StoreResult<Vec<TaskRecord>> {
         let conditions = Conditions::of(filter, true);
         let statement = format!(
-            "SELECT {RECORD} FROM \"{prefix}tasks\" WHERE {conditions}
-             ORDER BY created_at DESC, task_id DESC LIMIT {limit}",
-            prefix = self.shared.options.prefix,
+            "SELECT {columns} FROM {read} WHERE {conditions}
+             ORDER BY t.created_at DESC, t.task_id DESC LIMIT {limit}",
+            columns = read_columns(),
+            read = read_from(&self.shared.options.prefix),
             conditions = conditions.sql(),
             limit = i64::try_from(limit).unwrap_or(i64::MAX),
         );
@@ -185,9 +215,14 @@ impl InspectStore for SqliteTaskScheduler {
 
     async fn count(&self, filter: &TaskFilter) -> StoreResult<u64> {
         let conditions = Conditions::of(filter, false);
+        // Only a pending status reads steps (whether it is suspended, and in which wait).
+        let prefix = &self.shared.options.prefix;
+        let from = match filter.status.map(TaskStatus::stored) {
+            Some(TaskStatus::Pending) => read_from(prefix),
+            _ => format!("\"{prefix}tasks\""),
+        };
         let statement = format!(
-            "SELECT count(*) FROM \"{prefix}tasks\" WHERE {conditions}",
-            prefix = self.shared.options.prefix,
+            "SELECT count(*) FROM {from} WHERE {conditions}",
             conditions = conditions.sql(),
         );
         let n: i64 = self
@@ -223,12 +258,22 @@ impl InspectStore for SqliteTaskScheduler {
 
     async fn counts(&self) -> StoreResult<Vec<TaskCounts>> {
         let statement = format!(
+            // Only pending tasks may be suspended: they alone read their steps.
             "SELECT task_name, status, count(*), min(CASE WHEN run_at <= {NOW} THEN run_at END)
-             FROM \"{prefix}tasks\" WHERE {names} AND {ids}
-             GROUP BY task_name, status",
+             FROM \"{prefix}tasks\" WHERE status <> 'pending' AND {names} AND {ids}
+             GROUP BY 1, 2
+             UNION ALL
+             SELECT t.task_name, {status}, count(*),
+                    min(CASE WHEN t.run_at <= {NOW} THEN t.run_at END)
+             FROM {read} WHERE t.status = 'pending' AND {t_names} AND {t_ids}
+             GROUP BY 1, 2",
             prefix = self.shared.options.prefix,
+            status = read_status(),
+            read = read_from(&self.shared.options.prefix),
             names = not_reserved("task_name"),
             ids = not_reserved("task_id"),
+            t_names = not_reserved("t.task_name"),
+            t_ids = not_reserved("t.task_id"),
         );
         self.read("counting tasks by name and status", |conn, _| {
             conn.prepare_cached(&statement)?

@@ -11,11 +11,50 @@ use zart_core::task::RESERVED_PREFIX;
 use crate::codec::NOW;
 use crate::end_effects::{ENDED, ENDED_WHILE_RUNNING};
 
-/// The columns of a [`TaskRecord`](zart_core::task::TaskRecord), in the order
-/// `queue::task_record` reads them.
-pub(crate) const RECORD: &str = "task_id, task_name, status, run_at, data, metadata, attempts,
-    rescues, worker_id, lease_expires_at, last_worker_id, result, error, created_at, started_at,
-    finished_at, parent_id, schedule_id, cancel_requested, priority, queue, app_version";
+/// The tasks table as `t`, each row beside the last step of its log (`wait_step`,
+/// `wait_state`, `wait_until`, `wait_error` for a retrying step) when it may be suspended:
+/// pending, due in the future, with no error. The step is found by its primary key.
+pub(crate) fn read_from(prefix: &str) -> String {
+    format!(
+        "\"{prefix}tasks\" t LEFT JOIN (
+            SELECT task_id AS wait_task, seq AS wait_seq, name AS wait_step, status AS wait_state,
+                   CASE WHEN json_valid(output) THEN json_extract(output, '$.until') END AS wait_until,
+                   CASE WHEN status = 'retrying' THEN error END AS wait_error
+            FROM \"{prefix}steps\"
+         ) w ON t.status = 'pending' AND t.run_at > {NOW} AND t.error IS NULL
+            AND w.wait_task = t.task_id
+            AND w.wait_seq = (SELECT max(seq) FROM \"{prefix}steps\" m WHERE m.task_id = t.task_id)"
+    )
+}
+
+/// A row of [`read_from`]'s status as read: the wait a suspended execution is in (see
+/// `zart_core::steps::wait_steps`), else the stored status. Prefixes are compared exactly
+/// (SQLite's `LIKE` ignores case).
+pub(crate) fn read_status() -> String {
+    let waits: String = zart_core::steps::wait_steps()
+        .iter()
+        .map(|(status, prefix)| {
+            format!(
+                "WHEN w.wait_state = 'completed' AND substr(w.wait_step, 1, {}) = '{}' THEN '{status}' ",
+                prefix.chars().count(),
+                prefix.replace('\'', "''")
+            )
+        })
+        .collect();
+    format!("(CASE {waits}ELSE t.status END)")
+}
+
+/// The columns of a [`TaskRecord`](zart_core::task::TaskRecord) from [`read_from`], in the
+/// order `inspect::task_record` reads them.
+pub(crate) fn read_columns() -> String {
+    format!(
+        "t.task_id, t.task_name, {status}, t.run_at, t.data, t.metadata, t.attempts, t.rescues,
+         t.worker_id, t.lease_expires_at, t.last_worker_id, t.result, t.error, t.created_at,
+         t.started_at, t.finished_at, t.parent_id, t.schedule_id, t.cancel_requested, t.priority,
+         t.queue, t.app_version, w.wait_step, w.wait_until, w.wait_error",
+        status = read_status()
+    )
+}
 
 /// Ends a lease: clears the holder and makes its token stale.
 const END_LEASE: &str = "worker_id = NULL, lease_expires_at = NULL, lease_token = lease_token + 1";
@@ -269,7 +308,11 @@ impl Queries {
                  SELECT task_id, attempts, last_worker_id, started_at, {NOW}, ?2 FROM {tasks}
                  WHERE task_id = ?1"
             ),
-            get: format!("SELECT {RECORD} FROM {tasks} WHERE task_id = ?1"),
+            get: format!(
+                "SELECT {columns} FROM {read} WHERE t.task_id = ?1",
+                columns = read_columns(),
+                read = read_from(prefix),
+            ),
             next_due: format!("SELECT min(run_at) FROM {tasks} WHERE status = 'pending'"),
             load_steps: format!(
                 "SELECT seq, name, occurrence, status, output, error, attempts, started_at, finished_at

@@ -37,6 +37,7 @@ pub mod outcomes;
 pub mod rescue;
 pub mod schedules;
 pub mod steps;
+pub mod suspended;
 pub mod ticks;
 pub mod units;
 pub mod workers;
@@ -142,6 +143,10 @@ macro_rules! conformance {
                 an_event_wakes_a_suspended_execution,
                 an_event_to_an_execution_that_is_not_suspended_wakes_nothing,
                 a_child_is_started_once,
+            }
+            suspended {
+                a_suspended_execution_reads_as_its_wait_with_what_it_waits_on,
+                suspended_executions_are_filtered_and_counted_by_their_wait,
             }
             schedules {
                 a_schedule_is_stored_once_and_read_back_whole,

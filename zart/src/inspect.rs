@@ -176,12 +176,18 @@ impl Inspector {
 /// How many tasks have each status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatusCounts {
-    /// Pending: due, or waiting for their due instant.
+    /// Pending: due, or waiting for their due instant (not suspended).
     pub pending: u64,
     /// Parked until something wakes them.
     pub waiting: u64,
     /// Running.
     pub running: u64,
+    /// Durable executions suspended in a sleep.
+    pub sleeping: u64,
+    /// Durable executions suspended waiting for an event.
+    pub awaiting_event: u64,
+    /// Durable executions suspended waiting for a child execution.
+    pub awaiting_child: u64,
     /// Completed.
     pub completed: u64,
     /// Failed.
@@ -199,6 +205,9 @@ impl StatusCounts {
             TaskStatus::Pending => self.pending,
             TaskStatus::Waiting => self.waiting,
             TaskStatus::Running => self.running,
+            TaskStatus::Sleeping => self.sleeping,
+            TaskStatus::AwaitingEvent => self.awaiting_event,
+            TaskStatus::AwaitingChild => self.awaiting_child,
             TaskStatus::Completed => self.completed,
             TaskStatus::Failed => self.failed,
             TaskStatus::Dead => self.dead,
@@ -212,6 +221,9 @@ impl StatusCounts {
             TaskStatus::Pending => &mut self.pending,
             TaskStatus::Waiting => &mut self.waiting,
             TaskStatus::Running => &mut self.running,
+            TaskStatus::Sleeping => &mut self.sleeping,
+            TaskStatus::AwaitingEvent => &mut self.awaiting_event,
+            TaskStatus::AwaitingChild => &mut self.awaiting_child,
             TaskStatus::Completed => &mut self.completed,
             TaskStatus::Failed => &mut self.failed,
             TaskStatus::Dead => &mut self.dead,

@@ -202,12 +202,19 @@ impl TestZart {
         self.run_until_idle().await
     }
 
-    /// The tasks named `task_name` waiting to run (due or not), oldest first (at most
-    /// 10,000).
+    /// The tasks named `task_name` waiting to run (due or not, durable executions
+    /// suspended in a wait included), oldest first (at most 10,000).
     pub async fn scheduled_named(&self, task_name: &str) -> Result<Vec<TaskRecord>, TestError> {
-        let filter = TaskFilter::matching(Some(task_name), Some(TaskStatus::Pending));
-        let mut tasks = self.zart.inspector().tasks(&filter, MAX_LISTED).await?;
-        tasks.reverse(); // listed newest first
+        let mut tasks = Vec::new();
+        for status in TaskStatus::ALL
+            .into_iter()
+            .filter(|s| s.stored() == TaskStatus::Pending)
+        {
+            let filter = TaskFilter::matching(Some(task_name), Some(status));
+            tasks.extend(self.zart.inspector().tasks(&filter, MAX_LISTED).await?);
+        }
+        tasks.sort_by(|a, b| (a.created_at, &a.task_id).cmp(&(b.created_at, &b.task_id)));
+        tasks.truncate(MAX_LISTED);
         Ok(tasks)
     }
 

@@ -125,7 +125,12 @@ impl Page<'_> {
 
 /// A status as a coloured word.
 pub(crate) fn status(status: TaskStatus) -> Markup {
-    html! { span class={ "status " (status.as_str()) } { (status.as_str()) } }
+    html! { span class={ "status " (status.as_str()) } { (status_words(status)) } }
+}
+
+/// A status as people read it: `awaiting event` for `awaiting_event`.
+pub(crate) fn status_words(status: TaskStatus) -> String {
+    status.as_str().replace('_', " ")
 }
 
 /// An instant, in UTC to the second, with the exact value on hover.

@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 use zart::scheduler::TaskStatus;
 
-use super::layout::{id, span, Live, Page};
+use super::layout::{id, span, status_words, Live, Page};
 use super::Request;
 use crate::model::{self, Minute, Overview};
 
@@ -25,7 +25,7 @@ fn body(page: &Page<'_>, o: &Overview) -> Markup {
             @for status in TaskStatus::ALL {
                 a.card href=(page.link(&format!("/tasks?status={status}"))) {
                     span class={ "count " (status.as_str()) } { (count(o, status)) }
-                    span.label { (status.as_str()) }
+                    span.label { (status_words(status)) }
                 }
             }
         }
@@ -66,6 +66,9 @@ fn count(o: &Overview, status: TaskStatus) -> u64 {
         TaskStatus::Pending => c.pending,
         TaskStatus::Waiting => c.waiting,
         TaskStatus::Running => c.running,
+        TaskStatus::Sleeping => c.sleeping,
+        TaskStatus::AwaitingEvent => c.awaiting_event,
+        TaskStatus::AwaitingChild => c.awaiting_child,
         TaskStatus::Completed => c.completed,
         TaskStatus::Failed => c.failed,
         TaskStatus::Dead => c.dead,

@@ -188,6 +188,20 @@ fn waiting_on(page: &Page<'_>, waiting: &Waiting) -> Markup {
     }
 }
 
+/// What a suspended execution waits on, in a word or two for a listing, whose due column
+/// says until when: the sleep's or the event's name, the child, the step to retry.
+pub(crate) fn waiting_briefly(page: &Page<'_>, waiting: &Waiting) -> Markup {
+    html! {
+        span.waiting-on {
+            @match waiting {
+                Waiting::Sleep { name, .. } | Waiting::Event { name, .. } => { code { (id(name)) } },
+                Waiting::Child { child_id, .. } => { "child " (task_link(page, child_id)) },
+                Waiting::Retry { step, .. } => { "retry of " code { (id(step)) } },
+            }
+        }
+    }
+}
+
 /// Each step as a bar from its start to its end on a shared time axis, then as rows.
 fn timeline(steps: &[Step]) -> Markup {
     const WIDTH: f64 = 600.0;

@@ -6,7 +6,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use zart::scheduler::{TaskFilter, TaskStatus};
 
-use super::layout::{id, short, status, task_link, time, visible, Live, Page};
+use super::layout::{id, short, status, status_words, task_link, time, visible, Live, Page};
 use super::{Request, Shown};
 use crate::actions::{self, TaskAction};
 use crate::error::{AdminError, AdminResult};
@@ -50,7 +50,7 @@ fn filters(page: &Page<'_>, params: &ListParams, queues: &[String]) -> Markup {
         nav.tabs {
             a href=(keep("")) class=[current.is_empty().then_some("active")] { "all" }
             @for s in TaskStatus::ALL {
-                a href=(keep(s.as_str())) class=[(current == s.as_str()).then_some("active")] { (s.as_str()) }
+                a href=(keep(s.as_str())) class=[(current == s.as_str()).then_some("active")] { (status_words(s)) }
             }
         }
         form.filters method="get" action=(page.link("/tasks")) {
@@ -95,7 +95,10 @@ fn table(page: &Page<'_>, params: &ListParams, tasks: &TaskPage) -> Markup {
                     tr {
                         td { (task_link(page, &t.id)) }
                         td { (id(&t.name)) }
-                        td { (status(t.status)) }
+                        td {
+                            (status(t.status))
+                            @if let Some(waiting) = &t.waiting_on { " " (super::task::waiting_briefly(page, waiting)) }
+                        }
                         td.n { (t.attempts) }
                         td { (time(t.run_at)) }
                         td { (time(t.created_at)) }

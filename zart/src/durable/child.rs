@@ -10,6 +10,7 @@ use super::context::ExecutionContext;
 use super::events::wait_for_event;
 use super::step::step;
 use super::StepError;
+use zart_core::steps::CHILD_EVENT;
 use zart_core::task::ScheduleAtParams;
 
 use crate::enqueue::validate;
@@ -71,7 +72,7 @@ pub async fn child<T: DeserializeOwned>(
         }
     })
     .await?;
-    let outcome: Value = wait_for_event(&format!("child:{child_id}"), timeout).await?;
+    let outcome: Value = wait_for_event(&format!("{CHILD_EVENT}{child_id}"), timeout).await?;
     let status = outcome
         .get("status")
         .and_then(Value::as_str)
@@ -89,7 +90,7 @@ pub async fn child<T: DeserializeOwned>(
         .and_then(Value::as_str)
         .unwrap_or("no error recorded");
     Err(StepError::Exhausted {
-        step: format!("child:{child_id}"),
+        step: format!("{CHILD_EVENT}{child_id}"),
         attempts: 1,
         message: format!("child {child_id:?} ended {status}: {error}"),
     })

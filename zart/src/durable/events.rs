@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use zart_core::steps::StepOutcome;
+use zart_core::steps::{StepOutcome, EVENT_DEADLINE_STEP};
 
 use super::context::ExecutionContext;
 use super::StepError;
@@ -30,7 +30,7 @@ pub async fn wait_for_event<T: DeserializeOwned>(
         )));
     };
 
-    let deadline_step = format!("event-deadline:{name}");
+    let deadline_step = format!("{EVENT_DEADLINE_STEP}{name}");
     let call = context.call(&deadline_step)?;
     let deadline = match &call.recorded {
         Some(record) => context.recorded_deadline(record)?,

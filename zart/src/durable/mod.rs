@@ -43,7 +43,6 @@ mod step;
 mod timer;
 mod transactional;
 mod wait;
-mod waiting_on;
 
 use std::time::Duration;
 
@@ -82,9 +81,8 @@ pub use step::{require, step, step_with, DurableStep, StepOptions, SUSPEND_LONGE
 pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
 pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
-pub use waiting_on::WaitingOn;
 pub use zart_core::queue::AppVersions;
-pub use zart_core::steps::{StepOutcome, StepRecord};
+pub use zart_core::steps::{StepOutcome, StepRecord, WaitingOn};
 
 /// The id of the durable execution whose body is running on this task, if any.
 pub fn execution_id() -> Option<String> {

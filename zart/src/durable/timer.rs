@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use zart_core::steps::SLEEP_STEP;
 
 use super::context::ExecutionContext;
 use super::StepError;
@@ -28,7 +29,7 @@ pub async fn sleep_until(name: &str, until: DateTime<Utc>) -> Result<(), StepErr
         tokio::time::sleep((until - super::context::now()).to_std().unwrap_or_default()).await;
         return Ok(());
     };
-    let step = format!("sleep:{name}");
+    let step = format!("{SLEEP_STEP}{name}");
     let call = context.call(&step)?;
     let until = match &call.recorded {
         Some(record) => context.recorded_deadline(record)?,
