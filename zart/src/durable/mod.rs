@@ -84,7 +84,7 @@ pub use transactional::transactional_step;
 pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
 pub use waiting_on::WaitingOn;
 pub use zart_core::queue::AppVersions;
-pub use zart_core::steps::{StepOutcome, StepRecord};
+pub use zart_core::steps::{StepAttempt, StepOutcome, StepRecord};
 
 /// The id of the durable execution whose body is running on this task, if any.
 pub fn execution_id() -> Option<String> {

@@ -61,6 +61,7 @@ impl WaitingOn {
     ///     attempts: 1,
     ///     started_at: Utc::now(),
     ///     finished_at: None,
+    ///     failed_attempts: Vec::new(),
     /// };
     /// assert_eq!(
     ///     WaitingOn::in_steps(&[sleep], Utc::now()),
@@ -133,6 +134,7 @@ mod tests {
             attempts: 1,
             started_at: Utc::now(),
             finished_at: None,
+            failed_attempts: Vec::new(),
         }
     }
 
