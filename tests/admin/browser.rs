@@ -226,6 +226,20 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     );
     shoot(browser, dir, "execution")?;
 
+    // The charge's two declined attempts, under its row in the step list.
+    let failures = browser.find_all("table.steps table.step-attempts tbody tr")?;
+    assert_eq!(failures.len(), 2, "the charge's failed attempts");
+    let first = text(browser, "table.step-attempts tbody tr")?;
+    assert!(
+        first.starts_with('1') && first.contains("card declined for order 7"),
+        "{first}"
+    );
+    browser.execute(
+        "document.querySelector('table.steps').scrollIntoView()",
+        vec![],
+    )?;
+    shoot(browser, dir, "execution-steps")?;
+
     // Send it the event it waits for, from the form: it completes.
     type_into(browser, "form.event input[name=name]", "approved")?;
     type_into(
