@@ -22,6 +22,14 @@ fn ids(listing: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// An instant the API wrote.
+fn instant(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| panic!("{value} is no instant"))
+}
+
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_view_reads_the_seeded_store(db: TestDb) {
@@ -64,6 +72,31 @@ async fn every_view_reads_the_seeded_store(db: TestDb) {
     );
     assert_eq!(detail["steps"][1]["output"], "pay-7");
     assert_eq!(detail["steps"][0]["outcome"], "completed");
+    assert_eq!(detail["steps"][0]["failed_attempts"], json!([]), "{detail}");
+    let charge = &detail["steps"][1];
+    assert_eq!(charge["attempts"], 3);
+    let failed = charge["failed_attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 2, "the charge's failed attempts: {charge}");
+    let mut previous_end = None;
+    for (n, attempt) in (1..).zip(&failed) {
+        assert_eq!(attempt["attempt"], n, "{attempt}");
+        assert_eq!(
+            attempt["error"], "card declined for order 7:\ninsufficient funds",
+            "{attempt}"
+        );
+        let started = instant(&attempt["started_at"]);
+        let ended = instant(&attempt["finished_at"]);
+        assert!(started <= ended, "{attempt}");
+        assert!(previous_end <= Some(started), "in order: {charge}");
+        assert!(
+            attempt["duration_ms"].as_i64().is_some_and(|ms| ms >= 0),
+            "{attempt}"
+        );
+        previous_end = Some(ended);
+    }
     assert_eq!(detail["waiting_on"]["kind"], "event");
     assert_eq!(detail["waiting_on"]["name"], "approved");
     assert_eq!(detail["task"]["input"], 7);

@@ -168,7 +168,7 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     );
     let completed = browser.text("a.card .count.completed")?;
     assert_eq!(completed, "3");
-    assert_eq!(text(browser, "a.card .count.awaiting_event")?, "1");
+    assert_eq!(browser.text("a.card .count.awaiting_event")?, "1");
     shoot(browser, dir, "overview")?;
 
     // The failed emails, one status at a time.
@@ -179,9 +179,9 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     shoot(browser, dir, "tasks")?;
 
     // The checkout waiting for its approval: under its own tab, with the event's name.
-    click(browser, "nav.tabs a[href*='status=awaiting_event']")?;
+    browser.click("nav.tabs a[href*='status=awaiting_event']")?;
     browser.wait_for_text("table.tasks", "checkout-7", SEE)?;
-    let status = text(browser, "table.tasks tbody td:nth-child(3)")?;
+    let status = browser.text("table.tasks tbody td:nth-child(3)")?;
     assert_eq!(status, "awaiting event approved");
     shoot(browser, dir, "tasks-awaiting-event")?;
 
@@ -190,12 +190,26 @@ fn steps(browser: &Browser, base: &str, token: &str, dir: &std::path::Path, db: 
     browser.wait_for_text("table.steps", "charge", SEE)?;
     let waiting = browser.text("p.waiting")?;
     assert!(waiting.contains("event approved"), "{waiting}");
-    assert_eq!(text(browser, "p.actions .status")?, "awaiting event");
+    assert_eq!(browser.text("p.actions .status")?, "awaiting event");
     assert!(
         browser.page_source()?.contains("2026.12.2"),
         "the version that began the execution is shown"
     );
     shoot(browser, dir, "execution")?;
+
+    // The charge's two declined attempts, under its row in the step list.
+    let failures = browser.find_all("table.steps table.step-attempts tbody tr")?;
+    assert_eq!(failures.len(), 2, "the charge's failed attempts");
+    let first = browser.text("table.step-attempts tbody tr")?;
+    assert!(
+        first.starts_with('1') && first.contains("card declined for order 7"),
+        "{first}"
+    );
+    browser.execute(
+        "document.querySelector('table.steps').scrollIntoView()",
+        vec![],
+    )?;
+    shoot(browser, dir, "execution-steps")?;
 
     // Send it the event it waits for, from the form: it completes.
     browser.type_into("form.event input[name=name]", "approved")?;

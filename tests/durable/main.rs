@@ -8,6 +8,7 @@ mod events;
 mod patches;
 mod recurring;
 mod rerun;
+mod step_attempts;
 mod suspended;
 mod timers;
 mod transactional;

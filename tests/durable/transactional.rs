@@ -127,4 +127,15 @@ async fn a_transactional_step_commits_its_writes_with_its_checkpoint(db: TestDb)
         2,
         "not run again by the replay"
     );
+    let steps = db.executions().steps("l-1").await.expect("steps");
+    let failed: Vec<_> = steps[0]
+        .failed_attempts
+        .iter()
+        .map(|a| (a.attempt, a.error.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [(1, "failed after writing: rolled back")],
+        "the failed attempt is recorded with the step"
+    );
 }

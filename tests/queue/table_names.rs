@@ -114,7 +114,8 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                     ["7"],
                     ["8"],
                     ["9"],
-                    ["10"]
+                    ["10"],
+                    ["11"]
                 ],
                 "each migration recorded once"
             );
@@ -142,7 +143,7 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                 .await;
             assert_eq!(
                 applied,
-                [["1"], ["2"], ["3"], ["4"], ["5"]],
+                [["1"], ["2"], ["3"], ["4"], ["5"], ["6"]],
                 "each migration recorded once"
             );
             Arc::new(scheduler)

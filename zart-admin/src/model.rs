@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zart::durable::{StepOutcome, StepRecord, WaitingOn};
+use zart::durable::{StepAttempt, StepOutcome, StepRecord, WaitingOn};
 use zart::inspect::{
     AttemptRecord, EventRecord, Inspector, QueueSummary, StatusCounts, WorkerRecord,
 };
@@ -153,6 +153,30 @@ pub(crate) struct Step {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
+    /// Its attempts that failed, in order.
+    pub failed_attempts: Vec<StepFailure>,
+}
+
+/// An attempt of a step that failed.
+#[derive(Debug, Serialize)]
+pub(crate) struct StepFailure {
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub error: String,
+}
+
+impl From<StepAttempt> for StepFailure {
+    fn from(a: StepAttempt) -> Self {
+        StepFailure {
+            attempt: a.attempt,
+            duration_ms: (a.finished_at - a.started_at).num_milliseconds(),
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            error: a.error,
+        }
+    }
 }
 
 impl From<StepRecord> for Step {
@@ -176,6 +200,11 @@ impl From<StepRecord> for Step {
             attempts: s.attempts,
             started_at: s.started_at,
             finished_at: s.finished_at,
+            failed_attempts: s
+                .failed_attempts
+                .into_iter()
+                .map(StepFailure::from)
+                .collect(),
         }
     }
 }

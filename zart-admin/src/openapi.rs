@@ -21,7 +21,7 @@ const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     (
         "get",
         "/tasks/{id}",
-        "One task with its step timeline, what it waits on (`waiting_on`, as in the task), its events and children; `durable` tells an execution from a plain task (`null`: unknown)",
+        "One task with its step timeline (each step with its `failed_attempts`), what it waits on (`waiting_on`, as in the task), its events and children; `durable` tells an execution from a plain task (`null`: unknown)",
         &[],
     ),
     (

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use zart::durable::{StepOutcome, StepRecord, WaitingOn};
+use zart::durable::{StepAttempt, StepOutcome, StepRecord, WaitingOn};
 use zart::inspect::{AttemptRecord, EventRecord, QueueSummary, StatusCounts, WorkerRecord};
 use zart::recurring::{RunRecord, ScheduleInfo, UpcomingSlot};
 use zart::scheduler::{TaskRecord, TaskStatus};
@@ -79,6 +79,17 @@ pub(crate) fn step(step: &StepRecord) -> Value {
         "started_at": instant(step.started_at),
         "finished_at": opt_instant(step.finished_at),
         "duration_ms": step_duration(step).map(|d| d.num_milliseconds()),
+        "failed_attempts": step.failed_attempts.iter().map(step_attempt).collect::<Vec<_>>(),
+    })
+}
+
+fn step_attempt(attempt: &StepAttempt) -> Value {
+    json!({
+        "attempt": attempt.attempt,
+        "started_at": instant(attempt.started_at),
+        "finished_at": instant(attempt.finished_at),
+        "duration_ms": (attempt.finished_at - attempt.started_at).num_milliseconds(),
+        "error": attempt.error,
     })
 }
 

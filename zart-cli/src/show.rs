@@ -209,6 +209,19 @@ fn steps_section(detail: &Detail, now: DateTime<Utc>, out: &mut String) {
                 records::step_duration(step).map_or("-".into(), output::duration),
                 step_detail(&step.outcome),
             ]);
+            // Under their step, so that they read as its history.
+            for failed in &step.failed_attempts {
+                table.row(vec![
+                    String::new(),
+                    format!("- attempt {}", failed.attempt),
+                    String::new(),
+                    "failed".to_owned(),
+                    output::time(failed.started_at),
+                    output::time(failed.finished_at),
+                    output::duration(failed.finished_at - failed.started_at),
+                    output::shorten(&failed.error, DETAIL_WIDTH),
+                ]);
+            }
         }
         table.render(out);
         out.push('\n');

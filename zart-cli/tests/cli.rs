@@ -60,9 +60,34 @@ async fn reserve(order: &Value) -> Result<u64, StepError> {
     Ok(order["items"].as_u64().unwrap_or(1))
 }
 
-#[zart::step(retry = none)]
+/// Declines the order's first `declines` attempts.
+#[zart::step(retry = fixed(max_attempts = 3, delay = "1ms"))]
 async fn charge(order: &Value) -> Result<String, StepError> {
+    let declines = order["declines"].as_u64().unwrap_or(0);
+    if calls_of_this_task() <= declines {
+        return Err(StepError::failed("card declined:\ninsufficient funds"));
+    }
     Ok(format!("pay-{}", order["id"]))
+}
+
+/// How many times this was called from the current tokio task, this call included. A run
+/// of a durable body is one task, so each test's execution counts its own calls, whether
+/// or not the tests share a process.
+fn calls_of_this_task() -> u64 {
+    static CALLS: Mutex<Vec<(tokio::task::Id, u64)>> = Mutex::new(Vec::new());
+    let Some(task) = tokio::task::try_id() else {
+        return 1;
+    };
+    let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    let index = match calls.iter().position(|(id, _)| *id == task) {
+        Some(index) => index,
+        None => {
+            calls.push((task, 0));
+            calls.len() - 1
+        }
+    };
+    calls[index].1 += 1;
+    calls[index].1
 }
 
 #[zart::durable(retry = none)]
@@ -416,9 +441,13 @@ async fn a_queue_the_store_does_not_know_is_not_found(db: &Db) {
 
 async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
     let worker = start_worker(&db.zart, "cli-w3").await;
-    checkout::start(&db.zart, "order-9", json!({ "id": 9, "items": 2 }))
-        .await
-        .expect("started");
+    checkout::start(
+        &db.zart,
+        "order-9",
+        json!({ "id": 9, "items": 2, "declines": 2 }),
+    )
+    .await
+    .expect("started");
     let zart = &db.zart;
     wait_for_status(zart, "order-9", TaskStatus::AwaitingEvent).await;
 
@@ -464,6 +493,28 @@ async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
     ] {
         assert!(text.contains(expected), "{expected:?} in {text}");
     }
+    // The charge's failed attempts, in order, on the lines under its own.
+    let lines: Vec<&str> = text.lines().collect();
+    let charge = lines
+        .iter()
+        .position(|line| line.starts_with("1 ") && line.contains("charge"))
+        .unwrap_or_else(|| panic!("a charge line in {text}"));
+    for (n, line) in (1..=2).zip(&lines[charge + 1..]) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            words[..4],
+            ["-", "attempt", &n.to_string(), "failed"],
+            "attempt {n} under the charge: {text}"
+        );
+        assert!(
+            line.ends_with("card declined: insufficient funds"),
+            "{line}"
+        );
+    }
+    assert!(
+        lines[charge + 3].starts_with("2 "),
+        "the next step after two failed attempts: {text}"
+    );
     let json = db
         .zart(&["executions", "show", "order-9", "--json"])
         .await
@@ -471,6 +522,31 @@ async fn an_execution_shows_its_steps_and_takes_events(db: &Db) {
     assert_eq!(json["kind"], "durable");
     assert_eq!(json["steps"][1]["name"], "charge");
     assert_eq!(json["steps"][1]["result"], "pay-9");
+    assert_eq!(json["steps"][1]["attempts"], 3);
+    assert_eq!(json["steps"][0]["failed_attempts"], json!([]));
+    let failed = json["steps"][1]["failed_attempts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(failed.len(), 2, "{json}");
+    let mut previous_end = None;
+    for (n, attempt) in (1..).zip(&failed) {
+        assert_eq!(attempt["attempt"], n, "{attempt}");
+        assert_eq!(
+            attempt["error"], "card declined:\ninsufficient funds",
+            "{attempt}"
+        );
+        let instant = |field: &str| {
+            attempt[field]
+                .as_str()
+                .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok())
+                .unwrap_or_else(|| panic!("{field} of {attempt}"))
+        };
+        let (started, ended) = (instant("started_at"), instant("finished_at"));
+        assert!(started <= ended && previous_end <= Some(started), "{json}");
+        assert!(attempt["duration_ms"].is_i64(), "{attempt}");
+        previous_end = Some(ended);
+    }
     assert_eq!(json["waiting_on"]["kind"], "event");
 
     let bad = db

@@ -1,8 +1,10 @@
-//! Durable executions' records: the step log ([`StepRecord`]), what became of a
-//! checkpoint write ([`Checkpointed`]), and what a suspended execution waits on
-//! ([`WaitingOn`]), with the step names that tell it ([`wait_steps`]).
+//! Durable executions' records: the step log ([`StepRecord`], with each step's failed
+//! attempts, [`StepAttempt`]), what became of a checkpoint write ([`Checkpointed`]), and
+//! what a suspended execution waits on ([`WaitingOn`]), with the step names that tell it
+//! ([`wait_steps`]).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::task::TaskStatus;
@@ -158,6 +160,26 @@ pub struct StepRecord {
     /// When it was recorded (for a retrying step, when its latest attempt was). Set by the
     /// store when it writes the record; what a writer puts here is ignored.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its attempts that failed, in order: empty when the first attempt succeeded. For a
+    /// failed or retrying step the last one is the attempt whose error `outcome` holds.
+    /// Kept as written, with the rest of the record.
+    pub failed_attempts: Vec<StepAttempt>,
+}
+
+/// An attempt of a step that failed (its retries may have gone on).
+///
+/// Drivers store a step's failed attempts as the JSON array of this type's serde form, so
+/// its field names are part of the stored data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepAttempt {
+    /// The attempt's number, from 1.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it failed.
+    pub finished_at: DateTime<Utc>,
+    /// Its error.
+    pub error: String,
 }
 
 /// A recorded step's result.

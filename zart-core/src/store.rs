@@ -198,9 +198,10 @@ pub trait StepStore: Send + Sync {
     /// The step log of execution `task_id`, in call order, in one query.
     async fn load_steps(&self, task_id: &str) -> StoreResult<Vec<StepRecord>>;
 
-    /// Records steps, each fenced by the lease it was taken under, in one statement. A
-    /// position already recorded is refused, except a `retrying` step, which a later
-    /// attempt of the same step replaces. A step of an execution asked to stop is not
+    /// Records steps, each with its failed attempts and fenced by the lease it was taken
+    /// under, in one statement. A position already recorded is refused, except a
+    /// `retrying` step, which a later attempt of the same step replaces (failed attempts
+    /// included: the later record carries them all). A step of an execution asked to stop is not
     /// written ([`Checkpointed::Cancelled`]). Returns, for each step in order, what became
     /// of it.
     async fn save_steps(&self, steps: &[(Lease, StepRecord)]) -> StoreResult<Vec<Checkpointed>>;

@@ -169,7 +169,8 @@ fn returned(steps: &str) -> String {
          t.created_at, t.priority,
          CASE WHEN t.task_name = ANY($4) THEN (
              SELECT coalesce(jsonb_agg(jsonb_build_array(s.seq, s.name, s.occurrence, s.status,
-                            s.output, s.error, s.attempts, s.started_at, s.finished_at) ORDER BY s.seq), '[]')
+                            s.output, s.error, s.attempts, s.started_at, s.finished_at,
+                            s.failed_attempts) ORDER BY s.seq), '[]')
              FROM {steps} s WHERE s.task_id = t.task_id
          ) END,
          t.trace_parent, t.trace_state, t.app_version"

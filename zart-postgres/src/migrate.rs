@@ -71,6 +71,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "trace context and application version",
         sql: include_str!("../migrations/0010_trace_and_version.sql"),
     },
+    Migration {
+        version: 11,
+        name: "failed step attempts",
+        sql: include_str!("../migrations/0011_step_attempts.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a

@@ -48,9 +48,10 @@ pub(crate) struct Queries {
     /// `$1` task id.
     pub load_steps: SqlStr,
     /// Arrays: `$1` task ids, `$2` tokens, `$3` seqs, `$4` names, `$5` occurrences,
-    /// `$6` statuses, `$7` outputs, `$8` errors, `$9` attempts, `$10` start times. Each row
-    /// fenced by its token. Returns each input's (task id, seq) with `saved`, `cancelled`
-    /// (a cancel was asked for) or `refused` (lease lost, position taken).
+    /// `$6` statuses, `$7` outputs, `$8` errors, `$9` attempts, `$10` start times, `$11`
+    /// failed attempts (a JSON array, NULL for none). Each row fenced by its token. Returns
+    /// each input's (task id, seq) with `saved`, `cancelled` (a cancel was asked for) or
+    /// `refused` (lease lost, position taken).
     pub save_steps: SqlStr,
     /// `$1` task id, `$2` whether to forget its record, `$3` notify channel. Puts an ended
     /// task back to pending, due now, attempts reset; with `$2`, deletes its steps and
@@ -409,15 +410,18 @@ impl Queries {
             )),
             load_steps: sql(format!(
                 "SELECT coalesce(jsonb_agg(jsonb_build_array(seq, name, occurrence, status, output,
-                                                             error, attempts, started_at, finished_at) ORDER BY seq), '[]')
+                                                             error, attempts, started_at, finished_at,
+                                                             failed_attempts) ORDER BY seq), '[]')
                  FROM {steps} WHERE task_id = $1",
                 steps = names.steps()
             )),
             save_steps: sql(format!(
                 "WITH input AS (
                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::int[],
-                                         $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::timestamptz[])
-                        AS i(task_id, token, seq, name, occurrence, status, output, error, attempts, started_at)
+                                         $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::timestamptz[],
+                                         $11::jsonb[])
+                        AS i(task_id, token, seq, name, occurrence, status, output, error, attempts, started_at,
+                             failed_attempts)
                  ),
                  held AS (
                     -- The row lock keeps a rescue or a cancel from slipping in between.
@@ -427,15 +431,18 @@ impl Queries {
                     FOR SHARE
                  ),
                  saved AS (
-                    INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
-                    SELECT i.task_id, i.seq, i.name, i.occurrence, i.status, i.output, i.error, i.attempts, i.started_at
+                    INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at,
+                                         failed_attempts)
+                    SELECT i.task_id, i.seq, i.name, i.occurrence, i.status, i.output, i.error, i.attempts, i.started_at,
+                           i.failed_attempts
                     FROM input i JOIN held h ON h.task_id = i.task_id AND h.lease_token = i.token
                     WHERE NOT h.cancel_requested
                     -- A step waiting out a long backoff is recorded as `retrying`; its
                     -- later attempts replace that row. Any other recorded step stays.
                     ON CONFLICT (task_id, seq) DO UPDATE
                     SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error,
-                        attempts = EXCLUDED.attempts, finished_at = now()
+                        attempts = EXCLUDED.attempts, failed_attempts = EXCLUDED.failed_attempts,
+                        finished_at = now()
                     WHERE {steps}.status = 'retrying' AND {steps}.name = EXCLUDED.name
                     RETURNING task_id, seq
                  )

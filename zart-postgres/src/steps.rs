@@ -29,6 +29,7 @@ pub(crate) async fn save_steps_on(
     let mut errors = Vec::with_capacity(n);
     let mut attempts = Vec::with_capacity(n);
     let mut started = Vec::with_capacity(n);
+    let mut failed = Vec::with_capacity(n);
     let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     for (lease, step) in steps {
         let (status, output, error) = match &step.outcome {
@@ -50,6 +51,10 @@ pub(crate) async fn save_steps_on(
         errors.push(error);
         attempts.push(int(step.attempts));
         started.push(step.started_at);
+        failed.push(match step.failed_attempts.is_empty() {
+            true => None,
+            false => Some(sqlx::types::Json(&step.failed_attempts)),
+        });
     }
     let rows: Vec<(String, i32, String)> = sqlx::query_as(shared.sql.save_steps.clone())
         .bind(ids)
@@ -62,6 +67,7 @@ pub(crate) async fn save_steps_on(
         .bind(errors)
         .bind(attempts)
         .bind(started)
+        .bind(failed)
         .fetch_all(executor)
         .await
         .map_err(shared.db("recording steps"))?;
@@ -166,7 +172,7 @@ impl StepStore for PostgresTaskScheduler {
 }
 
 /// Decodes a step log, as the claim and `load_steps` return it: `[[seq, name, occurrence,
-/// status, output, error, attempts, started_at, finished_at], ...]`.
+/// status, output, error, attempts, started_at, finished_at, failed_attempts], ...]`.
 pub(crate) fn step_log(log: &Value) -> Result<Vec<StepRecord>, sqlx::Error> {
     let malformed = |detail: &str| sqlx::Error::ColumnDecode {
         index: "steps".to_owned(),
@@ -208,6 +214,11 @@ pub(crate) fn step_log(log: &Value) -> Result<Vec<StepRecord>, sqlx::Error> {
                 started_at: serde_json::from_value(field(7).clone())
                     .map_err(|_| malformed("no start time"))?,
                 finished_at: serde_json::from_value(field(8).clone()).ok(),
+                failed_attempts: match field(9) {
+                    Value::Null => Vec::new(),
+                    failed => serde_json::from_value(failed.clone())
+                        .map_err(|_| malformed("unreadable failed attempts"))?,
+                },
             })
         })
         .collect()

@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "trace context and application version",
         sql: include_str!("../migrations/0005_trace_and_version.sql"),
     },
+    Migration {
+        version: 6,
+        name: "failed step attempts",
+        sql: include_str!("../migrations/0006_step_attempts.sql"),
+    },
 ];
 
 /// Applies the migrations the tables of `prefix` have not seen yet, in one write

@@ -116,7 +116,8 @@ pub(crate) struct Queries {
     /// `?1` task id. Its lease token and stop request.
     pub step_fence: String,
     /// `?1`..`?8`: task id, seq, name, occurrence, status, output, error, attempts,
-    /// `?9` started_at, `?10` the lease's token. Returns the seq if written.
+    /// `?9` started_at, `?10` the lease's token, `?11` failed attempts (a JSON array, NULL for
+    /// none). Returns the seq if written.
     pub save_step: String,
     /// `?1` child id, `?2` name, `?3` input, `?4` parent.
     pub start_child: String,
@@ -315,13 +316,15 @@ impl Queries {
             ),
             next_due: format!("SELECT min(run_at) FROM {tasks} WHERE status = 'pending'"),
             load_steps: format!(
-                "SELECT seq, name, occurrence, status, output, error, attempts, started_at, finished_at
+                "SELECT seq, name, occurrence, status, output, error, attempts, started_at, finished_at,
+                        failed_attempts
                  FROM {steps} WHERE task_id = ?1 ORDER BY seq"
             ),
             step_fence: format!("SELECT lease_token, cancel_requested FROM {tasks} WHERE task_id = ?1"),
             save_step: format!(
-                "INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                "INSERT INTO {steps} (task_id, seq, name, occurrence, status, output, error, attempts, started_at,
+                                      failed_attempts)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11
                  -- Fenced: the execution still carries the lease's token, and no stop was asked.
                  WHERE EXISTS (SELECT 1 FROM {tasks} WHERE task_id = ?1 AND lease_token = ?10
                                AND NOT cancel_requested)
@@ -329,7 +332,8 @@ impl Queries {
                  -- attempts replace that row. Any other recorded step stays.
                  ON CONFLICT (task_id, seq) DO UPDATE
                  SET status = excluded.status, output = excluded.output, error = excluded.error,
-                     attempts = excluded.attempts, finished_at = {NOW}
+                     attempts = excluded.attempts, failed_attempts = excluded.failed_attempts,
+                     finished_at = {NOW}
                  WHERE {steps}.status = 'retrying' AND {steps}.name = excluded.name
                  RETURNING seq"
             ),

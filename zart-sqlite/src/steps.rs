@@ -55,6 +55,11 @@ fn step_record(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
         attempts: count(row, 6)?,
         started_at: instant(row, 7)?,
         finished_at: maybe_instant(row, 8)?,
+        failed_attempts: match maybe_json(row, 9)? {
+            None => Vec::new(),
+            Some(failed) => serde_json::from_value(failed)
+                .map_err(|e| corrupt(9, format!("unreadable failed attempts: {e}")))?,
+        },
     })
 }
 
@@ -76,6 +81,13 @@ pub(crate) fn save_on(
                 Some(error.as_str()),
             ),
         };
+        let failed = match step.failed_attempts.is_empty() {
+            true => None,
+            false => Some(
+                serde_json::to_string(&step.failed_attempts)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+            ),
+        };
         let written = save
             .query_row(
                 rusqlite::params![
@@ -89,6 +101,7 @@ pub(crate) fn save_on(
                     step.attempts,
                     millis(step.started_at),
                     lease.token,
+                    failed,
                 ],
                 |_| Ok(()),
             )

@@ -137,6 +137,7 @@ macro_rules! conformance {
                 a_retrying_step_is_replaced_by_a_later_attempt_of_the_same_step,
                 a_step_of_an_execution_asked_to_stop_is_cancelled,
                 a_batch_of_steps_is_judged_step_by_step,
+                a_steps_failed_attempts_are_kept_with_it,
             }
             events {
                 events_are_kept_and_found_by_name_and_index,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::TimeZone;
 use serde_json::json;
 use zart_core::queue::Lease;
-use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
+use zart_core::steps::{Checkpointed, StepAttempt, StepOutcome, StepRecord};
 use zart_core::store::Store;
 use zart_core::task::TaskStatus;
 
@@ -299,4 +299,82 @@ pub async fn a_batch_of_steps_is_judged_step_by_step(store: Arc<dyn Store>) {
         .await
         .expect("an empty batch succeeds")
         .is_empty());
+}
+
+/// Failed attempts `from..=to` of a step first tried a minute ago, each a second long.
+fn failures(from: u32, to: u32) -> Vec<StepAttempt> {
+    let first = ms(chrono::Utc::now() - chrono::TimeDelta::seconds(60));
+    (from..=to)
+        .map(|attempt| {
+            let started_at = first + chrono::TimeDelta::seconds(i64::from(attempt) * 2);
+            StepAttempt {
+                attempt,
+                started_at,
+                finished_at: started_at + chrono::TimeDelta::seconds(1),
+                error: format!("attempt {attempt}: \"503\"\nupstream said no"),
+            }
+        })
+        .collect()
+}
+
+/// A step's failed attempts are kept with it, in order, as written: on the store, in a
+/// unit of work and through a retrying step's replacement; they load back and come with
+/// the claim. A step without any loads back with none.
+pub async fn a_steps_failed_attempts_are_kept_with_it(store: Arc<dyn Store>) {
+    let lease = execution(&store, "t").await;
+    let clean = step(0, "fetch", 0, done(json!(1)));
+    let mut charge = step(
+        1,
+        "charge",
+        0,
+        StepOutcome::Retrying {
+            until: later(),
+            error: "attempt 2".into(),
+        },
+    );
+    charge.attempts = 2;
+    charge.failed_attempts = failures(1, 2);
+    let mut gave_up = step(2, "notify", 0, StepOutcome::Failed("attempt 3".into()));
+    gave_up.attempts = 3;
+    gave_up.failed_attempts = failures(1, 3);
+    assert_eq!(
+        save(&store, &lease, &[clean.clone(), charge.clone()]).await,
+        vec![Checkpointed::Saved; 2]
+    );
+    let mut uow = begin(&store).await;
+    let saved = uow
+        .save_steps(&[(lease.clone(), gave_up.clone())])
+        .await
+        .expect("save_steps succeeds");
+    assert_eq!(saved, vec![Checkpointed::Saved], "in a unit of work");
+    commit(uow).await;
+    let loaded = log(&store, "t").await;
+    assert_eq!(loaded.len(), 3);
+    assert_same_step(&loaded[0], &clean);
+    assert_same_step(&loaded[1], &charge);
+    assert_same_step(&loaded[2], &gave_up);
+
+    // The later record of the retrying step carries every failed attempt so far.
+    charge.outcome = done(json!("charged"));
+    charge.attempts = 4;
+    charge.failed_attempts = failures(1, 3);
+    assert_eq!(
+        save(&store, &lease, &[charge.clone()]).await,
+        vec![Checkpointed::Saved]
+    );
+    assert_same_step(&log(&store, "t").await[1], &charge);
+
+    let released = store
+        .release(std::slice::from_ref(&lease))
+        .await
+        .expect("release succeeds");
+    assert_eq!(released, vec!["t"]);
+    let claimed = claim_id(&store, "w", "t", &durable("flow"), LEASE).await;
+    let log = claimed
+        .steps
+        .expect("a durable execution comes with its steps");
+    assert_eq!(log.len(), 3, "the whole step log: {log:?}");
+    assert_same_step(&log[0], &clean);
+    assert_same_step(&log[1], &charge);
+    assert_same_step(&log[2], &gave_up);
 }

@@ -359,6 +359,7 @@ pub(crate) fn step(seq: u32, name: &str, occurrence: u32, outcome: StepOutcome) 
         attempts: 1,
         started_at: ms(Utc::now() - TimeDelta::seconds(60)),
         finished_at: None,
+        failed_attempts: Vec::new(),
     }
 }
 

@@ -245,6 +245,32 @@ fn timeline(steps: &[Step]) -> Markup {
                             @if let Some(output) = &s.output { (json(output, 500)) }
                         }
                     }
+                    @if !s.failed_attempts.is_empty() { (step_failures(s)) }
+                }
+            }
+        }
+    }
+}
+
+/// A step's failed attempts, in a row under the step's.
+fn step_failures(s: &Step) -> Markup {
+    html! {
+        tr.step-attempts {
+            td {}
+            td colspan="6" {
+                table.step-attempts aria-label={ "failed attempts of step " (s.seq) } {
+                    thead { tr { th.n { "Failed attempt" } th { "Started" } th { "Failed" } th.n { "Took" } th { "Error" } } }
+                    tbody {
+                        @for a in &s.failed_attempts {
+                            tr {
+                                td.n { (a.attempt) }
+                                td { (time(a.started_at)) }
+                                td { (time(a.finished_at)) }
+                                td.n { (a.duration_ms) " ms" }
+                                td { pre.error { (short(&a.error, 500)) } }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -111,6 +111,7 @@ impl Call {
             attempts: 1,
             started_at: now(),
             finished_at: None,
+            failed_attempts: Vec::new(),
         }
     }
 }

@@ -82,7 +82,7 @@ pub use timer::{sleep, sleep_until};
 pub use transactional::transactional_step;
 pub(crate) use wait::{wait, LOOK_AGAIN_EVERY};
 pub use zart_core::queue::AppVersions;
-pub use zart_core::steps::{StepOutcome, StepRecord, WaitingOn};
+pub use zart_core::steps::{StepAttempt, StepOutcome, StepRecord, WaitingOn};
 
 /// The id of the durable execution whose body is running on this task, if any.
 pub fn execution_id() -> Option<String> {

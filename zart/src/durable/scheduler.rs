@@ -83,8 +83,9 @@ impl DurableScheduler {
         Ok(self.store.task(execution_id).await?)
     }
 
-    /// The execution's steps, in call order, each with its outcome, attempts, start and
-    /// finish (timers and event waits included, as `sleep:<name>`, `event:<name>`, ...).
+    /// The execution's steps, in call order, each with its outcome, attempts, failed
+    /// attempts, start and finish (timers and event waits included, as `sleep:<name>`,
+    /// `event:<name>`, ...).
     pub async fn steps(&self, execution_id: &str) -> Result<Vec<StepRecord>> {
         Ok(self.store.load_steps(execution_id).await?)
     }

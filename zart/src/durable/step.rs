@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::context::{Call, ExecutionContext};
 use super::StepError;
-use zart_core::steps::{StepOutcome, StepRecord};
+use zart_core::steps::{StepAttempt, StepOutcome, StepRecord};
 
 use crate::error::panic_message;
 use crate::retry::RetryConfig;
@@ -101,6 +101,7 @@ where
     };
     let mut started_at = super::context::now();
     let mut attempts = 0;
+    let mut failed = Vec::new();
     if let (Some(context), Some(record)) =
         (&context, call.as_ref().and_then(|c| c.recorded.as_ref()))
     {
@@ -113,33 +114,51 @@ where
         }
         attempts = record.attempts;
         started_at = record.started_at;
+        failed = record.failed_attempts.clone();
     }
 
     let span = crate::trace::step_span(name, call.as_ref().map(|call| call.seq), attempts);
     let began = std::time::Instant::now();
-    let ran = run(name, &options, f, context, call, attempts, started_at)
+    let progress = Progress {
+        attempts,
+        started_at,
+        failed,
+    };
+    let ran = run(name, &options, f, context, call, progress)
         .instrument(span.clone())
         .await;
     crate::trace::record_step(&span, &ran, began.elapsed());
     ran
 }
 
-/// Runs a step's body with its retries, from attempt `attempts + 1`, and records the
-/// outcome at its place in the execution (`call`), if it has one.
+/// Where a step stands before its next attempt: the attempts made so far (recorded, for a
+/// step resumed after a long backoff), when the first began, and those that failed.
+struct Progress {
+    attempts: u32,
+    started_at: DateTime<Utc>,
+    failed: Vec<StepAttempt>,
+}
+
+/// Runs a step's body with its retries, from attempt `progress.attempts + 1`, and records
+/// the outcome at its place in the execution (`call`), if it has one.
 async fn run<T, F, Fut>(
     name: &str,
     options: &StepOptions,
     mut f: F,
     context: Option<Arc<ExecutionContext>>,
     call: Option<Call>,
-    mut attempts: u32,
-    started_at: DateTime<Utc>,
+    progress: Progress,
 ) -> Result<T, StepError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StepError>>,
 {
+    let Progress {
+        mut attempts,
+        started_at,
+        mut failed,
+    } = progress;
     let outcome = loop {
         attempts += 1;
         let began = std::time::Instant::now();
@@ -153,7 +172,8 @@ where
             },
             None => attempt.await,
         };
-        crate::metrics::step_ran(name, began.elapsed());
+        let took = began.elapsed();
+        crate::metrics::step_ran(name, took);
         let error = match result {
             Ok(Ok(value)) => break Ok(value),
             Ok(Err(StepError::Interrupted(reason))) => return Err(StepError::Interrupted(reason)),
@@ -162,6 +182,16 @@ where
                 StepError::Failed(format!("step panicked: {}", panic_message(panic.as_ref())))
             }
         };
+        // Kept in memory until the step's next record: a worker that dies during a short
+        // backoff loses them with the attempts themselves, which run again. The clock is
+        // read only here, so that an attempt that succeeds costs nothing more.
+        let finished_at = super::context::now();
+        failed.push(StepAttempt {
+            attempt: attempts,
+            started_at: finished_at - chrono::Duration::from_std(took).unwrap_or_default(),
+            finished_at,
+            error: error.to_string(),
+        });
         let delay = match &error {
             StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
             _ => None,
@@ -185,6 +215,7 @@ where
                             attempts,
                             started_at,
                             finished_at: None,
+                            failed_attempts: failed,
                         })
                         .await?;
                     return Err(context.suspend(until));
@@ -227,6 +258,7 @@ where
             attempts,
             started_at,
             finished_at: None,
+            failed_attempts: failed,
         })
         .await?;
     outcome

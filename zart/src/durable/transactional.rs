@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use zart_core::steps::{Checkpointed, StepOutcome, StepRecord};
+use zart_core::steps::{Checkpointed, StepAttempt, StepOutcome, StepRecord};
 
 use super::context::ExecutionContext;
 use super::step::{replay, StepOptions};
@@ -73,8 +73,10 @@ where
     };
     let started_at = super::context::now();
     let mut attempts = 0;
+    let mut failed = Vec::new();
     let error = loop {
         attempts += 1;
+        let began = std::time::Instant::now();
         let mut work = match runtime.store.begin().await {
             Ok(work) => work,
             Err(error) => {
@@ -109,6 +111,7 @@ where
                     attempts,
                     started_at,
                     finished_at: None,
+                    failed_attempts: failed,
                 };
                 let saved = work.save_steps(&[(runtime.lease.clone(), record)]).await;
                 return match saved.as_deref() {
@@ -141,6 +144,14 @@ where
             }
         };
         drop(work); // rolls back the attempt's writes
+        let finished_at = super::context::now();
+        failed.push(StepAttempt {
+            attempt: attempts,
+            started_at: finished_at
+                - chrono::Duration::from_std(began.elapsed()).unwrap_or_default(),
+            finished_at,
+            error: error.to_string(),
+        });
         let delay = match &error {
             StepError::Failed(_) => options.retry.jittered_delay_after(attempts),
             _ => None,
@@ -163,6 +174,7 @@ where
             attempts,
             started_at,
             finished_at: None,
+            failed_attempts: failed,
         })
         .await?;
     Err(StepError::Exhausted {
