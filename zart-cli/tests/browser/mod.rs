@@ -98,7 +98,7 @@ async fn seed(zart: &Zart) -> String {
     wait_for_status(zart, "held-1", TaskStatus::Running).await;
     eventually("the execution to wait for its event", || async {
         let steps = zart.inspector().steps("checkout-1").await.expect("steps");
-        (steps.len() == 3 && status(zart, "checkout-1").await == Some(TaskStatus::Pending))
+        (steps.len() == 3 && status(zart, "checkout-1").await == Some(TaskStatus::AwaitingEvent))
             .then_some(())
     })
     .await;
