@@ -5,7 +5,8 @@
 //! Usage: `cargo run --release -p zart-chaos -- [SCENARIO ...] [--load saturated|half|both]`
 //! (default: every scenario, both loads). Scenarios: `no-fault` (the control: what a run's
 //! ratios look like with nothing struck), `crash-recovery`, `repeated-kills`,
-//! `postgres-restart`, `backend-kills`, `pool-exhaustion`.
+//! `postgres-restart`, `backend-kills`, `pool-exhaustion`. `soak` runs a steady load for
+//! many minutes instead, with retention on, and reports the tables' sizes (see `soak.rs`).
 //!
 //! Each run: two worker processes with default settings (this program in `worker` mode),
 //! 5 s of warm-up, 15 s of baseline, the fault, 30 s after it; then the producer stops and
@@ -25,6 +26,7 @@ mod faults;
 mod ledger;
 mod logs;
 mod report;
+mod soak;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -80,6 +82,15 @@ async fn main() -> Result<(), BoxError> {
             logs::install();
             return worker::run(app_url, ledger_url, run_id, worker_id).await;
         }
+    }
+    if let [mode, app_url, retention, worker_id] = args.as_slice() {
+        if mode == "soak-worker" {
+            logs::install();
+            return soak::worker(app_url, retention, worker_id).await;
+        }
+    }
+    if args.first().is_some_and(|first| first == "soak") {
+        return soak::run(soak::Settings::parse(&args[1..])?).await;
     }
     let (scenarios, saturated, half) = parse(&args)?;
     // Interrupted or terminated, the program still stops its cluster and workers (on the way out of

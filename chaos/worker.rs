@@ -35,6 +35,16 @@ pub async fn run(
         .connect(ledger_url)
         .await?;
     let ledger = Ledger::start(ledger_pool, run_id.to_owned(), worker_id.to_owned());
+    let config = WorkerConfig {
+        worker_id: Some(worker_id.to_owned()),
+        ..WorkerConfig::default()
+    };
+    serve(app_url, ledger, config).await
+}
+
+/// Runs a worker with `config` on `app_url`, recording in `ledger`, until its standard
+/// input closes.
+pub async fn serve(app_url: &str, ledger: Ledger, config: WorkerConfig) -> Result<(), BoxError> {
     let store = Arc::new(PostgresTaskScheduler::connect(app_url).await?);
     let mut registry = TaskRegistry::new();
     registry
@@ -50,10 +60,6 @@ pub async fn run(
                 ledger: ledger.clone(),
             },
         );
-    let config = WorkerConfig {
-        worker_id: Some(worker_id.to_owned()),
-        ..WorkerConfig::default()
-    };
     let observers: Vec<Arc<dyn TaskObserver>> = vec![Arc::new(Refusals(ledger))];
     let worker = Arc::new(Worker::new(store, Arc::new(registry), config, observers));
     let running = tokio::spawn({
