@@ -414,11 +414,12 @@ impl Drop for TestDb {
     }
 }
 
-/// Drops `schema` on a connection of its own, on a thread of its own: a drop cannot await,
-/// and the test's runtime may be ending. A schema something still holds (a worker the test
-/// did not stop) is left to [`drop_stale_schemas`].
+/// Drops `schema`, and the schemas a test derived from its name (`<schema>_race`), on a
+/// connection of its own, on a thread of its own: a drop cannot await, and the test's
+/// runtime may be ending. A schema something still holds (a worker the test did not stop)
+/// is left to [`drop_stale_schemas`].
 fn drop_schema(schema: &str) {
-    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    let schema = schema.to_owned();
     let dropping = std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -434,9 +435,20 @@ fn drop_schema(schema: &str) {
             let _ = sqlx::query("SET lock_timeout = '3s'")
                 .execute(&mut conn)
                 .await;
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
-                .execute(&mut conn)
-                .await;
+            let schemas: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace
+                 WHERE nspname = $1 OR starts_with(nspname, $1 || '_')",
+            )
+            .bind(&schema)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+            for schema in schemas {
+                let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut conn)
+                    .await;
+            }
             let _ = conn.close().await;
         });
     });
