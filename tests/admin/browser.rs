@@ -116,10 +116,25 @@ async fn the_ui_shows_every_view_and_acts_in_a_browser(db: TestDb) {
     let base = format!("http://{address}");
     let token = admin.token().to_owned();
     let dir = shots(if db.is_sqlite() { "sqlite" } else { "postgres" });
+    browse(steps, &base, &token, dir, &db, server, worker).await;
+}
+
+/// Runs `steps` against the admin at `base`, which `server` serves, then stops the server
+/// and `worker`, and fails as the steps did.
+async fn browse<T>(
+    steps: Steps,
+    base: &str,
+    token: &str,
+    dir: PathBuf,
+    db: &TestDb,
+    server: tokio::task::JoinHandle<T>,
+    worker: zart::scheduler::RunningWorker,
+) {
     let store = Db {
         store: db.scheduler.clone(),
         runtime: Handle::current(),
     };
+    let (base, token) = (base.to_owned(), token.to_owned());
     let driven =
         tokio::task::spawn_blocking(move || drive(steps, &base, &token, &dir, &store)).await;
     server.abort();
@@ -343,19 +358,7 @@ async fn the_admin_nested_under_a_path_works_in_a_browser() {
     let base = format!("http://{address}/admin");
     let token = admin.token().to_owned();
     let dir = shots("postgres-nested");
-    let store = Db {
-        store: db.scheduler.clone(),
-        runtime: Handle::current(),
-    };
-    let driven =
-        tokio::task::spawn_blocking(move || drive(nested_steps, &base, &token, &dir, &store)).await;
-    server.abort();
-    worker.shutdown().await.expect("the worker stops");
-    match driven {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => panic!("the browser test failed: {error}"),
-        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-    }
+    browse(nested_steps, &base, &token, dir, &db, server, worker).await;
 }
 
 /// Waits for page `title` at `path` (under `base`), then sees its live region refreshed
