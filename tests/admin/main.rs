@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 use zart::durable::StepError;
 use zart::scheduler::TaskStatus;
 use zart::{TaskError, Zart};
@@ -176,25 +174,7 @@ impl Client {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self
-            .admin
-            .router()
-            .oneshot(request)
-            .await
-            .expect("the router answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        answer(self.admin.router(), request).await
     }
 
     fn authorized(&self, method: Method, uri: &str) -> axum::http::request::Builder {
@@ -223,5 +203,26 @@ impl Client {
             None => builder.body(Body::empty()),
         };
         self.send(request.expect("a request")).await
+    }
+}
+
+/// A request through `router`, answered whole.
+pub async fn answer(router: axum::Router, request: Request<Body>) -> Answer {
+    use http_body_util::BodyExt;
+    let response = tower::ServiceExt::oneshot(router, request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }

@@ -332,27 +332,6 @@ async fn the_openapi_document_lists_what_the_router_serves(db: TestDb) {
     }
 }
 
-/// A request through `router`, answered whole.
-async fn answer(router: axum::Router, request: Request<Body>) -> super::Answer {
-    use http_body_util::BodyExt;
-    let response = tower::ServiceExt::oneshot(router, request)
-        .await
-        .expect("the router answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    super::Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
 #[zart_tests::each_store]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_told_it_is_wrong(db: TestDb) {
@@ -453,7 +432,7 @@ async fn the_login_redirect_stays_inside_the_admin(db: TestDb) {
                 (_, path) => path,
             };
             let uri = format!("{base}{path}{separator}token={token}");
-            let login = answer(
+            let login = super::answer(
                 router.clone(),
                 request(Method::GET, &uri).body(Body::empty()).expect("req"),
             )
@@ -470,7 +449,7 @@ async fn the_login_redirect_stays_inside_the_admin(db: TestDb) {
                 (base, expected) => format!("{base}{expected}"),
             };
             assert_eq!(location, expected, "{uri}");
-            let followed = answer(
+            let followed = super::answer(
                 router.clone(),
                 request(Method::GET, location)
                     .header(header::AUTHORIZATION, format!("Bearer {token}"))
@@ -508,7 +487,7 @@ async fn links_and_redirects_follow_the_path_the_admin_is_nested_at(db: TestDb) 
         "/admin/tasks/t-1",
         "/admin/queues",
     ] {
-        let page = answer(nested.clone(), get(uri)).await;
+        let page = super::answer(nested.clone(), get(uri)).await;
         assert_eq!(page.status, 200, "{uri}: {}", page.body);
         for link in page.body.split("href=\"").skip(1) {
             let link = link.split('"').next().unwrap_or_default();
@@ -521,10 +500,10 @@ async fn links_and_redirects_follow_the_path_the_admin_is_nested_at(db: TestDb) 
     );
     for link in links {
         assert!(link.starts_with("/admin"), "{link}");
-        let page = answer(nested.clone(), get(&link)).await;
+        let page = super::answer(nested.clone(), get(&link)).await;
         assert_eq!(page.status, 200, "{link}: {}", page.body);
     }
-    let unknown = answer(nested.clone(), get("/admin/no/such/page")).await;
+    let unknown = super::answer(nested.clone(), get("/admin/no/such/page")).await;
     assert_eq!(unknown.status, 404);
     assert!(
         unknown.body.contains("href=\"/admin\""),
