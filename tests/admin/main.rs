@@ -28,32 +28,12 @@ async fn reserve(order: u32) -> Result<u32, StepError> {
 /// Declined twice, then paid: a step with failed attempts to show.
 #[zart::step(retry = fixed(max_attempts = 3, delay = "1ms"))]
 async fn charge(order: u32) -> Result<String, StepError> {
-    if among_first_calls_of_this_task(2) {
+    if zart_tests::calls_of_this_task().is_some_and(|calls| calls <= 2) {
         return Err(StepError::failed(format!(
             "card declined for order {order}:\ninsufficient funds"
         )));
     }
     Ok(format!("pay-{order}"))
-}
-
-/// Whether this is one of the first `n` calls from the current tokio task. A run of a
-/// durable body is one task, so each test's execution counts its own calls, whether or not
-/// the tests share a process.
-fn among_first_calls_of_this_task(n: u32) -> bool {
-    static CALLS: std::sync::Mutex<Vec<(tokio::task::Id, u32)>> = std::sync::Mutex::new(Vec::new());
-    let Some(task) = tokio::task::try_id() else {
-        return false;
-    };
-    let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
-    let index = match calls.iter().position(|(id, _)| *id == task) {
-        Some(index) => index,
-        None => {
-            calls.push((task, 0));
-            calls.len() - 1
-        }
-    };
-    calls[index].1 += 1;
-    calls[index].1 <= n
 }
 
 /// Reserves, charges, then waits (up to an hour) for its approval.

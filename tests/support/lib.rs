@@ -605,3 +605,23 @@ pub fn sqlite_connection(path: &std::path::Path) -> zart::sqlite::rusqlite::Conn
         .expect("setting a busy timeout");
     conn
 }
+
+/// How many times this was called from the current tokio task, this call included (`None`
+/// outside one). A run of a durable body is one task, so a test's step that fails its first
+/// calls counts its own execution's calls, whether or not tests share a process.
+pub fn calls_of_this_task() -> Option<u64> {
+    static CALLS: std::sync::Mutex<Vec<(tokio::task::Id, u64)>> = std::sync::Mutex::new(Vec::new());
+    let task = tokio::task::try_id()?;
+    let mut calls = CALLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let index = match calls.iter().position(|(id, _)| *id == task) {
+        Some(index) => index,
+        None => {
+            calls.push((task, 0));
+            calls.len() - 1
+        }
+    };
+    calls[index].1 += 1;
+    Some(calls[index].1)
+}

@@ -64,30 +64,10 @@ async fn reserve(order: &Value) -> Result<u64, StepError> {
 #[zart::step(retry = fixed(max_attempts = 3, delay = "1ms"))]
 async fn charge(order: &Value) -> Result<String, StepError> {
     let declines = order["declines"].as_u64().unwrap_or(0);
-    if calls_of_this_task() <= declines {
+    if zart_tests::calls_of_this_task().unwrap_or(1) <= declines {
         return Err(StepError::failed("card declined:\ninsufficient funds"));
     }
     Ok(format!("pay-{}", order["id"]))
-}
-
-/// How many times this was called from the current tokio task, this call included. A run
-/// of a durable body is one task, so each test's execution counts its own calls, whether
-/// or not the tests share a process.
-fn calls_of_this_task() -> u64 {
-    static CALLS: Mutex<Vec<(tokio::task::Id, u64)>> = Mutex::new(Vec::new());
-    let Some(task) = tokio::task::try_id() else {
-        return 1;
-    };
-    let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
-    let index = match calls.iter().position(|(id, _)| *id == task) {
-        Some(index) => index,
-        None => {
-            calls.push((task, 0));
-            calls.len() - 1
-        }
-    };
-    calls[index].1 += 1;
-    calls[index].1
 }
 
 #[zart::durable(retry = none)]
