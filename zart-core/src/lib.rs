@@ -15,6 +15,7 @@ pub mod clock;
 pub mod controls;
 pub mod error;
 pub mod inspect;
+pub mod joined;
 pub mod migrations;
 pub mod queue;
 pub mod schedules;

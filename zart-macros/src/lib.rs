@@ -25,8 +25,11 @@ use proc_macro::TokenStream;
 /// The function stays an ordinary function; beside it, a type of the same name implements
 /// `zart::TaskDefinition` and `zart::scheduler::ScheduledTask`, with typed starts:
 /// `name::schedule_now(&zart, id, input)`, `name::schedule_at(&zart, id, at, input)`,
-/// `name::schedule_with(&zart, id, zart::scheduler::StartOptions, input)` (due time and priority) and
-/// `name::handle(&zart, id)`. Its one value parameter is the input (stored as JSON); other
+/// `name::schedule_with(&zart, id, zart::scheduler::StartOptions, input)` (due time and priority),
+/// `name::schedule_if_absent(&zart, id, input)` and `name::handle(&zart, id)`; and the same
+/// starts in the caller's transaction, `name::schedule_in(&mut *tx, id, input)`,
+/// `schedule_at_in`, `schedule_with_in` and `schedule_if_absent_in` (see
+/// `zart::in_transaction`). Its one value parameter is the input (stored as JSON); other
 /// parameters may be `State<T>` (state registered on the worker) and `TaskInstance` or
 /// `&TaskInstance` (the run itself). It returns `Result<T, E>`: `T` is stored as the result
 /// (or is an `OnComplete` that schedules follow-ups atomically), `E` converts into
@@ -62,7 +65,10 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// As for `#[task]`, a type of the same name implements `zart::TaskDefinition` and
 /// `zart::DurableExecution`, with `name::start(&zart, id, inputs..)`, `name::start_at`,
-/// `name::start_with` (a `zart::scheduler::StartOptions` before the inputs) and `name::handle`. It may take several inputs (stored as one object with a field per
+/// `name::start_with` (a `zart::scheduler::StartOptions` before the inputs),
+/// `name::start_if_absent` and `name::handle`, and the same starts in the caller's
+/// transaction: `name::start_in(&mut *tx, id, inputs..)`, `start_at_in`, `start_with_in`,
+/// `start_if_absent_in` (see `zart::in_transaction`). It may take several inputs (stored as one object with a field per
 /// parameter) besides `State<T>` and `TaskInstance`, and returns `Result<T, E>` with
 /// `T: Serialize` and `E: Into<TaskError>`.
 ///

@@ -269,7 +269,7 @@ fn handles(
     let params: Vec<Ident> = inputs
         .iter()
         .map(|(name, _)| match name.to_string().as_str() {
-            "zart" | "id" | "at" | "options" => format_ident!("{}_", name),
+            "zart" | "tx" | "id" | "at" | "options" => format_ident!("{}_", name),
             _ => Ident::new(&name.to_string(), proc_macro2::Span::call_site()),
         })
         .collect();
@@ -282,24 +282,36 @@ fn handles(
             quote!(#args_struct { #(#names: #several),* })
         }
     };
-    let (now, at, with, now_doc, at_doc, with_doc) = match kind {
+    let (verb, now, now_doc, at_doc, with_doc, absent_doc) = match kind {
         Kind::Task => (
+            "schedule",
             format_ident!("schedule_now"),
-            format_ident!("schedule_at"),
-            format_ident!("schedule_with"),
             "Schedules run `id` of the task, due now, with this input.",
             "Schedules run `id` of the task, due at `at`, with this input.",
             "Schedules run `id` of the task as `options` say (due time, priority), with this input.",
+            "Schedules run `id` of the task, due now, unless a run with that id exists.",
         ),
         Kind::Durable => (
+            "start",
             format_ident!("start"),
-            format_ident!("start_at"),
-            format_ident!("start_with"),
             "Starts execution `id`, due now, with this input.",
             "Starts execution `id`, due at `at`, with this input.",
             "Starts execution `id` as `options` say (due time, priority), with this input.",
+            "Starts execution `id`, due now, unless one with that id exists.",
         ),
     };
+    let at = format_ident!("{verb}_at");
+    let with = format_ident!("{verb}_with");
+    let if_absent = format_ident!("{verb}_if_absent");
+    let now_in = format_ident!("{verb}_in");
+    let at_in = format_ident!("{verb}_at_in");
+    let with_in = format_ident!("{verb}_with_in");
+    let if_absent_in = format_ident!("{verb}_if_absent_in");
+    let in_doc = format!(
+        "`{now}` in the caller's transaction (`&mut *tx` of a sqlx `Transaction`, `&tx` of \
+         a rusqlite one, or a store's `join`): workers see the run once the caller commits, \
+         never if it rolls back. See `zart::in_transaction`."
+    );
     quote! {
         #[allow(dead_code)]
         impl #ident {
@@ -335,6 +347,65 @@ fn handles(
                 #(#params: #types,)*
             ) -> ::zart::Result<::zart::Handle<Self>> {
                 zart.start_with::<Self>(id, #input, options).await
+            }
+
+            #[doc = #absent_doc]
+            ///
+            /// Returns the run's handle either way, and whether this call started it.
+            #vis async fn #if_absent(
+                zart: &::zart::Zart,
+                id: impl ::core::convert::Into<::std::string::String>,
+                #(#params: #types,)*
+            ) -> ::zart::Result<(::zart::Handle<Self>, bool)> {
+                zart.start_if_absent::<Self>(id, #input).await
+            }
+
+            #[doc = #in_doc]
+            ///
+            /// The id is an idempotency key: an existing one is `Error::AlreadyExists`, and
+            /// the caller's transaction goes on.
+            #vis async fn #now_in(
+                tx: impl ::zart::InTransaction,
+                id: impl ::core::convert::Into<::std::string::String>,
+                #(#params: #types,)*
+            ) -> ::zart::Result<()> {
+                ::zart::in_transaction::start_in::<Self>(tx, id, #input).await
+            }
+
+            #[doc = #at_doc]
+            ///
+            /// In the caller's transaction, as the `_in` functions are.
+            #vis async fn #at_in(
+                tx: impl ::zart::InTransaction,
+                id: impl ::core::convert::Into<::std::string::String>,
+                at: ::zart::__private::DateTime,
+                #(#params: #types,)*
+            ) -> ::zart::Result<()> {
+                ::zart::in_transaction::start_at_in::<Self>(tx, id, at, #input).await
+            }
+
+            #[doc = #with_doc]
+            ///
+            /// In the caller's transaction, as the `_in` functions are.
+            #vis async fn #with_in(
+                tx: impl ::zart::InTransaction,
+                id: impl ::core::convert::Into<::std::string::String>,
+                options: ::zart::scheduler::StartOptions,
+                #(#params: #types,)*
+            ) -> ::zart::Result<()> {
+                ::zart::in_transaction::start_with_in::<Self>(tx, id, #input, options).await
+            }
+
+            #[doc = #absent_doc]
+            ///
+            /// In the caller's transaction, as the `_in` functions are. Returns whether this
+            /// call started it.
+            #vis async fn #if_absent_in(
+                tx: impl ::zart::InTransaction,
+                id: impl ::core::convert::Into<::std::string::String>,
+                #(#params: #types,)*
+            ) -> ::zart::Result<bool> {
+                ::zart::in_transaction::start_if_absent_in::<Self>(tx, id, #input).await
             }
 
             /// The handle of run `id`, started earlier.

@@ -30,6 +30,7 @@ mod connections;
 mod controls;
 mod error;
 mod inspect;
+mod joined;
 mod listener;
 mod migrate;
 mod queries;
@@ -50,6 +51,7 @@ use sqlx::{ConnectOptions, Connection, PgPool, Postgres, Transaction};
 use zart_core::migrations::MigrationState;
 use zart_core::{ErrorKind, StoreError, StoreResult};
 
+pub use joined::Joined;
 pub use sqlx;
 pub use table_names::{TableNames, TableNamesError, PREFIX_ENV, SCHEMA_ENV};
 pub use unit_of_work::PgUnitOfWork;
@@ -135,6 +137,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The names, statements and channels of the tables `names` gives.
+    pub(crate) fn new(names: TableNames) -> Self {
+        Shared {
+            channel: format!("zart_{:016x}", names.fingerprint("notify")),
+            ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
+            listening: listener::Listening::default(),
+            ids_by_code_point: tokio::sync::OnceCell::new(),
+            maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
+            sql: Queries::new(&names),
+            claims: claim::ClaimQueries::new(&names),
+            names,
+        }
+    }
+
     /// Maps a driver error raised while doing `context`.
     pub(crate) fn db(&self, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
         move |error| error::store_error(&self.names, context, error)
@@ -157,19 +173,9 @@ impl PostgresTaskScheduler {
 
     /// A store over `pool` using `names` for its tables.
     pub fn with_table_names(pool: PgPool, names: TableNames) -> Self {
-        let shared = Shared {
-            channel: format!("zart_{:016x}", names.fingerprint("notify")),
-            ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
-            listening: listener::Listening::default(),
-            ids_by_code_point: tokio::sync::OnceCell::new(),
-            maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
-            sql: Queries::new(&names),
-            claims: claim::ClaimQueries::new(&names),
-            names,
-        };
         PostgresTaskScheduler {
             connections: Arc::new(Connections::new(pool)),
-            shared: Arc::new(shared),
+            shared: Arc::new(Shared::new(names)),
         }
     }
 

@@ -88,6 +88,20 @@ pub(crate) async fn complete_on(
     status.map(|s| parse_status(&s)).transpose()
 }
 
+/// [`QueueStore::cancel_task`] on `executor`.
+pub(crate) async fn cancel_on(
+    shared: &Shared,
+    executor: impl sqlx::PgExecutor<'_>,
+    task_id: &str,
+) -> StoreResult<Option<TaskStatus>> {
+    let status: Option<String> = sqlx::query_scalar(shared.sql.cancel.clone())
+        .bind(task_id)
+        .fetch_optional(executor)
+        .await
+        .map_err(shared.db("cancelling a task"))?;
+    status.map(|s| parse_status(&s)).transpose()
+}
+
 fn parse_status(status: &str) -> StoreResult<TaskStatus> {
     TaskStatus::parse(status)
         .ok_or_else(|| corrupt("decoding a task", format!("unknown task status {status:?}")))
@@ -246,12 +260,7 @@ impl QueueStore for PostgresTaskScheduler {
     }
 
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
-        let status: Option<String> = sqlx::query_scalar(self.shared.sql.cancel.clone())
-            .bind(task_id)
-            .fetch_optional(&mut *self.connection().await?)
-            .await
-            .map_err(self.shared.db("cancelling a task"))?;
-        status.map(|s| parse_status(&s)).transpose()
+        cancel_on(&self.shared, &mut *self.connection().await?, task_id).await
     }
 
     async fn rerun(&self, task_id: &str, forget: bool) -> StoreResult<bool> {

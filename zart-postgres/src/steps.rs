@@ -12,6 +12,25 @@ use zart_core::StoreResult;
 
 use crate::{PostgresTaskScheduler, Shared};
 
+/// [`StepStore::send_event`] on `executor`.
+pub(crate) async fn send_event_on(
+    shared: &Shared,
+    executor: impl sqlx::PgExecutor<'_>,
+    task_id: &str,
+    name: &str,
+    payload: &Value,
+) -> StoreResult<bool> {
+    let (woken, _): (i64, i64) = sqlx::query_as(shared.sql.send_event.clone())
+        .bind(task_id)
+        .bind(name)
+        .bind(payload)
+        .bind(&shared.channel)
+        .fetch_one(executor)
+        .await
+        .map_err(shared.db("sending an event"))?;
+    Ok(woken > 0)
+}
+
 /// [`StepStore::save_steps`] on `executor` (the pool, or a unit of work's transaction).
 pub(crate) async fn save_steps_on(
     shared: &Shared,
@@ -109,15 +128,14 @@ impl StepStore for PostgresTaskScheduler {
     }
 
     async fn send_event(&self, task_id: &str, name: &str, payload: &Value) -> StoreResult<bool> {
-        let (woken, _): (i64, i64) = sqlx::query_as(self.shared.sql.send_event.clone())
-            .bind(task_id)
-            .bind(name)
-            .bind(payload)
-            .bind(&self.shared.channel)
-            .fetch_one(&mut *self.connection().await?)
-            .await
-            .map_err(self.shared.db("sending an event"))?;
-        Ok(woken > 0)
+        send_event_on(
+            &self.shared,
+            &mut *self.connection().await?,
+            task_id,
+            name,
+            payload,
+        )
+        .await
     }
 
     async fn find_event(

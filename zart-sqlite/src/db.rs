@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use zart_core::clock::Clock;
 use zart_core::{ErrorKind, StoreError, StoreResult};
 
 use crate::error::{is_busy, store_error};
@@ -164,12 +165,16 @@ pub(crate) fn open_connection(options: &SqliteOptions) -> rusqlite::Result<Conne
     ))?;
     conn.busy_timeout(Duration::ZERO)?;
     conn.set_prepared_statement_cache_capacity(64);
-    let clock = options.clock.clone();
+    read_clock(&conn, options.clock.clone())?;
+    Ok(conn)
+}
+
+/// Registers [`NOW_FUNCTION`] on `conn`, reading `clock`.
+pub(crate) fn read_clock(conn: &Connection, clock: Clock) -> rusqlite::Result<()> {
     // Not deterministic: the time moves between statements (and a driven clock with it).
     conn.create_scalar_function(NOW_FUNCTION, 0, FunctionFlags::SQLITE_UTF8, move |_| {
         Ok(clock.now_millis())
-    })?;
-    Ok(conn)
+    })
 }
 
 /// The SQL function every statement reads the current instant from, in milliseconds since

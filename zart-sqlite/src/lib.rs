@@ -67,6 +67,7 @@ mod db;
 mod end_effects;
 mod error;
 mod inspect;
+mod joined;
 mod migrate;
 mod notify;
 mod options;
@@ -84,6 +85,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use zart_core::migrations::MigrationState;
 use zart_core::StoreResult;
 
+pub use joined::Joined;
 pub use options::{OptionsError, SqliteOptions, Synchronous};
 pub use rusqlite;
 pub use unit_of_work::SqliteUnitOfWork;
@@ -113,7 +115,7 @@ pub struct SqliteTaskScheduler {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub db: Db,
-    pub sql: Queries,
+    pub sql: Arc<Queries>,
     pub options: SqliteOptions,
     pub bells: Bells,
     /// Set once a task watches the file for tasks other processes ended.
@@ -152,7 +154,7 @@ impl SqliteTaskScheduler {
     pub fn open(options: SqliteOptions) -> StoreResult<Self> {
         let shared = Shared {
             db: Db::open(&options)?,
-            sql: Queries::new(&options.prefix),
+            sql: Arc::new(Queries::new(&options.prefix)),
             bells: Bells::new(),
             watching_ended: OnceLock::new(),
             row_keys: Mutex::default(),

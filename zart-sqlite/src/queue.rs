@@ -70,6 +70,26 @@ pub(crate) fn insert_on(
     Ok(ids)
 }
 
+/// [`QueueStore::cancel_task`] on `conn`, in its transaction, with the end effects.
+pub(crate) fn cancel_on(
+    conn: &Connection,
+    sql: &Queries,
+    task_id: &str,
+    effects: &mut Effects,
+) -> rusqlite::Result<Option<TaskStatus>> {
+    let ended = conn
+        .prepare_cached(&sql.cancel)?
+        .query_row([task_id], Ended::read)
+        .optional()?;
+    match ended {
+        None => Ok(None),
+        Some(ended) => {
+            end_effects::apply(conn, sql, &ended, effects)?;
+            Ok(Some(ended.status))
+        }
+    }
+}
+
 /// Completes the task `lease` holds with `result`, fenced, on `conn`. Returns the status
 /// it ended with, or `None` if the lease was lost.
 pub(crate) fn complete_on(
@@ -465,17 +485,7 @@ impl QueueStore for SqliteTaskScheduler {
 
     async fn cancel_task(&self, task_id: &str) -> StoreResult<Option<TaskStatus>> {
         self.write("cancelling a task", |conn, sql, effects| {
-            let ended = conn
-                .prepare_cached(&sql.cancel)?
-                .query_row([task_id], Ended::read)
-                .optional()?;
-            match ended {
-                None => Ok(None),
-                Some(ended) => {
-                    end_effects::apply(conn, sql, &ended, effects)?;
-                    Ok(Some(ended.status))
-                }
-            }
+            cancel_on(conn, sql, task_id, effects)
         })
         .await
     }

@@ -18,6 +18,27 @@ use crate::queries::Queries;
 use crate::SqliteTaskScheduler;
 
 /// The step log of `task_id`, in call order, read on `conn`.
+/// [`StepStore::send_event`] on `conn`, in its transaction.
+pub(crate) fn send_event_on(
+    conn: &Connection,
+    sql: &Queries,
+    task_id: &str,
+    name: &str,
+    payload: &Value,
+    effects: &mut Effects,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(&sql.send_event)?
+        .execute((task_id, name, json_text(payload)))?;
+    let woken = conn
+        .prepare_cached(&sql.wake_suspended)?
+        .execute([task_id])?
+        > 0;
+    if woken {
+        effects.due_now();
+    }
+    Ok(woken)
+}
+
 pub(crate) fn load_on(
     conn: &Connection,
     sql: &Queries,
@@ -144,16 +165,7 @@ impl StepStore for SqliteTaskScheduler {
 
     async fn send_event(&self, task_id: &str, name: &str, payload: &Value) -> StoreResult<bool> {
         self.write("sending an event", |conn, sql, effects: &mut Effects| {
-            conn.prepare_cached(&sql.send_event)?
-                .execute((task_id, name, json_text(payload)))?;
-            let woken = conn
-                .prepare_cached(&sql.wake_suspended)?
-                .execute([task_id])?
-                > 0;
-            if woken {
-                effects.due_now();
-            }
-            Ok(woken)
+            send_event_on(conn, sql, task_id, name, payload, effects)
         })
         .await
     }

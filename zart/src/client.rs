@@ -299,7 +299,8 @@ impl Zart {
     }
 }
 
-fn params<D: TaskDefinition>(
+/// The task that starts run `id` of `D` as `options` say.
+pub(crate) fn params<D: TaskDefinition>(
     id: String,
     options: StartOptions,
     input: &D::Input,

@@ -238,10 +238,7 @@ impl<D: TaskDefinition> Handle<D> {
     /// Sends event `name` to the run (a durable execution waiting in
     /// [`wait_for_event`](crate::wait_for_event)). Returns whether a waiting run was woken.
     pub async fn send_event(&self, name: &str, payload: &impl Serialize) -> Result<bool> {
-        let payload = serde_json::to_value(payload).map_err(|e| Error::InvalidTask {
-            task_id: self.id.clone(),
-            reason: format!("the payload of event {name:?} does not serialise: {e}"),
-        })?;
+        let payload = crate::enqueue::event_payload(&self.id, name, payload)?;
         Ok(self.store.send_event(&self.id, name, &payload).await?)
     }
 }

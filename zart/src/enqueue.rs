@@ -1,6 +1,11 @@
 //! Putting tasks into the store: what every scheduling path checks first, and the one way
 //! a batch goes in (all or nothing, or skipping existing ids).
 
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::Value;
+use zart_core::joined::JoinedTransaction;
 use zart_core::store::Store;
 use zart_core::task::{NewTask, ScheduleAtParams, MAX_ID_LEN, MAX_NAME_LEN, RESERVED_PREFIX};
 
@@ -65,15 +70,10 @@ fn shortened(id: &str) -> String {
     }
 }
 
-/// Inserts `tasks` into `store`. With [`IfExists::Error`] either all are inserted or none
-/// (ids that exist are named in [`Error::AlreadyExists`]; an id the batch names twice is
-/// [`Error::InvalidTask`]); with [`IfExists::Skip`] existing ids, and the repeats of an id,
-/// are left alone. Returns the inserted ids.
-pub(crate) async fn insert(
-    store: &dyn Store,
-    tasks: &[NewTask],
-    if_exists: IfExists,
-) -> Result<Vec<String>> {
+/// What every scheduling path does before a store sees its tasks: checks each
+/// ([`validate`]), refuses a batch naming one id twice when ids must be new, and gives the
+/// tasks scheduled inside a trace its context (those given a context of their own keep it).
+fn prepare(tasks: &[NewTask], if_exists: IfExists) -> Result<Cow<'_, [NewTask]>> {
     tasks.iter().try_for_each(|task| validate(&task.params))?;
     if if_exists == IfExists::Error {
         // Said before the store sees them: its conflict would call the id "existing".
@@ -87,47 +87,80 @@ pub(crate) async fn insert(
             });
         }
     }
-    if tasks.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Tasks scheduled inside a trace carry it (those given a context of their own keep it).
-    let traced: Vec<NewTask>;
-    let tasks = match crate::trace::current_context() {
-        Some(context) => {
-            traced = tasks
+    Ok(match crate::trace::current_context() {
+        Some(context) => Cow::Owned(
+            tasks
                 .iter()
                 .map(|task| NewTask {
                     trace_context: task.trace_context.clone().or_else(|| Some(context.clone())),
                     ..task.clone()
                 })
-                .collect();
-            &traced[..]
-        }
-        None => tasks,
-    };
-    if if_exists == IfExists::Skip {
-        let inserted = store.insert(tasks).await?;
-        crate::metrics::scheduled(tasks, &inserted);
-        return Ok(inserted);
+                .collect(),
+        ),
+        None => Cow::Borrowed(tasks),
+    })
+}
+
+/// Inserts `tasks` into `store`. With [`IfExists::Error`] either all are inserted or none
+/// (ids that exist are named in [`Error::AlreadyExists`]; an id the batch names twice is
+/// [`Error::InvalidTask`]); with [`IfExists::Skip`] existing ids, and the repeats of an id,
+/// are left alone. Returns the inserted ids.
+pub(crate) async fn insert(
+    store: &dyn Store,
+    tasks: &[NewTask],
+    if_exists: IfExists,
+) -> Result<Vec<String>> {
+    let tasks = prepare(tasks, if_exists)?;
+    if tasks.is_empty() {
+        return Ok(Vec::new());
     }
-    if let [task] = tasks {
+    let inserted = match (if_exists, &tasks[..]) {
         // One statement is its own transaction: nothing to roll back on a conflict.
-        let inserted = store.insert(tasks).await?;
-        crate::metrics::scheduled(tasks, &inserted);
-        return match inserted.is_empty() {
-            true => Err(Error::AlreadyExists(vec![task.params.task_id.clone()])),
-            false => Ok(inserted),
-        };
+        (IfExists::Skip, _) | (IfExists::Error, [_]) => store.insert(&tasks).await?,
+        (IfExists::Error, _) => {
+            let mut work = store.begin().await?;
+            let inserted = work.insert(&tasks, None).await?;
+            if inserted.len() == tasks.len() {
+                work.commit().await?;
+            }
+            // Otherwise dropping the unit of work rolled it back, notification included.
+            inserted
+        }
+    };
+    settle(&tasks, inserted, if_exists)
+}
+
+/// [`insert`] in the caller's transaction, through `joined`: the same checks, the same
+/// all or nothing (under a savepoint: the caller's transaction goes on either way).
+pub(crate) async fn insert_in(
+    joined: &mut impl JoinedTransaction,
+    tasks: &[NewTask],
+    if_exists: IfExists,
+) -> Result<Vec<String>> {
+    let tasks = prepare(tasks, if_exists)?;
+    if tasks.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut work = store.begin().await?;
-    let inserted = work.insert(tasks, None).await?;
-    if inserted.len() < tasks.len() {
-        // Dropping the unit of work rolls it back, notification included.
+    let inserted = joined.insert(&tasks, if_exists == IfExists::Error).await?;
+    settle(&tasks, inserted, if_exists)
+}
+
+/// What an insert returns: the inserted ids, counted, or, when every id had to be new and
+/// some were not, the error naming them (nothing was inserted).
+fn settle(tasks: &[NewTask], inserted: Vec<String>, if_exists: IfExists) -> Result<Vec<String>> {
+    if if_exists == IfExists::Error && inserted.len() < tasks.len() {
         return Err(Error::AlreadyExists(missing_ids(tasks, &inserted)));
     }
-    work.commit().await?;
     crate::metrics::scheduled(tasks, &inserted);
     Ok(inserted)
+}
+
+/// The payload of event `name` for task `task_id`, as JSON.
+pub(crate) fn event_payload(task_id: &str, name: &str, payload: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(payload).map_err(|e| Error::InvalidTask {
+        task_id: shortened(task_id),
+        reason: format!("the payload of event {name:?} does not serialise: {e}"),
+    })
 }
 
 /// The ids of `tasks` that are not in `inserted`, each once, in input order.

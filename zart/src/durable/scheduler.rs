@@ -164,7 +164,7 @@ impl DurableScheduler {
         name: &str,
         payload: &impl Serialize,
     ) -> Result<bool> {
-        let payload = to_value(execution_id, payload)?;
+        let payload = crate::enqueue::event_payload(execution_id, name, payload)?;
         Ok(self.store.send_event(execution_id, name, &payload).await?)
     }
 
