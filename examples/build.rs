@@ -1,12 +1,16 @@
-//! Copies README.md's first ```rust block to `$OUT_DIR/readme.rs`, which the example
-//! `readme` includes: the README's first example is compiled and run as written there.
+//! Copies README.md's examples that run to `$OUT_DIR`: its first ```rust block to
+//! `readme.rs`, which the example `readme` includes, and the block under "## Transactional
+//! enqueue" to `outbox.rs`, which the example `outbox` includes. What runs is the README's
+//! text as written there.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     println!("cargo:rerun-if-changed=../README.md");
-    match copy_first_example() {
+    let copied = copy_example("", "readme.rs")
+        .and_then(|()| copy_example("## Transactional enqueue", "outbox.rs"));
+    match copied {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("{message}");
@@ -15,13 +19,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn copy_first_example() -> Result<(), String> {
+/// Copies the first ```rust block after the line `heading` (from the top if empty) to
+/// `$OUT_DIR/target`.
+fn copy_example(heading: &str, target: &str) -> Result<(), String> {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let text = std::fs::read_to_string(&readme)
         .map_err(|error| format!("cannot read {}: {error}", readme.display()))?;
-    let mut lines = text.lines().skip_while(|line| !line.starts_with("```rust"));
+    let mut lines = text
+        .lines()
+        .skip_while(|line| !heading.is_empty() && *line != heading)
+        .skip_while(|line| !line.starts_with("```rust"));
     if lines.next().is_none() {
-        return Err(format!("{} has no ```rust block", readme.display()));
+        return Err(format!(
+            "{} has no ```rust block under {heading:?}",
+            readme.display()
+        ));
     }
     let mut block = String::new();
     for line in lines.take_while(|line| *line != "```") {
@@ -29,7 +41,7 @@ fn copy_first_example() -> Result<(), String> {
         block.push('\n');
     }
     let out_dir = std::env::var("OUT_DIR").map_err(|_| "cargo sets no OUT_DIR".to_owned())?;
-    let target = Path::new(&out_dir).join("readme.rs");
+    let target = Path::new(&out_dir).join(target);
     std::fs::write(&target, block)
         .map_err(|error| format!("cannot write {}: {error}", target.display()))
 }

@@ -188,3 +188,17 @@ fn otel_stdout() {
     let stdout = run("otel_stdout", &dir.0);
     assert!(stdout.contains("result: Hello, Ada!"), "{stdout}");
 }
+
+#[test]
+fn outbox_on_postgres() {
+    // The README's transactional enqueue runs on PostgreSQL: the one example that needs a
+    // server (its transaction is sqlx's).
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let dir = Scratch::new("outbox");
+    let stdout = run_with("outbox", &dir.0, &[("DATABASE_URL", &url)]);
+    assert_eq!(
+        stdout,
+        "receipt for order 1 sent\norder 1 placed, and its receipt's task completed\n"
+    );
+}

@@ -6,6 +6,7 @@
 
 pub use zart_core::controls::{KeyLimit, QueueDeclaration, QueueLimits, QueueState, RateLimit};
 pub use zart_core::error::{ErrorKind, StoreError, StoreResult};
+pub use zart_core::joined::JoinedTransaction;
 pub use zart_core::migrations::MigrationState;
 pub use zart_core::queue::{
     ClaimScope, ClaimedTask, Lease, Outcome, OutcomeKind, RescueReport, Wake,
