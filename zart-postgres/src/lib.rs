@@ -158,8 +158,8 @@ impl PostgresTaskScheduler {
     /// A store over `pool` using `names` for its tables.
     pub fn with_table_names(pool: PgPool, names: TableNames) -> Self {
         let shared = Shared {
-            channel: format!("zart_{:016x}", names.fingerprint("notify")),
-            ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
+            channel: names.channel("notify"),
+            ended_channel: names.channel("ended"),
             listening: listener::Listening::default(),
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
