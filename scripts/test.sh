@@ -46,6 +46,20 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     exit 1
   }
 fi
+# The producer functions' tests run producers in Python (psycopg 3) and Node (node-postgres),
+# pinned here and in tests/other_languages/package-lock.json.
+if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --root-user-action=ignore 'psycopg[binary]==3.3.9' || {
+    echo "psycopg is missing and could not be installed: run python3 -m pip install 'psycopg[binary]==3.3.9' (the tests of tests/other_languages need it)." >&2
+    exit 1
+  }
+fi
+if [ ! -d tests/other_languages/node_modules/pg ]; then
+  npm ci --prefix tests/other_languages --no-audit --no-fund --silent || {
+    echo "node-postgres could not be installed: run npm ci --prefix tests/other_languages with Node and npm on the PATH (the tests of tests/other_languages need it)." >&2
+    exit 1
+  }
+fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 # Documentation examples first: the suite's own summary should close the output.
 cargo test --workspace --doc

@@ -115,7 +115,8 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                     ["8"],
                     ["9"],
                     ["10"],
-                    ["11"]
+                    ["11"],
+                    ["12"]
                 ],
                 "each migration recorded once"
             );

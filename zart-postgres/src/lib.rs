@@ -140,8 +140,8 @@ impl Shared {
     /// The names, statements and channels of the tables `names` gives.
     pub(crate) fn new(names: TableNames) -> Self {
         Shared {
-            channel: format!("zart_{:016x}", names.fingerprint("notify")),
-            ended_channel: format!("zart_{:016x}", names.fingerprint("ended")),
+            channel: names.channel("notify"),
+            ended_channel: names.channel("ended"),
             listening: listener::Listening::default(),
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),

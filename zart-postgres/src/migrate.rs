@@ -8,6 +8,7 @@
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Row};
 use zart_core::migrations::MigrationState;
+use zart_core::task::{MAX_ID_LEN, MAX_NAME_LEN, RESERVED_PREFIX};
 use zart_core::{StoreError, StoreResult};
 
 use crate::error::store_error;
@@ -75,6 +76,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "failed step attempts",
         sql: include_str!("../migrations/0011_step_attempts.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "producer functions",
+        sql: include_str!("../migrations/0012_producer_functions.sql"),
     },
 ];
 
@@ -233,12 +239,52 @@ fn render(sql: &str, names: &TableNames) -> String {
         )
         .replace("{{child_finished}}", &names.qualified("child_finished"))
         .replace("{{claim_locked}}", &names.qualified("claim_locked"))
+        .replace("{{fn_schedule}}", &names.qualified("schedule"))
+        .replace("{{fn_start}}", &names.qualified("start"))
+        .replace("{{fn_send_event}}", &names.qualified("send_event"))
+        .replace("{{fn_cancel}}", &names.qualified("cancel"))
+        .replace("{{fn_get_task}}", &names.qualified("get_task"))
+        .replace(
+            "{{fn_producer_api_version}}",
+            &names.qualified("producer_api_version"),
+        )
+        .replace("{{function_search_path}}", function_search_path(names))
+        .replace("{{notify_channel}}", &names.channel("notify"))
+        .replace("{{read_from}}", &crate::queries::read_from(names))
+        .replace("{{read_status}}", &crate::queries::read_status())
+        .replace("{{max_id_len}}", &MAX_ID_LEN.to_string())
+        .replace("{{max_name_len}}", &MAX_NAME_LEN.to_string())
+        .replace("{{reserved_prefix}}", &literal(RESERVED_PREFIX))
+        .replace(
+            "{{reserved_prefix_quoted}}",
+            &literal(&format!("{RESERVED_PREFIX:?}")),
+        )
+        .replace(
+            "{{reserved_like}}",
+            &literal(&crate::queries::reserved_pattern()),
+        )
         .replace("{{prefix}}", names.prefix())
         .replace("{{tick_id_prefix}}", zart_core::schedules::TICK_ID_PREFIX)
         .replace(
             "{{wake_on_finish}}",
             zart_core::schedules::WAKE_ON_FINISH_KEY,
         )
+}
+
+/// What a function of the migrations sets its search path to: with a schema configured,
+/// every Zart name in its body is qualified, so only the system catalog is searched (and
+/// the session's temporary schema, last, so that its objects shadow nothing); without
+/// one, the tables are where the migration found them, on the path it ran with.
+fn function_search_path(names: &TableNames) -> &'static str {
+    match names.schema() {
+        Some(_) => "SET search_path = pg_catalog, pg_temp",
+        None => "SET search_path FROM CURRENT",
+    }
+}
+
+/// `text` for the inside of a SQL string literal.
+fn literal(text: &str) -> String {
+    text.replace('\'', "''")
 }
 
 #[cfg(test)]
@@ -262,6 +308,21 @@ mod tests {
                 "{} names its tables by the schema and prefix",
                 migration.name
             );
+        }
+    }
+
+    #[test]
+    fn the_producer_functions_notify_the_channel_the_store_listens_on() {
+        for names in [
+            TableNames::default(),
+            TableNames::with_prefix("app_")
+                .and_then(|n| n.with_schema("tenant"))
+                .unwrap_or_default(),
+        ] {
+            let producers = MIGRATIONS.iter().find(|m| m.version == 12);
+            let sql = producers.map(|m| render(m.sql, &names)).unwrap_or_default();
+            assert!(sql.contains(&format!("pg_notify('{}'", names.channel("notify"))));
+            assert!(sql.contains(&format!("{}(", names.qualified("schedule"))));
         }
     }
 

@@ -169,6 +169,13 @@ impl TableNames {
         }
     }
 
+    /// The `LISTEN`/`NOTIFY` channel for `purpose` (`notify`: new due work; `ended`: tasks
+    /// ended), distinct for every prefix and schema. The store listens on it and the
+    /// migrations render it into the SQL functions that notify it: one source for both.
+    pub(crate) fn channel(&self, purpose: &str) -> String {
+        format!("zart_{:016x}", self.fingerprint(purpose))
+    }
+
     /// A stable 64-bit fingerprint of these names, used to derive notification channels and
     /// advisory-lock keys that differ between prefixes and schemas.
     pub(crate) fn fingerprint(&self, purpose: &str) -> u64 {
