@@ -8,6 +8,7 @@ mod exactly_once;
 mod failures;
 mod faults;
 mod idempotency;
+mod in_transaction_faults;
 mod limits;
 mod metrics;
 mod notify;
