@@ -9,6 +9,7 @@ mod failures;
 mod faults;
 mod idempotency;
 mod in_transaction;
+mod in_transaction_faults;
 mod limits;
 mod metrics;
 mod notify;
