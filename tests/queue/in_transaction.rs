@@ -343,3 +343,42 @@ async fn an_event_sent_in_a_rolled_back_transaction_is_not_delivered(db: TestDb)
     assert_eq!(result, json!({ "order": order, "paid": { "cents": 2 } }));
     worker.shutdown().await.expect("the worker stops");
 }
+
+/// PostgreSQL only: on SQLite the application's open transaction holds the one writer, so
+/// the execution cannot suspend before the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_in_a_transaction_wakes_an_execution_that_suspended_before_the_commit() {
+    let db = TestDb::postgres().await;
+    let zart = db.zart();
+    let store = db.pg().store.clone();
+    let order = unique("order");
+    zart.start::<await_payment>("pay-late", order.clone())
+        .await
+        .expect("started");
+
+    // The event is sent while the execution is still due, in a transaction that stays
+    // open: the execution looks for the event, finds none (it is not committed), and
+    // suspends for the wait's two minutes.
+    let mut tx = db.pg().pool.begin().await.expect("begin");
+    send_event_in(store.join(&mut tx), "pay-late", "paid", &json!({ "cents": 3 }))
+        .await
+        .expect("sent in the transaction");
+    let worker = zart
+        .worker()
+        .config(quick_config())
+        .register(zart::registry![await_payment])
+        .start()
+        .await
+        .expect("the worker starts");
+    db.wait_for_status("pay-late", TaskStatus::AwaitingEvent, Duration::from_secs(30))
+        .await;
+    tx.commit().await.expect("commit");
+
+    // The commit wakes it: far sooner than the wait's timeout, even on a loaded machine.
+    let result = await_payment::handle(&zart, "pay-late")
+        .wait(Duration::from_secs(30))
+        .await
+        .expect("the event wakes the execution on commit");
+    assert_eq!(result, json!({ "order": order, "paid": { "cents": 3 } }));
+    worker.shutdown().await.expect("the worker stops");
+}

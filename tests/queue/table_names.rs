@@ -116,7 +116,8 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: TestDb) {
                     ["9"],
                     ["10"],
                     ["11"],
-                    ["12"]
+                    ["12"],
+                    ["13"]
                 ],
                 "each migration recorded once"
             );

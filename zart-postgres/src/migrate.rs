@@ -82,6 +82,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "producer functions",
         sql: include_str!("../migrations/0012_producer_functions.sql"),
     },
+    Migration {
+        version: 13,
+        name: "events wake on commit",
+        sql: include_str!("../migrations/0013_events_wake_on_commit.sql"),
+    },
 ];
 
 /// Serialises every Zart migration on the server, whatever the table names: creating a
@@ -239,6 +244,7 @@ fn render(sql: &str, names: &TableNames) -> String {
         )
         .replace("{{child_finished}}", &names.qualified("child_finished"))
         .replace("{{claim_locked}}", &names.qualified("claim_locked"))
+        .replace("{{event_sent}}", &names.qualified("event_sent"))
         .replace("{{fn_schedule}}", &names.qualified("schedule"))
         .replace("{{fn_start}}", &names.qualified("start"))
         .replace("{{fn_send_event}}", &names.qualified("send_event"))
