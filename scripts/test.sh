@@ -61,6 +61,22 @@ if [ ! -d tests/other_languages/node_modules/pg ]; then
   }
 fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
-# Documentation examples first: the suite's own summary should close the output.
+# Documentation examples first: the suites' summaries should close the output.
 cargo test --workspace --doc
 cargo nextest run --workspace --no-fail-fast
+
+# Two applications that add Zart beside a sqlx pool of their own, one on sqlx 0.8.6 and one
+# on 0.9 (compat/README.md): projects outside the workspace, each with its own lock file,
+# built into one target folder so that the crates they share build once.
+passed=0
+failed=0
+for app in sqlx-0.8 sqlx-0.9; do
+  if CARGO_TARGET_DIR=target/compat cargo run --locked --quiet --manifest-path "compat/$app/Cargo.toml"; then
+    passed=$((passed + 1))
+  else
+    echo "compat/$app failed (above: what it said)" >&2
+    failed=$((failed + 1))
+  fi
+done
+echo "compat: $passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then exit 1; fi
