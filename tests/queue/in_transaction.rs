@@ -360,9 +360,14 @@ async fn an_event_sent_in_a_transaction_wakes_an_execution_that_suspended_before
     // open: the execution looks for the event, finds none (it is not committed), and
     // suspends for the wait's two minutes.
     let mut tx = db.pg().pool.begin().await.expect("begin");
-    send_event_in(store.join(&mut tx), "pay-late", "paid", &json!({ "cents": 3 }))
-        .await
-        .expect("sent in the transaction");
+    send_event_in(
+        store.join(&mut tx),
+        "pay-late",
+        "paid",
+        &json!({ "cents": 3 }),
+    )
+    .await
+    .expect("sent in the transaction");
     let worker = zart
         .worker()
         .config(quick_config())
@@ -370,8 +375,12 @@ async fn an_event_sent_in_a_transaction_wakes_an_execution_that_suspended_before
         .start()
         .await
         .expect("the worker starts");
-    db.wait_for_status("pay-late", TaskStatus::AwaitingEvent, Duration::from_secs(30))
-        .await;
+    db.wait_for_status(
+        "pay-late",
+        TaskStatus::AwaitingEvent,
+        Duration::from_secs(30),
+    )
+    .await;
     tx.commit().await.expect("commit");
 
     // The commit wakes it: far sooner than the wait's timeout, even on a loaded machine.

@@ -1,8 +1,9 @@
 //! An application on sqlx 0.9 that adds Zart (built on sqlx 0.9 too) and keeps its own pool.
 //!
 //! It opens its own pool, keeps an order table in a schema of its own, runs Zart on the
-//! same database with Zart's tables in that schema, and has a Zart task record the order's
-//! receipt through the application's pool. Then it checks, with its own pool, that the
+//! same database with Zart's tables in that schema, inserts an order and schedules its
+//! receipt's task in one transaction of its own pool (`schedule_in`), and has the task
+//! record the receipt through the application's pool. Then it checks, with its own pool, that the
 //! order row and Zart's stored result agree. Zart is connected by URL and keeps a pool of
 //! its own; the application's sqlx is the very crate Zart re-exports as
 //! `zart::postgres::sqlx` (checked at compile time below), so one sqlx 0.9 is linked.
@@ -110,13 +111,6 @@ async fn exercise(url: &str, pool: &PgPool, schema: &str) -> Result<String, Fail
     )))
     .execute(pool)
     .await?;
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {orders} (id) VALUES ($1)"
-    )))
-    .bind(ORDER)
-    .execute(pool)
-    .await?;
-
     let names = TableNames::default().with_schema(schema)?;
     let tasks_table = names.tasks();
     let store = PostgresTaskScheduler::connect_with(url, PoolConfig::default(), names)
@@ -135,7 +129,18 @@ async fn exercise(url: &str, pool: &PgPool, schema: &str) -> Result<String, Fail
         .await?;
     let task_id = format!("order-{ORDER}");
     let waited = async {
-        let handle = record_receipt::schedule_now(&zart, task_id.clone(), ORDER).await?;
+        // The order and its receipt's task in one transaction of the application's: the
+        // same sqlx, so Zart schedules inside it (`_in`).
+        let mut tx = pool.begin().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {orders} (id) VALUES ($1)"
+        )))
+        .bind(ORDER)
+        .execute(&mut *tx)
+        .await?;
+        record_receipt::schedule_in(store.join(&mut tx), task_id.clone(), ORDER).await?;
+        tx.commit().await?;
+        let handle = zart.handle::<record_receipt>(task_id.clone());
         Ok::<_, Failure>(handle.wait(Duration::from_secs(60)).await?)
     }
     .await;
