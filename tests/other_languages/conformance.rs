@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use zart::durable::{wait_for_event, DurableExecution, StepError, TaskError};
+use zart::in_transaction::{schedule_at_in, schedule_now_in, send_event_in};
 use zart::scheduler::{
     NewTask, OnComplete, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus, WorkerConfig,
 };
@@ -73,8 +74,27 @@ async fn a_task_scheduled_in_sql_is_the_row_rust_writes_and_wakes_an_idle_worker
     )
     .await;
     let sqls = next_payload(&mut listener, Duration::from_secs(5)).await;
+    // And Rust's `_in` path, in a transaction of the application's.
+    let mut tx = db.pg().pool.begin().await.expect("begin");
+    schedule_at_in(
+        db.pg().store.join(&mut tx),
+        NewTask {
+            params: ScheduleAtParams::at("in-full", "noop", due, data.clone()),
+            priority: 7,
+            trace_context: Some(TraceContext {
+                traceparent: TRACEPARENT.into(),
+                tracestate: "vendor=1".into(),
+            }),
+        },
+    )
+    .await
+    .expect("scheduled in the transaction");
+    tx.commit().await.expect("commit");
+    let ins = next_payload(&mut listener, Duration::from_secs(5)).await;
     assert_eq!(row(&db, "sql-full").await, row(&db, "rust-full").await);
+    assert_eq!(row(&db, "in-full").await, row(&db, "rust-full").await);
     assert_eq!(sqls, rusts, "the same notification");
+    assert_eq!(ins, rusts, "the same notification");
     assert_eq!(rusts, Some(due.timestamp_millis().to_string()));
 
     // A trace context without a state.
@@ -106,6 +126,13 @@ async fn a_task_scheduled_in_sql_is_the_row_rust_writes_and_wakes_an_idle_worker
         .await
         .expect("scheduled");
     completes_promptly(&db, "rust-now", started).await;
+    let started = Instant::now();
+    let mut tx = db.pg().pool.begin().await.expect("begin");
+    schedule_now_in(db.pg().store.join(&mut tx), "in-now", "noop", Value::Null)
+        .await
+        .expect("scheduled in the transaction");
+    tx.commit().await.expect("commit");
+    completes_promptly(&db, "in-now", started).await;
     worker.stop().await;
     let ran = |mut row: Value| {
         // Both ran: what differs is when, and on which worker (the same one here).
@@ -118,6 +145,10 @@ async fn a_task_scheduled_in_sql_is_the_row_rust_writes_and_wakes_an_idle_worker
     };
     assert_eq!(
         ran(row(&db, "sql-now").await),
+        ran(row(&db, "rust-now").await)
+    );
+    assert_eq!(
+        ran(row(&db, "in-now").await),
         ran(row(&db, "rust-now").await)
     );
 }
@@ -201,8 +232,13 @@ async fn an_event_sent_in_sql_is_the_one_rust_sends_and_wakes_an_idle_worker() {
         &format!("SELECT zart_start('await-shipping', 'sql-order', '{input}')"),
     )
     .await;
+    db.executions()
+        .start("await-shipping", "in-order", &input)
+        .await
+        .expect("started");
     wait_until_awaiting(&db, "rust-order").await;
     wait_until_awaiting(&db, "sql-order").await;
+    wait_until_awaiting(&db, "in-order").await;
 
     let payload = json!({"carrier": "DHL", "at": [2026, 1, 2]});
     let sent = Instant::now();
@@ -223,6 +259,14 @@ async fn an_event_sent_in_sql_is_the_one_rust_sends_and_wakes_an_idle_worker() {
         "t"
     );
     completes_promptly(&db, "sql-order", sent).await;
+    let sent = Instant::now();
+    let mut tx = db.pg().pool.begin().await.expect("begin");
+    let woken = send_event_in(db.pg().store.join(&mut tx), "in-order", "shipped", &payload)
+        .await
+        .expect("sent in the transaction");
+    assert!(woken);
+    tx.commit().await.expect("commit");
+    completes_promptly(&db, "in-order", sent).await;
     // Ended: nothing left to wake, from either.
     assert_eq!(
         psql_ok(&db, "SELECT zart_send_event('sql-order', 'late')").await,
@@ -251,6 +295,11 @@ async fn an_event_sent_in_sql_is_the_one_rust_sends_and_wakes_an_idle_worker() {
         }
     };
     assert_eq!(events("sql-order").await, events("rust-order").await);
+    let ins = db.task("in-order").await;
+    assert_eq!(
+        (ins.result, ins.attempts),
+        (Some(json!({ "shipped": payload })), 1)
+    );
     let steps = |id: &'static str| {
         let db = &db;
         async move {
