@@ -391,3 +391,34 @@ async fn an_event_sent_in_a_transaction_wakes_an_execution_that_suspended_before
     assert_eq!(result, json!({ "order": order, "paid": { "cents": 3 } }));
     worker.shutdown().await.expect("the worker stops");
 }
+
+/// PostgreSQL: a pooled connection outside any transaction block is no savepoint's place;
+/// a batch that must be new gets a transaction of its own, and is still all or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_on_a_connection_outside_a_transaction_is_all_or_none() {
+    let db = TestDb::postgres().await;
+    let store = db.pg().store.clone();
+    let mut connection = db.pg().pool.acquire().await.expect("a connection");
+    db.scheduler
+        .schedule_now("b", "noop", json!(null))
+        .await
+        .expect("scheduled");
+    let batch = |ids: [&str; 3]| ids.map(|id| ScheduleAtParams::now(id, "noop", json!(null)));
+    let refused =
+        schedule_many_in(store.join(&mut connection), batch(["a", "b", "c"]).to_vec()).await;
+    assert!(
+        matches!(&refused, Err(Error::AlreadyExists(ids)) if ids == &["b".to_owned()]),
+        "{refused:?}"
+    );
+    assert_eq!(db.scheduler.get_task("a").await.expect("read"), None);
+    schedule_many_in(store.join(&mut connection), batch(["x", "y", "z"]).to_vec())
+        .await
+        .expect("a batch of new ids");
+    // Each statement committed on its own: another connection sees them at once.
+    for id in ["x", "y", "z"] {
+        assert!(
+            db.scheduler.get_task(id).await.expect("read").is_some(),
+            "{id}"
+        );
+    }
+}

@@ -365,7 +365,7 @@ fn handles(
             /// The id is an idempotency key: an existing one is `Error::AlreadyExists`, and
             /// the caller's transaction goes on.
             #vis async fn #now_in(
-                tx: impl ::zart::InTransaction,
+                tx: impl ::zart::in_transaction::InTransaction,
                 id: impl ::core::convert::Into<::std::string::String>,
                 #(#params: #types,)*
             ) -> ::zart::Result<()> {
@@ -376,7 +376,7 @@ fn handles(
             ///
             /// In the caller's transaction, as the `_in` functions are.
             #vis async fn #at_in(
-                tx: impl ::zart::InTransaction,
+                tx: impl ::zart::in_transaction::InTransaction,
                 id: impl ::core::convert::Into<::std::string::String>,
                 at: ::zart::__private::DateTime,
                 #(#params: #types,)*
@@ -388,7 +388,7 @@ fn handles(
             ///
             /// In the caller's transaction, as the `_in` functions are.
             #vis async fn #with_in(
-                tx: impl ::zart::InTransaction,
+                tx: impl ::zart::in_transaction::InTransaction,
                 id: impl ::core::convert::Into<::std::string::String>,
                 options: ::zart::scheduler::StartOptions,
                 #(#params: #types,)*
@@ -401,7 +401,7 @@ fn handles(
             /// In the caller's transaction, as the `_in` functions are. Returns whether this
             /// call started it.
             #vis async fn #if_absent_in(
-                tx: impl ::zart::InTransaction,
+                tx: impl ::zart::in_transaction::InTransaction,
                 id: impl ::core::convert::Into<::std::string::String>,
                 #(#params: #types,)*
             ) -> ::zart::Result<bool> {

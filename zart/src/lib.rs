@@ -65,7 +65,6 @@ pub use client::Zart;
 pub use definition::{Handle, TaskDefinition, TaskInput, TaskResult, WaitError};
 pub use durable::{require, sleep, wait_for_event, DurableExecution, DurableScheduler, TaskError};
 pub use error::{Error, Result};
-pub use in_transaction::InTransaction;
 pub use inject::State;
 pub use recurring::OverlapPolicy;
 pub use worker::WorkerBuilder;
