@@ -11,7 +11,9 @@
 //! - an idle worker wakes on the commit (PostgreSQL's `NOTIFY` is transactional; SQLite's
 //!   workers look at the file every poll interval, 50 ms unless set);
 //! - a batch that must be new is all or nothing under a savepoint: an id in the way fails
-//!   the call with [`Error::AlreadyExists`] and the caller's transaction goes on.
+//!   the call with [`Error::AlreadyExists`] and the caller's transaction goes on;
+//! - the metric `zart_tasks_scheduled_total` counts a task when it is scheduled, before the
+//!   caller's commit or rollback: a rolled-back task is counted too.
 //!
 //! ```no_run
 //! use zart::postgres::sqlx::{self, PgPool};
