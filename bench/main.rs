@@ -12,9 +12,12 @@
 //! `target/zart-bench-report.md`).
 //!
 //! `-- admin [DRIVERS]` times the admin's endpoints over 1M tasks; `-- limits [DRIVERS]`
-//! the drain with and without queue limits (`target/zart-bench-limits-report.md`).
+//! the drain with and without queue limits (`target/zart-bench-limits-report.md`);
+//! `-- compare REV [RUNS] [SECONDS] [DRIVERS]` runs this build and commit `REV`'s
+//! interleaved and prints each figure's ratio after/before (see `compare.rs`).
 
 mod admin;
+mod compare;
 mod counting;
 mod limits;
 mod target;
@@ -52,6 +55,10 @@ async fn main() -> Result<(), BoxError> {
     if args.peek().map(String::as_str) == Some("admin") {
         args.next();
         return admin_report(args.next().unwrap_or_else(|| "all".to_owned())).await;
+    }
+    if args.peek().map(String::as_str) == Some("compare") {
+        args.next();
+        return compare::run(args);
     }
     if args.peek().map(String::as_str) == Some("limits") {
         args.next();

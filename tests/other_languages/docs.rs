@@ -69,18 +69,16 @@ async fn the_sql_examples_run() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_examples_run() {
-    require_psycopg();
-    let db = TestDb::postgres().await;
+/// Runs every `language` example of the page, each through a fresh `command` on the test's
+/// schema, and returns what they printed; fails on the first that fails.
+async fn run_all(
+    db: &TestDb,
+    language: &str,
+    command: impl Fn() -> tokio::process::Command,
+) -> String {
     let mut printed = String::new();
-    for example in examples("python") {
-        let output = run_with_schema(
-            &db,
-            tokio::process::Command::new("python3").arg("-"),
-            &example,
-        )
-        .await;
+    for example in examples(language) {
+        let output = run_with_schema(db, &mut command(), &example).await;
         assert!(
             output.status.success(),
             "{example}\nfailed: {}",
@@ -88,6 +86,19 @@ async fn the_python_examples_run() {
         );
         printed.push_str(&String::from_utf8_lossy(&output.stdout));
     }
+    printed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_examples_run() {
+    require_psycopg();
+    let db = TestDb::postgres().await;
+    let printed = run_all(&db, "python", || {
+        let mut python = tokio::process::Command::new("python3");
+        python.arg("-");
+        python
+    })
+    .await;
     assert!(
         printed.contains("task id(s) already exist: newsletter-0")
             && printed.contains("invalid task \"\": the task id is empty"),
@@ -111,24 +122,13 @@ async fn the_typescript_examples_run() {
          `npm ci --prefix tests/other_languages`"
     );
     let db = TestDb::postgres().await;
-    let mut printed = String::new();
-    for example in examples("ts") {
+    let printed = run_all(&db, "ts", || {
         // From standard input, an ES module resolves `pg` from the working directory.
-        let output = run_with_schema(
-            &db,
-            tokio::process::Command::new("node")
-                .arg("--input-type=module")
-                .current_dir(here()),
-            &example,
-        )
-        .await;
-        assert!(
-            output.status.success(),
-            "{example}\nfailed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        printed.push_str(&String::from_utf8_lossy(&output.stdout));
-    }
+        let mut node = tokio::process::Command::new("node");
+        node.arg("--input-type=module").current_dir(here());
+        node
+    })
+    .await;
     assert!(
         printed.contains("inserted: true")
             && printed.contains("task id(s) already exist: welcome-ts-1")

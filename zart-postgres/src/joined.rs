@@ -119,11 +119,13 @@ impl Joined<'_> {
             end.push_str("; ");
         }
         end.push_str(RELEASE);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(end))
+        let ended = sqlx::raw_sql(sqlx::AssertSqlSafe(end))
             .execute(&mut *self.connection)
-            .await
-            .map_err(shared.db("scheduling tasks"))?;
-        inserted
+            .await;
+        // The insert's own failure says more than the savepoint's that followed it.
+        let inserted = inserted?;
+        ended.map_err(shared.db("scheduling tasks"))?;
+        Ok(inserted)
     }
 }
 

@@ -88,8 +88,11 @@ impl<'c> Joined<'c> {
             Ok(value) if keep(value) => "RELEASE zart_joined",
             _ => "ROLLBACK TO zart_joined; RELEASE zart_joined",
         };
-        conn.execute_batch(end).map_err(fail)?;
-        done.map_err(fail)
+        let ended = conn.execute_batch(end);
+        // The statements' own failure says more than the savepoint's that followed it.
+        let done = done.map_err(fail)?;
+        ended.map_err(fail)?;
+        Ok(done)
     }
 
     /// Gives the connection the store's clock function unless it has one.
