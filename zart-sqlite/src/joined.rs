@@ -97,8 +97,9 @@ impl<'c> Joined<'c> {
 
     /// Gives the connection the store's clock function unless it has one.
     fn read_the_clock(&self) -> rusqlite::Result<()> {
+        // Cached: after the first call on a connection, the probe costs a lookup.
         let probe = format!("SELECT {NOW_FUNCTION}()");
-        if self.connection.prepare(&probe).is_ok() {
+        if self.connection.prepare_cached(&probe).is_ok() {
             return Ok(());
         }
         read_clock(self.connection, self.clock.clone())
