@@ -11,7 +11,7 @@ use zart::in_transaction::{
     cancel_in, schedule_at_if_absent_in, schedule_many_in, schedule_now_in, send_event_in,
 };
 use zart::postgres::sqlx::{self, Postgres};
-use zart::scheduler::{ScheduleAtParams, TaskScheduler, TaskStatus};
+use zart::scheduler::{RunningWorker, ScheduleAtParams, TaskRegistry, TaskScheduler, TaskStatus};
 use zart::sqlite::rusqlite;
 use zart::{Error, Zart};
 use zart_tests::{quick_config, Driver, TestDb};
@@ -158,6 +158,16 @@ async fn orders_table(db: &TestDb) -> String {
     table
 }
 
+/// A worker over `zart` with the tests' quick settings, running `registry`.
+async fn start_worker(zart: &Zart, registry: TaskRegistry) -> RunningWorker {
+    zart.worker()
+        .config(quick_config())
+        .register(registry)
+        .start()
+        .await
+        .expect("the worker starts")
+}
+
 /// A name no other test (or run) uses, for the receipts counted in [`SENT`].
 fn unique(what: &str) -> String {
     format!("{what}-{}", uuid::Uuid::new_v4().simple())
@@ -193,13 +203,7 @@ async fn a_task_scheduled_in_a_transaction_runs_once_if_it_commits_and_never_if_
         .expect("scheduled in the transaction");
     tx.rollback().await;
 
-    let worker = zart
-        .worker()
-        .config(quick_config())
-        .register(zart::registry![send_receipt])
-        .start()
-        .await
-        .expect("the worker starts");
+    let worker = start_worker(&zart, zart::registry![send_receipt]).await;
     db.wait_for_status(
         "receipt-kept",
         TaskStatus::Completed,
@@ -300,13 +304,7 @@ async fn a_cancel_in_a_transaction_takes_effect_on_commit_only(db: TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_sent_in_a_rolled_back_transaction_is_not_delivered(db: TestDb) {
     let zart = db.zart();
-    let worker = zart
-        .worker()
-        .config(quick_config())
-        .register(zart::registry![await_payment])
-        .start()
-        .await
-        .expect("the worker starts");
+    let worker = start_worker(&zart, zart::registry![await_payment]).await;
     let order = unique("order");
     let mut tx = AppTx::begin(&db).await;
     tx.start_payment("pay-1", &order).await.expect("started");
@@ -368,13 +366,7 @@ async fn an_event_sent_in_a_transaction_wakes_an_execution_that_suspended_before
     )
     .await
     .expect("sent in the transaction");
-    let worker = zart
-        .worker()
-        .config(quick_config())
-        .register(zart::registry![await_payment])
-        .start()
-        .await
-        .expect("the worker starts");
+    let worker = start_worker(&zart, zart::registry![await_payment]).await;
     db.wait_for_status(
         "pay-late",
         TaskStatus::AwaitingEvent,
