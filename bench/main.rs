@@ -2,8 +2,10 @@
 //! in the same run (`shared/bench/sql-limit/run.sh` for PostgreSQL,
 //! `shared/bench/sqlite-limit/run.sh` for SQLite), as a ratio, and writes a Markdown report.
 //!
-//! Usage: `cargo run --release -p zart-bench -- [SECONDS] [postgres|sqlite|all]` (default
-//! 10 s per timed figure, all drivers). SQLite runs every figure with its default
+//! Usage: `cargo run --release -p zart-bench -- [SECONDS] [postgres|sqlite|all] [FIGURES]`
+//! (default 10 s per timed figure, all drivers, every figure; FIGURES is a comma-separated
+//! list of `schedule_now`, `schedule_many`, `drain`, `latency`, `durable`, `calls`,
+//! `memory`). SQLite runs every figure with its default
 //! `synchronous=NORMAL` (against the `sqlite_` ceiling), then the drain and 3-step
 //! executions with `synchronous=FULL` (against `sqlite_syncfull_`).
 //! Env: `DATABASE_URL` (default the local `test` database), `ZART_SQL_LIMIT` and
@@ -14,12 +16,17 @@
 //! `-- admin [DRIVERS]` times the admin's endpoints over 1M tasks; `-- limits [DRIVERS]`
 //! the drain with and without queue limits (`target/zart-bench-limits-report.md`);
 //! `-- compare REV [RUNS] [SECONDS] [DRIVERS]` runs this build and commit `REV`'s
-//! interleaved and prints each figure's ratio after/before (see `compare.rs`).
+//! interleaved and prints each figure's ratio after/before (see `compare.rs`);
+//! `-- profile [SECONDS] [FIGURES]` prints, figure by figure, the PostgreSQL statements the
+//! time went to (see `profile.rs`).
 
 mod admin;
 mod compare;
 mod counting;
+mod figures;
 mod limits;
+mod memory;
+mod profile;
 mod target;
 
 use std::collections::HashMap;
@@ -40,6 +47,7 @@ use zart::scheduler::{
 };
 use zart::sqlite::Synchronous;
 
+use figures::Figures;
 use target::{workspace, Bench, Driver};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,6 +68,10 @@ async fn main() -> Result<(), BoxError> {
         args.next();
         return compare::run(args);
     }
+    if args.peek().map(String::as_str) == Some("profile") {
+        args.next();
+        return profile::run(args).await;
+    }
     if args.peek().map(String::as_str) == Some("limits") {
         args.next();
         return limits_report(args.next().unwrap_or_else(|| "all".to_owned())).await;
@@ -71,6 +83,7 @@ async fn main() -> Result<(), BoxError> {
         None => 10,
     };
     let which = args.next().unwrap_or_else(|| "all".to_owned());
+    let figures = Figures::parse(args.next().as_deref())?;
     let window = Duration::from_secs(secs);
     let (drivers, dir) = drivers(&which, 20, &[Synchronous::Normal, Synchronous::Full]).await?;
 
@@ -98,7 +111,7 @@ async fn main() -> Result<(), BoxError> {
                 ..
             }
         );
-        let rows = measure(driver, &ceiling, window, full_run).await?;
+        let rows = measure(driver, &ceiling, window, full_run, &figures).await?;
         report.push_str(&render(driver, &rows, &ceiling, secs));
         report.push('\n');
     }
@@ -119,17 +132,20 @@ fn settle() {
     std::thread::sleep(Duration::from_secs(3));
 }
 
-/// Every figure on `driver`; with `full_run` false (a second setting of one driver), only
+/// The `figures` on `driver`; with `full_run` false (a second setting of one driver), only
 /// the drain and the 3-step executions.
 async fn measure(
     driver: &Driver,
     ceiling: &HashMap<String, f64>,
     window: Duration,
     full_run: bool,
+    figures: &Figures,
 ) -> Result<Vec<Row>, BoxError> {
     let key = |name: &str| format!("{}{name}", driver.ceiling_prefix());
+    let wants =
+        |name: &str| figures.wants(name) && (full_run || matches!(name, "drain" | "durable"));
     let mut rows: Vec<Row> = Vec::new();
-    if full_run {
+    if wants("schedule_now") {
         eprintln!("enqueue, one task per call (8 producers)...");
         let single = enqueue(driver, 8, 1, window).await?;
         rows.push(Row::ratio(
@@ -139,6 +155,8 @@ async fn measure(
             ceiling,
             key("enqueue_single"),
         ));
+    }
+    if wants("schedule_many") {
         eprintln!("enqueue, 100 tasks per schedule_many call (4 producers)...");
         let batched = enqueue(driver, 4, 100, window).await?;
         rows.push(Row::ratio(
@@ -149,16 +167,25 @@ async fn measure(
             key("enqueue_batch100"),
         ));
     }
-    eprintln!("drain of a {DRAIN_TASKS}-task backlog by one worker...");
-    let drained = drain(driver).await?;
-    rows.push(Row::ratio(
-        "drain, 100k no-op backlog, one worker",
-        drained,
-        "tasks/s",
-        ceiling,
-        key("claim_complete_batch100"),
-    ));
-    if full_run {
+    if wants("drain") {
+        eprintln!("drain of a {DRAIN_TASKS}-task backlog by one worker...");
+        let (drained, peak_mib) = drain(driver).await?;
+        rows.push(Row::ratio(
+            "drain, 100k no-op backlog, one worker",
+            drained,
+            "tasks/s",
+            ceiling,
+            key("claim_complete_batch100"),
+        ));
+        if let (true, Some(peak_mib)) = (full_run, peak_mib) {
+            rows.push(Row::plain(
+                "drain, the worker's peak resident set (growth)",
+                peak_mib,
+                "MiB",
+            ));
+        }
+    }
+    if wants("latency") {
         let scenarios = [
             (
                 0,
@@ -184,47 +211,73 @@ async fn measure(
             rows.push(Row::plain(p99_name, p99, "ms"));
         }
     }
-    eprintln!("durable executions: 3 no-op steps, one worker...");
-    let three = durable(driver, 3, DURABLE_EXECUTIONS).await?;
-    rows.push(Row::ratio(
-        "durable, 3-step executions",
-        three,
-        "executions/s",
-        ceiling,
-        key("claim_complete_batch100"),
-    ));
-    if !full_run {
-        return Ok(rows);
+    if wants("durable") {
+        eprintln!("durable executions: 3 no-op steps, one worker...");
+        let three = durable(driver, 3, DURABLE_EXECUTIONS).await?;
+        rows.push(Row::ratio(
+            "durable, 3-step executions",
+            three,
+            "executions/s",
+            ceiling,
+            key("claim_complete_batch100"),
+        ));
+        if full_run {
+            eprintln!("durable executions: 10 no-op steps, one worker...");
+            let ten = durable(driver, 10, DURABLE_EXECUTIONS / 2).await?;
+            rows.push(Row::ratio(
+                "durable, 10-step executions",
+                ten,
+                "executions/s",
+                ceiling,
+                key("claim_complete_batch100"),
+            ));
+            let checkpoint_us = (1.0 / ten - 1.0 / three) / 7.0 * 1e6;
+            rows.push(Row::plain(
+                "durable, one checkpoint (worker time, derived)",
+                checkpoint_us,
+                "µs",
+            ));
+        }
     }
-    eprintln!("durable executions: 10 no-op steps, one worker...");
-    let ten = durable(driver, 10, DURABLE_EXECUTIONS / 2).await?;
-    rows.push(Row::ratio(
-        "durable, 10-step executions",
-        ten,
-        "executions/s",
-        ceiling,
-        key("claim_complete_batch100"),
-    ));
-    let checkpoint_us = (1.0 / ten - 1.0 / three) / 7.0 * 1e6;
-    rows.push(Row::plain(
-        "durable, one checkpoint (worker time, derived)",
-        checkpoint_us,
-        "µs",
-    ));
-    let (trips, tally) = round_trips(driver).await?;
-    rows.push(Row::plain(
-        "durable, store calls of one 3-step execution",
-        trips as f64,
-        "calls",
-    ));
-    eprintln!("store calls by kind: {tally:?}");
+    if wants("calls") {
+        let (trips, tally) = round_trips(driver).await?;
+        rows.push(Row::plain(
+            "durable, store calls of one 3-step execution",
+            trips as f64,
+            "calls",
+        ));
+        eprintln!("store calls by kind: {tally:?}");
+    }
+    if wants("memory") {
+        eprintln!(
+            "memory: {} tasks in flight over 100k, then 1M pending...",
+            memory::IN_FLIGHT
+        );
+        if let Some(found) = memory::measure(driver).await? {
+            rows.push(Row::plain(
+                "memory, resident set, 2,000 in flight, 100k pending",
+                found.in_flight_small_backlog,
+                "MiB",
+            ));
+            rows.push(Row::plain(
+                "memory, resident set, 2,000 in flight, 1M pending",
+                found.in_flight_large_backlog,
+                "MiB",
+            ));
+            rows.push(Row::plain(
+                "memory, one more task in flight",
+                found.per_task_kib,
+                "KiB",
+            ));
+        }
+    }
     Ok(rows)
 }
 
-struct Row {
-    name: &'static str,
-    value: f64,
-    unit: &'static str,
+pub(crate) struct Row {
+    pub name: &'static str,
+    pub value: f64,
+    pub unit: &'static str,
     ceiling: Option<(String, f64)>,
 }
 
@@ -366,7 +419,7 @@ impl TaskObserver for Completions {
 }
 
 /// Inserts `n` tasks named `name` (ids `task-<i>`), in batches.
-async fn backlog(bench: &Bench, name: &str, n: usize) -> Result<(), BoxError> {
+pub(crate) async fn backlog(bench: &Bench, name: &str, n: usize) -> Result<(), BoxError> {
     for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
         let tasks = chunk
             .iter()
@@ -407,8 +460,9 @@ async fn run_until_done(
     Ok(elapsed)
 }
 
-/// Tasks/s for one worker draining a backlog of no-op tasks.
-async fn drain(driver: &Driver) -> Result<f64, BoxError> {
+/// Tasks/s for one worker draining a backlog of no-op tasks, and the growth of the
+/// process's peak resident set (MiB) while it did (none where it cannot be read).
+async fn drain(driver: &Driver) -> Result<(f64, Option<f64>), BoxError> {
     let bench = driver.bench("drain").await?;
     backlog(&bench, "noop", DRAIN_TASKS).await?;
     bench.analyze().await?;
@@ -419,7 +473,15 @@ async fn drain(driver: &Driver) -> Result<f64, BoxError> {
         max_concurrent_tasks: 2_000,
         ..WorkerConfig::default()
     };
+    let before = memory::resident();
+    memory::reset_peak();
     let elapsed = run_until_done(&bench, registry, config, DRAIN_TASKS).await?;
+    let peak_mib = match (before, memory::resident()) {
+        (Some(before), Some(after)) => {
+            Some((after.peak_kib as f64 - before.now_kib as f64) / 1024.0)
+        }
+        _ => None,
+    };
 
     let completed = bench
         .scheduler
@@ -429,7 +491,7 @@ async fn drain(driver: &Driver) -> Result<f64, BoxError> {
         return Err(format!("drain: {completed} of {DRAIN_TASKS} tasks completed").into());
     }
     bench.remove().await?;
-    Ok(DRAIN_TASKS as f64 / elapsed.as_secs_f64())
+    Ok((DRAIN_TASKS as f64 / elapsed.as_secs_f64(), peak_mib))
 }
 
 /// Sends the instant each task's handler started.
@@ -476,6 +538,9 @@ async fn latency(driver: &Driver, foreign: usize) -> Result<(f64, f64), BoxError
     tokio::time::sleep(Duration::from_millis(500)).await; // listening, idle
 
     let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    // The part of each sample the call itself took (insert and commit); the rest is the
+    // wake-up, the claim and the handler's start.
+    let mut calls = Vec::with_capacity(LATENCY_SAMPLES);
     for i in 0..LATENCY_SAMPLES {
         let id = format!("latency-{i}");
         let sent = Instant::now();
@@ -483,6 +548,7 @@ async fn latency(driver: &Driver, foreign: usize) -> Result<(f64, f64), BoxError
             .scheduler
             .schedule_now(&id, "stamp", json!({}))
             .await?;
+        calls.push(sent.elapsed().as_secs_f64() * 1000.0);
         let (task_id, at) = tokio::time::timeout(Duration::from_secs(10), started.recv())
             .await?
             .ok_or("the worker stopped")?;
@@ -496,8 +562,14 @@ async fn latency(driver: &Driver, foreign: usize) -> Result<(f64, f64), BoxError
     running.await??;
     bench.remove().await?;
     samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Ok((at(0.50), at(0.99)))
+    calls.sort_by(f64::total_cmp);
+    let at = |samples: &[f64], q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "latency: the schedule_now call itself took p50 {:.2} ms, p99 {:.2} ms",
+        at(&calls, 0.5),
+        at(&calls, 0.99)
+    );
+    Ok((at(&samples, 0.50), at(&samples, 0.99)))
 }
 
 /// A durable execution of `steps` no-op steps.
