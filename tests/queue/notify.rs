@@ -171,3 +171,71 @@ async fn work_another_process_schedules_wakes_an_idle_worker_within_the_poll_int
     }
     worker.stop().await;
 }
+
+/// The store's own inserts announce their work after their commit, from outside their
+/// transaction (a `NOTIFY` in it would make concurrent producers commit one at a time):
+/// a future instant as it is, and the inserts of busy producers as already due, never in
+/// more notifications than inserts (`announce`'s unit tests cover the coalescing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_are_announced_after_their_commit_with_their_due_instants() {
+    let db = TestDb::postgres().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pg().pool)
+        .await
+        .expect("listener");
+    listener
+        .listen(db.pg().store.notify_channel())
+        .await
+        .expect("listen");
+
+    let due = chrono::SubsecRound::trunc_subsecs(
+        chrono::Utc::now() + chrono::Duration::hours(1),
+        3,
+    );
+    db.scheduler
+        .schedule_at(zart::scheduler::ScheduleAtParams::at(
+            "later",
+            "noop",
+            due,
+            json!({}),
+        ))
+        .await
+        .expect("scheduled");
+    let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("announced within 10 s")
+        .expect("notification");
+    assert_eq!(heard.payload(), due.timestamp_millis().to_string());
+
+    let producers: Vec<_> = (0..8)
+        .map(|p| {
+            let scheduler = db.scheduler.clone();
+            tokio::spawn(async move {
+                for n in 0..50 {
+                    scheduler
+                        .schedule_now(&format!("now-{p}-{n}"), "noop", json!({}))
+                        .await
+                        .expect("scheduled");
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.await.expect("producer");
+    }
+    let mut announcements = 0;
+    while let Ok(Ok(notification)) =
+        tokio::time::timeout(Duration::from_millis(1500), listener.recv()).await
+    {
+        let millis: i64 = notification.payload().parse().expect("an instant");
+        assert!(
+            millis <= chrono::Utc::now().timestamp_millis(),
+            "announced as already due"
+        );
+        announcements += 1;
+    }
+    assert!(announcements >= 1, "the inserts were announced");
+    assert!(
+        announcements <= 400,
+        "{announcements} notifications for 400 inserts"
+    );
+}

@@ -25,6 +25,7 @@
 //! that a program passing its own pool names the same version.
 #![warn(missing_docs)]
 
+mod announce;
 mod claim;
 mod connections;
 mod controls;
@@ -131,6 +132,8 @@ pub(crate) struct Shared {
     pub ended_channel: String,
     /// The connection both channels are listened on, while anything listens.
     pub listening: listener::Listening,
+    /// Sends the store's own inserts' notifications, outside their transactions.
+    pub announcer: announce::Announcer,
     /// Whether ids sort by code point in this database (see `inspect`).
     pub ids_by_code_point: tokio::sync::OnceCell<bool>,
     pub maintenance_lock: i64,
@@ -143,6 +146,7 @@ impl Shared {
             channel: names.channel("notify"),
             ended_channel: names.channel("ended"),
             listening: listener::Listening::default(),
+            announcer: announce::Announcer::new(),
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
             sql: Queries::new(&names),

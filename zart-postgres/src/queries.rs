@@ -23,6 +23,10 @@ pub(crate) struct Queries {
     /// Inserts skipping existing ids; returns the inserted ids and, in the same statement
     /// (so in the inserting transaction), notifies listeners with the earliest due instant.
     pub insert: SqlStr,
+    /// Inserts as `insert` does, without notifying: returns each inserted id and its due
+    /// instant (epoch milliseconds, rounded up) for the announcer (see `announce`).
+    /// Parameters as `insert`'s, without `$7`.
+    pub insert_quiet: SqlStr,
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: SqlStr,
     /// `$1` ids, `$2` tokens, `$3` statuses (or `suspended`: pending again without counting
@@ -217,6 +221,17 @@ impl Queries {
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT ins.task_id FROM ins, wake"
+            )),
+            insert_quiet: sql(format!(
+                "WITH ins AS (
+                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority,
+                                         trace_parent, trace_state)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], $7::int2[],
+                                         $8::text[], $9::text[])
+                    ON CONFLICT (task_id) DO NOTHING
+                    RETURNING task_id, run_at
+                 )
+                 SELECT task_id, ceil(extract(epoch FROM run_at) * 1000)::bigint FROM ins"
             )),
             // Rows another statement holds are skipped, not waited for: the worker's own
             // outcome batch locks the same rows in another order, and waiting would let

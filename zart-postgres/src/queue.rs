@@ -20,7 +20,8 @@ use crate::inspect::non_negative;
 use crate::{listener, steps, PostgresTaskScheduler, Shared};
 
 /// Inserts `tasks` (the runs of `schedule_id`, if given) on `executor`, skipping existing
-/// ids, and notifies listeners in the same statement. Returns the inserted ids.
+/// ids, and notifies listeners in the same statement, so on its transaction's commit (the
+/// caller's transaction: see `announce` for the store's own). Returns the inserted ids.
 pub(crate) async fn insert_on(
     shared: &Shared,
     executor: impl sqlx::PgExecutor<'_>,
@@ -30,43 +31,100 @@ pub(crate) async fn insert_on(
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
-    let n = tasks.len();
-    let priorities: Vec<i16> = tasks.iter().map(|task| task.priority).collect();
-    let (mut ids, mut names, mut run_at) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut data, mut metadata) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let trace_parents: Vec<Option<&str>> = tasks
-        .iter()
-        .map(|task| task.trace_context.as_ref().map(|c| c.traceparent.as_str()))
-        .collect();
-    let trace_states: Vec<Option<&str>> = tasks
-        .iter()
-        .map(|task| task.trace_context.as_ref().map(|c| c.tracestate.as_str()))
-        .collect();
-    for task in tasks.iter().map(|task| &task.params) {
-        ids.push(task.task_id.as_str());
-        names.push(task.task_name.as_str());
-        run_at.push(task.execution_time);
-        data.push(&task.data);
-        metadata.push(&task.metadata);
-    }
+    let columns = Columns::of(tasks, schedule_id);
     sqlx::query_scalar(shared.sql.insert.clone())
-        .bind(ids)
-        .bind(names)
-        .bind(run_at)
-        .bind(data)
-        .bind(metadata)
-        .bind(vec![schedule_id; n])
+        .bind(columns.ids)
+        .bind(columns.names)
+        .bind(columns.run_at)
+        .bind(columns.data)
+        .bind(columns.metadata)
+        .bind(columns.schedule_ids)
         .bind(&shared.channel)
-        .bind(priorities)
-        .bind(trace_parents)
-        .bind(trace_states)
+        .bind(columns.priorities)
+        .bind(columns.trace_parents)
+        .bind(columns.trace_states)
         .fetch_all(executor)
         .await
         .map_err(shared.db("scheduling tasks"))
+}
+
+/// Inserts `tasks` in a statement of their own, skipping existing ids, and hands the
+/// earliest due instant of those inserted to the announcer. Returns the inserted ids.
+async fn insert_announced(
+    store: &PostgresTaskScheduler,
+    tasks: &[NewTask],
+) -> StoreResult<Vec<String>> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let shared = &store.shared;
+    let columns = Columns::of(tasks, None);
+    let inserted: Vec<(String, i64)> = sqlx::query_as(shared.sql.insert_quiet.clone())
+        .bind(columns.ids)
+        .bind(columns.names)
+        .bind(columns.run_at)
+        .bind(columns.data)
+        .bind(columns.metadata)
+        .bind(columns.schedule_ids)
+        .bind(columns.priorities)
+        .bind(columns.trace_parents)
+        .bind(columns.trace_states)
+        .fetch_all(&mut *store.connection().await?)
+        .await
+        .map_err(shared.db("scheduling tasks"))?;
+    if let Some(earliest) = inserted.iter().map(|(_, due)| *due).min() {
+        shared
+            .announcer
+            .announce(&store.connections, &shared.channel, earliest);
+    }
+    Ok(inserted.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The columns of an insert, one array each.
+struct Columns<'a> {
+    ids: Vec<&'a str>,
+    names: Vec<&'a str>,
+    run_at: Vec<chrono::DateTime<chrono::Utc>>,
+    data: Vec<&'a Value>,
+    metadata: Vec<&'a Value>,
+    schedule_ids: Vec<Option<&'a str>>,
+    priorities: Vec<i16>,
+    trace_parents: Vec<Option<&'a str>>,
+    trace_states: Vec<Option<&'a str>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(tasks: &'a [NewTask], schedule_id: Option<&'a str>) -> Self {
+        let n = tasks.len();
+        let mut columns = Columns {
+            ids: Vec::with_capacity(n),
+            names: Vec::with_capacity(n),
+            run_at: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            schedule_ids: vec![schedule_id; n],
+            priorities: Vec::with_capacity(n),
+            trace_parents: Vec::with_capacity(n),
+            trace_states: Vec::with_capacity(n),
+        };
+        for task in tasks {
+            let params = &task.params;
+            columns.ids.push(params.task_id.as_str());
+            columns.names.push(params.task_name.as_str());
+            columns.run_at.push(params.execution_time);
+            columns.data.push(&params.data);
+            columns.metadata.push(&params.metadata);
+            columns.priorities.push(task.priority);
+            let context = task.trace_context.as_ref();
+            columns
+                .trace_parents
+                .push(context.map(|c| c.traceparent.as_str()));
+            columns
+                .trace_states
+                .push(context.map(|c| c.tracestate.as_str()));
+        }
+        columns
+    }
 }
 
 /// Completes the task `lease` holds with `result`, fenced, on `executor`. Returns the
@@ -132,7 +190,7 @@ pub(crate) fn claimed_task(row: &PgRow) -> Result<ClaimedTask, sqlx::Error> {
 #[async_trait]
 impl QueueStore for PostgresTaskScheduler {
     async fn insert(&self, tasks: &[NewTask]) -> StoreResult<Vec<String>> {
-        insert_on(&self.shared, &mut *self.connection().await?, tasks, None).await
+        insert_announced(self, tasks).await
     }
 
     async fn claim(
