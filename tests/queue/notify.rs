@@ -187,10 +187,8 @@ async fn inserts_are_announced_after_their_commit_with_their_due_instants() {
         .await
         .expect("listen");
 
-    let due = chrono::SubsecRound::trunc_subsecs(
-        chrono::Utc::now() + chrono::Duration::hours(1),
-        3,
-    );
+    let due =
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::hours(1), 3);
     db.scheduler
         .schedule_at(zart::scheduler::ScheduleAtParams::at(
             "later",

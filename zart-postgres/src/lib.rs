@@ -379,7 +379,11 @@ impl PostgresTaskScheduler {
     /// step's connection comes from.
     pub async fn begin_work(&self) -> StoreResult<PgUnitOfWork> {
         let tx = self.transaction().await?;
-        Ok(PgUnitOfWork::new(tx, self.shared.clone()))
+        Ok(PgUnitOfWork::new(
+            tx,
+            self.shared.clone(),
+            self.connections.clone(),
+        ))
     }
 }
 

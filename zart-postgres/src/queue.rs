@@ -54,11 +54,31 @@ async fn insert_announced(
     store: &PostgresTaskScheduler,
     tasks: &[NewTask],
 ) -> StoreResult<Vec<String>> {
-    if tasks.is_empty() {
-        return Ok(Vec::new());
-    }
     let shared = &store.shared;
-    let columns = Columns::of(tasks, None);
+    let (ids, earliest) =
+        insert_quietly_on(shared, &mut *store.connection().await?, tasks, None).await?;
+    if let Some(earliest) = earliest {
+        shared
+            .announcer
+            .announce(&store.connections, &shared.channel, earliest);
+    }
+    Ok(ids)
+}
+
+/// Inserts `tasks` (the runs of `schedule_id`, if given) on `executor`, skipping existing
+/// ids, without notifying: for the store's own transactions, which announce once they
+/// committed (see `announce`). Returns the inserted ids and the earliest of their due
+/// instants (epoch milliseconds, rounded up).
+pub(crate) async fn insert_quietly_on(
+    shared: &Shared,
+    executor: impl sqlx::PgExecutor<'_>,
+    tasks: &[NewTask],
+    schedule_id: Option<&str>,
+) -> StoreResult<(Vec<String>, Option<i64>)> {
+    if tasks.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let columns = Columns::of(tasks, schedule_id);
     let inserted: Vec<(String, i64)> = sqlx::query_as(shared.sql.insert_quiet.clone())
         .bind(columns.ids)
         .bind(columns.names)
@@ -69,15 +89,11 @@ async fn insert_announced(
         .bind(columns.priorities)
         .bind(columns.trace_parents)
         .bind(columns.trace_states)
-        .fetch_all(&mut *store.connection().await?)
+        .fetch_all(executor)
         .await
         .map_err(shared.db("scheduling tasks"))?;
-    if let Some(earliest) = inserted.iter().map(|(_, due)| *due).min() {
-        shared
-            .announcer
-            .announce(&store.connections, &shared.channel, earliest);
-    }
-    Ok(inserted.into_iter().map(|(id, _)| id).collect())
+    let earliest = inserted.iter().map(|(_, due)| *due).min();
+    Ok((inserted.into_iter().map(|(id, _)| id).collect(), earliest))
 }
 
 /// The columns of an insert, one array each.

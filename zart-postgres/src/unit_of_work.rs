@@ -15,17 +15,23 @@ use zart_core::store::UnitOfWork;
 use zart_core::task::{NewTask, TaskStatus};
 use zart_core::StoreResult;
 
+use crate::connections::Connections;
 use crate::schedules::{bind_definition, count, load};
 use crate::{queue, steps, Shared};
 
 /// A unit of work on PostgreSQL: one transaction. Dropped without
-/// [`commit`](UnitOfWork::commit), it rolls back, notifications included.
+/// [`commit`](UnitOfWork::commit), it rolls back, notifications included. The tasks it
+/// inserts are announced to workers once it has committed, from outside it (see
+/// `announce`).
 ///
 /// Its [`connection`](UnitOfWork::connection) is the transaction's `PgConnection`: what a
 /// transactional step's own SQL runs on, so that it commits with the step's checkpoint.
 pub struct PgUnitOfWork {
     tx: Transaction<'static, Postgres>,
     shared: Arc<Shared>,
+    connections: Arc<Connections>,
+    /// The earliest due instant of the tasks inserted so far (epoch milliseconds).
+    earliest_inserted: Option<i64>,
 }
 
 impl std::fmt::Debug for PgUnitOfWork {
@@ -35,8 +41,17 @@ impl std::fmt::Debug for PgUnitOfWork {
 }
 
 impl PgUnitOfWork {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>, shared: Arc<Shared>) -> Self {
-        PgUnitOfWork { tx, shared }
+    pub(crate) fn new(
+        tx: Transaction<'static, Postgres>,
+        shared: Arc<Shared>,
+        connections: Arc<Connections>,
+    ) -> Self {
+        PgUnitOfWork {
+            tx,
+            shared,
+            connections,
+            earliest_inserted: None,
+        }
     }
 
     /// The transaction's connection.
@@ -56,7 +71,10 @@ impl UnitOfWork for PgUnitOfWork {
         tasks: &[NewTask],
         schedule_id: Option<&str>,
     ) -> StoreResult<Vec<String>> {
-        queue::insert_on(&self.shared, &mut *self.tx, tasks, schedule_id).await
+        let (ids, earliest) =
+            queue::insert_quietly_on(&self.shared, &mut *self.tx, tasks, schedule_id).await?;
+        self.earliest_inserted = self.earliest_inserted.into_iter().chain(earliest).min();
+        Ok(ids)
     }
 
     async fn complete(
@@ -250,10 +268,20 @@ impl UnitOfWork for PgUnitOfWork {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let shared = self.shared.clone();
-        self.tx
-            .commit()
+        let PgUnitOfWork {
+            tx,
+            shared,
+            connections,
+            earliest_inserted,
+        } = *self;
+        tx.commit()
             .await
-            .map_err(shared.db("committing a transaction"))
+            .map_err(shared.db("committing a transaction"))?;
+        if let Some(earliest) = earliest_inserted {
+            shared
+                .announcer
+                .announce(&connections, &shared.channel, earliest);
+        }
+        Ok(())
     }
 }
