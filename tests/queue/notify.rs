@@ -172,12 +172,12 @@ async fn work_another_process_schedules_wakes_an_idle_worker_within_the_poll_int
     worker.stop().await;
 }
 
-/// The store's own inserts announce their work after their commit, from outside their
-/// transaction (a `NOTIFY` in it would make concurrent producers commit one at a time):
-/// a future instant as it is, and the inserts of busy producers as already due, never in
-/// more notifications than inserts (`announce`'s unit tests cover the coalescing).
+/// The store's own inserts announce their work with its due instant: alone, in their
+/// statement; beside others, after their commit, from outside their transaction (a
+/// `NOTIFY` in each would make concurrent producers commit one at a time). Never in more
+/// notifications than inserts (`announce`'s unit tests cover the coalescing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inserts_are_announced_after_their_commit_with_their_due_instants() {
+async fn inserts_are_announced_with_their_due_instants_alone_or_beside_others() {
     let db = TestDb::postgres().await;
     let mut listener = sqlx::postgres::PgListener::connect_with(&db.pg().pool)
         .await

@@ -10,13 +10,17 @@
 //! its own, with `synchronous_commit` off: a notification is never durable anyway, and no
 //! flush is waited for while the lock is held.
 //!
-//! An insert in a caller's transaction (`Joined`, a unit of work) still notifies in its
-//! statement: the commit is the caller's, and the announcement must not come before it.
+//! Announcing costs a round trip or two after the commit, which an idle producer would
+//! wait through before its task could start: an insert that no other insert of the store
+//! runs beside ([`Inserting`]) still notifies in its own statement, as nothing waits on
+//! its commit. An insert in a caller's transaction (`Joined`) always does: the commit is
+//! the caller's, and the announcement must not come before it.
 //! If the process dies between an insert's commit and its announcement, workers find the
 //! task at their next poll, as they find tasks whose notification a dropped listening
 //! connection missed.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
@@ -71,6 +75,36 @@ impl Announcer {
         // The receiver was just handed to the task: the send cannot fail.
         let _ = started.send(due_millis);
         *sender = Some(started);
+    }
+}
+
+/// The store's inserts under way (those of units of work until they end), which tells an
+/// insert whether others commit beside it.
+#[derive(Debug, Default)]
+pub(crate) struct Inserts(Arc<AtomicUsize>);
+
+/// One insert under way, until dropped.
+#[derive(Debug)]
+pub(crate) struct Inserting {
+    count: Arc<AtomicUsize>,
+    /// Whether other inserts were under way when this one began: it announces after its
+    /// commit instead of notifying in it.
+    pub(crate) beside_others: bool,
+}
+
+impl Inserts {
+    pub(crate) fn begin(&self) -> Inserting {
+        let before = self.0.fetch_add(1, Ordering::AcqRel);
+        Inserting {
+            count: self.0.clone(),
+            beside_others: before > 0,
+        }
+    }
+}
+
+impl Drop for Inserting {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -132,6 +166,18 @@ mod tests {
         assert!(!queries.insert_quiet.as_str().contains("pg_notify"));
         // A caller's transaction still announces on its commit.
         assert!(queries.insert.as_str().contains("pg_notify"));
+    }
+
+    #[test]
+    fn an_insert_knows_whether_others_are_under_way_beside_it() {
+        let inserts = Inserts::default();
+        let first = inserts.begin();
+        assert!(!first.beside_others);
+        let second = inserts.begin();
+        assert!(second.beside_others);
+        drop(first);
+        drop(second);
+        assert!(!inserts.begin().beside_others);
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub(crate) struct Shared {
     pub listening: listener::Listening,
     /// Sends the store's own inserts' notifications, outside their transactions.
     pub announcer: announce::Announcer,
+    /// The store's inserts under way.
+    pub inserts: announce::Inserts,
     /// Whether ids sort by code point in this database (see `inspect`).
     pub ids_by_code_point: tokio::sync::OnceCell<bool>,
     pub maintenance_lock: i64,
@@ -147,6 +149,7 @@ impl Shared {
             ended_channel: names.channel("ended"),
             listening: listener::Listening::default(),
             announcer: announce::Announcer::new(),
+            inserts: announce::Inserts::default(),
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),
             sql: Queries::new(&names),

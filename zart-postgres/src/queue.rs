@@ -48,15 +48,21 @@ pub(crate) async fn insert_on(
         .map_err(shared.db("scheduling tasks"))
 }
 
-/// Inserts `tasks` in a statement of their own, skipping existing ids, and hands the
-/// earliest due instant of those inserted to the announcer. Returns the inserted ids.
+/// Inserts `tasks` in a statement of their own, skipping existing ids: notifying in it if
+/// no other insert of the store is under way, else handing the earliest due instant of
+/// those inserted to the announcer (see `announce`). Returns the inserted ids.
 async fn insert_announced(
     store: &PostgresTaskScheduler,
     tasks: &[NewTask],
 ) -> StoreResult<Vec<String>> {
     let shared = &store.shared;
-    let (ids, earliest) =
-        insert_quietly_on(shared, &mut *store.connection().await?, tasks, None).await?;
+    let inserting = shared.inserts.begin();
+    let mut connection = store.connection().await?;
+    if !inserting.beside_others {
+        return insert_on(shared, &mut *connection, tasks, None).await;
+    }
+    let (ids, earliest) = insert_quietly_on(shared, &mut *connection, tasks, None).await?;
+    drop(inserting);
     if let Some(earliest) = earliest {
         shared
             .announcer

@@ -15,14 +15,15 @@ use zart_core::store::UnitOfWork;
 use zart_core::task::{NewTask, TaskStatus};
 use zart_core::StoreResult;
 
+use crate::announce::Inserting;
 use crate::connections::Connections;
 use crate::schedules::{bind_definition, count, load};
 use crate::{queue, steps, Shared};
 
 /// A unit of work on PostgreSQL: one transaction. Dropped without
 /// [`commit`](UnitOfWork::commit), it rolls back, notifications included. The tasks it
-/// inserts are announced to workers once it has committed, from outside it (see
-/// `announce`).
+/// inserts are announced to workers once it has committed, from outside it, if other
+/// inserts were under way beside it (see `announce`); else its statement notifies.
 ///
 /// Its [`connection`](UnitOfWork::connection) is the transaction's `PgConnection`: what a
 /// transactional step's own SQL runs on, so that it commits with the step's checkpoint.
@@ -30,8 +31,11 @@ pub struct PgUnitOfWork {
     tx: Transaction<'static, Postgres>,
     shared: Arc<Shared>,
     connections: Arc<Connections>,
-    /// The earliest due instant of the tasks inserted so far (epoch milliseconds).
+    /// The earliest due instant of the tasks inserted so far to announce (epoch
+    /// milliseconds).
     earliest_inserted: Option<i64>,
+    /// Held from the first insert until the unit of work ends.
+    inserting: Option<Inserting>,
 }
 
 impl std::fmt::Debug for PgUnitOfWork {
@@ -51,6 +55,7 @@ impl PgUnitOfWork {
             shared,
             connections,
             earliest_inserted: None,
+            inserting: None,
         }
     }
 
@@ -71,6 +76,12 @@ impl UnitOfWork for PgUnitOfWork {
         tasks: &[NewTask],
         schedule_id: Option<&str>,
     ) -> StoreResult<Vec<String>> {
+        let inserting = self
+            .inserting
+            .get_or_insert_with(|| self.shared.inserts.begin());
+        if !inserting.beside_others {
+            return queue::insert_on(&self.shared, &mut *self.tx, tasks, schedule_id).await;
+        }
         let (ids, earliest) =
             queue::insert_quietly_on(&self.shared, &mut *self.tx, tasks, schedule_id).await?;
         self.earliest_inserted = self.earliest_inserted.into_iter().chain(earliest).min();
@@ -273,10 +284,12 @@ impl UnitOfWork for PgUnitOfWork {
             shared,
             connections,
             earliest_inserted,
+            inserting,
         } = *self;
         tx.commit()
             .await
             .map_err(shared.db("committing a transaction"))?;
+        drop(inserting);
         if let Some(earliest) = earliest_inserted {
             shared
                 .announcer
