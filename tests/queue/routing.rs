@@ -137,3 +137,38 @@ async fn a_worker_serving_other_queues_still_fires_recurring_ticks(db: TestDb) {
         .await;
     worker.stop().await;
 }
+
+/// A claim writes the names it may take into its statement (PostgreSQL keeps one plan per
+/// set of names): quotes and backslashes in a name are the name's own, never SQL.
+#[zart_tests::each_store]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_quotes_and_backslashes_are_claimed_as_written(db: TestDb) {
+    let mut registry = TaskRegistry::new();
+    registry
+        .register("it's", done())
+        .register(r"back\slash", done());
+    let worker = db.start_worker(registry, quick_config());
+    for (id, name) in [
+        ("quote", "it's"),
+        ("backslash", r"back\slash"),
+        ("doubled", "it''s"),
+        ("escaped", r"back\\slash"),
+        ("injected", "' OR true OR task_name = '"),
+    ] {
+        db.scheduler
+            .schedule_now(id, name, json!({}))
+            .await
+            .expect("scheduled");
+    }
+    for id in ["quote", "backslash"] {
+        db.wait_for_status(id, TaskStatus::Completed, Duration::from_secs(10))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in ["doubled", "escaped", "injected"] {
+        let left = db.task(id).await;
+        assert_eq!(left.status, TaskStatus::Pending, "{id}");
+        assert_eq!(left.attempts, 0, "{id} was never claimed");
+    }
+    worker.stop().await;
+}

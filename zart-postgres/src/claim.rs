@@ -28,10 +28,9 @@ const CONTROLLED_FOR: Duration = Duration::from_secs(10);
 /// The claiming statements for one set of table names.
 #[derive(Debug)]
 pub(crate) struct ClaimQueries {
-    /// Claims with no queue controls, in one statement; claims nothing from a queue that
-    /// has controls, and then returns one row of nulls instead, to say so. Parameters:
-    /// see [`bind`].
-    unlocked: SqlStr,
+    names: TableNames,
+    /// The unlocked claim of each set of names claimed so far (see [`unlocked`]).
+    unlocked: Mutex<HashMap<Option<Vec<String>>, SqlStr>>,
     /// Claims under the queue's lock, honouring its controls, for a queue without a key
     /// limit (see [`locked`]). Parameters: see [`bind`].
     locked: SqlStr,
@@ -69,10 +68,37 @@ const LOCKED_NOW: &str = "(SELECT at FROM claim_clock)";
 /// The common table that fixes [`LOCKED_NOW`] once for the whole statement.
 const CLAIM_CLOCK: &str = "claim_clock AS MATERIALIZED (SELECT clock_timestamp() AS at)";
 
-/// The names a claim may take (`$5`, null: any), of the application versions it may take
-/// (`$8`: the worker's, then those it replays; null: any; a task of no version always).
-const NAMES: &str = "($5::text[] IS NULL OR task_name = ANY($5))
-                     AND ($8::text[] IS NULL OR t.app_version IS NULL OR t.app_version = ANY($8))";
+/// The names a claim may take, as a parameter (`$5`, null: any): for the statements run
+/// inside the claiming function, which plans them afresh each time anyway.
+const NAMES: &str = "($5::text[] IS NULL OR task_name = ANY($5))";
+
+/// The application versions a claim may take (`$8`: the worker's, then those it replays;
+/// null: any; a task of no version always).
+const VERSIONS: &str = "($8::text[] IS NULL OR t.app_version IS NULL OR t.app_version = ANY($8))";
+
+/// The names a claim may take, written into the statement: `names` (none: any).
+///
+/// The unlocked claim is a prepared statement whose plan PostgreSQL keeps (planning it
+/// took a millisecond, eight times what running it takes on an idle queue). A kept plan
+/// must not depend on values it cannot see: with the names a parameter, the planner cannot
+/// tell a worker that runs everything due (the due-order index is right) from one that runs
+/// a sliver of it beside another queue's backlog (the name index is), and was seen to walk
+/// the due index past 200,000 tasks of other names. With the names in the text, each set of
+/// names has a statement, and a plan, of its own; a worker has one set per queue it serves.
+fn names_written(names: Option<&[String]>) -> String {
+    match names {
+        None => "true".to_owned(),
+        Some(names) => {
+            let quoted: Vec<String> = names.iter().map(|name| quote(name)).collect();
+            format!("task_name = ANY(ARRAY[{}]::text[])", quoted.join(", "))
+        }
+    }
+}
+
+/// `text` as a string constant, whatever `standard_conforming_strings` is.
+fn quote(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
 
 /// A queue has controls: a pause or a limit.
 const CONTROLLED: &str = "(paused_at IS NOT NULL OR concurrency_limit IS NOT NULL
@@ -91,6 +117,7 @@ const CONTROLLED: &str = "(paused_at IS NOT NULL OR concurrency_limit IS NOT NUL
 fn branches(
     now: &str,
     tasks: &str,
+    names: &str,
     columns: &str,
     filter: &str,
     limit: &str,
@@ -101,7 +128,7 @@ fn branches(
             "SELECT {columns}, {branch} AS branch, {level_value} AS level, t.run_at
              FROM {tasks} t
              WHERE t.status = 'pending' AND {level} {since} AND t.run_at <= {now}
-                 AND {NAMES} AND {filter}
+                 AND {names} AND {VERSIONS} AND {filter}
              ORDER BY t.run_at LIMIT {limit} {lock}"
         )
     };
@@ -177,52 +204,68 @@ fn returned(steps: &str) -> String {
     )
 }
 
+/// The unlocked claim for `scope_names` (see [`names_written`]): claims with no queue
+/// controls, in one statement; claims nothing from a queue that has controls, and then
+/// returns one row of nulls instead, to say so. Parameters: see [`bind`].
+fn unlocked(names: &TableNames, scope_names: Option<&[String]>) -> String {
+    let tasks = names.tasks();
+    let queues = names.queues();
+    let levels = levels(&tasks);
+    let returned = returned(&names.steps());
+    let unlocked_due = branches(
+        STATEMENT_NOW,
+        &tasks,
+        &names_written(scope_names),
+        "t.task_id",
+        "true",
+        "$1",
+        "FOR UPDATE SKIP LOCKED",
+    );
+    let claimed = claimed(STATEMENT_NOW);
+    format!(
+        "WITH RECURSIVE {levels},
+         controlled AS (SELECT 1 FROM {queues} WHERE queue = $6 AND {CONTROLLED}),
+         due AS (
+            {unlocked_due}
+            LIMIT CASE WHEN EXISTS (SELECT 1 FROM controlled) THEN 0 ELSE $1 END
+         ),
+         claimed AS (
+            UPDATE {tasks} t SET {claimed}
+            FROM due WHERE t.task_id = due.task_id
+            RETURNING {returned}
+         )
+         SELECT * FROM claimed
+         UNION ALL
+         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+         WHERE EXISTS (SELECT 1 FROM controlled)"
+    )
+}
+
 impl ClaimQueries {
     pub(crate) fn new(names: &TableNames) -> Self {
-        let tasks = names.tasks();
-        let queues = names.queues();
-        let steps = names.steps();
-        let levels = levels(&tasks);
-        let returned = returned(&steps);
-
-        let unlocked_due = branches(
-            STATEMENT_NOW,
-            &tasks,
-            "t.task_id",
-            "true",
-            "$1",
-            "FOR UPDATE SKIP LOCKED",
-        );
-        let claimed = claimed(STATEMENT_NOW);
-        let unlocked = format!(
-            "WITH RECURSIVE {levels},
-             controlled AS (SELECT 1 FROM {queues} WHERE queue = $6 AND {CONTROLLED}),
-             due AS (
-                {unlocked_due}
-                LIMIT CASE WHEN EXISTS (SELECT 1 FROM controlled) THEN 0 ELSE $1 END
-             ),
-             claimed AS (
-                UPDATE {tasks} t SET {claimed}
-                FROM due WHERE t.task_id = due.task_id
-                RETURNING {returned}
-             )
-             SELECT * FROM claimed
-             UNION ALL
-             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-             WHERE EXISTS (SELECT 1 FROM controlled)"
-        );
-
         let under_lock = format!(
             "SELECT * FROM {}($9, $10, $1, $2, $3, $4, $5, $6, $7, $8)",
             names.qualified("claim_locked")
         );
         ClaimQueries {
-            unlocked: sql(unlocked),
+            names: names.clone(),
+            unlocked: Mutex::new(HashMap::new()),
             locked: sql(locked(names, false)),
             locked_keyed: sql(locked(names, true)),
             under_lock: sql(under_lock),
             controlled_queues: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The unlocked claim for `scope_names`, written the first time they are claimed.
+    fn unlocked(&self, scope_names: &Option<Vec<String>>) -> SqlStr {
+        let mut written = self.unlocked.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(statement) = written.get(scope_names) {
+            return statement.clone();
+        }
+        let statement = sql(unlocked(&self.names, scope_names.as_deref()));
+        written.insert(scope_names.clone(), statement.clone());
+        statement
     }
 
     /// Whether `queue` was lately found with controls, and whether they had a key limit.
@@ -285,6 +328,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
             let candidates = branches(
                 LOCKED_NOW,
                 &tasks,
+                NAMES,
                 &format!("t.task_id, {key} AS key"),
                 &format!(
                     "({key} IS NULL OR NOT ({key} = ANY (ARRAY(SELECT key FROM busy_keys
@@ -313,7 +357,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
             )
         }
         false => {
-            let candidates = branches(LOCKED_NOW, &tasks, "t.task_id", "true", "$1", "");
+            let candidates = branches(LOCKED_NOW, &tasks, NAMES, "t.task_id", "true", "$1", "");
             format!("picked AS ({candidates} LIMIT (SELECT scan FROM room))")
         }
     };
@@ -384,7 +428,6 @@ fn bind<'q>(
     scope: &'q ClaimScope,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     query
-        .persistent(false)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(worker_id)
         .bind(lease.as_secs_f64())
@@ -413,11 +456,9 @@ pub(crate) async fn claim(
             .await;
         }
     }
-    // Planned afresh for each call (an unnamed statement): a cached generic plan cannot
-    // know how selective the claimed names are, and would walk the due-order index past
-    // every due task of other names.
+    // Prepared, and its plan kept: the names it may take are written into it.
     let rows = bind(
-        sqlx::query(queries.unlocked.clone()),
+        sqlx::query(queries.unlocked(&scope.names)),
         worker_id,
         limit,
         lease,
