@@ -53,7 +53,7 @@ pub struct ClaimedTask {
 /// Which tasks a claim may take: a worker claims only the tasks it can run, so that a task
 /// only newer code knows waits for a worker that knows it (during a rolling deploy, say)
 /// instead of failing on an older one.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ClaimScope {
     /// The task names that may be claimed; `None` claims every name.
     pub names: Option<Vec<String>>,
@@ -84,7 +84,7 @@ pub struct ClaimScope {
 /// assert!(!versions.knows("2026.10.1"));
 /// assert_eq!(versions.all(), ["2026.12.2", "2026.11.30"]);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AppVersions {
     /// The version executions this worker begins are recorded with.
     pub current: String,

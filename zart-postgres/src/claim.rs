@@ -29,8 +29,8 @@ const CONTROLLED_FOR: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct ClaimQueries {
     names: TableNames,
-    /// The unlocked claim of each set of names claimed so far (see [`unlocked`]).
-    unlocked: Mutex<HashMap<Option<Vec<String>>, SqlStr>>,
+    /// The unlocked claim of each scope and bound claimed with so far (see [`unlocked`]).
+    unlocked: Mutex<HashMap<(ClaimScope, i64), SqlStr>>,
     /// Claims under the queue's lock, honouring its controls, for a queue without a key
     /// limit (see [`locked`]). Parameters: see [`bind`].
     locked: SqlStr,
@@ -47,12 +47,12 @@ fn sql(text: String) -> SqlStr {
     AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
 }
 
-/// The instant before which a due task counts as waiting too long (`$7`: aging seconds,
-/// null for strict priorities, when no task ever does), at the claim's instant `now`.
-fn aged(now: &str) -> String {
+/// The instant before which a due task counts as waiting too long (`aging`: seconds, null
+/// for strict priorities, when no task ever does), at the claim's instant `now`.
+fn aged(now: &str, aging: &str) -> String {
     format!(
-        "(CASE WHEN $7::float8 IS NULL THEN '-infinity'::timestamptz
-               ELSE {now} - $7::float8 * interval '1 second' END)"
+        "(CASE WHEN {aging} IS NULL THEN '-infinity'::timestamptz
+               ELSE {now} - {aging} * interval '1 second' END)"
     )
 }
 
@@ -68,29 +68,61 @@ const LOCKED_NOW: &str = "(SELECT at FROM claim_clock)";
 /// The common table that fixes [`LOCKED_NOW`] once for the whole statement.
 const CLAIM_CLOCK: &str = "claim_clock AS MATERIALIZED (SELECT clock_timestamp() AS at)";
 
-/// The names a claim may take, as a parameter (`$5`, null: any): for the statements run
-/// inside the claiming function, which plans them afresh each time anyway.
-const NAMES: &str = "($5::text[] IS NULL OR task_name = ANY($5))";
+/// What of a claim's scope its statement reads: as parameters (`$5` names, `$8`
+/// versions, `$7` aging), or written into its text.
+struct Scope {
+    /// The names a claim may take.
+    names: String,
+    /// The application versions it may take (the worker's, then those it replays; any if
+    /// none; a task of no version always).
+    versions: String,
+    /// How long a due task may wait before it goes ahead of priorities, in seconds (null:
+    /// strict priorities).
+    aging: String,
+}
 
-/// The application versions a claim may take (`$8`: the worker's, then those it replays;
-/// null: any; a task of no version always).
-const VERSIONS: &str = "($8::text[] IS NULL OR t.app_version IS NULL OR t.app_version = ANY($8))";
+impl Scope {
+    /// As parameters: for the statements run inside the claiming function, which plans
+    /// them afresh each time anyway.
+    fn parameters() -> Scope {
+        Scope {
+            names: "($5::text[] IS NULL OR task_name = ANY($5))".to_owned(),
+            versions: "($8::text[] IS NULL OR t.app_version IS NULL OR t.app_version = ANY($8))"
+                .to_owned(),
+            aging: "$7::float8".to_owned(),
+        }
+    }
 
-/// The names a claim may take, written into the statement: `names` (none: any).
-///
-/// The unlocked claim is a prepared statement whose plan PostgreSQL keeps (planning it
-/// took a millisecond, eight times what running it takes on an idle queue). A kept plan
-/// must not depend on values it cannot see: with the names a parameter, the planner cannot
-/// tell a worker that runs everything due (the due-order index is right) from one that runs
-/// a sliver of it beside another queue's backlog (the name index is), and was seen to walk
-/// the due index past 200,000 tasks of other names. With the names in the text, each set of
-/// names has a statement, and a plan, of its own; a worker has one set per queue it serves.
-fn names_written(names: Option<&[String]>) -> String {
-    match names {
-        None => "true".to_owned(),
-        Some(names) => {
-            let quoted: Vec<String> = names.iter().map(|name| quote(name)).collect();
-            format!("task_name = ANY(ARRAY[{}]::text[])", quoted.join(", "))
+    /// Written into the text: for the unlocked claim, a prepared statement whose plan
+    /// PostgreSQL keeps (planning it took a millisecond, eight times what running it takes
+    /// on an idle queue). A kept plan must not hang on values it cannot see: with the names
+    /// a parameter, the planner cannot tell a worker that runs everything due (the due-order
+    /// index is right) from one that runs a sliver of it beside another queue's backlog (the
+    /// name index is), and was seen to walk the due index past 200,000 tasks of other names;
+    /// and a plan for unknown versions, aging or branch bounds is costed above the ones
+    /// planned for known values, so PostgreSQL would go on planning every call. Each scope
+    /// has a statement, and a plan, of its own; a worker has one scope per queue it serves.
+    fn written(scope: &ClaimScope) -> Scope {
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|item| quote(item)).collect();
+            format!("ARRAY[{}]::text[]", quoted.join(", "))
+        };
+        Scope {
+            names: match &scope.names {
+                None => "true".to_owned(),
+                Some(names) => format!("task_name = ANY({})", list(names)),
+            },
+            versions: match &scope.app_versions {
+                None => "true".to_owned(),
+                Some(versions) => format!(
+                    "(t.app_version IS NULL OR t.app_version = ANY({}))",
+                    list(&versions.all())
+                ),
+            },
+            aging: match scope.priority_aging {
+                None => "NULL::float8".to_owned(),
+                Some(aging) => format!("{}::float8", aging.as_secs_f64()),
+            },
         }
     }
 }
@@ -111,28 +143,30 @@ const CONTROLLED: &str = "(paused_at IS NOT NULL OR concurrency_limit IS NOT NUL
 /// [`AGED`], so no task is taken twice. Levels are found by skipping through the priority
 /// index, one probe each, so a million tasks of one priority cost what one does.
 ///
-/// `now` is the claim's instant, `columns` are selected from each branch (`t` is the task),
+/// `now` is the claim's instant, `scope` the names, versions and aging it honours,
+/// `columns` are selected from each branch (`t` is the task),
 /// `filter` narrows them, `limit` bounds each branch and `lock` follows each (`FOR UPDATE
 /// SKIP LOCKED`, or nothing). Each branch also yields `branch` and `level`, which order them.
 fn branches(
     now: &str,
     tasks: &str,
-    names: &str,
+    scope: &Scope,
     columns: &str,
     filter: &str,
     limit: &str,
     lock: &str,
 ) -> String {
+    let (names, versions) = (&scope.names, &scope.versions);
     let read = |level: &str, since: &str, branch: u8, level_value: &str| {
         format!(
             "SELECT {columns}, {branch} AS branch, {level_value} AS level, t.run_at
              FROM {tasks} t
              WHERE t.status = 'pending' AND {level} {since} AND t.run_at <= {now}
-                 AND {names} AND {VERSIONS} AND {filter}
+                 AND {names} AND {versions} AND {filter}
              ORDER BY t.run_at LIMIT {limit} {lock}"
         )
     };
-    let aged = aged(now);
+    let aged = aged(now, &scope.aging);
     let fresh = format!("AND t.run_at > {aged}");
     let overdue = read("true", &format!("AND t.run_at <= {aged}"), 0, "0::smallint");
     let above = read(
@@ -204,10 +238,11 @@ fn returned(steps: &str) -> String {
     )
 }
 
-/// The unlocked claim for `scope_names` (see [`names_written`]): claims with no queue
-/// controls, in one statement; claims nothing from a queue that has controls, and then
-/// returns one row of nulls instead, to say so. Parameters: see [`bind`].
-fn unlocked(names: &TableNames, scope_names: Option<&[String]>) -> String {
+/// The unlocked claim of `scope` (written into it: see [`Scope::written`]) for up to
+/// `bound` tasks (`$1` may ask fewer): claims with no queue controls, in one statement;
+/// claims nothing from a queue that has controls, and then returns one row of nulls
+/// instead, to say so. Parameters: see [`bind`].
+fn unlocked(names: &TableNames, scope: &ClaimScope, bound: i64) -> String {
     let tasks = names.tasks();
     let queues = names.queues();
     let levels = levels(&tasks);
@@ -215,10 +250,10 @@ fn unlocked(names: &TableNames, scope_names: Option<&[String]>) -> String {
     let unlocked_due = branches(
         STATEMENT_NOW,
         &tasks,
-        &names_written(scope_names),
+        &Scope::written(scope),
         "t.task_id",
         "true",
-        "$1",
+        &bound.to_string(),
         "FOR UPDATE SKIP LOCKED",
     );
     let claimed = claimed(STATEMENT_NOW);
@@ -257,14 +292,18 @@ impl ClaimQueries {
         }
     }
 
-    /// The unlocked claim for `scope_names`, written the first time they are claimed.
-    fn unlocked(&self, scope_names: &Option<Vec<String>>) -> SqlStr {
+    /// The unlocked claim of `scope` for `limit` tasks, written the first time it is
+    /// claimed with. Its branches' bound is `limit` rounded up to a power of two: a number
+    /// the kept plan knows, from a handful of statements per scope.
+    fn unlocked(&self, scope: &ClaimScope, limit: usize) -> SqlStr {
+        let bound = i64::try_from(limit.max(1).next_power_of_two()).unwrap_or(i64::MAX);
         let mut written = self.unlocked.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(statement) = written.get(scope_names) {
+        let key = (scope.clone(), bound);
+        if let Some(statement) = written.get(&key) {
             return statement.clone();
         }
-        let statement = sql(unlocked(&self.names, scope_names.as_deref()));
-        written.insert(scope_names.clone(), statement.clone());
+        let statement = sql(unlocked(&self.names, scope, bound));
+        written.insert(key, statement.clone());
         statement
     }
 
@@ -328,7 +367,7 @@ fn locked(names: &TableNames, keyed: bool) -> String {
             let candidates = branches(
                 LOCKED_NOW,
                 &tasks,
-                NAMES,
+                &Scope::parameters(),
                 &format!("t.task_id, {key} AS key"),
                 &format!(
                     "({key} IS NULL OR NOT ({key} = ANY (ARRAY(SELECT key FROM busy_keys
@@ -357,7 +396,15 @@ fn locked(names: &TableNames, keyed: bool) -> String {
             )
         }
         false => {
-            let candidates = branches(LOCKED_NOW, &tasks, NAMES, "t.task_id", "true", "$1", "");
+            let candidates = branches(
+                LOCKED_NOW,
+                &tasks,
+                &Scope::parameters(),
+                "t.task_id",
+                "true",
+                "$1",
+                "",
+            );
             format!("picked AS ({candidates} LIMIT (SELECT scan FROM room))")
         }
     };
@@ -456,9 +503,9 @@ pub(crate) async fn claim(
             .await;
         }
     }
-    // Prepared, and its plan kept: the names it may take are written into it.
+    // Prepared, and its plan kept: its scope is written into it.
     let rows = bind(
-        sqlx::query(queries.unlocked(&scope.names)),
+        sqlx::query(queries.unlocked(scope, limit)),
         worker_id,
         limit,
         lease,
