@@ -2,7 +2,7 @@
 //!
 //! Zart's PostgreSQL driver: the [store contract](zart_core::store) on PostgreSQL.
 //! Batched `FOR UPDATE SKIP LOCKED` claims under fenced leases, one heartbeat statement,
-//! advisory-locked maintenance, `LISTEN/NOTIFY` sent in the inserting transaction, and the
+//! advisory-locked maintenance, `LISTEN/NOTIFY` sent once an insert has committed, and the
 //! embedded migrations (in the workspace's `migrations/postgres/`) rendered for the
 //! [`TableNames`] in use.
 //!
