@@ -25,7 +25,7 @@ pub(crate) struct Queries {
     pub insert: SqlStr,
     /// Inserts as `insert` does, without notifying: returns each inserted id and its due
     /// instant (epoch milliseconds, rounded up) for the announcer (see `announce`).
-    /// Parameters as `insert`'s, without `$7`.
+    /// Parameters as `insert`'s, without `$10`.
     pub insert_quiet: SqlStr,
     /// `$1` worker id, `$2` lease seconds.
     pub heartbeat: SqlStr,
@@ -206,31 +206,26 @@ impl Queries {
         let tasks = names.tasks();
         let events = names.events();
         let reserved = reserved_pattern();
+        // The tasks an insert adds (`$1`..`$9`, see `queue::Columns`), skipping existing ids.
+        let inserted = format!(
+            "INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority,
+                                  trace_parent, trace_state)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[],
+                                  $6::text[], $7::int2[], $8::text[], $9::text[])
+             ON CONFLICT (task_id) DO NOTHING
+             RETURNING task_id, run_at"
+        );
         Queries {
             insert: sql(format!(
-                "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority,
-                                         trace_parent, trace_state)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], $8::int2[],
-                                         $9::text[], $10::text[])
-                    ON CONFLICT (task_id) DO NOTHING
-                    RETURNING task_id, run_at
-                 ),
+                "WITH ins AS ({inserted}),
                  wake AS (
-                    SELECT pg_notify($7, ceil(extract(epoch FROM min(run_at)) * 1000)::bigint::text)
+                    SELECT pg_notify($10, ceil(extract(epoch FROM min(run_at)) * 1000)::bigint::text)
                     FROM ins HAVING count(*) > 0
                  )
                  SELECT ins.task_id FROM ins, wake"
             )),
             insert_quiet: sql(format!(
-                "WITH ins AS (
-                    INSERT INTO {tasks} (task_id, task_name, run_at, data, metadata, schedule_id, priority,
-                                         trace_parent, trace_state)
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], $7::int2[],
-                                         $8::text[], $9::text[])
-                    ON CONFLICT (task_id) DO NOTHING
-                    RETURNING task_id, run_at
-                 )
+                "WITH ins AS ({inserted})
                  SELECT task_id, ceil(extract(epoch FROM run_at) * 1000)::bigint FROM ins"
             )),
             // Rows another statement holds are skipped, not waited for: the worker's own

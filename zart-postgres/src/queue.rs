@@ -31,21 +31,13 @@ pub(crate) async fn insert_on(
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
-    let columns = Columns::of(tasks, schedule_id);
-    sqlx::query_scalar(shared.sql.insert.clone())
-        .bind(columns.ids)
-        .bind(columns.names)
-        .bind(columns.run_at)
-        .bind(columns.data)
-        .bind(columns.metadata)
-        .bind(columns.schedule_ids)
+    let inserted: Vec<(String,)> = Columns::of(tasks, schedule_id)
+        .bind(sqlx::query_as(shared.sql.insert.clone()))
         .bind(&shared.channel)
-        .bind(columns.priorities)
-        .bind(columns.trace_parents)
-        .bind(columns.trace_states)
         .fetch_all(executor)
         .await
-        .map_err(shared.db("scheduling tasks"))
+        .map_err(shared.db("scheduling tasks"))?;
+    Ok(inserted.into_iter().map(|(id,)| id).collect())
 }
 
 /// Inserts `tasks` in a statement of their own, skipping existing ids: notifying in it if
@@ -84,17 +76,8 @@ pub(crate) async fn insert_quietly_on(
     if tasks.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let columns = Columns::of(tasks, schedule_id);
-    let inserted: Vec<(String, i64)> = sqlx::query_as(shared.sql.insert_quiet.clone())
-        .bind(columns.ids)
-        .bind(columns.names)
-        .bind(columns.run_at)
-        .bind(columns.data)
-        .bind(columns.metadata)
-        .bind(columns.schedule_ids)
-        .bind(columns.priorities)
-        .bind(columns.trace_parents)
-        .bind(columns.trace_states)
+    let inserted: Vec<(String, i64)> = Columns::of(tasks, schedule_id)
+        .bind(sqlx::query_as(shared.sql.insert_quiet.clone()))
         .fetch_all(executor)
         .await
         .map_err(shared.db("scheduling tasks"))?;
@@ -146,6 +129,23 @@ impl<'a> Columns<'a> {
                 .push(context.map(|c| c.tracestate.as_str()));
         }
         columns
+    }
+
+    /// Binds the columns to an insert's `$1`..`$9`.
+    fn bind<O>(
+        self,
+        query: sqlx::query::QueryAs<'a, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'a, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.ids)
+            .bind(self.names)
+            .bind(self.run_at)
+            .bind(self.data)
+            .bind(self.metadata)
+            .bind(self.schedule_ids)
+            .bind(self.priorities)
+            .bind(self.trace_parents)
+            .bind(self.trace_states)
     }
 }
 
