@@ -430,6 +430,36 @@ pub(crate) async fn backlog(bench: &Bench, name: &str, n: usize) -> Result<(), B
     Ok(())
 }
 
+/// A worker running in the background.
+pub(crate) struct Running {
+    worker: Arc<Worker>,
+    task: tokio::task::JoinHandle<zart::Result<()>>,
+}
+
+impl Running {
+    /// Starts a worker over `store`.
+    pub(crate) fn start(
+        store: Arc<dyn zart::store::Store>,
+        registry: TaskRegistry,
+        config: WorkerConfig,
+        observers: Vec<Arc<dyn TaskObserver>>,
+    ) -> Running {
+        let worker = Arc::new(Worker::new(store, Arc::new(registry), config, observers));
+        let task = tokio::spawn({
+            let worker = worker.clone();
+            async move { worker.run().await }
+        });
+        Running { worker, task }
+    }
+
+    /// Shuts the worker down and waits for it.
+    pub(crate) async fn stop(self) -> Result<(), BoxError> {
+        self.worker.shutdown().await;
+        self.task.await??;
+        Ok(())
+    }
+}
+
 /// Runs a worker over `bench` until `n` tasks completed; the time that took.
 async fn run_until_done(
     bench: &Bench,
@@ -442,21 +472,16 @@ async fn run_until_done(
         target: n as u64,
         done: Notify::new(),
     });
-    let worker = Arc::new(Worker::new(
+    let start = Instant::now();
+    let running = Running::start(
         bench.scheduler.clone(),
-        Arc::new(registry),
+        registry,
         config,
         vec![completions.clone()],
-    ));
-    let start = Instant::now();
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
+    );
     completions.done.notified().await;
     let elapsed = start.elapsed();
-    worker.shutdown().await;
-    running.await??;
+    running.stop().await?;
     Ok(elapsed)
 }
 
@@ -525,16 +550,7 @@ async fn latency(driver: &Driver, foreign: usize) -> Result<(f64, f64), BoxError
         poll_interval: Duration::from_secs(60),
         ..WorkerConfig::default()
     };
-    let worker = Arc::new(Worker::new(
-        bench.scheduler.clone(),
-        Arc::new(registry),
-        config,
-        vec![],
-    ));
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
+    let running = Running::start(bench.scheduler.clone(), registry, config, vec![]);
     tokio::time::sleep(Duration::from_millis(500)).await; // listening, idle
 
     let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
@@ -558,8 +574,7 @@ async fn latency(driver: &Driver, foreign: usize) -> Result<(f64, f64), BoxError
         samples.push((at - sent).as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(10)).await; // let the worker go idle again
     }
-    worker.shutdown().await;
-    running.await??;
+    running.stop().await?;
     bench.remove().await?;
     samples.sort_by(f64::total_cmp);
     calls.sort_by(f64::total_cmp);
@@ -645,16 +660,12 @@ async fn round_trips(
     });
     let mut registry = TaskRegistry::new();
     registry.durable("noop-steps", noop_steps(3));
-    let worker = Arc::new(Worker::new(
+    let running = Running::start(
         counting.clone(),
-        Arc::new(registry),
+        registry,
         durable_config(),
         vec![completions.clone()],
-    ));
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
+    );
     tokio::time::sleep(Duration::from_millis(500)).await; // idle, listening
     counting.take();
     bench
@@ -663,8 +674,7 @@ async fn round_trips(
         .await?;
     completions.done.notified().await;
     let tally = counting.take();
-    worker.shutdown().await;
-    running.await??;
+    running.stop().await?;
     bench.remove().await?;
     let counted = tally
         .iter()

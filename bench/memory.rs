@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 use zart::scheduler::{
     CompletionHandler, OnComplete, ScheduledTask, SchedulerTaskError, TaskInstance, TaskRegistry,
-    Worker, WorkerConfig,
+    WorkerConfig,
 };
 
 use crate::target::Driver;
@@ -136,16 +136,7 @@ async fn with_in_flight(
         ..WorkerConfig::default()
     };
     let before = resident().ok_or("the resident set became unreadable")?;
-    let worker = Arc::new(Worker::new(
-        bench.scheduler.clone(),
-        Arc::new(registry),
-        config,
-        vec![],
-    ));
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move { worker.run().await }
-    });
+    let running = crate::Running::start(bench.scheduler.clone(), registry, config, vec![]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while started.load(Ordering::Relaxed) < in_flight {
         if Instant::now() > deadline {
@@ -161,7 +152,6 @@ async fn with_in_flight(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held = resident().ok_or("the resident set became unreadable")?;
     gate.close();
-    worker.shutdown().await;
-    running.await??;
+    running.stop().await?;
     Ok((held.now_kib, held.now_kib as i64 - before.now_kib as i64))
 }
