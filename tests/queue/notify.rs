@@ -18,6 +18,22 @@ async fn listener_pids(db: &TestDb) -> Vec<i32> {
     .expect("read pg_stat_activity")
 }
 
+/// Schedules the task `later` (name `noop`) due `after` from now; its due instant.
+async fn schedule_later(db: &TestDb, after: chrono::Duration) -> chrono::DateTime<chrono::Utc> {
+    // Whole milliseconds: a store may keep no finer (SQLite does not).
+    let due = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + after, 3);
+    db.scheduler
+        .schedule_at(zart::scheduler::ScheduleAtParams::at(
+            "later",
+            "noop",
+            due,
+            json!({}),
+        ))
+        .await
+        .expect("scheduled");
+    due
+}
+
 async fn time_to_complete(db: &TestDb, id: &str) -> Duration {
     let start = Instant::now();
     db.scheduler
@@ -89,20 +105,7 @@ async fn a_future_task_starts_when_due_without_waiting_for_a_poll(db: TestDb) {
     let worker = db.start_worker(registry, config);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    // Whole milliseconds: a store may keep no finer (SQLite does not).
-    let due = chrono::SubsecRound::trunc_subsecs(
-        chrono::Utc::now() + chrono::Duration::milliseconds(700),
-        3,
-    );
-    db.scheduler
-        .schedule_at(zart::scheduler::ScheduleAtParams::at(
-            "later",
-            "noop",
-            due,
-            json!({}),
-        ))
-        .await
-        .expect("scheduled");
+    let due = schedule_later(&db, chrono::Duration::milliseconds(700)).await;
     let record = db
         .wait_for_status("later", TaskStatus::Completed, Duration::from_secs(10))
         .await;
@@ -187,17 +190,7 @@ async fn inserts_are_announced_with_their_due_instants_alone_or_beside_others() 
         .await
         .expect("listen");
 
-    let due =
-        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::hours(1), 3);
-    db.scheduler
-        .schedule_at(zart::scheduler::ScheduleAtParams::at(
-            "later",
-            "noop",
-            due,
-            json!({}),
-        ))
-        .await
-        .expect("scheduled");
+    let due = schedule_later(&db, chrono::Duration::hours(1)).await;
     let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
         .await
         .expect("announced within 10 s")
