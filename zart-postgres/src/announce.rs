@@ -4,11 +4,12 @@
 //! keeps it until the commit is flushed to disk: producers whose inserts notify commit one
 //! at a time, each waiting out the others' flushes, where plain inserts would share them.
 //! Measured with 8 clients on one server, a one-row insert that also notifies commits at
-//! 40 % of the rate of one that does not. So the store's own inserts (each one statement,
-//! its own transaction) insert without notifying and hand their earliest due instant to
-//! the [`Announcer`], which sends whatever piled up meanwhile in one short transaction of
-//! its own, with `synchronous_commit` off: a notification is never durable anyway, and no
-//! flush is waited for while the lock is held.
+//! 40 % of the rate of one that does not. So the store's own inserts that run beside
+//! others (each one statement, or a unit of work, in a transaction of the store's) insert
+//! without notifying and hand their earliest due instant to the [`Announcer`], which sends
+//! whatever piled up meanwhile in one short transaction of its own, with
+//! `synchronous_commit` off: a notification is never durable anyway, and no flush is
+//! waited for while the lock is held.
 //!
 //! Announcing costs a round trip or two after the commit, which an idle producer would
 //! wait through before its task could start: an insert that no other insert of the store
