@@ -29,7 +29,8 @@ const CONTROLLED_FOR: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct ClaimQueries {
     names: TableNames,
-    /// The unlocked claim of each scope and bound claimed with so far (see [`unlocked`]).
+    /// The unlocked claim of each scope (what of it is written into the text) and bound
+    /// claimed with so far (see [`unlocked`]).
     unlocked: Mutex<HashMap<(ClaimScope, i64), SqlStr>>,
     /// Claims under the queue's lock, honouring its controls, for a queue without a key
     /// limit (see [`locked`]). Parameters: see [`bind`].
@@ -298,7 +299,15 @@ impl ClaimQueries {
     fn unlocked(&self, scope: &ClaimScope, limit: usize) -> SqlStr {
         let bound = i64::try_from(limit.max(1).next_power_of_two()).unwrap_or(i64::MAX);
         let mut written = self.unlocked.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (scope.clone(), bound);
+        // What the text is written from: the queue and the durable names are parameters.
+        let key = (
+            ClaimScope {
+                queue: None,
+                durable: Vec::new(),
+                ..scope.clone()
+            },
+            bound,
+        );
         if let Some(statement) = written.get(&key) {
             return statement.clone();
         }
