@@ -35,6 +35,8 @@ const MAX_PER_ANNOUNCEMENT: usize = 512;
 /// Sends the notifications of one store's inserts, in the background, coalesced.
 #[derive(Debug)]
 pub(crate) struct Announcer {
+    /// The channel workers listen on for new work.
+    channel: String,
     statement: SqlStr,
     /// The running announcer's inbox; started by the first announcement, and again if
     /// the runtime it ran on has shut down since.
@@ -42,8 +44,10 @@ pub(crate) struct Announcer {
 }
 
 impl Announcer {
-    pub(crate) fn new() -> Self {
+    /// An announcer on `channel`.
+    pub(crate) fn new(channel: String) -> Self {
         Announcer {
+            channel,
             // `set_config(.., true)` applies to the statement's own (implicit) transaction,
             // whose commit is then not waited for.
             statement: AssertSqlSafe(
@@ -57,9 +61,9 @@ impl Announcer {
         }
     }
 
-    /// Announces on `channel`, through `connections`, that work is due at `due_millis`
-    /// (epoch milliseconds; a past instant means now). Returns at once.
-    pub(crate) fn announce(&self, connections: &Arc<Connections>, channel: &str, due_millis: i64) {
+    /// Announces, through `connections`, that work is due at `due_millis` (epoch
+    /// milliseconds; a past instant means now). Returns at once.
+    pub(crate) fn announce(&self, connections: &Arc<Connections>, due_millis: i64) {
         let mut sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(running) = sender.as_ref() {
             if running.send(due_millis).is_ok() {
@@ -69,7 +73,7 @@ impl Announcer {
         let (started, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run(
             connections.clone(),
-            channel.to_owned(),
+            self.channel.clone(),
             self.statement.clone(),
             receiver,
         ));

@@ -148,7 +148,7 @@ impl Shared {
             channel: names.channel("notify"),
             ended_channel: names.channel("ended"),
             listening: listener::Listening::default(),
-            announcer: announce::Announcer::new(),
+            announcer: announce::Announcer::new(names.channel("notify")),
             inserts: announce::Inserts::default(),
             ids_by_code_point: tokio::sync::OnceCell::new(),
             maintenance_lock: i64::from_ne_bytes(names.fingerprint("maintenance").to_ne_bytes()),

@@ -15,6 +15,7 @@ use zart_core::store::QueueStore;
 use zart_core::task::{NewTask, TaskStatus, TraceContext};
 use zart_core::StoreResult;
 
+use crate::announce::Inserting;
 use crate::error::corrupt;
 use crate::inspect::non_negative;
 use crate::{listener, steps, PostgresTaskScheduler, Shared};
@@ -40,39 +41,45 @@ pub(crate) async fn insert_on(
     Ok(inserted.into_iter().map(|(id,)| id).collect())
 }
 
-/// Inserts `tasks` in a statement of their own, skipping existing ids: notifying in it if
-/// no other insert of the store is under way, else handing the earliest due instant of
-/// those inserted to the announcer (see `announce`). Returns the inserted ids.
+/// Inserts `tasks` in a statement of their own, skipping existing ids, and has them
+/// announced (see `announce`). Returns the inserted ids.
 async fn insert_announced(
     store: &PostgresTaskScheduler,
     tasks: &[NewTask],
 ) -> StoreResult<Vec<String>> {
     let shared = &store.shared;
     let inserting = shared.inserts.begin();
-    let mut connection = store.connection().await?;
-    if !inserting.beside_others {
-        return insert_on(shared, &mut *connection, tasks, None).await;
-    }
-    let (ids, earliest) = insert_quietly_on(shared, &mut *connection, tasks, None).await?;
+    let (ids, to_announce) = insert_in_own_transaction_on(
+        shared,
+        &mut *store.connection().await?,
+        tasks,
+        None,
+        &inserting,
+    )
+    .await?;
     drop(inserting);
-    if let Some(earliest) = earliest {
-        shared
-            .announcer
-            .announce(&store.connections, &shared.channel, earliest);
+    if let Some(earliest) = to_announce {
+        shared.announcer.announce(&store.connections, earliest);
     }
     Ok(ids)
 }
 
-/// Inserts `tasks` (the runs of `schedule_id`, if given) on `executor`, skipping existing
-/// ids, without notifying: for the store's own transactions, which announce once they
-/// committed (see `announce`). Returns the inserted ids and the earliest of their due
-/// instants (epoch milliseconds, rounded up).
-pub(crate) async fn insert_quietly_on(
+/// Inserts `tasks` (the runs of `schedule_id`, if given) on `executor`, in a transaction of
+/// the store's own, skipping existing ids: notifying in the statement if `inserting` runs
+/// alone, else without, for the announcer to announce once the transaction committed (see
+/// `announce`). Returns the inserted ids and, if they are to be announced, the earliest of
+/// their due instants (epoch milliseconds, rounded up).
+pub(crate) async fn insert_in_own_transaction_on(
     shared: &Shared,
     executor: impl sqlx::PgExecutor<'_>,
     tasks: &[NewTask],
     schedule_id: Option<&str>,
+    inserting: &Inserting,
 ) -> StoreResult<(Vec<String>, Option<i64>)> {
+    if !inserting.beside_others {
+        let ids = insert_on(shared, executor, tasks, schedule_id).await?;
+        return Ok((ids, None));
+    }
     if tasks.is_empty() {
         return Ok((Vec::new(), None));
     }

@@ -79,12 +79,15 @@ impl UnitOfWork for PgUnitOfWork {
         let inserting = self
             .inserting
             .get_or_insert_with(|| self.shared.inserts.begin());
-        if !inserting.beside_others {
-            return queue::insert_on(&self.shared, &mut *self.tx, tasks, schedule_id).await;
-        }
-        let (ids, earliest) =
-            queue::insert_quietly_on(&self.shared, &mut *self.tx, tasks, schedule_id).await?;
-        self.earliest_inserted = self.earliest_inserted.into_iter().chain(earliest).min();
+        let (ids, to_announce) = queue::insert_in_own_transaction_on(
+            &self.shared,
+            &mut *self.tx,
+            tasks,
+            schedule_id,
+            inserting,
+        )
+        .await?;
+        self.earliest_inserted = self.earliest_inserted.into_iter().chain(to_announce).min();
         Ok(ids)
     }
 
@@ -291,9 +294,7 @@ impl UnitOfWork for PgUnitOfWork {
             .map_err(shared.db("committing a transaction"))?;
         drop(inserting);
         if let Some(earliest) = earliest_inserted {
-            shared
-                .announcer
-                .announce(&connections, &shared.channel, earliest);
+            shared.announcer.announce(&connections, earliest);
         }
         Ok(())
     }
